@@ -1,0 +1,4 @@
+-- One product by SKU (IMSKLAD get_good callback). Parameter: sku. Columns as products_select.sql.
+SELECT sku, name, description, price_kop, cost_kop, weight_g, ean, supplier_id
+FROM products
+WHERE sku = ?

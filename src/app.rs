@@ -1,0 +1,213 @@
+//! What `main` runs: parse flags, load the configuration, dispatch, and turn
+//! the outcome into an exit code.
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use crate::cli::{Cli, Command, GlobalArgs, LogFormat};
+use crate::config::Config;
+use crate::db::{runs, Db};
+use crate::report::summary::{combined_exit_code, JobSummary};
+
+/// Exit code: the run failed (error, unreachable source, safety guard).
+pub const EXIT_FAILED: u8 = 2;
+
+/// Runs the command line and returns the process exit code.
+pub fn main_with_args() -> u8 {
+    let cli = Cli::parse();
+    init_logging(cli.global.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_FAILED
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("sverka=info,warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Loads the configuration named by `--config` (or `./sverka.toml`, or defaults)
+/// with the process environment's overrides.
+pub fn load_config(global: &GlobalArgs) -> Result<Config> {
+    let (path, explicit) = match &global.config {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from("sverka.toml"), false),
+    };
+    let mut config = Config::load(&path, explicit, std::env::vars())?;
+    if let Some(dir) = &global.report_dir {
+        config.reports.dir = dir.clone();
+    }
+    Ok(config)
+}
+
+async fn run(cli: Cli) -> Result<u8> {
+    let global = cli.global.clone();
+    match cli.command {
+        Command::Migrate => {
+            let config = load_config(&global)?;
+            let db = Db::connect_state(config.state.database_url.expose())
+                .await
+                .context("migrating the state database")?;
+            let msg = format!("state database {} is up to date", db.redacted_url());
+            if global.json {
+                println!("{}", serde_json::json!({"ok": true, "message": msg}));
+            } else {
+                println!("{msg}");
+            }
+            Ok(0)
+        }
+        Command::Check => crate::check::run(&global).await,
+        Command::Runs(args) => {
+            let config = load_config(&global)?;
+            let db = Db::connect_state(config.state.database_url.expose()).await?;
+            let list = runs::recent(&db, args.job.as_deref(), args.limit).await?;
+            if global.json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("no runs recorded yet");
+            } else {
+                println!(
+                    "{:>6}  {:<8}  {:<19}  {:>8}  {:<13}  classes",
+                    "run", "job", "started", "seconds", "status"
+                );
+                for r in list {
+                    let started = chrono::DateTime::from_timestamp_millis(r.started_at)
+                        .map(|t| {
+                            t.with_timezone(&config.tz())
+                                .format("%Y-%m-%d %H:%M:%S")
+                                .to_string()
+                        })
+                        .unwrap_or_default();
+                    let secs = r
+                        .finished_at
+                        .map(|f| format!("{:.1}", (f - r.started_at) as f64 / 1000.0))
+                        .unwrap_or_else(|| "-".into());
+                    let classes: Vec<String> = r
+                        .counts
+                        .iter()
+                        .filter(|(k, _)| k.as_str() != "ok")
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    let mut status = r.status.as_str().to_string();
+                    if r.dry_run {
+                        status.push_str(" (dry)");
+                    }
+                    println!(
+                        "{:>6}  {:<8}  {:<19}  {:>8}  {:<13}  {}{}",
+                        r.id,
+                        r.job,
+                        started,
+                        secs,
+                        status,
+                        classes.join(" "),
+                        r.error.map(|e| format!("  error: {e}")).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Reconcile(args) => {
+            let config = load_config(&global)?;
+            let ctx = crate::jobs::Context::open(&config, &global, args.force).await?;
+            let window = crate::jobs::runner::WindowArgs {
+                from: args.from,
+                to: args.to,
+            };
+            let summaries = crate::jobs::runner::run_kind(&ctx, args.job, window).await;
+            print_summaries(&summaries, global.json)?;
+            Ok(combined_exit_code(&summaries))
+        }
+        Command::Serve => {
+            let config = load_config(&global)?;
+            let ctx = crate::jobs::Context::open(&config, &global, false).await?;
+            let state = crate::listener::ListenerState {
+                settings: std::sync::Arc::new(crate::demo::listener_settings(&config)),
+                state_db: ctx.state.clone(),
+                shop: ctx.shop.clone(),
+            };
+            eprintln!(
+                "sverka serve: listening on http://{} (routes: /imsklad /egon /imshop/scan /imshop/history /retailcrm/inventories /healthz)",
+                config.listener.bind
+            );
+            crate::listener::serve(state, shutdown_signal())
+                .await
+                .with_context(|| format!("serving on {}", config.listener.bind))?;
+            Ok(0)
+        }
+        Command::Schedule(args) => {
+            let config = load_config(&global)?;
+            let defs = crate::jobs::schedule::load_dir(&args.jobs_dir)?;
+            let clock: std::sync::Arc<dyn crate::jobs::schedule::Clock> =
+                std::sync::Arc::new(crate::jobs::schedule::SystemClock);
+            if args.list {
+                for (name, next) in crate::jobs::schedule::list(&defs, clock.as_ref()).await {
+                    let when = next
+                        .map(|t| {
+                            t.with_timezone(&config.tz())
+                                .format("%Y-%m-%d %H:%M %Z")
+                                .to_string()
+                        })
+                        .unwrap_or_else(|| "disabled".into());
+                    println!("{name:<16} {when}");
+                }
+                return Ok(0);
+            }
+            let state = Db::connect_state(config.state.database_url.expose()).await?;
+            let runner = std::sync::Arc::new(crate::jobs::runner::ConfiguredRunner::new(
+                config,
+                global.clone(),
+            ));
+            eprintln!("sverka schedule: {} job definitions from {}; SIGTERM or Ctrl-C stops after the current step", defs.len(), args.jobs_dir.display());
+            let scheduler = crate::jobs::schedule::Scheduler::new(defs, runner, clock, state);
+            scheduler.run(shutdown_signal()).await;
+            Ok(0)
+        }
+        Command::Sandbox(args) => crate::sandbox::serve::run(&args, shutdown_signal()).await,
+        Command::Demo(args) => crate::demo::run(&args, &global).await,
+        Command::Bench(args) => crate::bench::run(&args, &global).await,
+    }
+}
+
+/// Prints job summaries as text or JSON.
+pub fn print_summaries(summaries: &[JobSummary], json: bool) -> Result<()> {
+    if json {
+        let value = if summaries.len() == 1 {
+            serde_json::to_value(&summaries[0])?
+        } else {
+            serde_json::to_value(summaries)?
+        };
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        for s in summaries {
+            print!("{}", s.render());
+        }
+    }
+    Ok(())
+}
+
+pub use crate::jobs::schedule::shutdown_signal;

@@ -1,0 +1,190 @@
+//! Figure 5: the callback listener under load. `clients` concurrent HTTP
+//! clients send `callbacks` distinct order-status callbacks (IMSKLAD
+//! `order/set_status` and EGON `WriteOrderStatus`, alternating) to
+//! [`crate::listener::spawn`]; each is journaled with its effect in one
+//! transaction before the answer, so callbacks/s is the persisted rate.
+
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::load::{Engine, Scratch};
+use super::stats::{median, percentile, rate};
+use crate::db::Db;
+use crate::listener::{ListenerSettings, ListenerState};
+use crate::sandbox::common::any_local_port;
+use crate::secret::Secret;
+use crate::shop::{Queries, Shop};
+
+const IMSKLAD_KEY: &str = "bench-imsklad-key";
+const EGON_ID: &str = "bench-egon";
+const EGON_KEY: &str = "bench-egon-key";
+
+/// Figure 5 for one state database engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListenerResult {
+    /// `sqlite` or `postgres` (the state database the callbacks are journaled in).
+    pub engine: String,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Callbacks sent (and acknowledged).
+    pub callbacks: usize,
+    /// Wall time, s.
+    pub seconds: f64,
+    /// Acknowledged (persisted) callbacks per second.
+    pub per_second: f64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+}
+
+/// The `i`-th callback: (path, content type, body).
+fn callback(i: usize) -> (&'static str, &'static str, String) {
+    if i % 2 == 0 {
+        let body = json!({
+            "key": IMSKLAD_KEY,
+            "type": "order",
+            "action": "set_status",
+            "data": {"id": format!("B-{i:08}"), "old_status": 0, "new_status": 1, "system_id": 100_000 + i},
+        });
+        ("/imsklad", "application/json", body.to_string())
+    } else {
+        let req = json!({
+            "auth": {"auth_id": EGON_ID, "auth_key": EGON_KEY},
+            "request": {"req_method": "WriteOrderStatus", "req_data": {
+                "order_original_id": format!("E-{i:08}"), "order_id": 200_000 + i, "status_id": 2,
+                "change_timestamp": "2026-01-15 10:00:00"}},
+        });
+        let form = serde_urlencoded::to_string([("req", req.to_string())]).unwrap_or_default();
+        ("/egon", "application/x-www-form-urlencoded", form)
+    }
+}
+
+fn acknowledged(path: &str, status: u16, body: &serde_json::Value) -> bool {
+    status == 200
+        && match path {
+            "/imsklad" => body["result"] == "ok",
+            _ => body["response"]["resp_status"] == 1,
+        }
+}
+
+/// Starts a listener on a fresh state database of `engine` and loads it.
+pub async fn run(engine: &Engine, clients: usize, callbacks: usize, work: &Path) -> Result<ListenerResult> {
+    let scratch = Scratch::create(engine, work, "listener").await?;
+    let result = measure(&scratch.url, engine, clients.max(1), callbacks, work).await;
+    scratch.drop_db().await;
+    result
+}
+
+async fn measure(
+    state_url: &str,
+    engine: &Engine,
+    clients: usize,
+    callbacks: usize,
+    work: &Path,
+) -> Result<ListenerResult> {
+    let state_db = Db::connect_state(state_url).await?;
+    let shop_path = work.join("listener-shop.db");
+    let _ = std::fs::remove_file(&shop_path);
+    let shop = Shop::new(
+        Db::connect(&format!("sqlite://{}", shop_path.display())).await?,
+        Queries::builtin(),
+    );
+    shop.create_reference_schema().await?;
+    let settings = ListenerSettings {
+        bind: any_local_port(),
+        imsklad_callback_key: Secret::new(IMSKLAD_KEY),
+        egon_auth_id: EGON_ID.into(),
+        egon_auth_key: Secret::new(EGON_KEY),
+        ..ListenerSettings::default()
+    };
+    let server = crate::listener::spawn(
+        ListenerState {
+            settings: Arc::new(settings),
+            state_db: state_db.clone(),
+            shop: shop.clone(),
+        },
+        any_local_port(),
+    )
+    .await
+    .context("starting the listener")?;
+    let base = server.url.clone();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (http, next, base) = (http.clone(), next.clone(), base.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= callbacks {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                let (path, content_type, body) = callback(i);
+                let t = Instant::now();
+                let resp = http
+                    .post(format!("{base}{path}"))
+                    .header("content-type", content_type)
+                    .body(body)
+                    .send()
+                    .await?;
+                let status = resp.status().as_u16();
+                let answer: serde_json::Value = resp.json().await?;
+                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                if !acknowledged(path, status, &answer) {
+                    bail!("callback {i} to {path} not acknowledged: HTTP {status} {answer}");
+                }
+            }
+        });
+    }
+    let mut latencies = Vec::with_capacity(callbacks);
+    while let Some(joined) = tasks.join_next().await {
+        latencies.extend(joined??);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    server.stop().await;
+    let journaled = state_db
+        .fetch_all("SELECT id FROM events", &[], "counting the journaled callbacks")
+        .await?
+        .len();
+    state_db.close().await;
+    shop.db().close().await;
+    let _ = std::fs::remove_file(&shop_path);
+    if journaled < callbacks {
+        bail!("only {journaled} of {callbacks} callbacks were journaled");
+    }
+    Ok(ListenerResult {
+        engine: engine.name().to_string(),
+        clients,
+        callbacks,
+        seconds,
+        per_second: rate(callbacks, seconds),
+        p50_ms: median(&latencies).unwrap_or(0.0),
+        p99_ms: percentile(&latencies, 99.0).unwrap_or(0.0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callbacks_are_distinct_and_alternate() {
+        let (p0, _, b0) = callback(0);
+        let (p1, c1, b1) = callback(1);
+        let (_, _, b2) = callback(2);
+        assert_eq!((p0, p1), ("/imsklad", "/egon"));
+        assert_eq!(c1, "application/x-www-form-urlencoded");
+        assert_ne!(b0, b2);
+        assert!(b1.starts_with("req="));
+    }
+}

@@ -1,0 +1,326 @@
+//! `sverka bench`: how fast sverka reconciles and how it scales.
+//!
+//! Five figures, each over a series of sizes (see `sverka bench --help`):
+//! 1. the pure stock reconcile (three frames → classified frame): time and peak
+//!    memory, beside pandas and DuckDB baselines on the same data;
+//! 2. the pure orders and billing reconciles, likewise;
+//! 3. loading the shop's stock and orders from SQLite and PostgreSQL into frames;
+//! 4. `reconcile stock` end to end against the sandbox with RetailCRM's real
+//!    limits, against the lower bound those limits impose;
+//! 5. the callback listener: callbacks persisted per second, p50/p99 latency.
+//!
+//! Each reconcile case runs in a child process of this binary (the hidden
+//! `--case` flag) so its peak memory is its own ([`memory`]). `--readme`
+//! rewrites the results block of the README ([`table`]).
+
+pub mod baseline;
+pub mod billing;
+pub mod csvout;
+pub mod e2e;
+pub mod listener;
+pub mod load;
+pub mod memory;
+pub mod orders;
+pub mod stats;
+pub mod stock;
+pub mod table;
+
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{BenchArgs, BenchFigure, GlobalArgs};
+use baseline::Baseline;
+
+/// One measured reconcile case (what a `--case` child prints).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CaseResult {
+    /// `stock`, `orders` or `billing`.
+    pub case: String,
+    /// SKUs, orders or billing lines.
+    pub size: usize,
+    /// Rows in all input frames.
+    pub rows_in: usize,
+    /// Rows in the output frame(s).
+    pub rows_out: usize,
+    /// Seconds per repetition.
+    pub seconds: Vec<f64>,
+    /// Median of `seconds`.
+    pub median_s: f64,
+    /// RSS with the inputs built, MiB.
+    pub input_mib: Option<f64>,
+    /// Peak RSS during the classification (inputs included), MiB.
+    pub peak_mib: Option<f64>,
+    /// Output rows per class.
+    pub counts: BTreeMap<String, u64>,
+}
+
+impl CaseResult {
+    /// A result with its median computed.
+    pub fn new(case: &str, size: usize, rows_in: usize, rows_out: usize, seconds: Vec<f64>) -> Self {
+        CaseResult {
+            case: case.to_string(),
+            size,
+            rows_in,
+            rows_out,
+            median_s: stats::median(&seconds).unwrap_or(0.0),
+            seconds,
+            input_mib: None,
+            peak_mib: None,
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// With the memory figures.
+    pub fn with_memory(mut self, input_mib: Option<f64>, peak_mib: Option<f64>) -> Self {
+        self.input_mib = input_mib;
+        self.peak_mib = peak_mib;
+        self
+    }
+
+    /// With the class counts.
+    pub fn with_counts(mut self, counts: BTreeMap<String, u64>) -> Self {
+        self.counts = counts;
+        self
+    }
+}
+
+/// A reconcile case with its baselines.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReconcileRow {
+    /// sverka's measurement.
+    pub rust: CaseResult,
+    /// pandas (None: `--no-baseline`).
+    pub pandas: Option<Baseline>,
+    /// DuckDB (None: `--no-baseline`).
+    pub duckdb: Option<Baseline>,
+}
+
+/// The machine the numbers were measured on.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Machine {
+    /// CPU model (`/proc/cpuinfo`).
+    pub cpu: String,
+    /// Logical CPUs available.
+    pub cpus: usize,
+    /// Memory (`/proc/meminfo` MemTotal), GiB.
+    pub memory_gib: f64,
+    /// Operating system and architecture.
+    pub os: String,
+}
+
+impl Machine {
+    /// Reads this machine's description.
+    pub fn detect() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|rest| rest.split_once(':'))
+            .map(|(_, name)| name.trim().to_string())
+            .unwrap_or_else(|| "unknown CPU".into());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_gib = memory::parse_status_kib(&meminfo, "MemTotal")
+            .map(|kib| kib as f64 / 1024.0 / 1024.0)
+            .unwrap_or(0.0);
+        Machine {
+            cpu,
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            memory_gib,
+            os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        }
+    }
+}
+
+/// Everything one `sverka bench` invocation measured.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Report {
+    /// Where.
+    pub machine: Machine,
+    /// sverka's version.
+    pub version: String,
+    /// Repetitions per timed case.
+    pub repeat: usize,
+    /// Figures 1–2.
+    pub reconcile: Vec<ReconcileRow>,
+    /// Figure 3.
+    pub load: Vec<load::LoadResult>,
+    /// Figure 4.
+    pub e2e: Vec<e2e::E2eResult>,
+    /// Figure 5.
+    pub listener: Vec<listener::ListenerResult>,
+    /// Skipped parts, each with its reason.
+    pub skipped: Vec<String>,
+}
+
+/// Runs `sverka bench`; returns the exit code.
+pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
+    if let Some(case) = &args.case {
+        return run_case(case, args).map(|()| 0);
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; measure with `cargo run --release -- bench`");
+    }
+    let temp;
+    let work: PathBuf = match &args.work_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
+            dir.clone()
+        }
+        None => {
+            temp = tempfile::tempdir().context("creating a temporary folder")?;
+            temp.path().to_path_buf()
+        }
+    };
+    let wants = |f: BenchFigure| args.only.is_empty() || args.only.contains(&f);
+    let mut report = Report {
+        machine: Machine::detect(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        repeat: args.repeat.max(1),
+        ..Report::default()
+    };
+    let python = if args.no_baseline {
+        None
+    } else {
+        match baseline::check_python(&args.python) {
+            Ok(()) => Some(args.python.as_str()),
+            Err(reason) => {
+                say(global, &format!("baseline skipped: {reason}"));
+                report.skipped.push(format!("baselines: {reason}"));
+                None
+            }
+        }
+    };
+    for (figure, case) in [
+        (BenchFigure::Stock, "stock"),
+        (BenchFigure::Orders, "orders"),
+        (BenchFigure::Billing, "billing"),
+    ] {
+        if !wants(figure) {
+            continue;
+        }
+        for &size in &args.sizes {
+            say(global, &format!("{case} reconcile, {size} …"));
+            let row = reconcile_row(case, size, args, python, &work, global)?;
+            say(global, &table::reconcile_line(&row));
+            report.reconcile.push(row);
+        }
+    }
+    if wants(BenchFigure::Load) {
+        for &size in &args.sizes {
+            for engine in load::engines(args.postgres.as_deref()) {
+                say(global, &format!("loading {size} from {} …", engine.name()));
+                match load::run(&engine, size, args.repeat.max(1), &work).await {
+                    Ok(r) => {
+                        say(global, &table::load_line(&r));
+                        report.load.push(r);
+                    }
+                    Err(e) => skip(global, &mut report, &format!("load {size} {}: {e:#}", engine.name())),
+                }
+            }
+        }
+        if args.postgres.is_none() {
+            skip(global, &mut report, "load on PostgreSQL: set --postgres or SVERKA_BENCH_POSTGRES_URL");
+        }
+    }
+    if wants(BenchFigure::E2e) {
+        for &size in &args.e2e_sizes {
+            say(global, &format!("reconcile stock end to end, {size} SKUs, RetailCRM 10 req/s, {} ms latency …", args.latency_ms));
+            match e2e::run(size, args.latency_ms, &work).await {
+                Ok(r) => {
+                    say(global, &table::e2e_line(&r));
+                    report.e2e.push(r);
+                }
+                Err(e) => skip(global, &mut report, &format!("e2e {size}: {e:#}")),
+            }
+        }
+    }
+    if wants(BenchFigure::Listener) {
+        for engine in load::engines(args.postgres.as_deref()) {
+            say(global, &format!("listener on {}, {} clients …", engine.name(), args.clients));
+            match listener::run(&engine, args.clients, args.callbacks, &work).await {
+                Ok(r) => {
+                    say(global, &table::listener_line(&r));
+                    report.listener.push(r);
+                }
+                Err(e) => skip(global, &mut report, &format!("listener {}: {e:#}", engine.name())),
+            }
+        }
+    }
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", table::markdown(&report));
+    }
+    if let Some(path) = &args.readme {
+        table::update_readme(path, &table::markdown(&report))?;
+        say(global, &format!("updated the results in {}", path.display()));
+    }
+    Ok(0)
+}
+
+fn say(global: &GlobalArgs, line: &str) {
+    if !global.json {
+        eprintln!("· {line}");
+    } else {
+        tracing::info!("{line}");
+    }
+}
+
+fn skip(global: &GlobalArgs, report: &mut Report, reason: &str) {
+    say(global, &format!("skipped: {reason}"));
+    report.skipped.push(reason.to_string());
+}
+
+/// Measures one reconcile case in a child process, then its baselines.
+fn reconcile_row(
+    case: &str,
+    size: usize,
+    args: &BenchArgs,
+    python: Option<&str>,
+    work: &Path,
+    global: &GlobalArgs,
+) -> Result<ReconcileRow> {
+    let data = work.join(format!("{case}-{size}"));
+    let child_work = if python.is_some() { data.clone() } else { work.to_path_buf() };
+    let rust = memory::run_child(case, size, args.repeat.max(1), &child_work, python.is_some())?;
+    let (pandas, duckdb) = match python {
+        None => (None, None),
+        Some(py) => {
+            let mut ran = Vec::new();
+            for engine in ["pandas", "duckdb"] {
+                let b = baseline::run(py, case, engine, &data, args.repeat.max(1), &rust.counts);
+                if let Baseline::Skipped { reason } = &b {
+                    say(global, &format!("baseline skipped: {reason}"));
+                }
+                ran.push(Some(b));
+            }
+            let _ = std::fs::remove_dir_all(&data);
+            let duckdb = ran.pop().flatten();
+            (ran.pop().flatten(), duckdb)
+        }
+    };
+    Ok(ReconcileRow {
+        rust,
+        pandas,
+        duckdb,
+    })
+}
+
+/// The child side of [`memory::run_child`]: measure one case, print its JSON.
+fn run_case(case: &str, args: &BenchArgs) -> Result<()> {
+    let emit = std::env::var_os(memory::EMIT_CSV_ENV).is_some();
+    let dir = args.work_dir.as_deref().filter(|_| emit);
+    let result = match case {
+        "stock" => stock::case(args.size, args.repeat, dir)?,
+        "orders" => orders::case(args.size, args.repeat, dir)?,
+        "billing" => billing::case(args.size, args.repeat, dir)?,
+        other => bail!("unknown bench case `{other}`"),
+    };
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}

@@ -1,0 +1,1493 @@
+//! Client for the iSklad EGON warehouse API, and the payload types EGON sends
+//! back to the shop (`WriteOrderStatus`, `InventoryStatusUpdate`).
+//!
+//! Every call is a `POST` of raw JSON to one URL with the envelope
+//! `{"auth":{auth_id, auth_key, auth_token}, "request":{req_method, req_data}}`.
+//! EGON answers `auth_status` (201 accepted, 202 unauthorized, 301 bad request)
+//! and `response{resp_code, resp_message, resp_data}`; see [`codes`].
+//!
+//! Answers are read liberally (ids as numbers or strings, `{}` where a list is
+//! documented, `order_items` as an object or an array, the payload either in
+//! `resp_data` or directly in `response`); requests are sent exactly as documented.
+
+use crate::connectors::http::{request_id, snippet, HttpPolicy, RateLimiter};
+use crate::lenient;
+use crate::secret::Secret;
+use chrono::NaiveDateTime;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// EGON's production endpoint.
+pub const DEFAULT_URL: &str = "https://api.isklad.com/rest/v1";
+
+/// EGON's documented limit: requests per minute per `auth_id`.
+pub const DEFAULT_RATE_PER_MIN: usize = 180;
+
+/// The `Y-m-d H:i:s` format EGON uses for date-times.
+pub const DATETIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+/// The numeric codes of the EGON client API.
+pub mod codes {
+    /// `auth_status`: credentials accepted.
+    pub const AUTH_ACCEPTED: i64 = 201;
+    /// `auth_status`: credentials refused.
+    pub const AUTH_UNAUTHORIZED: i64 = 202;
+    /// `auth_status` / `resp_code`: the request does not match the structure.
+    pub const BAD_REQUEST: i64 = 301;
+    /// `resp_code`: OK.
+    pub const OK: i64 = 200;
+    /// `resp_code`: unknown `req_method`.
+    pub const METHOD_NOT_FOUND: i64 = 302;
+    /// `resp_code`: the operation is not allowed (e.g. cancelling a shipped order).
+    pub const NOT_ALLOWED: i64 = 303;
+    /// `resp_code`: entry created.
+    pub const CREATED: i64 = 401;
+    /// `resp_code`: entry updated.
+    pub const UPDATED: i64 = 402;
+    /// `resp_code`: content found and returned.
+    pub const FOUND: i64 = 403;
+    /// `resp_code`: content not found.
+    pub const NOT_FOUND: i64 = 404;
+    /// `resp_code`: too many requests.
+    pub const TOO_MANY_REQUESTS: i64 = 429;
+    /// `resp_code`: server error.
+    pub const SERVER_ERROR: i64 = 500;
+
+    /// The documented text for a code (`"403: Content Found"` style without the number).
+    pub fn text(code: i64) -> &'static str {
+        match code {
+            OK => "OK",
+            AUTH_ACCEPTED => "Auth Accepted",
+            AUTH_UNAUTHORIZED => "Unauthorized",
+            BAD_REQUEST => "Bad Request",
+            METHOD_NOT_FOUND => "Method Not Found",
+            NOT_ALLOWED => "Method Not Allowed",
+            CREATED => "Entry Created",
+            UPDATED => "Entry Updated",
+            FOUND => "Content Found",
+            NOT_FOUND => "Content Not Found",
+            TOO_MANY_REQUESTS => "Too Many Requests",
+            SERVER_ERROR => "Error",
+            _ => "Unknown",
+        }
+    }
+}
+
+/// Connection settings for one EGON account.
+#[derive(Debug, Clone)]
+pub struct EgonConfig {
+    /// Endpoint, normally [`DEFAULT_URL`].
+    pub url: String,
+    /// `auth_id` issued by the merchant.
+    pub auth_id: String,
+    /// `auth_key` issued by the merchant.
+    pub auth_key: Secret,
+    /// `auth_token` issued by the merchant (only used towards EGON, never in callbacks).
+    pub auth_token: Secret,
+    /// Client-side limit per [`EgonConfig::rate_window`]; 0 disables it. EGON allows 180 per
+    /// minute. The client spaces requests over a slightly longer window (see `rate_margin`).
+    pub rate_per_min: usize,
+    /// The window `rate_per_min` counts in: one minute in production (shorter in tests).
+    pub rate_window: Duration,
+    /// `shop_setting_id` sent with `StornoOrder` (mandatory when the account has several e-shops).
+    pub shop_setting_id: Option<i64>,
+    /// Timeouts and retry bounds.
+    pub policy: HttpPolicy,
+}
+
+impl EgonConfig {
+    /// Settings with the documented defaults (180 requests per minute, default policy).
+    pub fn new(
+        url: impl Into<String>,
+        auth_id: impl Into<String>,
+        auth_key: Secret,
+        auth_token: Secret,
+    ) -> Self {
+        EgonConfig {
+            url: url.into(),
+            auth_id: auth_id.into(),
+            auth_key,
+            auth_token,
+            rate_per_min: DEFAULT_RATE_PER_MIN,
+            rate_window: Duration::from_secs(60),
+            shop_setting_id: None,
+            policy: HttpPolicy::default(),
+        }
+    }
+}
+
+/// Everything that can go wrong talking to EGON. No variant carries a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum EgonError {
+    /// The configuration cannot be used.
+    #[error("EGON: invalid configuration: {0}")]
+    Config(String),
+    /// The HTTP client could not be built.
+    #[error("EGON: cannot build the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    /// `auth_status` 202: the credentials were refused.
+    #[error("EGON {method}: unauthorized (auth_status 202) for auth_id {auth_id}")]
+    Unauthorized {
+        /// The called method.
+        method: &'static str,
+        /// The `auth_id` used (not secret).
+        auth_id: String,
+    },
+    /// `auth_status` or `resp_code` 301: the request does not match the expected structure.
+    #[error("EGON {method}: bad request (301): {message}")]
+    BadRequest {
+        /// The called method.
+        method: &'static str,
+        /// EGON's message.
+        message: String,
+    },
+    /// `resp_code` 302: EGON does not know the method.
+    #[error("EGON {method}: method not found (302): {message}")]
+    MethodNotFound {
+        /// The called method.
+        method: &'static str,
+        /// EGON's message.
+        message: String,
+    },
+    /// `resp_code` 303: the operation is not allowed in the current state.
+    #[error("EGON {method}: not allowed (303): {message}")]
+    NotAllowed {
+        /// The called method.
+        method: &'static str,
+        /// EGON's message.
+        message: String,
+    },
+    /// `resp_code` 404: the order or card does not exist.
+    #[error("EGON {method}: not found (404): {message}")]
+    NotFound {
+        /// The called method.
+        method: &'static str,
+        /// EGON's message.
+        message: String,
+    },
+    /// 429 on every attempt.
+    #[error("EGON {method}: rate limited (429) after {attempts} attempts")]
+    RateLimited {
+        /// The called method.
+        method: &'static str,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// HTTP 5xx or `resp_code` 500 on every attempt.
+    #[error("EGON {method}: server error after {attempts} attempts: {message}")]
+    Server {
+        /// The called method.
+        method: &'static str,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error seen.
+        message: String,
+    },
+    /// Network failure or timeout on every attempt.
+    #[error("EGON {method}: transport failure after {attempts} attempts: {source}")]
+    Transport {
+        /// The called method.
+        method: &'static str,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// An HTTP status that is neither success nor retryable.
+    #[error("EGON {method}: HTTP {status}: {body}")]
+    Http {
+        /// The called method.
+        method: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// Start of the body.
+        body: String,
+    },
+    /// A request could not be encoded as JSON.
+    #[error("EGON {method}: cannot encode the request: {source}")]
+    Encode {
+        /// The called method.
+        method: &'static str,
+        /// The serializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The answer could not be decoded (on every attempt).
+    #[error("EGON {method}: cannot decode the answer: {detail} (body: {body})")]
+    Decode {
+        /// The called method.
+        method: &'static str,
+        /// What failed.
+        detail: String,
+        /// Start of the body.
+        body: String,
+    },
+    /// A documented but unexpected code for this method.
+    #[error("EGON {method}: unexpected code {code}: {message}")]
+    Unexpected {
+        /// The called method.
+        method: &'static str,
+        /// `auth_status` or `resp_code`.
+        code: i64,
+        /// EGON's message.
+        message: String,
+    },
+}
+
+impl EgonError {
+    /// True for errors a later run may fix by itself (rate limit, server, network).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            EgonError::RateLimited { .. }
+                | EgonError::Server { .. }
+                | EgonError::Transport { .. }
+                | EgonError::Decode { .. }
+        )
+    }
+}
+
+/// How an order is looked up: by EGON's id or by the shop's original id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderRef {
+    /// `order_id`, EGON's number.
+    EgonId(i64),
+    /// `original_order_id`, the shop's order number.
+    Original(String),
+}
+
+impl OrderRef {
+    /// The `req_data` fields selecting this order.
+    fn to_req_data(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        match self {
+            OrderRef::EgonId(id) => m.insert("order_id".into(), json!(id)),
+            OrderRef::Original(id) => m.insert("original_order_id".into(), json!(id)),
+        };
+        m
+    }
+}
+
+impl std::fmt::Display for OrderRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OrderRef::EgonId(id) => write!(f, "order_id {id}"),
+            OrderRef::Original(id) => write!(f, "original_order_id {id}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// serde helpers local to EGON's formats
+// ---------------------------------------------------------------------------
+
+/// serde: an integer count that may be missing, null, a string or a float; missing is 0.
+fn count<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    match v {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(0),
+        Some(v) => lenient::value_to_f64(&v)
+            .map(|f| f.round() as i64)
+            .ok_or_else(|| de::Error::custom(format!("expected a count, got {v}"))),
+    }
+}
+
+/// serde: optional counters; null and PHP's empty `[]` are None.
+fn opt_counts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CountTypes>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) if a.is_empty() => Ok(None),
+        Some(v) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(de::Error::custom),
+    }
+}
+
+/// serde: counters where null or `[]` mean all zero.
+fn counts_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<CountTypes, D::Error> {
+    Ok(opt_counts(d)?.unwrap_or_default())
+}
+
+/// serde: an optional string given as a string, a number or null (`""` is None).
+fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    lenient::opt_id(d)
+}
+
+/// serde: a string given as a string, a number or null (null is `""`).
+fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(lenient::opt_id(d)?.unwrap_or_default())
+}
+
+/// serde: a `Y-m-d H:i:s` date-time (also ISO `T`-separated); empty, null or
+/// `0000-00-00 00:00:00` is None.
+fn opt_datetime<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDateTime>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    let Some(text) = v.as_ref().and_then(lenient::value_to_id) else {
+        return Ok(None);
+    };
+    if text.is_empty() || text.starts_with("0000-00-00") {
+        return Ok(None);
+    }
+    parse_datetime(&text)
+        .map(Some)
+        .ok_or_else(|| de::Error::custom(format!("expected Y-m-d H:i:s, got {text:?}")))
+}
+
+/// Parses EGON's `Y-m-d H:i:s` (or `Y-m-dTH:i:s`) date-time.
+pub fn parse_datetime(text: &str) -> Option<NaiveDateTime> {
+    let t = text.trim();
+    NaiveDateTime::parse_from_str(t, DATETIME_FORMAT)
+        .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S"))
+        .ok()
+}
+
+/// serde: a decimal money amount (number or string) as an integer count of
+/// minor units (kopecks / cents); null or `""` is None.
+fn opt_money<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(v.as_ref()
+        .and_then(lenient::value_to_f64)
+        .map(|f| (f * 100.0).round() as i64))
+}
+
+/// serde (send side): minor units as the documented decimal.
+fn money_out<S: Serializer>(kop: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match kop {
+        Some(k) => s.serialize_f64(*k as f64 / 100.0),
+        None => s.serialize_none(),
+    }
+}
+
+/// serde (send side): an id documented as Integer is sent as a number when it
+/// is one, and as the string otherwise (SKUs are not always numeric).
+fn id_out<S: Serializer>(id: &str, s: S) -> Result<S::Ok, S::Error> {
+    match id.parse::<i64>() {
+        Ok(n) if n.to_string() == id => s.serialize_i64(n),
+        _ => s.serialize_str(id),
+    }
+}
+
+/// serde (send side): a flag documented as Integer 0/1.
+fn flag_out<S: Serializer>(flag: &bool, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u8(u8::from(*flag))
+}
+
+/// serde (send side): an optional flag documented as Integer 0/1.
+fn opt_flag_out<S: Serializer>(flag: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
+    match flag {
+        Some(f) => s.serialize_u8(u8::from(*f)),
+        None => s.serialize_none(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Stock
+// ---------------------------------------------------------------------------
+
+/// The stock counters of one card. Read from `InventoryDetail`'s `count_types`
+/// (lowercase, `expirationBlocked`) and from callbacks' `COUNT_TYPES` (uppercase).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct CountTypes {
+    /// Physically on stock (the accounting figure).
+    #[serde(default, alias = "ALL", deserialize_with = "count")]
+    pub all: i64,
+    /// Expired.
+    #[serde(default, alias = "EXPIRED", deserialize_with = "count")]
+    pub expired: i64,
+    /// Damaged.
+    #[serde(default, alias = "DAMAGED", deserialize_with = "count")]
+    pub damaged: i64,
+    /// Ordered (taken by orders not yet reserved).
+    #[serde(default, alias = "ORDERED", deserialize_with = "count")]
+    pub ordered: i64,
+    /// Reserved for orders.
+    #[serde(default, alias = "RESERVED", deserialize_with = "count")]
+    pub reserved: i64,
+    /// Blocked because close to expiry, not expired yet.
+    #[serde(
+        default,
+        rename = "expirationBlocked",
+        alias = "EXPIRATION_BLOCKED",
+        alias = "expiration_blocked",
+        deserialize_with = "count"
+    )]
+    pub expiration_blocked: i64,
+}
+
+impl CountTypes {
+    /// What the shop may sell: ALL − EXPIRED − EXPIRATION_BLOCKED − DAMAGED − ORDERED − RESERVED, never below 0.
+    pub fn sellable(&self) -> i64 {
+        (self.all
+            - self.expired
+            - self.expiration_blocked
+            - self.damaged
+            - self.ordered
+            - self.reserved)
+            .max(0)
+    }
+}
+
+/// One card of `InventoryDetail`'s answer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct InventoryItem {
+    /// The shop's SKU (`item_id`, the card's ITEM_ID).
+    #[serde(deserialize_with = "lenient::id")]
+    pub item_id: String,
+    /// EGON's card id (`id`).
+    #[serde(default, rename = "id", deserialize_with = "lenient::opt_int")]
+    pub egon_id: Option<i64>,
+    /// EAN.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub ean: Option<String>,
+    /// Catalog number.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub catalog_id: Option<String>,
+    /// Product name.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub name: Option<String>,
+    /// Stock counters.
+    #[serde(default, rename = "count_types", deserialize_with = "counts_or_empty")]
+    pub counts: CountTypes,
+    /// When the card last changed (EGON local time), when the answer says.
+    #[serde(default, deserialize_with = "opt_datetime")]
+    pub changed_at: Option<NaiveDateTime>,
+}
+
+/// One card of an `InventoryStatusUpdate` callback.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct InventoryCardStatus {
+    /// EGON's card id (`ID`), when sent.
+    #[serde(default, rename = "ID", deserialize_with = "lenient::opt_id")]
+    pub id: Option<String>,
+    /// The shop's SKU (`ITEM_ID`, int or string).
+    #[serde(rename = "ITEM_ID", deserialize_with = "lenient::id")]
+    pub item_id: String,
+    /// Catalog number.
+    #[serde(default, rename = "CATALOG_ID", deserialize_with = "opt_text")]
+    pub catalog_id: Option<String>,
+    /// EAN.
+    #[serde(default, rename = "EAN", deserialize_with = "opt_text")]
+    pub ean: Option<String>,
+    /// E-shop the card belongs to.
+    #[serde(default, rename = "ESHOP_ID", deserialize_with = "lenient::opt_int")]
+    pub eshop_id: Option<i64>,
+    /// Last purchase price in minor units.
+    #[serde(default, rename = "PURCHASE_PRICE", deserialize_with = "opt_money")]
+    pub purchase_price_kop: Option<i64>,
+    /// Whether the purchase price includes VAT.
+    #[serde(default, rename = "WITH_VAT", deserialize_with = "lenient::boolean")]
+    pub with_vat: bool,
+    /// Whether the card can be folded (sent by newer EGON versions).
+    #[serde(
+        default,
+        rename = "CAN_BE_FOLDED",
+        deserialize_with = "lenient::boolean"
+    )]
+    pub can_be_folded: bool,
+    /// The recommended counters; None when EGON sent only the deprecated fields.
+    #[serde(default, rename = "COUNT_TYPES", deserialize_with = "opt_counts")]
+    pub count_types: Option<CountTypes>,
+    /// Deprecated `COUNT` (= ALL − RESERVED − EXPIRED − DAMAGED).
+    #[serde(default, rename = "COUNT", deserialize_with = "lenient::opt_int")]
+    pub deprecated_count: Option<i64>,
+    /// Deprecated `ORDERED`.
+    #[serde(default, rename = "ORDERED", deserialize_with = "lenient::opt_int")]
+    pub deprecated_ordered: Option<i64>,
+    /// Deprecated `RESERVED_FOR_ORDERS` (= RESERVED).
+    #[serde(
+        default,
+        rename = "RESERVED_FOR_ORDERS",
+        deserialize_with = "lenient::opt_int"
+    )]
+    pub deprecated_reserved_for_orders: Option<i64>,
+}
+
+impl InventoryCardStatus {
+    /// Sellable stock: from `COUNT_TYPES` when present, else from the
+    /// deprecated `COUNT − ORDERED` (which cannot see expiration blocks).
+    pub fn sellable(&self) -> Option<i64> {
+        match (&self.count_types, self.deprecated_count) {
+            (Some(c), _) => Some(c.sellable()),
+            (None, Some(count)) => Some((count - self.deprecated_ordered.unwrap_or(0)).max(0)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// `InventoryStatusUpdate`'s `req_data`: cards keyed by the shop's card id.
+///
+/// Accepts a map (documented), a list (keyed then by `ITEM_ID`) and PHP's `[]`
+/// for an empty update.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InventoryStatusUpdate(pub BTreeMap<String, InventoryCardStatus>);
+
+impl InventoryStatusUpdate {
+    /// The cards, by key.
+    pub fn cards(&self) -> impl Iterator<Item = (&String, &InventoryCardStatus)> {
+        self.0.iter()
+    }
+
+    /// Number of cards.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when the update carries no card.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'de> Deserialize<'de> for InventoryStatusUpdate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Option::<Value>::deserialize(d)?;
+        let mut cards = BTreeMap::new();
+        match v {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(m)) => {
+                for (key, card) in m {
+                    let card: InventoryCardStatus = serde_json::from_value(card)
+                        .map_err(|e| de::Error::custom(format!("card {key}: {e}")))?;
+                    cards.insert(key, card);
+                }
+            }
+            Some(Value::Array(list)) => {
+                for card in list {
+                    let card: InventoryCardStatus =
+                        serde_json::from_value(card).map_err(de::Error::custom)?;
+                    cards.insert(card.item_id.clone(), card);
+                }
+            }
+            Some(other) => {
+                return Err(de::Error::custom(format!(
+                    "expected a map of cards, got {other}"
+                )))
+            }
+        }
+        Ok(InventoryStatusUpdate(cards))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Orders
+// ---------------------------------------------------------------------------
+
+/// One card of an issue (the physical pieces picked for an order line).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct IssueCardItem {
+    /// Warehouse inventory id.
+    #[serde(
+        default,
+        rename = "INVENTORY_ID",
+        deserialize_with = "lenient::opt_int"
+    )]
+    pub inventory_id: Option<i64>,
+    /// QR / marking code of the piece, if any.
+    #[serde(default, rename = "QR_CODE", deserialize_with = "opt_text")]
+    pub qr_code: Option<String>,
+}
+
+/// One line of an order as EGON reports it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OrderItem {
+    /// The shop's SKU (`ITEM_ID`).
+    #[serde(
+        rename = "ITEM_ID",
+        alias = "item_id",
+        deserialize_with = "lenient::id"
+    )]
+    pub item_id: String,
+    /// EAN.
+    #[serde(default, rename = "EAN", alias = "ean", deserialize_with = "opt_text")]
+    pub ean: Option<String>,
+    /// Pieces ordered.
+    #[serde(default, rename = "COUNT", alias = "count", deserialize_with = "count")]
+    pub count: i64,
+    /// Pieces reserved.
+    #[serde(
+        default,
+        rename = "COUNT_RESERVED",
+        alias = "count_reserved",
+        deserialize_with = "count"
+    )]
+    pub count_reserved: i64,
+    /// Reservation details, kept as sent.
+    #[serde(
+        default,
+        rename = "RESERVATION_ITEMS",
+        deserialize_with = "lenient::list"
+    )]
+    pub reservation_items: Vec<Value>,
+    /// Picked pieces.
+    #[serde(
+        default,
+        rename = "ISSUE_CARD_ITEMS",
+        deserialize_with = "lenient::list"
+    )]
+    pub issue_card_items: Vec<IssueCardItem>,
+}
+
+/// One tracking event of a package.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TrackingEvent {
+    /// When the state was reached.
+    #[serde(default, deserialize_with = "opt_datetime")]
+    pub timestamp: Option<NaiveDateTime>,
+    /// EGON's shipment status code.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub shipment_status: Option<i64>,
+    /// EGON's status text.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub shipment_note: Option<String>,
+    /// The carrier's own status code.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub shipment_status_delivery_company: Option<String>,
+    /// The carrier's own status text.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub shipment_note_delivery_company: Option<String>,
+}
+
+/// One parcel of an order.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Package {
+    /// The tracking number.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub package_nr: Option<String>,
+    /// Tracking link.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub tracking_url: Option<String>,
+    /// Tracking history.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub tracking_data: Vec<TrackingEvent>,
+    /// Pictures (typed array, sent as `{}` when empty).
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub images: Vec<Value>,
+    /// Weight (grams).
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub weight: Option<i64>,
+    /// Width (mm).
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub width: Option<i64>,
+    /// Height (mm).
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub height: Option<i64>,
+    /// Depth (mm).
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub depth: Option<i64>,
+    /// Label URL.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub label: Option<String>,
+}
+
+/// One fee EGON charged for the order.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CostItem {
+    /// EGON's fee id.
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub item_id: Option<String>,
+    /// Fee name.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub name: Option<String>,
+    /// Amount in minor units.
+    #[serde(default, rename = "price", deserialize_with = "opt_money")]
+    pub price_kop: Option<i64>,
+}
+
+/// An order's state: `GetOrderStatus`'s `resp_data` and the `WriteOrderStatus` callback's `req_data`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OrderStatus {
+    /// The shop's order id.
+    #[serde(deserialize_with = "lenient::id")]
+    pub order_original_id: String,
+    /// Reference number.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub reference_number: Option<String>,
+    /// EGON's order id.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub order_id: Option<i64>,
+    /// EGON status id (see [`status_name`]).
+    #[serde(deserialize_with = "lenient::int")]
+    pub status_id: i64,
+    /// EGON status name (empty when not sent).
+    #[serde(default, deserialize_with = "text")]
+    pub status_name: String,
+    /// Whether the order may still be updated through the API.
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    pub api_update_enabled: bool,
+    /// When the status changed.
+    #[serde(default, deserialize_with = "opt_datetime")]
+    pub change_timestamp: Option<NaiveDateTime>,
+    /// Transport id.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub delivery_id: Option<i64>,
+    /// Order lines (typed as an object, sent as an array; both accepted).
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub order_items: Vec<OrderItem>,
+    /// Parcels with their tracking numbers.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub packages: Vec<Package>,
+    /// Carrier id.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub shipp_company_id: Option<i64>,
+    /// Carrier name.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub shipp_company: Option<String>,
+    /// Expected delivery date as sent (`Y-m-d`).
+    #[serde(default, deserialize_with = "opt_text")]
+    pub estimated_delivery_time: Option<String>,
+    /// EGON's total charge for the order, in minor units.
+    #[serde(default, rename = "total_cost", deserialize_with = "opt_money")]
+    pub total_cost_kop: Option<i64>,
+    /// EGON's charges per fee.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub cost_by_item: Vec<CostItem>,
+    /// Problems with the order's data (typed array, sent as `{}` when empty).
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub order_errors: Vec<Value>,
+    /// Invoice link.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub invoice_url: Option<String>,
+    /// Invoice id.
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub invoice_id: Option<String>,
+    /// Returned lines, kept as sent.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub returned_items: Vec<Value>,
+}
+
+impl OrderStatus {
+    /// The tracking numbers of all parcels, in order.
+    pub fn tracks(&self) -> Vec<&str> {
+        self.packages
+            .iter()
+            .filter_map(|p| p.package_nr.as_deref())
+            .collect()
+    }
+}
+
+/// The documented order statuses (a selection of EGON's code list).
+pub const ORDER_STATUSES: &[(i64, &str)] = &[
+    (0, "data received"),
+    (1, "awaiting reservation"),
+    (2, "waiting for packing"),
+    (3, "being finalized"),
+    (4, "packed, waiting for dispatch"),
+    (5, "shipped"),
+    (6, "completed"),
+    (7, "ready for pickup"),
+    (9, "cancelled"),
+    (10, "problem"),
+    (13, "delivered, COD on the way"),
+    (14, "undelivered"),
+    (15, "undelivered and cancelled"),
+    (16, "delivered (COD received)"),
+    (19, "picked up by customer"),
+    (55, "deleted"),
+    (56, "cancelled, missing goods"),
+];
+
+/// The documented name of a status id.
+pub fn status_name(status_id: i64) -> Option<&'static str> {
+    ORDER_STATUSES
+        .iter()
+        .find(|(id, _)| *id == status_id)
+        .map(|(_, name)| *name)
+}
+
+/// One line of a new order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewOrderItem {
+    /// The shop's SKU (sent as a number when numeric, as documented).
+    #[serde(serialize_with = "id_out")]
+    pub item_id: String,
+    /// Product name.
+    pub name: String,
+    /// Pieces.
+    pub count: i64,
+    /// Catalog number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog_id: Option<String>,
+    /// Unit price with VAT, in minor units (sent as `price_with_tax`).
+    #[serde(
+        rename = "price_with_tax",
+        serialize_with = "money_out",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub price_with_tax_kop: Option<i64>,
+}
+
+/// A `CreateNewOrder` request (the mandatory fields plus the usual optional ones).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewOrder {
+    /// The shop's order id.
+    pub original_order_id: String,
+    /// EGON's e-shop setting id.
+    pub shop_setting_id: i64,
+    /// Reference number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_number: Option<String>,
+    /// Customer first name.
+    pub customer_name: String,
+    /// Customer surname.
+    pub customer_surname: String,
+    /// Customer phone.
+    pub customer_phone: String,
+    /// Customer e-mail.
+    pub customer_email: String,
+    /// Delivery first name.
+    pub name: String,
+    /// Delivery surname.
+    pub surname: String,
+    /// Delivery phone.
+    pub phone: String,
+    /// Delivery e-mail.
+    pub email: String,
+    /// Delivery street.
+    pub street: String,
+    /// Delivery street number.
+    pub street_number: String,
+    /// Delivery city.
+    pub city: String,
+    /// Delivery country (ISO 3166-1 alpha-2).
+    pub country: String,
+    /// Delivery postal code.
+    pub postal_code: String,
+    /// Transport id.
+    pub id_delivery: i64,
+    /// Pickup point id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_branch_id: Option<i64>,
+    /// Cash on delivery (sent as 0/1).
+    #[serde(serialize_with = "flag_out")]
+    pub payment_cod: bool,
+    /// Cash on delivery amount with VAT, minor units (sent as `cod_price`).
+    #[serde(
+        rename = "cod_price",
+        serialize_with = "money_out",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cod_price_kop: Option<i64>,
+    /// Currency code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Order lines.
+    pub items: Vec<NewOrderItem>,
+}
+
+/// `CreateNewOrder`'s answer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CreatedOrder {
+    /// EGON's order id.
+    #[serde(deserialize_with = "lenient::int")]
+    pub order_id: i64,
+    /// Initial status id.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub order_status_id: Option<i64>,
+    /// MyOrder link.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub myorder_url: Option<String>,
+    /// True when EGON answered 401 (created), false for 402 (an existing order updated).
+    #[serde(skip)]
+    pub created: bool,
+}
+
+/// An `UpdateInventoryCard` request (inserts or updates a card).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InventoryCard {
+    /// The shop's SKU (sent as a number when numeric, as documented).
+    #[serde(serialize_with = "id_out")]
+    pub item_id: String,
+    /// EGON's e-shop setting id.
+    pub shop_setting_id: i64,
+    /// Product name.
+    pub name: String,
+    /// Catalog number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog_id: Option<String>,
+    /// EAN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ean: Option<String>,
+    /// Unit of measure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mj: Option<String>,
+    /// Allowed on the web (sent as 0/1).
+    #[serde(
+        serialize_with = "opt_flag_out",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enabled: Option<bool>,
+    /// Price without VAT in minor units (sent as `price_without_tax`).
+    #[serde(
+        rename = "price_without_tax",
+        serialize_with = "money_out",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub price_without_tax_kop: Option<i64>,
+    /// VAT rate in percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tax: Option<f64>,
+}
+
+// ---------------------------------------------------------------------------
+// The answer envelope
+// ---------------------------------------------------------------------------
+
+/// A decoded EGON answer.
+#[derive(Debug, Clone)]
+struct Answer {
+    auth_status: Option<i64>,
+    resp_code: Option<i64>,
+    message: String,
+    /// `response.resp_data` when present, else `response` itself.
+    data: Value,
+}
+
+impl Answer {
+    /// Reads the envelope; the payload may sit in `resp_data` or directly in `response`.
+    fn parse(body: &str) -> Result<Answer, String> {
+        let v: Value = lenient::from_str(body).map_err(|e| e.to_string())?;
+        let Value::Object(top) = v else {
+            return Err("the answer is not a JSON object".into());
+        };
+        let response = top.get("response").cloned().unwrap_or(Value::Null);
+        let resp_code = response
+            .get("resp_code")
+            .and_then(lenient::value_to_i64)
+            .or_else(|| top.get("resp_code").and_then(lenient::value_to_i64));
+        let message = ["resp_message", "resp_note"]
+            .iter()
+            .find_map(|k| response.get(*k).and_then(lenient::value_to_id))
+            .or_else(|| top.get("resp_note").and_then(lenient::value_to_id))
+            .or_else(|| {
+                top.get("auth_status_message")
+                    .and_then(lenient::value_to_id)
+            })
+            .unwrap_or_default();
+        let data = match response.get("resp_data") {
+            Some(d) if !d.is_null() => d.clone(),
+            _ => response,
+        };
+        Ok(Answer {
+            auth_status: top.get("auth_status").and_then(lenient::value_to_i64),
+            resp_code,
+            message,
+            data,
+        })
+    }
+}
+
+/// What one attempt ended with.
+enum Attempt {
+    Done(Answer),
+    Retry(EgonError),
+    Fail(EgonError),
+}
+
+// ---------------------------------------------------------------------------
+// The client
+// ---------------------------------------------------------------------------
+
+/// A client for one EGON account. Clones share the HTTP pool and the rate limiter:
+/// build one per `auth_id` and clone it.
+#[derive(Clone, Debug)]
+pub struct EgonClient {
+    cfg: Arc<EgonConfig>,
+    http: reqwest::Client,
+    limiter: RateLimiter,
+}
+
+impl EgonClient {
+    /// Builds the client; fails on an empty URL or `auth_id`, or if TLS cannot start.
+    pub fn new(cfg: EgonConfig) -> Result<Self, EgonError> {
+        if cfg.url.trim().is_empty() {
+            return Err(EgonError::Config("url is empty".into()));
+        }
+        if cfg.auth_id.trim().is_empty() {
+            return Err(EgonError::Config("auth_id is empty".into()));
+        }
+        let http = cfg.policy.client().map_err(EgonError::Client)?;
+        let limiter = RateLimiter::new(
+            cfg.rate_per_min,
+            cfg.rate_window + rate_margin(cfg.rate_window),
+        );
+        Ok(EgonClient {
+            cfg: Arc::new(cfg),
+            http,
+            limiter,
+        })
+    }
+
+    /// `InventoryDetail`: the cards `item_ids` (all cards when empty), optionally
+    /// only those on stock. Asks for live figures (`cached: 0`); "nothing found"
+    /// (404 or an empty `[]`) is an empty list.
+    pub async fn inventory_detail(
+        &self,
+        item_ids: &[String],
+        only_on_stock: bool,
+    ) -> Result<Vec<InventoryItem>, EgonError> {
+        const M: &str = "InventoryDetail";
+        let ids: Vec<Value> = item_ids.iter().map(|id| id_value(id)).collect();
+        let req = json!({
+            "item_id_list": ids,
+            "cached": 0,
+            "only_on_stock": u8::from(only_on_stock),
+        });
+        let answer = self.call(M, req).await?;
+        match answer.resp_code {
+            Some(codes::OK) | Some(codes::FOUND) | None => {}
+            Some(codes::NOT_FOUND) => return Ok(Vec::new()),
+            Some(code) => return Err(unexpected(M, code, &answer)),
+        }
+        let details = answer
+            .data
+            .get("inventory_details")
+            .cloned()
+            .unwrap_or(Value::Null);
+        parse_inventory_details(details).map_err(|detail| EgonError::Decode {
+            method: M,
+            detail,
+            body: snippet(&answer.data.to_string()),
+        })
+    }
+
+    /// `GetOrderStatus`: the order's current state; [`EgonError::NotFound`] when EGON has no such order.
+    pub async fn get_order_status(&self, key: OrderRef) -> Result<OrderStatus, EgonError> {
+        const M: &str = "GetOrderStatus";
+        let answer = self.call(M, Value::Object(key.to_req_data())).await?;
+        match answer.resp_code {
+            Some(codes::FOUND) | Some(codes::OK) => decode(M, answer.data),
+            Some(code) => Err(unexpected(M, code, &answer)),
+            None => Err(missing_code(M, &answer)),
+        }
+    }
+
+    /// `CreateNewOrder`: creates the order, or updates it when EGON already has its original id.
+    pub async fn create_new_order(&self, o: &NewOrder) -> Result<CreatedOrder, EgonError> {
+        const M: &str = "CreateNewOrder";
+        let req =
+            serde_json::to_value(o).map_err(|source| EgonError::Encode { method: M, source })?;
+        let answer = self.call(M, req).await?;
+        let created = match answer.resp_code {
+            Some(codes::CREATED) => true,
+            Some(codes::UPDATED) => false,
+            Some(code) => return Err(unexpected(M, code, &answer)),
+            None => return Err(missing_code(M, &answer)),
+        };
+        let mut out: CreatedOrder = decode(M, answer.data)?;
+        out.created = created;
+        Ok(out)
+    }
+
+    /// `StornoOrder`: cancels an order not yet dispatched ([`EgonError::NotAllowed`] otherwise).
+    pub async fn storno_order(&self, key: OrderRef) -> Result<(), EgonError> {
+        const M: &str = "StornoOrder";
+        let mut req = key.to_req_data();
+        if let Some(id) = self.cfg.shop_setting_id {
+            req.insert("shop_setting_id".into(), json!(id));
+        }
+        let answer = self.call(M, Value::Object(req)).await?;
+        match answer.resp_code {
+            Some(codes::UPDATED) | Some(codes::OK) => Ok(()),
+            Some(code) => Err(unexpected(M, code, &answer)),
+            None => Err(missing_code(M, &answer)),
+        }
+    }
+
+    /// `UpdateInventoryCard`: inserts or updates a card.
+    pub async fn update_inventory_card(&self, c: &InventoryCard) -> Result<(), EgonError> {
+        const M: &str = "UpdateInventoryCard";
+        let req =
+            serde_json::to_value(c).map_err(|source| EgonError::Encode { method: M, source })?;
+        let answer = self.call(M, req).await?;
+        match answer.resp_code {
+            Some(codes::CREATED) | Some(codes::UPDATED) => Ok(()),
+            Some(code) => Err(unexpected(M, code, &answer)),
+            None => Err(missing_code(M, &answer)),
+        }
+    }
+
+    /// The request envelope, exactly as documented.
+    fn envelope(&self, method: &str, req_data: Value) -> Value {
+        json!({
+            "auth": {
+                "auth_id": self.cfg.auth_id,
+                "auth_key": self.cfg.auth_key.expose(),
+                "auth_token": self.cfg.auth_token.expose(),
+            },
+            "request": { "req_method": method, "req_data": req_data },
+        })
+    }
+
+    /// Sends one method call with rate limiting and bounded retries. Codes that
+    /// end any call (202, 301, 302, 303) become errors here; the others are left
+    /// to the method. HTTP 429/5xx, `resp_code` 429/500, network failures and
+    /// undecodable answers are retried: every method used here is idempotent by
+    /// its key (`CreateNewOrder` with a known original id updates the order).
+    async fn call(&self, method: &'static str, req_data: Value) -> Result<Answer, EgonError> {
+        let body = self.envelope(method, req_data).to_string();
+        let max = self.cfg.policy.max_attempts.max(1);
+        let rid = request_id();
+        let mut attempt = 1;
+        loop {
+            self.limiter.acquire().await;
+            tracing::debug!(target: "sverka::egon", rid, method, attempt, "request");
+            let outcome = self.attempt(method, body.clone(), attempt).await;
+            match outcome {
+                Attempt::Done(answer) => return Ok(answer),
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry(e) if attempt >= max => return Err(e),
+                Attempt::Retry(e) => {
+                    let wait = self.cfg.policy.backoff(attempt);
+                    tracing::warn!(target: "sverka::egon", rid, method, attempt, error = %e, ?wait, "retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// One HTTP round trip, classified.
+    async fn attempt(&self, method: &'static str, body: String, attempt: u32) -> Attempt {
+        let sent = self
+            .http
+            .post(&self.cfg.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) => r,
+            Err(source) => {
+                return Attempt::Retry(EgonError::Transport {
+                    method,
+                    attempts: attempt,
+                    source: source.without_url(),
+                })
+            }
+        };
+        let status = resp.status().as_u16();
+        let text = match resp.text().await {
+            Ok(t) => t,
+            Err(source) => {
+                return Attempt::Retry(EgonError::Transport {
+                    method,
+                    attempts: attempt,
+                    source: source.without_url(),
+                })
+            }
+        };
+        if status == 429 {
+            return Attempt::Retry(EgonError::RateLimited {
+                method,
+                attempts: attempt,
+            });
+        }
+        if status >= 500 {
+            return Attempt::Retry(EgonError::Server {
+                method,
+                attempts: attempt,
+                message: format!("HTTP {status}: {}", snippet(&text)),
+            });
+        }
+        if !(200..300).contains(&status) {
+            return Attempt::Fail(EgonError::Http {
+                method,
+                status,
+                body: snippet(&text),
+            });
+        }
+        match Answer::parse(&text) {
+            Ok(answer) => self.classify(method, answer, attempt),
+            Err(detail) => Attempt::Retry(EgonError::Decode {
+                method,
+                detail,
+                body: snippet(&text),
+            }),
+        }
+    }
+
+    /// Turns the documented codes into retries, errors or a usable answer.
+    fn classify(&self, method: &'static str, answer: Answer, attempt: u32) -> Attempt {
+        match answer.auth_status {
+            Some(codes::AUTH_UNAUTHORIZED) => {
+                return Attempt::Fail(EgonError::Unauthorized {
+                    method,
+                    auth_id: self.cfg.auth_id.clone(),
+                })
+            }
+            Some(codes::BAD_REQUEST) => {
+                return Attempt::Fail(EgonError::BadRequest {
+                    method,
+                    message: answer.message,
+                })
+            }
+            _ => {}
+        }
+        let message = answer.message.clone();
+        match answer.resp_code {
+            Some(codes::TOO_MANY_REQUESTS) => Attempt::Retry(EgonError::RateLimited {
+                method,
+                attempts: attempt,
+            }),
+            Some(codes::SERVER_ERROR) => Attempt::Retry(EgonError::Server {
+                method,
+                attempts: attempt,
+                message,
+            }),
+            Some(codes::BAD_REQUEST) => Attempt::Fail(EgonError::BadRequest { method, message }),
+            Some(codes::METHOD_NOT_FOUND) => {
+                Attempt::Fail(EgonError::MethodNotFound { method, message })
+            }
+            Some(codes::NOT_ALLOWED) => Attempt::Fail(EgonError::NotAllowed { method, message }),
+            _ => Attempt::Done(answer),
+        }
+    }
+}
+
+/// Extra spacing added to the client's window so that network jitter (a
+/// request booked early but delivered late) never lets EGON count more than
+/// the limit in its own window: a tenth of the window, at most one second.
+fn rate_margin(window: Duration) -> Duration {
+    (window / 10).min(Duration::from_secs(1))
+}
+
+/// An id as the JSON value EGON documents (a number when numeric).
+fn id_value(id: &str) -> Value {
+    match id.parse::<i64>() {
+        Ok(n) if n.to_string() == id => json!(n),
+        _ => json!(id),
+    }
+}
+
+/// Reads `inventory_details`: a map keyed by EGON id, a list, or `[]`/null when empty.
+fn parse_inventory_details(v: Value) -> Result<Vec<InventoryItem>, String> {
+    let cards: Vec<Value> = match v {
+        Value::Null => Vec::new(),
+        Value::Array(a) => a,
+        Value::Object(m) => m.into_iter().map(|(_, card)| card).collect(),
+        other => return Err(format!("inventory_details is not a list: {other}")),
+    };
+    cards
+        .into_iter()
+        .map(|c| serde_json::from_value::<InventoryItem>(c).map_err(|e| e.to_string()))
+        .collect()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    method: &'static str,
+    data: Value,
+) -> Result<T, EgonError> {
+    serde_json::from_value(data.clone()).map_err(|e| EgonError::Decode {
+        method,
+        detail: e.to_string(),
+        body: snippet(&data.to_string()),
+    })
+}
+
+/// The error for a code the method does not take as success: 404 is
+/// [`EgonError::NotFound`], anything else [`EgonError::Unexpected`].
+fn unexpected(method: &'static str, code: i64, answer: &Answer) -> EgonError {
+    let message = answer.message.clone();
+    if code == codes::NOT_FOUND {
+        EgonError::NotFound { method, message }
+    } else {
+        EgonError::Unexpected {
+            method,
+            code,
+            message,
+        }
+    }
+}
+
+fn missing_code(method: &'static str, answer: &Answer) -> EgonError {
+    EgonError::Decode {
+        method,
+        detail: "the answer has no resp_code".into(),
+        body: snippet(&answer.data.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sellable_follows_the_formula_and_never_goes_negative() {
+        let c = CountTypes {
+            all: 236,
+            expired: 2,
+            damaged: 4,
+            ordered: 15,
+            reserved: 21,
+            expiration_blocked: 3,
+        };
+        assert_eq!(c.sellable(), 191);
+        let short = CountTypes {
+            all: 1,
+            reserved: 5,
+            ..CountTypes::default()
+        };
+        assert_eq!(short.sellable(), 0);
+    }
+
+    #[test]
+    fn count_types_read_both_spellings() {
+        let lower: CountTypes = serde_json::from_value(json!({
+            "all": "10", "expired": 1, "damaged": 1.0, "ordered": 2, "reserved": 0,
+            "expirationBlocked": 1, "changed_at": "2022-09-12 11:07:51"
+        }))
+        .unwrap();
+        let upper: CountTypes = serde_json::from_value(json!({
+            "ALL": 10, "EXPIRED": "1", "DAMAGED": 1, "ORDERED": 2, "RESERVED": null,
+            "EXPIRATION_BLOCKED": 1
+        }))
+        .unwrap();
+        assert_eq!(lower, upper);
+        assert_eq!(lower.sellable(), 5);
+    }
+
+    #[test]
+    fn inventory_details_accept_map_list_and_empty_array() {
+        let map = json!({"240442": {"id": 240442, "item_id": 1, "ean": "123",
+            "count_types": {"all": 3}, "paired_cards": []}});
+        let items = parse_inventory_details(map).unwrap();
+        assert_eq!(items[0].item_id, "1");
+        assert_eq!(items[0].egon_id, Some(240442));
+        assert_eq!(items[0].counts.all, 3);
+        let list = json!([{"id": "7", "item_id": "SKU-7", "count_types": []}]);
+        let parsed = parse_inventory_details(list).unwrap();
+        assert_eq!(parsed[0].egon_id, Some(7));
+        assert_eq!(parsed[0].counts, CountTypes::default());
+        assert!(parse_inventory_details(json!([])).unwrap().is_empty());
+        assert!(parse_inventory_details(json!("x")).is_err());
+    }
+
+    #[test]
+    fn order_status_reads_the_documented_sample_with_quirks() {
+        let data = json!({
+            "order_original_id": 123456, "reference_number": "123456", "order_id": "654321",
+            "status_id": "6", "status_name": "is completed", "api_update_enabled": false,
+            "change_timestamp": "2022-09-12 19:00:54", "delivery_id": 291,
+            "order_items": {"0": {"ITEM_ID": 123, "COUNT": 1, "COUNT_RESERVED": 1,
+                "ISSUE_CARD_ITEMS": [{"INVENTORY_ID": 321, "QR_CODE": "xyz"}]}},
+            "packages": [{"package_nr": "ABC123456", "tracking_data": [{"timestamp":
+                "2022-09-06 16:25:33", "shipment_status": 13}], "images": {}, "weight": 624}],
+            "total_cost": 4.89, "cost_by_item": [{"item_id": 11, "name": "Picking", "price": "0.13"}],
+            "order_errors": {}, "invoice_url": null, "invoice_id": 123
+        });
+        let s: OrderStatus = serde_json::from_value(data).unwrap();
+        assert_eq!(s.order_original_id, "123456");
+        assert_eq!(s.order_id, Some(654321));
+        assert_eq!(s.status_id, 6);
+        assert_eq!(s.change_timestamp, parse_datetime("2022-09-12 19:00:54"));
+        assert_eq!(s.order_items[0].item_id, "123");
+        assert_eq!(
+            s.order_items[0].issue_card_items[0].qr_code.as_deref(),
+            Some("xyz")
+        );
+        assert_eq!(s.tracks(), vec!["ABC123456"]);
+        assert_eq!(s.total_cost_kop, Some(489));
+        assert_eq!(s.cost_by_item[0].price_kop, Some(13));
+        assert!(s.order_errors.is_empty());
+        assert_eq!(s.invoice_id.as_deref(), Some("123"));
+    }
+
+    #[test]
+    fn inventory_status_update_accepts_map_list_and_empty() {
+        let map: InventoryStatusUpdate = serde_json::from_value(json!({
+            "123456": {"ITEM_ID": "123456", "EAN": 123456789012u64, "ESHOP_ID": "108",
+                "PURCHASE_PRICE": 54.45, "WITH_VAT": 0,
+                "COUNT_TYPES": {"ALL": 236, "EXPIRED": 2, "DAMAGED": 4, "ORDERED": 15,
+                    "RESERVED": 21, "EXPIRATION_BLOCKED": 0}}
+        }))
+        .unwrap();
+        let card = &map.0["123456"];
+        assert_eq!(card.ean.as_deref(), Some("123456789012"));
+        assert_eq!(card.eshop_id, Some(108));
+        assert_eq!(card.purchase_price_kop, Some(5445));
+        assert_eq!(card.sellable(), Some(194));
+        let list: InventoryStatusUpdate =
+            serde_json::from_value(json!([{"ITEM_ID": 5, "COUNT": 9, "ORDERED": 2}])).unwrap();
+        assert_eq!(list.0["5"].sellable(), Some(7));
+        let empty: InventoryStatusUpdate = serde_json::from_value(json!([])).unwrap();
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn answers_are_read_from_resp_data_or_response() {
+        let a = Answer::parse(
+            r#"{"auth_status":201,"resp_code":403,"response":{"resp_code":403,
+            "resp_message":"403: Content Found","resp_data":{"x":1},}}"#,
+        )
+        .unwrap();
+        assert_eq!((a.auth_status, a.resp_code), (Some(201), Some(403)));
+        assert_eq!(a.data, json!({"x": 1}));
+        let b = Answer::parse(
+            r#"{"auth_status":"201","resp_code":200,"response":{"success":true,
+            "inventory_details":[]}}"#,
+        )
+        .unwrap();
+        assert_eq!(b.resp_code, Some(200));
+        assert_eq!(b.data["inventory_details"], json!([]));
+        assert!(Answer::parse("[1]").is_err());
+        assert!(Answer::parse("{\"auth_status\":").is_err());
+    }
+
+    #[test]
+    fn requests_are_sent_as_documented() {
+        let card = InventoryCard {
+            item_id: "123456".into(),
+            shop_setting_id: 1,
+            name: "product name".into(),
+            catalog_id: None,
+            ean: Some("0123".into()),
+            mj: None,
+            enabled: Some(true),
+            price_without_tax_kop: Some(125),
+            tax: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&card).unwrap(),
+            json!({"item_id": 123456, "shop_setting_id": 1, "name": "product name",
+                "ean": "0123", "enabled": 1, "price_without_tax": 1.25})
+        );
+        assert_eq!(id_value("00123"), json!("00123"));
+        assert_eq!(id_value("SKU-1"), json!("SKU-1"));
+        assert_eq!(id_value("42"), json!(42));
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_and_errors() {
+        let cfg = EgonConfig::new(
+            "http://x",
+            "id",
+            Secret::new("k-s3cr3t"),
+            Secret::new("t-s3cr3t"),
+        );
+        let client = EgonClient::new(cfg).unwrap();
+        let dbg = format!("{client:?}");
+        assert!(!dbg.contains("s3cr3t"), "{dbg}");
+        let err = EgonError::Unauthorized {
+            method: "InventoryDetail",
+            auth_id: "id".into(),
+        };
+        assert!(!err.to_string().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn empty_configuration_is_refused() {
+        let cfg = EgonConfig::new(" ", "id", Secret::new("k"), Secret::new("t"));
+        assert!(matches!(EgonClient::new(cfg), Err(EgonError::Config(_))));
+        let cfg = EgonConfig::new("http://x", "", Secret::new("k"), Secret::new("t"));
+        assert!(matches!(EgonClient::new(cfg), Err(EgonError::Config(_))));
+    }
+}

@@ -1,0 +1,322 @@
+//! The HTTP policy every connector shares: one `reqwest` client with timeouts
+//! and a `User-Agent`, a client-side rate limiter, and bounded retries with
+//! exponential backoff.
+//!
+//! Vendor modules decide *what* is retryable (IMSKLAD code 1, RetailCRM 503,
+//! EGON 429 …); this module decides *how* to wait.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// The `User-Agent` every connector sends.
+pub const USER_AGENT: &str = concat!("sverka/", env!("CARGO_PKG_VERSION"));
+
+/// Timeouts and retry bounds for one outside system.
+#[derive(Debug, Clone)]
+pub struct HttpPolicy {
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Attempts in total, the first one included (1 = no retry).
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles on each further one.
+    pub base_backoff: Duration,
+    /// Upper bound of one backoff delay.
+    pub max_backoff: Duration,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        HttpPolicy {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_attempts: 4,
+            base_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl HttpPolicy {
+    /// The delay before retry number `retry` (1 for the first retry).
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.base_backoff
+            .checked_mul(factor)
+            .unwrap_or(self.max_backoff)
+            .min(self.max_backoff)
+    }
+
+    /// Builds the `reqwest` client for this policy (rustls, `User-Agent`, timeouts).
+    pub fn client(&self) -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .build()
+    }
+}
+
+/// A client-side rate limiter: at most `max` requests in any sliding `per` window.
+///
+/// Shared by every clone, so all tasks of one connector (one API key) draw from
+/// the same budget. A sliding window (rather than a token bucket with burst) keeps
+/// the vendor's own counter, which counts requests per wall-clock window, from
+/// ever seeing more than `max` in one window.
+///
+/// Two ways to take a slot:
+/// - [`RateLimiter::acquire`] books it at the moment of sending; it leaves the
+///   window `per` later. The caller adds a margin to `per` for the time a
+///   request takes to reach the server.
+/// - [`RateLimiter::acquire_held`] holds it while the request is in flight and
+///   lets it leave the window `per` after the answer came back. The server
+///   counts a request somewhere between its sending and its answer, so no
+///   server-side window can ever hold more than `max` such requests, however
+///   late a request arrives (a slow connection set-up, a busy network), and no
+///   margin is needed: the cost is one round trip per window instead of a guess.
+#[derive(Clone, Debug)]
+pub struct RateLimiter {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    window: std::sync::Mutex<Window>,
+    /// Woken when a held slot is released.
+    released: Notify,
+}
+
+#[derive(Debug)]
+struct Window {
+    max: usize,
+    per: Duration,
+    /// Each taken slot: `None` while its request is in flight, else when it
+    /// started to age (booked, or answered).
+    slots: Vec<(u64, Option<Instant>)>,
+    next_id: u64,
+}
+
+impl Window {
+    /// Drops expired slots; Ok(()) when one more fits, else how long to wait
+    /// (None: every slot is in flight, wait for a release).
+    fn room(&mut self, now: Instant) -> Result<(), Option<Duration>> {
+        let per = self.per;
+        self.slots
+            .retain(|(_, since)| since.is_none_or(|t| now.duration_since(t) < per));
+        if self.slots.len() < self.max {
+            return Ok(());
+        }
+        Err(self
+            .slots
+            .iter()
+            .filter_map(|(_, since)| *since)
+            .map(|t| (t + per).saturating_duration_since(now))
+            .min())
+    }
+}
+
+/// A slot taken with [`RateLimiter::acquire_held`]; dropping it (when the
+/// answer is in) starts the slot's `per` in the window.
+#[derive(Debug)]
+pub struct RatePermit {
+    limiter: Option<RateLimiter>,
+    id: u64,
+}
+
+impl Drop for RatePermit {
+    fn drop(&mut self) {
+        if let Some(limiter) = self.limiter.take() {
+            let now = Instant::now();
+            {
+                let mut w = limiter.lock();
+                if let Some(slot) = w.slots.iter_mut().find(|(id, _)| *id == self.id) {
+                    slot.1 = Some(now);
+                }
+            }
+            limiter.inner.released.notify_waiters();
+        }
+    }
+}
+
+impl RateLimiter {
+    /// `max` requests per `per`. `max == 0` disables limiting.
+    pub fn new(max: usize, per: Duration) -> Self {
+        RateLimiter {
+            inner: Arc::new(Shared {
+                window: std::sync::Mutex::new(Window {
+                    max,
+                    per,
+                    slots: Vec::with_capacity(max),
+                    next_id: 0,
+                }),
+                released: Notify::new(),
+            }),
+        }
+    }
+
+    /// No limit at all.
+    pub fn unlimited() -> Self {
+        Self::new(0, Duration::from_secs(1))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Window> {
+        // The window holds no invariant a panic could break half-way.
+        self.inner
+            .window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until one more request fits in the window, then books it
+    /// (the slot ages from now).
+    pub async fn acquire(&self) {
+        self.take(false).await;
+    }
+
+    /// Waits until one more request fits in the window and holds the slot
+    /// until the returned permit is dropped (see the type's documentation).
+    pub async fn acquire_held(&self) -> RatePermit {
+        match self.take(true).await {
+            Some(id) => RatePermit {
+                limiter: Some(self.clone()),
+                id,
+            },
+            None => RatePermit {
+                limiter: None,
+                id: 0,
+            },
+        }
+    }
+
+    /// Takes a slot (held: in flight until released); None when unlimited.
+    async fn take(&self, held: bool) -> Option<u64> {
+        loop {
+            let released = self.inner.released.notified();
+            tokio::pin!(released);
+            // Registered before the window is checked, so a release between the
+            // check and the wait is not missed.
+            released.as_mut().enable();
+            let wait = {
+                let mut w = self.lock();
+                if w.max == 0 {
+                    return None;
+                }
+                let now = Instant::now();
+                match w.room(now) {
+                    Ok(()) => {
+                        let id = w.next_id;
+                        w.next_id += 1;
+                        w.slots.push((id, (!held).then_some(now)));
+                        return Some(id);
+                    }
+                    Err(wait) => wait,
+                }
+            };
+            match wait {
+                Some(wait) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait + Duration::from_millis(1)) => {}
+                        _ = &mut released => {}
+                    }
+                }
+                None => released.await,
+            }
+        }
+    }
+}
+
+/// A short id for correlating a request with its log lines.
+pub fn request_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+/// Cuts a response body for an error message (bodies can be HTML pages).
+pub fn snippet(body: &str) -> String {
+    const MAX: usize = 200;
+    let trimmed = body.trim();
+    if trimmed.chars().count() <= MAX {
+        trimmed.to_string()
+    } else {
+        let cut: String = trimmed.chars().take(MAX).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = HttpPolicy {
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(350),
+            ..HttpPolicy::default()
+        };
+        assert_eq!(p.backoff(1), Duration::from_millis(100));
+        assert_eq!(p.backoff(2), Duration::from_millis(200));
+        assert_eq!(p.backoff(3), Duration::from_millis(350));
+        assert_eq!(p.backoff(40), Duration::from_millis(350));
+    }
+
+    #[tokio::test]
+    async fn limiter_never_exceeds_window() {
+        let l = RateLimiter::new(5, Duration::from_millis(200));
+        let start = Instant::now();
+        let mut stamps = Vec::new();
+        for _ in 0..12 {
+            l.acquire().await;
+            stamps.push(start.elapsed());
+        }
+        for (i, t) in stamps.iter().enumerate() {
+            let in_window = stamps[i..]
+                .iter()
+                .take_while(|u| **u < *t + Duration::from_millis(200))
+                .count();
+            assert!(in_window <= 5, "{in_window} requests within one window");
+        }
+        assert!(stamps[11] >= Duration::from_millis(400));
+    }
+
+    #[tokio::test]
+    async fn held_slots_age_from_their_answer() {
+        let l = RateLimiter::new(2, Duration::from_millis(200));
+        let start = Instant::now();
+        let a = l.acquire_held().await;
+        let b = l.acquire_held().await;
+        // Both in flight: a third request waits for an answer plus the window.
+        let third = {
+            let l = l.clone();
+            tokio::spawn(async move {
+                let p = l.acquire_held().await;
+                (start.elapsed(), p)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        drop(a);
+        let answered = start.elapsed();
+        let (took, _p) = third.await.unwrap();
+        assert!(took >= answered + Duration::from_millis(200), "{took:?} vs {answered:?}");
+        drop(b);
+    }
+
+    #[tokio::test]
+    async fn unlimited_never_waits() {
+        let l = RateLimiter::unlimited();
+        for _ in 0..100 {
+            let _p = l.acquire_held().await;
+            l.acquire().await;
+        }
+    }
+
+    #[test]
+    fn snippet_cuts_long_bodies() {
+        let long = "x".repeat(500);
+        assert_eq!(snippet(&long).chars().count(), 201);
+        assert_eq!(snippet("  short "), "short");
+    }
+}

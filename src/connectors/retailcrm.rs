@@ -1,0 +1,1997 @@
+//! RetailCRM API v5 client: warehouse module registration, stock reads and
+//! uploads, catalogue, orders, order history and reference books.
+//!
+//! Wire rules (seed 001, `spec/retailcrm.md`): the key travels in the
+//! `X-API-KEY` header only; GET parameters go in the query string
+//! (`filter[x][]=…`, booleans `1`/`0`); POST bodies are
+//! `application/x-www-form-urlencoded` with nested data as ONE JSON field
+//! (`offers=…`, `order=…`, `integrationModule=…`). Every call of one client
+//! shares one sliding-window rate limiter (10 requests/s by default; each
+//! slot is held until the answer is in, so no server-side window ever counts
+//! more, whatever the network delay) and is
+//! retried with backoff on 429/503/5xx, timeouts and cut-off answers. All
+//! calls sverka makes are idempotent (they set absolute values), so a retry
+//! never doubles an effect.
+//!
+//! Answers are parsed leniently: trailing commas, ids as strings or numbers,
+//! PHP's `[]` for empty maps, floats for quantities and prices. Money is kept
+//! in kopecks, rounded from the decimal value the server printed.
+
+use crate::connectors::http::{snippet, HttpPolicy, RateLimiter};
+use crate::lenient;
+use crate::secret::Secret;
+use chrono::NaiveDate;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{json, Map, Value};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// At most this many offers go into one `POST /store/inventories/upload`.
+pub const MAX_OFFERS_PER_UPLOAD: usize = 250;
+/// Page size for `GET /store/inventories` (the largest the API allows).
+pub const INVENTORY_PAGE_LIMIT: u32 = 250;
+/// Inventory pages in flight at once after the first page: the shared rate
+/// limiter still decides when each request is sent, this only lets the
+/// latency of one page overlap the next ones.
+pub const INVENTORY_READ_CONCURRENCY: usize = 10;
+/// Page size for `GET /orders`.
+pub const ORDERS_PAGE_LIMIT: u32 = 50;
+/// External ids per `GET /orders` request (keeps the URL under ~4 KB).
+pub const ORDER_IDS_PER_REQUEST: usize = 100;
+/// Page size for `GET /orders/history`.
+pub const HISTORY_PAGE_LIMIT: u32 = 100;
+/// Page sizes the API accepts.
+pub const ALLOWED_LIMITS: [u32; 4] = [20, 50, 100, 250];
+/// Formerly added to the client's one-second rate window for the time between
+/// booking a slot and the request's arrival. The client now holds each slot
+/// until the answer is in ([`RateLimiter::acquire_held`]), which is safe
+/// whatever that time is, so no margin is added any more.
+pub const RATE_WINDOW_MARGIN: Duration = Duration::ZERO;
+
+/// Which offer field carries the shop SKU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum OfferKey {
+    /// `externalId` (the default).
+    #[default]
+    #[serde(rename = "externalId")]
+    ExternalId,
+    /// `xmlId`.
+    #[serde(rename = "xmlId")]
+    XmlId,
+}
+
+impl OfferKey {
+    /// The JSON field name of this key.
+    pub fn field(self) -> &'static str {
+        match self {
+            OfferKey::ExternalId => "externalId",
+            OfferKey::XmlId => "xmlId",
+        }
+    }
+
+    /// The inventory filter that selects offers by this key.
+    fn inventory_filter(self) -> &'static str {
+        match self {
+            OfferKey::ExternalId => "filter[offerExternalId][]",
+            OfferKey::XmlId => "filter[offerXmlId][]",
+        }
+    }
+}
+
+/// Connection settings for one RetailCRM account.
+#[derive(Debug, Clone)]
+pub struct RetailCrmConfig {
+    /// Account base URL, e.g. `https://shop.retailcrm.ru`; the API lives at `{url}/api/v5`.
+    pub url: String,
+    /// The API key (sent as `X-API-KEY`).
+    pub api_key: Secret,
+    /// Site code, for multi-shop keys; sent as `site` and used as a filter.
+    pub site: Option<String>,
+    /// The store (warehouse) code whose quantities sverka reads and uploads.
+    pub store: String,
+    /// Which offer field is the shop SKU.
+    pub offer_key: OfferKey,
+    /// Client-side limit, requests per second (RetailCRM allows 10); 0 disables it.
+    pub rate_per_sec: usize,
+    /// Timeouts and retry bounds.
+    pub policy: HttpPolicy,
+}
+
+/// What kind of refusal an API error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiErrorKind {
+    /// 403: wrong or missing API key, or the key lacks access.
+    Forbidden,
+    /// 404: the entity (order, module) or the method does not exist.
+    NotFound,
+    /// 400 `Parameter 'x' is missing`.
+    MissingParameter,
+    /// 400: other validation errors.
+    Validation,
+    /// 405: wrong HTTP method.
+    MethodNotAllowed,
+    /// 460: a batch was only partly applied.
+    PartialFailure,
+    /// Any other refusal (including `success:false` with a 2xx status).
+    Other,
+}
+
+impl ApiErrorKind {
+    /// Classifies a refusal by its status and message.
+    pub fn classify(status: u16, message: &str) -> Self {
+        match status {
+            403 => ApiErrorKind::Forbidden,
+            404 => ApiErrorKind::NotFound,
+            405 => ApiErrorKind::MethodNotAllowed,
+            460 => ApiErrorKind::PartialFailure,
+            400 if message.starts_with("Parameter '") && message.ends_with("is missing") => {
+                ApiErrorKind::MissingParameter
+            }
+            400 => ApiErrorKind::Validation,
+            _ => ApiErrorKind::Other,
+        }
+    }
+}
+
+impl fmt::Display for ApiErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ApiErrorKind::Forbidden => "wrong API key or access denied",
+            ApiErrorKind::NotFound => "not found",
+            ApiErrorKind::MissingParameter => "missing parameter",
+            ApiErrorKind::Validation => "invalid parameters",
+            ApiErrorKind::MethodNotAllowed => "method not allowed",
+            ApiErrorKind::PartialFailure => "partly applied",
+            ApiErrorKind::Other => "refused",
+        })
+    }
+}
+
+/// One entry of an error answer's `errors` (a map `{field: message}` or a list of messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field the message is about, when the server sent a map.
+    pub field: Option<String>,
+    /// The message.
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{field}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+fn join_errors(errors: &[FieldError]) -> String {
+    if errors.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    format!(" [{}]", parts.join("; "))
+}
+
+/// Everything that can go wrong talking to RetailCRM. No variant carries the API key.
+#[derive(Debug, thiserror::Error)]
+pub enum RetailCrmError {
+    /// The configuration cannot work (bad URL, empty key, client construction failed).
+    #[error("RetailCRM configuration: {0}")]
+    Config(String),
+    /// The request did not complete (connect error, timeout, reset).
+    #[error("RetailCRM {endpoint}: request failed{}: {source}", if *.timeout { " (timeout)" } else { "" })]
+    Transport {
+        /// API path, e.g. `/store/inventories`.
+        endpoint: String,
+        /// True when the policy's timeout ran out.
+        timeout: bool,
+        /// The underlying error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// 429 or 503: the account's rate limit was hit.
+    #[error("RetailCRM {endpoint}: rate limited (HTTP {status})")]
+    RateLimited {
+        /// API path.
+        endpoint: String,
+        /// 429 or 503.
+        status: u16,
+    },
+    /// Another 5xx answer.
+    #[error("RetailCRM {endpoint}: server error HTTP {status}: {snippet}")]
+    Server {
+        /// API path.
+        endpoint: String,
+        /// The status.
+        status: u16,
+        /// Start of the body.
+        snippet: String,
+    },
+    /// An HTML page instead of JSON: the account does not exist or the URL is not the API.
+    #[error("RetailCRM {endpoint}: HTTP {status} answered an HTML page: the account does not exist or the URL is not a RetailCRM API ({snippet})")]
+    NotApi {
+        /// API path.
+        endpoint: String,
+        /// The status.
+        status: u16,
+        /// Start of the page.
+        snippet: String,
+    },
+    /// A body that is neither JSON nor HTML (typically cut off in transit).
+    #[error("RetailCRM {endpoint}: HTTP {status}: unreadable answer: {snippet}")]
+    Malformed {
+        /// API path.
+        endpoint: String,
+        /// The status.
+        status: u16,
+        /// Start of the body.
+        snippet: String,
+    },
+    /// `{"success": false, "errorMsg": …, "errors": …}`.
+    #[error("RetailCRM {endpoint}: HTTP {status} {kind}: {message}{}", join_errors(.errors))]
+    Api {
+        /// API path.
+        endpoint: String,
+        /// HTTP status.
+        status: u16,
+        /// Classification of the refusal.
+        kind: ApiErrorKind,
+        /// `errorMsg`.
+        message: String,
+        /// `errors`, as a map or a list.
+        errors: Vec<FieldError>,
+    },
+    /// A JSON answer whose shape does not match the documented one.
+    #[error("RetailCRM {endpoint}: unexpected answer shape: {detail}")]
+    Schema {
+        /// API path.
+        endpoint: String,
+        /// What did not fit.
+        detail: String,
+    },
+    /// More offers than one upload may carry.
+    #[error("RetailCRM: {count} offers in one upload, at most {MAX_OFFERS_PER_UPLOAD} allowed")]
+    TooManyOffers {
+        /// Offers given.
+        count: usize,
+    },
+}
+
+impl RetailCrmError {
+    /// True for failures worth another attempt: rate limits, 5xx, transport errors, cut-off bodies.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            RetailCrmError::Transport { .. }
+                | RetailCrmError::RateLimited { .. }
+                | RetailCrmError::Server { .. }
+                | RetailCrmError::Malformed { .. }
+        )
+    }
+
+    /// The API refusal kind, when this is an [`RetailCrmError::Api`] error.
+    pub fn api_kind(&self) -> Option<ApiErrorKind> {
+        match self {
+            RetailCrmError::Api { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Parsing helpers
+// ---------------------------------------------------------------------------
+
+/// Converts a decimal amount to kopecks, rounding half away from zero on the
+/// decimal digits the value prints as (so `0.29` is 29, not 28).
+pub fn money_to_kop(value: f64) -> Option<i64> {
+    if !value.is_finite() || value.abs() > 9.0e15 {
+        return None;
+    }
+    let text = value.abs().to_string();
+    let (int_part, frac_part) = text.split_once('.').unwrap_or((text.as_str(), ""));
+    let units: i64 = int_part.parse().ok()?;
+    let mut digits = frac_part
+        .chars()
+        .map_while(|c| c.to_digit(10).map(i64::from));
+    let tenths = digits.next().unwrap_or(0);
+    let hundredths = digits.next().unwrap_or(0);
+    let round_up = digits.next().unwrap_or(0) >= 5;
+    let kop = units
+        .checked_mul(100)?
+        .checked_add(tenths * 10 + hundredths + i64::from(round_up))?;
+    Some(if value < 0.0 { -kop } else { kop })
+}
+
+/// Formats kopecks as the decimal amount the API expects (`12345` → `123.45`).
+pub fn kop_to_money(kop: i64) -> f64 {
+    kop as f64 / 100.0
+}
+
+fn opt_float<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(v.as_ref().and_then(lenient::value_to_f64))
+}
+
+fn float_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(opt_float(d)?.unwrap_or(0.0))
+}
+
+fn opt_money<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(opt_float(d)?.and_then(money_to_kop))
+}
+
+fn money<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(opt_money(d)?.unwrap_or(0))
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A flag that defaults to true when absent or null (`active` fields).
+fn lenient_bool_default_true<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => matches!(s.trim(), "1" | "true" | "yes" | "Y" | "y"),
+        Some(other) => lenient::value_to_i64(&other).is_some_and(|n| n != 0),
+    })
+}
+
+fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    lenient::opt_id(d)
+}
+
+fn string_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(lenient::opt_id(d)?.unwrap_or_default())
+}
+
+/// Parses `Y-m-d` or the date part of `Y-m-d H:i:s`.
+pub fn parse_date(text: &str) -> Option<NaiveDate> {
+    let t = text.trim();
+    let date = t.get(..10).unwrap_or(t);
+    NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()
+}
+
+fn serialize_secret<S: Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose())
+}
+
+/// Normalises an `errors` value (a map, a list, a string or absent) into entries.
+pub fn field_errors(value: Option<&Value>) -> Vec<FieldError> {
+    fn text(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(", "),
+            other => other.to_string(),
+        }
+    }
+    match value {
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| FieldError {
+                field: Some(k.clone()),
+                message: text(v),
+            })
+            .collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| FieldError {
+                field: None,
+                message: text(v),
+            })
+            .collect(),
+        Some(Value::String(s)) if !s.is_empty() => vec![FieldError {
+            field: None,
+            message: s.clone(),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// Percent-encodes one URL path segment (RFC 3986 unreserved characters pass).
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Types
+// ---------------------------------------------------------------------------
+
+/// `pagination` of a list answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Pagination {
+    /// Page size.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub limit: Option<i64>,
+    /// Items in all pages.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub total_count: Option<i64>,
+    /// This page, from 1.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub current_page: Option<i64>,
+    /// Number of pages.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub total_page_count: Option<i64>,
+}
+
+/// One page of a list answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paged<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// The answer's pagination block.
+    pub pagination: Pagination,
+}
+
+/// One store's stock of an offer (`stores[]` of `GET /store/inventories?details=1`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreQuantity {
+    /// Store code.
+    #[serde(deserialize_with = "lenient::id")]
+    pub store: String,
+    /// Quantity (a float on the wire).
+    #[serde(default, deserialize_with = "float_or_zero")]
+    pub quantity: f64,
+    /// Purchase price in kopecks.
+    #[serde(default, rename = "purchasePrice", deserialize_with = "opt_money")]
+    pub purchase_price_kop: Option<i64>,
+}
+
+/// One offer of `GET /store/inventories`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryOffer {
+    /// CRM offer id.
+    #[serde(deserialize_with = "lenient::int")]
+    pub id: i64,
+    /// `externalId`.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub external_id: Option<String>,
+    /// `xmlId`.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub xml_id: Option<String>,
+    /// Site code.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub site: Option<String>,
+    /// Total quantity over all stores.
+    #[serde(default, deserialize_with = "float_or_zero")]
+    pub quantity: f64,
+    /// Per-store breakdown (only with `details=1`).
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub stores: Vec<StoreQuantity>,
+}
+
+impl InventoryOffer {
+    /// The shop SKU under the configured key.
+    pub fn sku(&self, key: OfferKey) -> Option<&str> {
+        match key {
+            OfferKey::ExternalId => self.external_id.as_deref(),
+            OfferKey::XmlId => self.xml_id.as_deref(),
+        }
+    }
+
+    /// The quantity held in `store`, if the offer lists that store.
+    pub fn store_quantity(&self, store: &str) -> Option<f64> {
+        self.stores
+            .iter()
+            .find(|s| s.store == store)
+            .map(|s| s.quantity)
+    }
+}
+
+/// A stock level to upload for one offer in the configured store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfferStock {
+    /// The shop SKU (sent under the configured offer key).
+    pub sku: String,
+    /// Sellable quantity; always sent, 0 included.
+    pub available: i64,
+    /// Purchase price (decimal currency units), when known.
+    pub purchase_price: Option<f64>,
+}
+
+/// The answer of one upload.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UploadResult {
+    /// `processedOffersCount`.
+    pub processed: i64,
+    /// SKUs the CRM does not know (`notFoundOffers`).
+    pub not_found: Vec<String>,
+}
+
+/// The outcome of one chunk of [`RetailCrmClient::upload_inventories`].
+#[derive(Debug)]
+pub struct ChunkOutcome {
+    /// Chunk number, from 0.
+    pub index: usize,
+    /// SKUs the chunk carried, in order.
+    pub skus: Vec<String>,
+    /// What the CRM answered.
+    pub result: Result<UploadResult, RetailCrmError>,
+}
+
+/// A store action of a warehouse integration module (a callback registration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreAction {
+    /// Callback code, e.g. `inventoriesUpload`.
+    pub code: String,
+    /// Path appended to `baseUrl`.
+    pub url: String,
+    /// When the CRM calls it (allowed values are UNVERIFIED).
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub call_points: Vec<String>,
+}
+
+/// `integrations.store` of a module.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct StoreIntegration {
+    /// Registered callbacks.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub actions: Vec<StoreAction>,
+}
+
+/// `integrations` of a module.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Integrations {
+    /// The warehouse part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreIntegration>,
+}
+
+/// A warehouse integration module (`integrationModule`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationModule {
+    /// Module code (must start with `integration_code` when that is set).
+    pub code: String,
+    /// Integration code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_code: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// Whether the module is switched on.
+    #[serde(
+        default = "default_true",
+        deserialize_with = "lenient_bool_default_true"
+    )]
+    pub active: bool,
+    /// Callback base URL.
+    pub base_url: String,
+    /// Identifies the account in callbacks; treated as a secret.
+    #[serde(serialize_with = "serialize_secret")]
+    pub client_id: Secret,
+    /// Logo URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<String>,
+    /// Account URL in the warehouse system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_url: Option<String>,
+    /// Callbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrations: Option<Integrations>,
+}
+
+/// One offer of a catalogue product.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductOffer {
+    /// CRM offer id.
+    #[serde(deserialize_with = "lenient::int")]
+    pub id: i64,
+    /// `externalId`.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub external_id: Option<String>,
+    /// `xmlId`.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub xml_id: Option<String>,
+    /// Article.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub article: Option<String>,
+    /// Offer name.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub name: Option<String>,
+    /// Base price in kopecks.
+    #[serde(default, rename = "price", deserialize_with = "opt_money")]
+    pub price_kop: Option<i64>,
+    /// Purchase price in kopecks.
+    #[serde(default, rename = "purchasePrice", deserialize_with = "opt_money")]
+    pub purchase_price_kop: Option<i64>,
+    /// Total quantity.
+    #[serde(default, deserialize_with = "float_or_zero")]
+    pub quantity: f64,
+    /// Whether the offer is on sale.
+    #[serde(
+        default = "default_true",
+        deserialize_with = "lenient_bool_default_true"
+    )]
+    pub active: bool,
+}
+
+/// A group reference inside a product.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupRef {
+    /// Group id.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub id: Option<i64>,
+    /// Group external id.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub external_id: Option<String>,
+}
+
+/// A catalogue product (`GET /store/products`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Product {
+    /// CRM product id.
+    #[serde(deserialize_with = "lenient::int")]
+    pub id: i64,
+    /// Name.
+    #[serde(default, deserialize_with = "string_or_empty")]
+    pub name: String,
+    /// Article.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub article: Option<String>,
+    /// External id.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub external_id: Option<String>,
+    /// Whether the product is on sale.
+    #[serde(
+        default = "default_true",
+        deserialize_with = "lenient_bool_default_true"
+    )]
+    pub active: bool,
+    /// Groups it belongs to.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub groups: Vec<GroupRef>,
+    /// Its offers.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub offers: Vec<ProductOffer>,
+}
+
+/// A product group (`GET /store/product-groups`, answer key `productGroup`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductGroup {
+    /// Group id.
+    #[serde(deserialize_with = "lenient::int")]
+    pub id: i64,
+    /// Name.
+    #[serde(default, deserialize_with = "string_or_empty")]
+    pub name: String,
+    /// Site code.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub site: Option<String>,
+    /// Parent group id.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub parent_id: Option<i64>,
+    /// External id.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub external_id: Option<String>,
+    /// Whether it is shown.
+    #[serde(
+        default = "default_true",
+        deserialize_with = "lenient_bool_default_true"
+    )]
+    pub active: bool,
+}
+
+/// A product property (`GET /store/products/properties`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductProperty {
+    /// Property code.
+    #[serde(deserialize_with = "lenient::id")]
+    pub code: String,
+    /// Display name.
+    #[serde(default, deserialize_with = "string_or_empty")]
+    pub name: String,
+    /// Sites that use it.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub sites: Vec<String>,
+}
+
+/// An order status (`GET /reference/statuses`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// Status code.
+    #[serde(deserialize_with = "lenient::id")]
+    pub code: String,
+    /// Display name.
+    #[serde(default, deserialize_with = "string_or_empty")]
+    pub name: String,
+    /// Whether it is in use.
+    #[serde(
+        default = "default_true",
+        deserialize_with = "lenient_bool_default_true"
+    )]
+    pub active: bool,
+    /// Sort order.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub ordering: Option<i64>,
+    /// Group: `new`, `approval`, `assembling`, `delivery`, `complete`, `cancel`.
+    #[serde(default, deserialize_with = "string_or_empty")]
+    pub group: String,
+}
+
+/// A store (`GET /reference/stores`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Store {
+    /// Store code.
+    #[serde(deserialize_with = "lenient::id")]
+    pub code: String,
+    /// Display name.
+    #[serde(default, deserialize_with = "string_or_empty")]
+    pub name: String,
+    /// `integer` or `available`.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub inventory_type: Option<String>,
+    /// Whether it is in use.
+    #[serde(
+        default = "default_true",
+        deserialize_with = "lenient_bool_default_true"
+    )]
+    pub active: bool,
+}
+
+/// One line of a CRM order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrmItem {
+    /// CRM offer id.
+    pub offer_id: Option<i64>,
+    /// Offer `externalId`.
+    pub offer_external_id: Option<String>,
+    /// Offer `xmlId`.
+    pub offer_xml_id: Option<String>,
+    /// Ordered quantity (a float on the wire).
+    pub quantity: f64,
+    /// Unit price before discounts, in kopecks.
+    pub initial_price_kop: i64,
+}
+
+impl CrmItem {
+    /// The shop SKU under the configured key.
+    pub fn sku(&self, key: OfferKey) -> Option<&str> {
+        match key {
+            OfferKey::ExternalId => self.offer_external_id.as_deref(),
+            OfferKey::XmlId => self.offer_xml_id.as_deref(),
+        }
+    }
+}
+
+/// A CRM order, as far as sverka compares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrmOrder {
+    /// CRM order id.
+    pub id: i64,
+    /// The shop order id.
+    pub external_id: Option<String>,
+    /// Order number.
+    pub number: Option<String>,
+    /// Site code.
+    pub site: Option<String>,
+    /// Status code.
+    pub status: Option<String>,
+    /// Whether it is marked shipped from the warehouse.
+    pub shipped: bool,
+    /// Shipping store code.
+    pub shipment_store: Option<String>,
+    /// Shipment date.
+    pub shipment_date: Option<NaiveDate>,
+    /// Order total in kopecks.
+    pub total_summ_kop: i64,
+    /// Lines.
+    pub items: Vec<CrmItem>,
+    /// Delivery type code.
+    pub delivery_code: Option<String>,
+    /// `delivery.data.trackNumber`.
+    pub track_number: Option<String>,
+    /// `createdAt` (`Y-m-d H:i:s`, account time zone), as sent.
+    pub created_at: Option<String>,
+}
+
+/// The order a history entry is about.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryOrderRef {
+    /// CRM order id.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub id: Option<i64>,
+    /// The shop order id.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub external_id: Option<String>,
+    /// Order number.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub number: Option<String>,
+    /// Site code.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub site: Option<String>,
+}
+
+/// One change of `GET /orders/history`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    /// Increasing entry id (the cursor).
+    #[serde(deserialize_with = "lenient::int")]
+    pub id: i64,
+    /// `Y-m-d H:i:s`.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub created_at: Option<String>,
+    /// True for the entry that created the order.
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    pub created: bool,
+    /// `api`, `user`, …
+    #[serde(default, deserialize_with = "opt_string")]
+    pub source: Option<String>,
+    /// Changed field (`status`, `shipped`, …).
+    #[serde(default, deserialize_with = "opt_string")]
+    pub field: Option<String>,
+    /// Value before.
+    #[serde(default)]
+    pub old_value: Value,
+    /// Value after.
+    #[serde(default)]
+    pub new_value: Value,
+    /// The order.
+    #[serde(default)]
+    pub order: Option<HistoryOrderRef>,
+}
+
+/// Changed fields of an order; only the set ones are sent.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OrderPatch {
+    /// `shipped`.
+    pub shipped: Option<bool>,
+    /// `shipmentStore`.
+    pub shipment_store: Option<String>,
+    /// `shipmentDate` (`Y-m-d`).
+    pub shipment_date: Option<NaiveDate>,
+    /// `status` code.
+    pub status: Option<String>,
+    /// `delivery.data.trackNumber`.
+    pub track_number: Option<String>,
+}
+
+impl OrderPatch {
+    /// True when nothing is set.
+    pub fn is_empty(&self) -> bool {
+        self == &OrderPatch::default()
+    }
+
+    /// The `order` JSON: only the fields that are set.
+    pub fn to_json(&self) -> Value {
+        let mut order = Map::new();
+        if let Some(shipped) = self.shipped {
+            order.insert("shipped".into(), Value::Bool(shipped));
+        }
+        if let Some(store) = &self.shipment_store {
+            order.insert("shipmentStore".into(), Value::String(store.clone()));
+        }
+        if let Some(date) = self.shipment_date {
+            order.insert(
+                "shipmentDate".into(),
+                Value::String(date.format("%Y-%m-%d").to_string()),
+            );
+        }
+        if let Some(status) = &self.status {
+            order.insert("status".into(), Value::String(status.clone()));
+        }
+        if let Some(track) = &self.track_number {
+            order.insert(
+                "delivery".into(),
+                json!({ "data": { "trackNumber": track } }),
+            );
+        }
+        Value::Object(order)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Raw answers
+// ---------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct InventoriesAnswer {
+    #[serde(default, deserialize_with = "lenient::list")]
+    offers: Vec<InventoryOffer>,
+    #[serde(default)]
+    pagination: Pagination,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NotFoundOffer {
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    id: Option<i64>,
+    #[serde(default, deserialize_with = "opt_string")]
+    external_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    xml_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadAnswer {
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    processed_offers_count: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::list")]
+    not_found_offers: Vec<NotFoundOffer>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModuleAnswer {
+    integration_module: Option<IntegrationModule>,
+}
+
+#[derive(Deserialize)]
+struct ProductsAnswer {
+    #[serde(default, deserialize_with = "lenient::list")]
+    products: Vec<Product>,
+    #[serde(default)]
+    pagination: Pagination,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupsAnswer {
+    #[serde(default, deserialize_with = "lenient::list")]
+    product_group: Vec<ProductGroup>,
+    #[serde(default)]
+    pagination: Pagination,
+}
+
+#[derive(Deserialize)]
+struct PropertiesAnswer {
+    #[serde(default, deserialize_with = "lenient::list")]
+    properties: Vec<ProductProperty>,
+    #[serde(default)]
+    pagination: Pagination,
+}
+
+#[derive(Deserialize)]
+struct StatusesAnswer {
+    #[serde(default, deserialize_with = "lenient::list")]
+    statuses: Vec<Status>,
+}
+
+#[derive(Deserialize)]
+struct StoresAnswer {
+    #[serde(default, deserialize_with = "lenient::list")]
+    stores: Vec<Store>,
+}
+
+#[derive(Deserialize)]
+struct HistoryAnswer {
+    #[serde(default, deserialize_with = "lenient::list")]
+    history: Vec<HistoryEntry>,
+    #[serde(default)]
+    pagination: Pagination,
+}
+
+#[derive(Deserialize)]
+struct OrdersAnswer {
+    #[serde(default, deserialize_with = "lenient::list")]
+    orders: Vec<RawOrder>,
+    #[serde(default)]
+    pagination: Pagination,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawOfferRef {
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    id: Option<i64>,
+    #[serde(default, deserialize_with = "opt_string")]
+    external_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    xml_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawItem {
+    #[serde(default, deserialize_with = "opt_float")]
+    quantity: Option<f64>,
+    #[serde(default, deserialize_with = "money")]
+    initial_price: i64,
+    #[serde(default)]
+    offer: Option<RawOfferRef>,
+}
+
+#[derive(Deserialize)]
+struct RawDelivery {
+    #[serde(default, deserialize_with = "opt_string")]
+    code: Option<String>,
+    #[serde(default)]
+    data: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawOrder {
+    #[serde(deserialize_with = "lenient::int")]
+    id: i64,
+    #[serde(default, deserialize_with = "opt_string")]
+    external_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    number: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    site: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    status: Option<String>,
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    shipped: bool,
+    #[serde(default, deserialize_with = "opt_string")]
+    shipment_store: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    shipment_date: Option<String>,
+    #[serde(default, deserialize_with = "money")]
+    total_summ: i64,
+    #[serde(default, deserialize_with = "lenient::list")]
+    items: Vec<RawItem>,
+    #[serde(default)]
+    delivery: Option<RawDelivery>,
+    #[serde(default, deserialize_with = "opt_string")]
+    created_at: Option<String>,
+}
+
+impl RawOrder {
+    fn into_order(self, endpoint: &str) -> Result<CrmOrder, RetailCrmError> {
+        let shipment_date = match self.shipment_date.as_deref() {
+            None => None,
+            Some(text) => Some(parse_date(text).ok_or_else(|| RetailCrmError::Schema {
+                endpoint: endpoint.to_string(),
+                detail: format!("order {}: shipmentDate {text:?} is not Y-m-d", self.id),
+            })?),
+        };
+        let (delivery_code, track_number) = match self.delivery {
+            Some(d) => (
+                d.code,
+                d.data
+                    .get("trackNumber")
+                    .and_then(lenient::value_to_id)
+                    .filter(|t| !t.is_empty()),
+            ),
+            None => (None, None),
+        };
+        let items = self
+            .items
+            .into_iter()
+            .map(|item| {
+                let offer = item.offer.unwrap_or(RawOfferRef {
+                    id: None,
+                    external_id: None,
+                    xml_id: None,
+                });
+                CrmItem {
+                    offer_id: offer.id,
+                    offer_external_id: offer.external_id,
+                    offer_xml_id: offer.xml_id,
+                    quantity: item.quantity.unwrap_or(0.0),
+                    initial_price_kop: item.initial_price,
+                }
+            })
+            .collect();
+        Ok(CrmOrder {
+            id: self.id,
+            external_id: self.external_id,
+            number: self.number,
+            site: self.site,
+            status: self.status,
+            shipped: self.shipped,
+            shipment_store: self.shipment_store,
+            shipment_date,
+            total_summ_kop: self.total_summ,
+            items,
+            delivery_code,
+            track_number,
+            created_at: self.created_at,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The client
+// ---------------------------------------------------------------------------
+
+/// How a request carries its parameters.
+enum Call<'a> {
+    /// Query string.
+    Get(&'a [(String, String)]),
+    /// Form body.
+    Post(&'a [(String, String)]),
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    api: String,
+    api_key: Secret,
+    site: Option<String>,
+    store: String,
+    offer_key: OfferKey,
+    policy: HttpPolicy,
+    limiter: RateLimiter,
+}
+
+/// The rate limiter of one RetailCRM account (API URL) at one configured rate,
+/// shared by every client of this process: RetailCRM counts the account's
+/// requests, however many clients a job builds (the stock job builds one to
+/// read and another to upload; without sharing, the second started with an
+/// empty window right after the first had filled the vendor's).
+fn shared_limiter(api: &str, rate_per_sec: usize) -> RateLimiter {
+    type Limiters = std::collections::HashMap<(String, usize), RateLimiter>;
+    static LIMITERS: std::sync::OnceLock<std::sync::Mutex<Limiters>> = std::sync::OnceLock::new();
+    let mut limiters = LIMITERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    limiters
+        .entry((api.to_string(), rate_per_sec))
+        .or_insert_with(|| {
+            RateLimiter::new(rate_per_sec, Duration::from_secs(1) + RATE_WINDOW_MARGIN)
+        })
+        .clone()
+}
+
+/// A RetailCRM v5 client; clones share the connection pool, and every client
+/// of the same account shares one rate limiter.
+#[derive(Debug, Clone)]
+pub struct RetailCrmClient {
+    inner: Arc<Inner>,
+}
+
+impl RetailCrmClient {
+    /// Builds a client. Fails on an empty key, an empty store or a URL that is not http(s).
+    pub fn new(cfg: RetailCrmConfig) -> Result<Self, RetailCrmError> {
+        let base = cfg.url.trim().trim_end_matches('/');
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(RetailCrmError::Config(format!(
+                "url {base:?} must start with https:// or http://"
+            )));
+        }
+        if cfg.api_key.is_empty() {
+            return Err(RetailCrmError::Config("api_key is empty".into()));
+        }
+        if cfg.store.trim().is_empty() {
+            return Err(RetailCrmError::Config("store is empty".into()));
+        }
+        let http = cfg
+            .policy
+            .client()
+            .map_err(|e| RetailCrmError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let base = base.strip_suffix("/api/v5").unwrap_or(base);
+        Ok(RetailCrmClient {
+            inner: Arc::new(Inner {
+                http,
+                api: format!("{base}/api/v5"),
+                api_key: cfg.api_key,
+                site: cfg.site.filter(|s| !s.trim().is_empty()),
+                store: cfg.store,
+                offer_key: cfg.offer_key,
+                limiter: shared_limiter(&format!("{base}/api/v5"), cfg.rate_per_sec),
+                policy: cfg.policy,
+            }),
+        })
+    }
+
+    /// The configured store code.
+    pub fn store(&self) -> &str {
+        &self.inner.store
+    }
+
+    /// The configured offer key.
+    pub fn offer_key(&self) -> OfferKey {
+        self.inner.offer_key
+    }
+
+    /// Creates or updates a warehouse integration module.
+    pub async fn integration_module_edit(
+        &self,
+        m: &IntegrationModule,
+    ) -> Result<(), RetailCrmError> {
+        let endpoint = format!("/integration-modules/{}/edit", encode_segment(&m.code));
+        let module = serde_json::to_string(m).map_err(|e| RetailCrmError::Schema {
+            endpoint: endpoint.clone(),
+            detail: format!("cannot encode the module: {e}"),
+        })?;
+        let form = vec![("integrationModule".to_string(), module)];
+        self.call::<Value>(&endpoint, Call::Post(&form)).await?;
+        Ok(())
+    }
+
+    /// Reads a module; `None` when the CRM answers 404.
+    pub async fn integration_module_get(
+        &self,
+        code: &str,
+    ) -> Result<Option<IntegrationModule>, RetailCrmError> {
+        let endpoint = format!("/integration-modules/{}", encode_segment(code));
+        match self.call::<ModuleAnswer>(&endpoint, Call::Get(&[])).await {
+            Ok(answer) => Ok(answer.integration_module),
+            Err(e) if e.api_kind() == Some(ApiErrorKind::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every offer's stock with the per-store breakdown (all pages, 250 a page).
+    ///
+    /// The first page tells how many pages there are; the others are then
+    /// read concurrently (at most [`INVENTORY_READ_CONCURRENCY`] in flight,
+    /// all through the client's rate limiter) and concatenated in page order.
+    /// As with a page-by-page read, the pages end at the first empty page or
+    /// at the last page a page's `pagination` announces.
+    pub async fn inventories(&self) -> Result<Vec<InventoryOffer>, RetailCrmError> {
+        let mut base = vec![("filter[details]".to_string(), "1".to_string())];
+        if let Some(site) = &self.inner.site {
+            base.push(("filter[sites][]".into(), site.clone()));
+        }
+        const ENDPOINT: &str = "/store/inventories";
+        let query = with_page(&base, 1, INVENTORY_PAGE_LIMIT);
+        let first: InventoriesAnswer = self.call(ENDPOINT, Call::Get(&query)).await?;
+        if is_last_page(&first.pagination, 1, first.offers.len()) {
+            return Ok(first.offers);
+        }
+        // Pages 2..=`horizon` (the most pages any answer announced) are read
+        // until a page turns out to be the last one (`end`).
+        let total = |p: &Pagination| {
+            p.total_page_count
+                .map_or(1, |t| t.clamp(1, i64::from(u32::MAX)) as u32)
+        };
+        let mut horizon = total(&first.pagination);
+        let mut end: Option<u32> = None;
+        let mut pages: std::collections::BTreeMap<u32, Vec<InventoryOffer>> =
+            std::collections::BTreeMap::new();
+        pages.insert(1, first.offers);
+        let mut next = 2u64;
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            while tasks.len() < INVENTORY_READ_CONCURRENCY
+                && next <= u64::from(end.unwrap_or(horizon))
+            {
+                let client = self.clone();
+                let page = next as u32;
+                let query = with_page(&base, page, INVENTORY_PAGE_LIMIT);
+                tasks.spawn(async move {
+                    let answer = client
+                        .call::<InventoriesAnswer>(ENDPOINT, Call::Get(&query))
+                        .await;
+                    (page, answer)
+                });
+                next += 1;
+            }
+            let Some(joined) = tasks.join_next().await else {
+                break;
+            };
+            let (page, answer) = match joined {
+                Ok(done) => done,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => {
+                    return Err(RetailCrmError::Schema {
+                        endpoint: ENDPOINT.into(),
+                        detail: format!("reading page: {e}"),
+                    })
+                }
+            };
+            let answer = answer?;
+            if is_last_page(&answer.pagination, page, answer.offers.len()) {
+                end = Some(end.map_or(page, |e| e.min(page)));
+            } else {
+                horizon = horizon.max(total(&answer.pagination));
+            }
+            pages.insert(page, answer.offers);
+        }
+        let last = end.unwrap_or(horizon);
+        Ok(pages
+            .into_iter()
+            .take_while(|(page, _)| *page <= last)
+            .flat_map(|(_, offers)| offers)
+            .collect())
+    }
+
+    /// Stock of the offers with the given SKUs (one request a 250, all pages).
+    pub async fn inventories_for(
+        &self,
+        skus: &[String],
+    ) -> Result<Vec<InventoryOffer>, RetailCrmError> {
+        let mut all = Vec::new();
+        for batch in skus.chunks(MAX_OFFERS_PER_UPLOAD) {
+            let mut base = vec![("filter[details]".to_string(), "1".to_string())];
+            if let Some(site) = &self.inner.site {
+                base.push(("filter[sites][]".into(), site.clone()));
+            }
+            let filter = self.inner.offer_key.inventory_filter();
+            base.extend(batch.iter().map(|s| (filter.to_string(), s.clone())));
+            let mut page = 1;
+            loop {
+                let query = with_page(&base, page, INVENTORY_PAGE_LIMIT);
+                let answer: InventoriesAnswer =
+                    self.call("/store/inventories", Call::Get(&query)).await?;
+                let done = is_last_page(&answer.pagination, page, answer.offers.len());
+                all.extend(answer.offers);
+                if done {
+                    break;
+                }
+                page += 1;
+            }
+        }
+        Ok(all)
+    }
+
+    /// One upload request of at most [`MAX_OFFERS_PER_UPLOAD`] offers to the configured store.
+    /// An empty slice sends nothing.
+    pub async fn upload_chunk(
+        &self,
+        offers: &[OfferStock],
+    ) -> Result<UploadResult, RetailCrmError> {
+        if offers.len() > MAX_OFFERS_PER_UPLOAD {
+            return Err(RetailCrmError::TooManyOffers {
+                count: offers.len(),
+            });
+        }
+        if offers.is_empty() {
+            return Ok(UploadResult::default());
+        }
+        let endpoint = "/store/inventories/upload";
+        let body = self.upload_body(offers).to_string();
+        let mut form = vec![("offers".to_string(), body)];
+        if let Some(site) = &self.inner.site {
+            form.push(("site".into(), site.clone()));
+        }
+        let answer: UploadAnswer = self.call(endpoint, Call::Post(&form)).await?;
+        let key = self.inner.offer_key;
+        let not_found = answer
+            .not_found_offers
+            .into_iter()
+            .filter_map(|o| {
+                let (preferred, other) = match key {
+                    OfferKey::ExternalId => (o.external_id, o.xml_id),
+                    OfferKey::XmlId => (o.xml_id, o.external_id),
+                };
+                preferred.or(other).or(o.id.map(|id| id.to_string()))
+            })
+            .collect();
+        Ok(UploadResult {
+            processed: answer.processed_offers_count.unwrap_or(0),
+            not_found,
+        })
+    }
+
+    /// Uploads any number of offers in chunks of ≤ 250, one after another; every
+    /// chunk's outcome is kept, a failed chunk does not stop the others.
+    pub async fn upload_inventories(&self, offers: &[OfferStock]) -> Vec<ChunkOutcome> {
+        let mut outcomes = Vec::new();
+        for (index, chunk) in offers.chunks(MAX_OFFERS_PER_UPLOAD).enumerate() {
+            let result = self.upload_chunk(chunk).await;
+            if let Err(e) = &result {
+                tracing::warn!(chunk = index, error = %e, "RetailCRM inventory upload chunk failed");
+            }
+            outcomes.push(ChunkOutcome {
+                index,
+                skus: chunk.iter().map(|o| o.sku.clone()).collect(),
+                result,
+            });
+        }
+        outcomes
+    }
+
+    /// The exact `offers` JSON for an upload: key, site, one store with `available` always set.
+    pub fn upload_body(&self, offers: &[OfferStock]) -> Value {
+        let key = self.inner.offer_key.field();
+        let list = offers
+            .iter()
+            .map(|o| {
+                let mut store = Map::new();
+                store.insert("code".into(), Value::String(self.inner.store.clone()));
+                store.insert("available".into(), Value::from(o.available));
+                if let Some(price) = o.purchase_price {
+                    store.insert("purchasePrice".into(), Value::from(price));
+                }
+                let mut offer = Map::new();
+                offer.insert(key.into(), Value::String(o.sku.clone()));
+                if let Some(site) = &self.inner.site {
+                    offer.insert("site".into(), Value::String(site.clone()));
+                }
+                offer.insert("stores".into(), Value::Array(vec![Value::Object(store)]));
+                Value::Object(offer)
+            })
+            .collect();
+        Value::Array(list)
+    }
+
+    /// One page of catalogue products (`limit` ∈ {20, 50, 100, 250}).
+    pub async fn products(&self, page: u32, limit: u32) -> Result<Paged<Product>, RetailCrmError> {
+        let query = self.paged_query(page, limit)?;
+        let a: ProductsAnswer = self.call("/store/products", Call::Get(&query)).await?;
+        Ok(Paged {
+            items: a.products,
+            pagination: a.pagination,
+        })
+    }
+
+    /// One page of product groups.
+    pub async fn product_groups(
+        &self,
+        page: u32,
+        limit: u32,
+    ) -> Result<Paged<ProductGroup>, RetailCrmError> {
+        let query = self.paged_query(page, limit)?;
+        let a: GroupsAnswer = self
+            .call("/store/product-groups", Call::Get(&query))
+            .await?;
+        Ok(Paged {
+            items: a.product_group,
+            pagination: a.pagination,
+        })
+    }
+
+    /// One page of product properties.
+    pub async fn product_properties(
+        &self,
+        page: u32,
+        limit: u32,
+    ) -> Result<Paged<ProductProperty>, RetailCrmError> {
+        let query = self.paged_query(page, limit)?;
+        let a: PropertiesAnswer = self
+            .call("/store/products/properties", Call::Get(&query))
+            .await?;
+        Ok(Paged {
+            items: a.properties,
+            pagination: a.pagination,
+        })
+    }
+
+    /// Orders with the given external ids (batches of 100 ids, every page of each).
+    pub async fn orders_by_external_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<CrmOrder>, RetailCrmError> {
+        let endpoint = "/orders";
+        let mut all = Vec::new();
+        for batch in ids.chunks(ORDER_IDS_PER_REQUEST) {
+            let mut base: Vec<(String, String)> = batch
+                .iter()
+                .map(|id| ("filter[externalIds][]".to_string(), id.clone()))
+                .collect();
+            if let Some(site) = &self.inner.site {
+                base.push(("filter[sites][]".into(), site.clone()));
+            }
+            let mut page = 1;
+            loop {
+                let query = with_page(&base, page, ORDERS_PAGE_LIMIT);
+                let answer: OrdersAnswer = self.call(endpoint, Call::Get(&query)).await?;
+                let done = is_last_page(&answer.pagination, page, answer.orders.len());
+                for raw in answer.orders {
+                    all.push(raw.into_order(endpoint)?);
+                }
+                if done {
+                    break;
+                }
+                page += 1;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Every history entry after `since_id` (all of them when `None`), oldest
+    /// first, and the id to resume from next time (`since_id` when nothing is new).
+    pub async fn orders_history(
+        &self,
+        since_id: Option<i64>,
+    ) -> Result<(Vec<HistoryEntry>, Option<i64>), RetailCrmError> {
+        let mut cursor = since_id;
+        let mut all: Vec<HistoryEntry> = Vec::new();
+        loop {
+            let mut query = Vec::new();
+            if let Some(id) = cursor {
+                query.push(("filter[sinceId]".to_string(), id.to_string()));
+            }
+            let query = with_page(&query, 1, HISTORY_PAGE_LIMIT);
+            let answer: HistoryAnswer = self.call("/orders/history", Call::Get(&query)).await?;
+            let last = answer.history.iter().map(|h| h.id).max();
+            let fresh: Vec<HistoryEntry> = answer
+                .history
+                .into_iter()
+                .filter(|h| cursor.is_none_or(|c| h.id > c))
+                .collect();
+            let more = answer.pagination.total_page_count.unwrap_or(1) > 1;
+            let progressed = !fresh.is_empty() && last > cursor;
+            all.extend(fresh);
+            if progressed {
+                cursor = last;
+            }
+            if !more || !progressed {
+                return Ok((all, cursor));
+            }
+        }
+    }
+
+    /// Edits an order found by its external id; sends only the set fields.
+    /// An empty patch sends nothing.
+    pub async fn order_edit(
+        &self,
+        external_id: &str,
+        patch: &OrderPatch,
+    ) -> Result<(), RetailCrmError> {
+        if patch.is_empty() {
+            return Ok(());
+        }
+        let endpoint = format!("/orders/{}/edit", encode_segment(external_id));
+        let mut form = vec![
+            ("by".to_string(), "externalId".to_string()),
+            ("order".to_string(), patch.to_json().to_string()),
+        ];
+        if let Some(site) = &self.inner.site {
+            form.push(("site".into(), site.clone()));
+        }
+        self.call::<Value>(&endpoint, Call::Post(&form)).await?;
+        Ok(())
+    }
+
+    /// All order statuses (the answer is an object keyed by code).
+    pub async fn statuses(&self) -> Result<Vec<Status>, RetailCrmError> {
+        let a: StatusesAnswer = self.call("/reference/statuses", Call::Get(&[])).await?;
+        Ok(a.statuses)
+    }
+
+    /// All stores.
+    pub async fn stores(&self) -> Result<Vec<Store>, RetailCrmError> {
+        let a: StoresAnswer = self.call("/reference/stores", Call::Get(&[])).await?;
+        Ok(a.stores)
+    }
+
+    fn paged_query(&self, page: u32, limit: u32) -> Result<Vec<(String, String)>, RetailCrmError> {
+        if !ALLOWED_LIMITS.contains(&limit) || page == 0 {
+            return Err(RetailCrmError::Config(format!(
+                "page {page} / limit {limit}: page starts at 1, limit is one of {ALLOWED_LIMITS:?}"
+            )));
+        }
+        let mut base = Vec::new();
+        if let Some(site) = &self.inner.site {
+            base.push(("filter[sites][]".to_string(), site.clone()));
+        }
+        Ok(with_page(&base, page, limit))
+    }
+
+    /// Sends one call with rate limiting and bounded retries.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        call: Call<'_>,
+    ) -> Result<T, RetailCrmError> {
+        let policy = &self.inner.policy;
+        let mut attempt = 1;
+        loop {
+            // Held until the answer is in: see `RateLimiter::acquire_held`.
+            let permit = self.inner.limiter.acquire_held().await;
+            let result = self.send_once(endpoint, &call).await;
+            drop(permit);
+            match result {
+                Err(e) if e.is_retryable() && attempt < policy.max_attempts.max(1) => {
+                    let wait = policy.backoff(attempt);
+                    tracing::debug!(endpoint, attempt, error = %e, ?wait, "RetailCRM call retried");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_once<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        call: &Call<'_>,
+    ) -> Result<T, RetailCrmError> {
+        let url = format!("{}{endpoint}", self.inner.api);
+        let request = match call {
+            Call::Get(query) => self.inner.http.get(&url).query(query),
+            Call::Post(form) => self.inner.http.post(&url).form(form),
+        };
+        let transport = |e: reqwest::Error| RetailCrmError::Transport {
+            endpoint: endpoint.to_string(),
+            timeout: e.is_timeout(),
+            source: e,
+        };
+        let response = request
+            .header("X-API-KEY", self.inner.api_key.expose())
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        let body = response.text().await.map_err(transport)?;
+        let value = interpret(endpoint, status, &body)?;
+        serde_json::from_value(value).map_err(|e| RetailCrmError::Schema {
+            endpoint: endpoint.to_string(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+fn with_page(base: &[(String, String)], page: u32, limit: u32) -> Vec<(String, String)> {
+    let mut q = base.to_vec();
+    q.push(("limit".into(), limit.to_string()));
+    q.push(("page".into(), page.to_string()));
+    q
+}
+
+/// True when `page` is the last one (or the page came back empty).
+fn is_last_page(p: &Pagination, page: u32, items: usize) -> bool {
+    items == 0
+        || p.total_page_count
+            .is_none_or(|total| i64::from(page) >= total)
+}
+
+/// Turns a status and body into the answer's JSON or a typed error.
+pub fn interpret(endpoint: &str, status: u16, body: &str) -> Result<Value, RetailCrmError> {
+    let endpoint_s = || endpoint.to_string();
+    if status == 429 || status == 503 {
+        return Err(RetailCrmError::RateLimited {
+            endpoint: endpoint_s(),
+            status,
+        });
+    }
+    if status >= 500 {
+        return Err(RetailCrmError::Server {
+            endpoint: endpoint_s(),
+            status,
+            snippet: snippet(body),
+        });
+    }
+    let trimmed = body.trim_start_matches('\u{feff}').trim_start();
+    if trimmed.starts_with('<') {
+        return Err(RetailCrmError::NotApi {
+            endpoint: endpoint_s(),
+            status,
+            snippet: snippet(body),
+        });
+    }
+    let value: Value = match lenient::from_str(trimmed) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            return Err(RetailCrmError::Malformed {
+                endpoint: endpoint_s(),
+                status,
+                snippet: snippet(body),
+            })
+        }
+    };
+    let success = value.get("success").map(|v| match v {
+        Value::Bool(b) => *b,
+        other => lenient::value_to_i64(other).is_some_and(|n| n != 0),
+    });
+    if status >= 400 || success == Some(false) {
+        let message = value
+            .get("errorMsg")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        return Err(RetailCrmError::Api {
+            endpoint: endpoint_s(),
+            status,
+            kind: ApiErrorKind::classify(status, &message),
+            errors: field_errors(value.get("errors")),
+            message,
+        });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(key: OfferKey, site: Option<&str>) -> RetailCrmClient {
+        RetailCrmClient::new(RetailCrmConfig {
+            url: "https://shop.retailcrm.ru/".into(),
+            api_key: Secret::new("k-123"),
+            site: site.map(str::to_string),
+            store: "main".into(),
+            offer_key: key,
+            rate_per_sec: 10,
+            policy: HttpPolicy::default(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn money_rounds_the_decimal_value() {
+        assert_eq!(money_to_kop(0.29), Some(29));
+        assert_eq!(money_to_kop(19.99), Some(1999));
+        assert_eq!(money_to_kop(1500.0), Some(150000));
+        assert_eq!(money_to_kop(1234.565), Some(123457));
+        assert_eq!(money_to_kop(-3.5), Some(-350));
+        assert_eq!(money_to_kop(f64::NAN), None);
+        assert_eq!(kop_to_money(12345), 123.45);
+    }
+
+    #[test]
+    fn upload_body_always_carries_available_and_the_configured_key() {
+        let c = client(OfferKey::XmlId, Some("shop-ru"));
+        let body = c.upload_body(&[
+            OfferStock {
+                sku: "A-1".into(),
+                available: 0,
+                purchase_price: None,
+            },
+            OfferStock {
+                sku: "B-2".into(),
+                available: 7,
+                purchase_price: Some(12.5),
+            },
+        ]);
+        assert_eq!(
+            body,
+            json!([
+                {"xmlId": "A-1", "site": "shop-ru", "stores": [{"code": "main", "available": 0}]},
+                {"xmlId": "B-2", "site": "shop-ru", "stores": [{"code": "main", "available": 7, "purchasePrice": 12.5}]}
+            ])
+        );
+        let plain = client(OfferKey::ExternalId, None).upload_body(&[OfferStock {
+            sku: "A-1".into(),
+            available: 0,
+            purchase_price: None,
+        }]);
+        assert_eq!(
+            plain,
+            json!([{"externalId": "A-1", "stores": [{"code": "main", "available": 0}]}])
+        );
+    }
+
+    #[test]
+    fn order_patch_sends_only_set_fields() {
+        assert!(OrderPatch::default().is_empty());
+        assert_eq!(OrderPatch::default().to_json(), json!({}));
+        let p = OrderPatch {
+            shipped: Some(true),
+            shipment_store: Some("main".into()),
+            shipment_date: NaiveDate::from_ymd_opt(2026, 11, 21),
+            status: Some("send-to-delivery".into()),
+            track_number: Some("RA123".into()),
+        };
+        assert_eq!(
+            p.to_json(),
+            json!({"shipped":true,"shipmentStore":"main","shipmentDate":"2026-11-21",
+                   "status":"send-to-delivery","delivery":{"data":{"trackNumber":"RA123"}}})
+        );
+        let only_track = OrderPatch {
+            track_number: Some("X".into()),
+            ..OrderPatch::default()
+        };
+        assert_eq!(
+            only_track.to_json(),
+            json!({"delivery":{"data":{"trackNumber":"X"}}})
+        );
+    }
+
+    #[test]
+    fn errors_are_typed_and_classified() {
+        let e = interpret(
+            "/x",
+            403,
+            r#"{"success":false,"errorMsg":"Wrong \"apiKey\" value."}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.api_kind(), Some(ApiErrorKind::Forbidden));
+        let e = interpret(
+            "/x",
+            400,
+            r#"{"success":false,"errorMsg":"Parameter 'offers' is missing"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.api_kind(), Some(ApiErrorKind::MissingParameter));
+        let e = interpret(
+            "/x",
+            400,
+            r#"{"success":false,"errorMsg":"Errors in the entity format","errors":{"status":"Unknown","date":"Bad",}}"#,
+        )
+        .unwrap_err();
+        match &e {
+            RetailCrmError::Api { kind, errors, .. } => {
+                assert_eq!(*kind, ApiErrorKind::Validation);
+                assert_eq!(errors.len(), 2);
+                assert!(errors
+                    .iter()
+                    .any(|e| e.field.as_deref() == Some("status") && e.message == "Unknown"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains("status: Unknown"));
+        let e = interpret(
+            "/x",
+            460,
+            r#"{"success":false,"errorMsg":"Partly","errors":["offer 3 failed"]}"#,
+        )
+        .unwrap_err();
+        match e {
+            RetailCrmError::Api { kind, errors, .. } => {
+                assert_eq!(kind, ApiErrorKind::PartialFailure);
+                assert_eq!(
+                    errors,
+                    vec![FieldError {
+                        field: None,
+                        message: "offer 3 failed".into()
+                    }]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = interpret("/x", 200, r#"{"success":false,"errorMsg":"Nope"}"#).unwrap_err();
+        assert_eq!(e.api_kind(), Some(ApiErrorKind::Other));
+    }
+
+    #[test]
+    fn html_and_broken_bodies_are_recognised() {
+        let e =
+            interpret("/x", 200, "\n<!DOCTYPE html><html>Account not found</html>").unwrap_err();
+        assert!(matches!(e, RetailCrmError::NotApi { .. }));
+        assert!(e.to_string().contains("account does not exist"));
+        assert!(!e.is_retryable());
+        let e = interpret("/x", 200, r#"{"success":true,"off"#).unwrap_err();
+        assert!(matches!(e, RetailCrmError::Malformed { .. }) && e.is_retryable());
+        let e = interpret("/x", 503, "sandbox: injected 503").unwrap_err();
+        assert!(matches!(e, RetailCrmError::RateLimited { status: 503, .. }) && e.is_retryable());
+        let e = interpret("/x", 502, "<html>bad gateway</html>").unwrap_err();
+        assert!(matches!(e, RetailCrmError::Server { .. }) && e.is_retryable());
+    }
+
+    #[test]
+    fn inventory_answer_with_php_quirks_parses() {
+        let body = r#"{"success":true,"pagination":{"limit":250,"totalCount":2,"currentPage":1,"totalPageCount":1},
+            "offers":[{"id":"11","externalId":1001,"xmlId":"x-1","site":"shop-ru","quantity":"5.0",
+                       "stores":[{"store":"main","quantity":3.0,"purchasePrice":10.29},{"store":"spb","quantity":2}]},
+                      {"id":12,"externalId":null,"xmlId":"x-2","quantity":0.0,"stores":{}},]}"#;
+        let a: InventoriesAnswer =
+            serde_json::from_value(interpret("/x", 200, body).unwrap()).unwrap();
+        assert_eq!(a.pagination.total_page_count, Some(1));
+        let o = &a.offers[0];
+        assert_eq!(
+            (o.id, o.sku(OfferKey::ExternalId), o.sku(OfferKey::XmlId)),
+            (11, Some("1001"), Some("x-1"))
+        );
+        assert_eq!(o.quantity, 5.0);
+        assert_eq!(o.store_quantity("main"), Some(3.0));
+        assert_eq!(o.stores[0].purchase_price_kop, Some(1029));
+        assert_eq!(o.store_quantity("nowhere"), None);
+        assert_eq!(a.offers[1].sku(OfferKey::ExternalId), None);
+        assert!(a.offers[1].stores.is_empty());
+    }
+
+    #[test]
+    fn order_with_php_empty_maps_parses() {
+        let body = r#"{"success":true,"pagination":{"limit":50,"totalCount":1,"currentPage":1,"totalPageCount":1},
+          "orders":[{"id":501,"externalId":"S-1","number":"501A","site":"shop-ru","status":"assembling",
+            "shipped":"0","shipmentStore":"main","shipmentDate":"2026-11-21","totalSumm":1999.9,
+            "createdAt":"2026-11-20 10:00:00","payments":[],"customFields":[],
+            "delivery":{"code":"courier","cost":300.0,"data":[]},
+            "items":[{"id":1,"quantity":2.0,"initialPrice":999.95,"offer":{"id":11,"externalId":"A-1","xmlId":"x-1"},"properties":[]}]}]}"#;
+        let a: OrdersAnswer =
+            serde_json::from_value(interpret("/orders", 200, body).unwrap()).unwrap();
+        let mut orders = a.orders.into_iter();
+        let o = orders.next().unwrap().into_order("/orders").unwrap();
+        assert_eq!(o.external_id.as_deref(), Some("S-1"));
+        assert!(!o.shipped);
+        assert_eq!(o.shipment_date, NaiveDate::from_ymd_opt(2026, 11, 21));
+        assert_eq!(o.total_summ_kop, 199990);
+        assert_eq!(o.items[0].quantity, 2.0);
+        assert_eq!(o.items[0].initial_price_kop, 99995);
+        assert_eq!(o.items[0].sku(OfferKey::XmlId), Some("x-1"));
+        assert_eq!(o.track_number, None);
+        assert_eq!(o.delivery_code.as_deref(), Some("courier"));
+    }
+
+    #[test]
+    fn bad_shipment_date_is_a_schema_error() {
+        let raw: RawOrder =
+            serde_json::from_value(json!({"id": 1, "shipmentDate": "21.11.2026"})).unwrap();
+        assert!(matches!(
+            raw.into_order("/orders"),
+            Err(RetailCrmError::Schema { .. })
+        ));
+    }
+
+    #[test]
+    fn statuses_keyed_by_code_parse() {
+        let body = r#"{"success":true,"statuses":{
+            "new":{"name":"Новый","code":"new","active":true,"ordering":10,"group":"new"},
+            "cancel-other":{"name":"Отменен","code":"cancel-other","active":true,"ordering":200,"group":"cancel"}}}"#;
+        let a: StatusesAnswer =
+            serde_json::from_value(interpret("/x", 200, body).unwrap()).unwrap();
+        assert_eq!(a.statuses.len(), 2);
+        let cancel = a
+            .statuses
+            .iter()
+            .find(|s| s.code == "cancel-other")
+            .unwrap();
+        assert_eq!(
+            (cancel.group.as_str(), cancel.ordering),
+            ("cancel", Some(200))
+        );
+    }
+
+    #[test]
+    fn module_serialises_client_id_but_debug_hides_it() {
+        let m = IntegrationModule {
+            code: "sverka-wms".into(),
+            integration_code: Some("sverka".into()),
+            name: "sverka".into(),
+            active: true,
+            base_url: "https://hooks.example".into(),
+            client_id: Secret::new("cid-secret"),
+            logo: None,
+            account_url: None,
+            integrations: Some(Integrations {
+                store: Some(StoreIntegration {
+                    actions: vec![StoreAction {
+                        code: "inventoriesUpload".into(),
+                        url: "/crm/inventories".into(),
+                        call_points: vec!["order_create".into()],
+                    }],
+                }),
+            }),
+        };
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["clientId"], "cid-secret");
+        assert_eq!(v["baseUrl"], "https://hooks.example");
+        assert_eq!(
+            v["integrations"]["store"]["actions"][0]["callPoints"][0],
+            "order_create"
+        );
+        assert!(!format!("{m:?}").contains("cid-secret"));
+        let back: IntegrationModule = serde_json::from_value(v).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn config_is_validated_and_key_never_printed() {
+        let mut cfg = RetailCrmConfig {
+            url: "shop.retailcrm.ru".into(),
+            api_key: Secret::new("k-123"),
+            site: None,
+            store: "main".into(),
+            offer_key: OfferKey::ExternalId,
+            rate_per_sec: 10,
+            policy: HttpPolicy::default(),
+        };
+        assert!(matches!(
+            RetailCrmClient::new(cfg.clone()),
+            Err(RetailCrmError::Config(_))
+        ));
+        cfg.url = "https://shop.retailcrm.ru/api/v5/".into();
+        let c = RetailCrmClient::new(cfg.clone()).unwrap();
+        assert_eq!(c.inner.api, "https://shop.retailcrm.ru/api/v5");
+        assert!(!format!("{c:?}").contains("k-123"));
+        cfg.api_key = Secret::default();
+        assert!(RetailCrmClient::new(cfg).is_err());
+    }
+
+    #[test]
+    fn offer_key_serde_names() {
+        assert_eq!(
+            serde_json::to_string(&OfferKey::XmlId).unwrap(),
+            "\"xmlId\""
+        );
+        let k: OfferKey = serde_json::from_str("\"externalId\"").unwrap();
+        assert_eq!(k, OfferKey::ExternalId);
+        assert_eq!(encode_segment("A 1/ä"), "A%201%2F%C3%A4");
+    }
+}

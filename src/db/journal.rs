@@ -1,0 +1,177 @@
+//! The corrections journal: every correction is recorded as `planned` before it
+//! is sent, and as `applied`, `partial` or `failed` with the target's answer after.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{now_ms, Arg, Db, DbError};
+
+/// Where a correction goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// RetailCRM.
+    Crm,
+    /// The shop database.
+    Shop,
+    /// The warehouse (IMSKLAD / EGON).
+    Wms,
+    /// IMSHOP.
+    Imshop,
+}
+
+impl Target {
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Crm => "crm",
+            Target::Shop => "shop",
+            Target::Wms => "wms",
+            Target::Imshop => "imshop",
+        }
+    }
+}
+
+/// State of a journaled correction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrectionStatus {
+    /// Recorded, not yet sent (or the process died while sending).
+    Planned,
+    /// The target accepted it.
+    Applied,
+    /// The target accepted part of it (e.g. an IMSKLAD `warning`).
+    Partial,
+    /// The target refused or could not be reached.
+    Failed,
+}
+
+impl CorrectionStatus {
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CorrectionStatus::Planned => "planned",
+            CorrectionStatus::Applied => "applied",
+            CorrectionStatus::Partial => "partial",
+            CorrectionStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A correction to record.
+#[derive(Debug, Clone)]
+pub struct Planned<'a> {
+    /// Run it belongs to.
+    pub run_id: i64,
+    /// Job name.
+    pub job: &'a str,
+    /// Target system.
+    pub target: Target,
+    /// Action (`inventories_upload`, `update_stock`, `order_edit`, …).
+    pub action: &'a str,
+    /// What it is about (a SKU, an order id, a chunk's first..last SKU).
+    pub item_key: &'a str,
+    /// What will be sent (JSON, no secrets).
+    pub payload: &'a serde_json::Value,
+}
+
+/// Records a planned correction; returns its id.
+pub async fn plan(db: &Db, p: &Planned<'_>) -> Result<i64, DbError> {
+    let now = now_ms();
+    db.insert_id(
+        "INSERT INTO corrections (run_id, job, target, action, item_key, payload, status, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, 'planned', ?, ?)",
+        &[
+            p.run_id.into(),
+            p.job.into(),
+            p.target.as_str().into(),
+            p.action.into(),
+            p.item_key.into(),
+            p.payload.to_string().into(),
+            now.into(),
+            now.into(),
+        ],
+        "journaling a planned correction",
+    )
+    .await
+}
+
+/// Records the outcome of a correction with the target's answer.
+pub async fn settle(
+    db: &Db,
+    id: i64,
+    status: CorrectionStatus,
+    answer: &str,
+) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE corrections SET status = ?, answer = ?, updated_at = ? WHERE id = ?",
+        &[
+            status.as_str().into(),
+            answer.into(),
+            now_ms().into(),
+            id.into(),
+        ],
+        "journaling a correction's outcome",
+    )
+    .await?;
+    Ok(())
+}
+
+/// A journal row as read back.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorrectionRecord {
+    /// Id.
+    pub id: i64,
+    /// Run.
+    pub run_id: i64,
+    /// Target (`crm`, `shop`, `wms`, `imshop`).
+    pub target: String,
+    /// Action.
+    pub action: String,
+    /// Item key.
+    pub item_key: String,
+    /// Payload JSON.
+    pub payload: String,
+    /// Status text.
+    pub status: String,
+    /// The target's answer.
+    pub answer: Option<String>,
+}
+
+fn record(r: &sqlx::any::AnyRow) -> Result<CorrectionRecord, DbError> {
+    let e = |e: sqlx::Error| DbError::Corrupt(format!("corrections row: {e}"));
+    Ok(CorrectionRecord {
+        id: r.try_get("id").map_err(e)?,
+        run_id: r.try_get("run_id").map_err(e)?,
+        target: r.try_get("target").map_err(e)?,
+        action: r.try_get("action").map_err(e)?,
+        item_key: r.try_get("item_key").map_err(e)?,
+        payload: super::text(r, "payload").map_err(e)?,
+        status: r.try_get("status").map_err(e)?,
+        answer: super::opt_text(r, "answer").map_err(e)?,
+    })
+}
+
+/// All corrections of a run, in the order they were planned.
+pub async fn of_run(db: &Db, run_id: i64) -> Result<Vec<CorrectionRecord>, DbError> {
+    let rows = db
+        .fetch_all(
+            "SELECT id, run_id, target, action, item_key, payload, status, answer FROM corrections WHERE run_id = ? ORDER BY id",
+            &[Arg::I64(run_id)],
+            "reading the corrections journal",
+        )
+        .await?;
+    rows.iter().map(record).collect()
+}
+
+/// Corrections of `job` left `planned` by a run that died before settling them.
+pub async fn unsettled(db: &Db, job: &str) -> Result<Vec<CorrectionRecord>, DbError> {
+    let rows = db
+        .fetch_all(
+            "SELECT id, run_id, target, action, item_key, payload, status, answer FROM corrections WHERE job = ? AND status = 'planned' ORDER BY id",
+            &[job.into()],
+            "reading unsettled corrections",
+        )
+        .await?;
+    rows.iter().map(record).collect()
+}

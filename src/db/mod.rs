@@ -1,0 +1,447 @@
+//! Databases by URL: SQLite (default), PostgreSQL and MySQL/MariaDB through
+//! `sqlx::Any`, with one SQL text per query written with `?` placeholders and
+//! translated to `$n` for PostgreSQL.
+//!
+//! The *state* database holds sverka's own tables (runs, the corrections
+//! journal, callback events, id mappings, balances); the *shop* database is the
+//! shop's own and is only touched through the SQL files in `sql/shop/`.
+
+pub mod events;
+pub mod journal;
+pub mod lock;
+pub mod mapping;
+pub mod runs;
+
+use sqlx::any::{AnyPoolOptions, AnyQueryResult};
+use sqlx::{AnyPool, Executor};
+use std::borrow::Cow;
+use std::sync::Once;
+use std::time::Duration;
+
+use crate::secret::redact_url;
+
+/// Errors of the database layer. URLs in messages are always redacted.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL's scheme is none of sqlite, postgres, mysql/mariadb.
+    #[error("unsupported database URL `{url}`: use sqlite://, postgres:// or mysql://")]
+    UnsupportedUrl {
+        /// The redacted URL.
+        url: String,
+    },
+    /// Could not open a connection pool.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The redacted URL.
+        url: String,
+        /// What sqlx said.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A migration failed.
+    #[error("migrating {url} failed: {source}")]
+    Migrate {
+        /// The redacted URL.
+        url: String,
+        /// What sqlx said.
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A query failed.
+    #[error("{what}: {source}")]
+    Query {
+        /// What sverka was doing.
+        what: String,
+        /// What sqlx said.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Stored data that sverka cannot read back.
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+impl DbError {
+    /// Wraps a sqlx error with what was being done.
+    pub fn query(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> DbError {
+        let what = what.into();
+        move |source| DbError::Query { what, source }
+    }
+}
+
+/// The SQL dialect behind a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (a file next to sverka; the embedded default).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    MySql,
+}
+
+impl Dialect {
+    /// Detects the dialect from a database URL.
+    pub fn from_url(url: &str) -> Result<Self, DbError> {
+        let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
+        match scheme.as_str() {
+            "sqlite" => Ok(Dialect::Sqlite),
+            "postgres" | "postgresql" => Ok(Dialect::Postgres),
+            "mysql" | "mariadb" => Ok(Dialect::MySql),
+            _ => Err(DbError::UnsupportedUrl {
+                url: redact_url(url),
+            }),
+        }
+    }
+
+    /// Short lower-case name (`sqlite`, `postgres`, `mysql`), also the migration folder name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+            Dialect::MySql => "mysql",
+        }
+    }
+}
+
+/// Rewrites `?` placeholders to `$1, $2, …` for PostgreSQL; other dialects keep `?`.
+///
+/// Question marks inside single-quoted literals, double-quoted identifiers and
+/// comments are left alone.
+pub fn translate(sql: &str, dialect: Dialect) -> Cow<'_, str> {
+    if dialect != Dialect::Postgres || !sql.contains('?') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' => {
+                    quote = Some(c);
+                    out.push(c);
+                }
+                '-' if chars.peek() == Some(&'-') => {
+                    out.push(c);
+                    for d in chars.by_ref() {
+                        out.push(d);
+                        if d == '\n' {
+                            break;
+                        }
+                    }
+                }
+                '?' => {
+                    n += 1;
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                }
+                _ => out.push(c),
+            },
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A connection pool with its dialect.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    dialect: Dialect,
+    url: String,
+}
+
+static DRIVERS: Once = Once::new();
+
+impl Db {
+    /// Opens a pool for `url`. SQLite files are created when missing and run in WAL mode.
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let dialect = Dialect::from_url(url)?;
+        let redacted = redact_url(url);
+        let mut effective = url.to_string();
+        if dialect == Dialect::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
+            effective.push(if url.contains('?') { '&' } else { '?' });
+            effective.push_str("mode=rwc");
+        }
+        let mut options = AnyPoolOptions::new()
+            .max_connections(if dialect == Dialect::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(30));
+        if dialect == Dialect::Sqlite {
+            options = options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;")
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options
+            .connect(&effective)
+            .await
+            .map_err(|source| DbError::Connect {
+                url: redacted.clone(),
+                source,
+            })?;
+        Ok(Db {
+            pool,
+            dialect,
+            url: redacted,
+        })
+    }
+
+    /// Opens the *state* database and applies sverka's migrations.
+    pub async fn connect_state(url: &str) -> Result<Db, DbError> {
+        let db = Db::connect(url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Applies the migrations under `sql/migrations/<dialect>/` (embedded at build time).
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let migrator = match self.dialect {
+            Dialect::Sqlite => sqlx::migrate!("sql/migrations/sqlite"),
+            Dialect::Postgres => sqlx::migrate!("sql/migrations/postgres"),
+            Dialect::MySql => sqlx::migrate!("sql/migrations/mysql"),
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|source| DbError::Migrate {
+                url: self.url.clone(),
+                source,
+            })
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The URL with its password replaced by `***`.
+    pub fn redacted_url(&self) -> &str {
+        &self.url
+    }
+
+    /// `sql` with placeholders in this database's style.
+    pub fn sql<'a>(&self, sql: &'a str) -> Cow<'a, str> {
+        translate(sql, self.dialect)
+    }
+
+    /// Runs an INSERT and returns the new row's id (`RETURNING id` on PostgreSQL
+    /// and SQLite, the driver's last insert id on MySQL/MariaDB). `sql` uses `?` placeholders and
+    /// must not end with `RETURNING`.
+    pub async fn insert_id(&self, sql: &str, args: &[Arg], what: &str) -> Result<i64, DbError> {
+        use sqlx::Row;
+        if self.dialect != Dialect::MySql {
+            let text = format!("{} RETURNING id", translate(sql, self.dialect));
+            let row = bind_args(sqlx::query(&text), args)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(DbError::query(what))?;
+            row.try_get::<i64, _>(0).map_err(DbError::query(what))
+        } else {
+            let result: AnyQueryResult = bind_args(sqlx::query(sql), args)
+                .execute(&self.pool)
+                .await
+                .map_err(DbError::query(what))?;
+            result
+                .last_insert_id()
+                .ok_or_else(|| DbError::Corrupt(format!("{what}: the driver returned no id")))
+        }
+    }
+
+    /// Runs a statement with `?` placeholders; returns the number of rows affected.
+    pub async fn execute(&self, sql: &str, args: &[Arg], what: &str) -> Result<u64, DbError> {
+        let text = self.sql(sql);
+        let result = bind_args(sqlx::query(&text), args)
+            .execute(&self.pool)
+            .await
+            .map_err(DbError::query(what))?;
+        Ok(result.rows_affected())
+    }
+
+    /// Runs a query with `?` placeholders and returns all rows.
+    pub async fn fetch_all(
+        &self,
+        sql: &str,
+        args: &[Arg],
+        what: &str,
+    ) -> Result<Vec<sqlx::any::AnyRow>, DbError> {
+        let text = self.sql(sql);
+        bind_args(sqlx::query(&text), args)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(DbError::query(what))
+    }
+
+    /// Runs a query with `?` placeholders and returns at most one row.
+    pub async fn fetch_optional(
+        &self,
+        sql: &str,
+        args: &[Arg],
+        what: &str,
+    ) -> Result<Option<sqlx::any::AnyRow>, DbError> {
+        let text = self.sql(sql);
+        bind_args(sqlx::query(&text), args)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(DbError::query(what))
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A bind value for the portable query helpers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    /// An integer.
+    I64(i64),
+    /// A nullable integer.
+    OptI64(Option<i64>),
+    /// A float (never money).
+    F64(f64),
+    /// Text.
+    Text(String),
+    /// Nullable text.
+    OptText(Option<String>),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::I64(v)
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        Arg::OptI64(v)
+    }
+}
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(v.to_string())
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(v)
+    }
+}
+impl From<&String> for Arg {
+    fn from(v: &String) -> Self {
+        Arg::Text(v.clone())
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        Arg::OptText(v)
+    }
+}
+impl From<f64> for Arg {
+    fn from(v: f64) -> Self {
+        Arg::F64(v)
+    }
+}
+
+/// Binds `args` in order to a query.
+pub fn bind_args<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    args: &[Arg],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for a in args {
+        q = match a {
+            Arg::I64(v) => q.bind(*v),
+            Arg::OptI64(v) => q.bind(*v),
+            Arg::F64(v) => q.bind(*v),
+            Arg::Text(v) => q.bind(v.clone()),
+            Arg::OptText(v) => q.bind(v.clone()),
+        };
+    }
+    q
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Reads a text column. MySQL reports `TEXT` columns as blobs through
+/// `sqlx::Any`, so bytes are accepted and decoded as UTF-8.
+pub fn text(row: &sqlx::any::AnyRow, name: &str) -> Result<String, sqlx::Error> {
+    use sqlx::Row;
+    match row.try_get::<String, _>(name) {
+        Ok(s) => Ok(s),
+        Err(first) => match row.try_get::<Vec<u8>, _>(name) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|e| sqlx::Error::ColumnDecode {
+                index: name.to_string(),
+                source: Box::new(e),
+            }),
+            Err(_) => Err(first),
+        },
+    }
+}
+
+/// Reads a nullable text column (see [`text`]).
+pub fn opt_text(row: &sqlx::any::AnyRow, name: &str) -> Result<Option<String>, sqlx::Error> {
+    use sqlx::Row;
+    match row.try_get::<Option<String>, _>(name) {
+        Ok(s) => Ok(s),
+        Err(first) => match row.try_get::<Option<Vec<u8>>, _>(name) {
+            Ok(None) => Ok(None),
+            Ok(Some(bytes)) => {
+                String::from_utf8(bytes)
+                    .map(Some)
+                    .map_err(|e| sqlx::Error::ColumnDecode {
+                        index: name.to_string(),
+                        source: Box::new(e),
+                    })
+            }
+            Err(_) => Err(first),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_translate_for_postgres_only() {
+        let q = "SELECT a FROM t WHERE b = ? AND c = '?' AND d = ? -- ?\n AND e = ?";
+        assert_eq!(
+            translate(q, Dialect::Postgres),
+            "SELECT a FROM t WHERE b = $1 AND c = '?' AND d = $2 -- ?\n AND e = $3"
+        );
+        assert_eq!(translate(q, Dialect::Sqlite), q);
+        assert_eq!(translate(q, Dialect::MySql), q);
+    }
+
+    #[test]
+    fn dialect_from_url() {
+        assert_eq!(Dialect::from_url("sqlite://x.db").unwrap(), Dialect::Sqlite);
+        assert_eq!(
+            Dialect::from_url("postgresql://h/db").unwrap(),
+            Dialect::Postgres
+        );
+        assert_eq!(Dialect::from_url("mariadb://h/db").unwrap(), Dialect::MySql);
+        let err = Dialect::from_url("oracle://u:secretpw@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("secretpw"), "{err}");
+    }
+}

@@ -1,0 +1,1480 @@
+//! `sverka reconcile billing`: finance's view of the warehouse (IMSKLAD only;
+//! nothing is pushed anywhere).
+//!
+//! 1. The period is whole days in the configured time zone: by default the
+//!    last `[billing] window_days` complete days (1 = yesterday), or
+//!    `--from/--to` (inclusive). At most [`MAX_BILLING_DAYS`] days.
+//! 2. Read everything: one IMSKLAD `get_billing` call per day (from local
+//!    midnight to the last second before the next one), then one call from the
+//!    period's end to now; the shop's orders (`billing_orders_select.sql`, and
+//!    `billing_order_by_id.sql` for a charge naming an older order); the
+//!    closing balance a previous run stored for the period's start.
+//! 3. Merge the answers: a line is kept once by its `id`, and belongs to the
+//!    day of its `date`; every answer's `change_of_balance` is corrected for
+//!    the lines it listed outside its own day (so a line two answers share
+//!    counts once, and a line dated outside the period not at all). The
+//!    period's change is the sum of the corrected daily changes.
+//! 4. The closing balance: IMSKLAD documents `current_balance` as the
+//!    partner's balance *now*, so the last call (period end → now) rolls it
+//!    back to the end of the period: closing = current − change since the end.
+//!    This holds whether the service answers the balance now or at `to`.
+//! 5. Classify with [`crate::reconcile::billing`]: charges for unknown orders,
+//!    orders shipped in the period without an assembly charge, duplicate
+//!    assembly charges, charges for orders cancelled before picking, amounts
+//!    off the tariff, and balance gaps (Σ lines ≠ change, or the previous
+//!    closing + change ≠ this closing).
+//! 6. Store the closing balance of every complete day of the period in
+//!    `balances` (not in `--dry-run`), so the next run — whatever its period —
+//!    finds the balance its first day starts from.
+//! 7. Write `billing-<from>-<to>.csv` (every line, and every order without a
+//!    charge), `billing-summary-<from>-<to>.csv` (totals and the balance check)
+//!    and `billing-<from>-<to>.html`; a re-run of the period replaces them.
+//!
+//! Exit: 0 clean, 1 discrepancies (all of them are for a person), 2 failure.
+//! EGON has no billing API: with `[wms] kind = "egon"` the job fails saying so.
+
+use chrono::{NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use polars::prelude::*;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{begin, Context, Outcome};
+use crate::config::{BillingSection, WmsKind, MAX_BILLING_DAYS};
+use crate::connectors::imsklad::{Billing, BillingLine, ImskladClient, ImskladError};
+use crate::db::runs::RunStatus;
+use crate::db::{bind_args, now_ms, Arg, Db, DbError};
+use crate::reconcile::billing::{self as rb, class, kind, BillingContext, BillingResult};
+use crate::reconcile::stock::{Input, ReconcileError};
+use crate::report::csv::{Cell, CsvReport, ReportError};
+use crate::report::html::{self, BalanceRow, BillingPage, DayBar, DiscrepancyRow, Total};
+use crate::report::summary::JobSummary;
+use crate::shop::{BillingOrder, ShopError};
+
+/// The job's name in runs, locks and reports.
+pub const JOB: &str = "billing";
+
+/// Columns of `billing-<from>-<to>.csv`.
+pub const LINE_REPORT_COLUMNS: [&str; 13] = [
+    "id",
+    "date",
+    "type",
+    "type_name",
+    "amount",
+    "wms_order_id",
+    "order_id",
+    "doc_request_id",
+    "comment",
+    "order_status",
+    "expected",
+    "difference",
+    "class",
+];
+
+/// Columns of `billing-summary-<from>-<to>.csv`.
+pub const SUMMARY_REPORT_COLUMNS: [&str; 5] = ["section", "item", "value", "count", "amount"];
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Why a period cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeriodError {
+    /// `--from` after `--to`.
+    #[error("the period is reversed: --from {from} is after --to {to}")]
+    Reversed {
+        /// First day.
+        from: NaiveDate,
+        /// Last day.
+        to: NaiveDate,
+    },
+    /// More days than one run covers.
+    #[error("the period {from} – {to} spans {days} days; one run covers at most {max} (one get_billing call per day)")]
+    TooLong {
+        /// First day.
+        from: NaiveDate,
+        /// Last day.
+        to: NaiveDate,
+        /// Days asked for.
+        days: i64,
+        /// The limit.
+        max: i64,
+    },
+    /// A day that cannot be placed in the time zone (out of range).
+    #[error("cannot place {day} in the time zone {tz}")]
+    Unplaceable {
+        /// The day.
+        day: NaiveDate,
+        /// The time zone.
+        tz: Tz,
+    },
+}
+
+/// Why a billing run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    /// The configured WMS is EGON.
+    #[error("billing reconciliation is an IMSKLAD-only feature: EGON offers no billing report to read (`[wms] kind = \"egon\"`); nothing was done — disable the billing job for this shop")]
+    EgonUnsupported,
+    /// The period is unusable.
+    #[error(transparent)]
+    Period(#[from] PeriodError),
+    /// The IMSKLAD client could not be configured.
+    #[error("configuring the IMSKLAD client: {0}")]
+    Client(String),
+    /// IMSKLAD failed or was unreachable.
+    #[error("IMSKLAD get_billing {what}: {source}")]
+    Wms {
+        /// Which call.
+        what: String,
+        /// The client's error.
+        #[source]
+        source: ImskladError,
+    },
+    /// Summing amounts overflowed.
+    #[error("billing amounts overflow: {0}")]
+    Overflow(&'static str),
+    /// The shop database failed.
+    #[error("reading the shop's orders: {0}")]
+    Shop(#[from] ShopError),
+    /// The state database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Building a frame failed.
+    #[error("building the billing frames: {0}")]
+    Frame(#[from] PolarsError),
+    /// The classification refused its input.
+    #[error("classifying billing: {0}")]
+    Reconcile(#[from] ReconcileError),
+    /// A report could not be written.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    /// A stop was requested before everything was read.
+    #[error("stopped before every day was read; nothing was stored")]
+    Stopped,
+}
+
+// ---------------------------------------------------------------------------
+// Period
+// ---------------------------------------------------------------------------
+
+/// One local day of the period, as unix seconds `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Day {
+    /// The local date.
+    pub date: NaiveDate,
+    /// Its first second.
+    pub start: i64,
+    /// The next day's first second.
+    pub end: i64,
+}
+
+/// The run's days, in order (never empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    /// First day.
+    pub first: NaiveDate,
+    /// Last day (inclusive).
+    pub last: NaiveDate,
+    /// Every day.
+    pub days: Vec<Day>,
+}
+
+impl Period {
+    /// The period in `tz`.
+    pub fn new(tz: Tz, first: NaiveDate, last: NaiveDate) -> Result<Period, PeriodError> {
+        Ok(Period {
+            first,
+            last,
+            days: split_days(tz, first, last)?,
+        })
+    }
+
+    /// First second (unix).
+    pub fn start(&self) -> i64 {
+        self.days.first().map_or(0, |d| d.start)
+    }
+
+    /// First second after the period (unix).
+    pub fn end(&self) -> i64 {
+        self.days.last().map_or(0, |d| d.end)
+    }
+
+    /// Index of the day `unix` falls in.
+    pub fn day_of(&self, unix: i64) -> Option<usize> {
+        if unix < self.start() || unix >= self.end() {
+            return None;
+        }
+        Some(self.days.partition_point(|d| d.end <= unix))
+    }
+
+    /// `<first>-<last>` for file names.
+    pub fn slug(&self) -> String {
+        format!(
+            "{}-{}",
+            self.first.format("%Y-%m-%d"),
+            self.last.format("%Y-%m-%d")
+        )
+    }
+}
+
+/// The period's first and last day: `--from/--to` when given, else the last
+/// `window_days` complete days before `today` (a lone `--from` runs to
+/// yesterday, a lone `--to` covers `window_days` days ending there).
+pub fn resolve_period(
+    today: NaiveDate,
+    window_days: i64,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<(NaiveDate, NaiveDate), PeriodError> {
+    let back = |day: NaiveDate, n: i64| {
+        day.checked_sub_days(chrono::Days::new(n.max(0).unsigned_abs()))
+            .ok_or(PeriodError::Unplaceable {
+                day,
+                tz: chrono_tz::UTC,
+            })
+    };
+    let yesterday = back(today, 1)?;
+    let (first, last) = match (from, to) {
+        (Some(f), Some(t)) => (f, t),
+        (Some(f), None) => (f, yesterday.max(f)),
+        (None, Some(t)) => (back(t, window_days - 1)?, t),
+        (None, None) => (back(today, window_days)?, yesterday),
+    };
+    if first > last {
+        return Err(PeriodError::Reversed {
+            from: first,
+            to: last,
+        });
+    }
+    let days = (last - first).num_days() + 1;
+    if days > MAX_BILLING_DAYS {
+        return Err(PeriodError::TooLong {
+            from: first,
+            to: last,
+            days,
+            max: MAX_BILLING_DAYS,
+        });
+    }
+    Ok((first, last))
+}
+
+/// The first second of `day` in `tz` (unix): local midnight, or the first
+/// local minute that exists when a DST change skips midnight.
+pub fn day_start(tz: Tz, day: NaiveDate) -> Result<i64, PeriodError> {
+    let unplaceable = PeriodError::Unplaceable { day, tz };
+    let midnight = day.and_hms_opt(0, 0, 0).ok_or(unplaceable.clone())?;
+    (0..=180)
+        .map(|m| midnight + chrono::Duration::minutes(m))
+        .find_map(|t| tz.from_local_datetime(&t).earliest())
+        .map(|t| t.timestamp())
+        .ok_or(unplaceable)
+}
+
+/// Every day from `first` to `last` (inclusive) with its bounds in `tz`.
+pub fn split_days(tz: Tz, first: NaiveDate, last: NaiveDate) -> Result<Vec<Day>, PeriodError> {
+    let mut out = Vec::new();
+    let mut date = first;
+    let mut start = day_start(tz, first)?;
+    while date <= last {
+        let next = date
+            .succ_opt()
+            .ok_or(PeriodError::Unplaceable { day: date, tz })?;
+        let end = day_start(tz, next)?;
+        out.push(Day { date, start, end });
+        date = next;
+        start = end;
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Merging the answers
+// ---------------------------------------------------------------------------
+
+/// The period's billing as read from several answers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Merged {
+    /// Each line once, dated in the period, sorted by id.
+    pub lines: Vec<BillingLine>,
+    /// Change of balance per day (lines attributed to the day of their date).
+    pub day_change_kop: Vec<i64>,
+    /// The period's change of balance: Σ of the daily changes.
+    pub change_kop: i64,
+    /// Balance at the end of the period.
+    pub closing_kop: i64,
+    /// Change from the period's end to now (None: the period reaches into the future).
+    pub after_change_kop: Option<i64>,
+    /// Extra appearances of lines already read (counted once).
+    pub repeated: usize,
+    /// Lines dated outside the period that an answer listed (left out).
+    pub outside: usize,
+}
+
+fn add(a: i64, b: i64, what: &'static str) -> Result<i64, BillingError> {
+    a.checked_add(b).ok_or(BillingError::Overflow(what))
+}
+
+fn sub(a: i64, b: i64, what: &'static str) -> Result<i64, BillingError> {
+    a.checked_sub(b).ok_or(BillingError::Overflow(what))
+}
+
+/// Merges one answer per day of `period` (in order) and the answer from the
+/// period's end to now (see the module docs).
+pub fn merge_answers(
+    period: &Period,
+    answers: &[Billing],
+    after: Option<&Billing>,
+) -> Result<Merged, BillingError> {
+    const WHAT: &str = "change of balance";
+    let mut day_change: Vec<i64> = answers.iter().map(|a| a.change_of_balance_kop).collect();
+    day_change.resize(period.days.len(), 0);
+    // id → (line, its day, seen in its own day's answer)
+    let mut kept: BTreeMap<i64, (BillingLine, usize, bool)> = BTreeMap::new();
+    let mut outside: BTreeSet<i64> = BTreeSet::new();
+    let mut repeated = 0;
+    let mut after_change = after.map(|a| a.change_of_balance_kop);
+    let sources = answers
+        .iter()
+        .enumerate()
+        .map(|(j, a)| (Some(j), a))
+        .chain(after.map(|a| (None, a)));
+    for (answer_day, answer) in sources {
+        for line in &answer.lines {
+            let own = period.day_of(line.date);
+            match (answer_day, own) {
+                (Some(j), _) if own != Some(j) => {
+                    if let Some(c) = day_change.get_mut(j) {
+                        *c = sub(*c, line.amount_kop, WHAT)?;
+                    }
+                }
+                (None, _) if line.date < period.end() => {
+                    if let Some(c) = after_change.as_mut() {
+                        *c = sub(*c, line.amount_kop, WHAT)?;
+                    }
+                }
+                _ => {}
+            }
+            let Some(k) = own else {
+                if answer_day.is_some() || line.date < period.start() {
+                    outside.insert(line.id);
+                }
+                continue;
+            };
+            let in_own = answer_day == Some(k);
+            match kept.get_mut(&line.id) {
+                Some(entry) => {
+                    repeated += 1;
+                    entry.2 |= in_own;
+                }
+                None => {
+                    kept.insert(line.id, (line.clone(), k, in_own));
+                }
+            }
+        }
+    }
+    for (line, k, in_own) in kept.values() {
+        if !in_own {
+            if let Some(c) = day_change.get_mut(*k) {
+                *c = add(*c, line.amount_kop, WHAT)?;
+            }
+        }
+    }
+    let change = day_change
+        .iter()
+        .try_fold(0i64, |sum, c| add(sum, *c, WHAT))?;
+    let closing = match (after, after_change) {
+        (Some(a), Some(c)) => sub(a.current_balance_kop, c, "closing balance")?,
+        _ => answers.last().map_or(0, |a| a.current_balance_kop),
+    };
+    Ok(Merged {
+        lines: kept.into_values().map(|(line, _, _)| line).collect(),
+        day_change_kop: day_change,
+        change_kop: change,
+        closing_kop: closing,
+        after_change_kop: after_change,
+        repeated,
+        outside: outside.len(),
+    })
+}
+
+/// The balance at the end of each day: the closing balance minus the changes
+/// of the days after it.
+pub fn daily_closings(closing_kop: i64, day_change_kop: &[i64]) -> Result<Vec<i64>, BillingError> {
+    let mut out = vec![0; day_change_kop.len()];
+    let mut balance = closing_kop;
+    for (i, change) in day_change_kop.iter().enumerate().rev() {
+        out[i] = balance;
+        balance = sub(balance, *change, "daily closing balance")?;
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------
+
+fn progress(ctx: &Context, len: u64) -> indicatif::ProgressBar {
+    if !ctx.progress || len < 3 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} days {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message("get_billing");
+    bar
+}
+
+async fn fetch_days(
+    ctx: &Context,
+    client: &ImskladClient,
+    period: &Period,
+) -> Result<Vec<Billing>, BillingError> {
+    let bar = progress(ctx, period.days.len() as u64);
+    let mut answers = Vec::with_capacity(period.days.len());
+    for day in &period.days {
+        if ctx.stop.is_stopped() {
+            return Err(BillingError::Stopped);
+        }
+        let answer = client
+            .get_billing(day.start, day.end - 1)
+            .await
+            .map_err(|source| BillingError::Wms {
+                what: format!("for {}", day.date),
+                source,
+            })?;
+        answers.push(answer);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(answers)
+}
+
+/// The trimmed order id a line names, if any.
+fn line_order(line: &BillingLine) -> Option<&str> {
+    line.foreign_order_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Shop orders shipped in the period or created within the look-back, plus
+/// any other order a line names (looked up one by one).
+async fn read_orders(
+    ctx: &Context,
+    period: &Period,
+    lines: &[BillingLine],
+) -> Result<Vec<BillingOrder>, BillingError> {
+    let (start_ms, end_ms) = (period.start() * 1000, period.end() * 1000);
+    let lookback = ctx
+        .config
+        .billing
+        .order_lookback_days
+        .saturating_mul(DAY_MS);
+    let mut orders = ctx
+        .shop
+        .billing_orders(start_ms, end_ms, start_ms.saturating_sub(lookback))
+        .await?;
+    let known: BTreeSet<String> = orders.iter().map(|o| o.id.clone()).collect();
+    let missing: BTreeSet<&str> = lines
+        .iter()
+        .filter_map(line_order)
+        .filter(|id| !known.contains(*id))
+        .collect();
+    if !missing.is_empty() {
+        tracing::debug!(
+            count = missing.len(),
+            "looking up orders named by billing lines one by one"
+        );
+    }
+    for id in missing {
+        if let Some(order) = ctx.shop.billing_order(id).await? {
+            orders.push(order);
+        }
+    }
+    orders.sort_by(|a, b| a.id.cmp(&b.id));
+    orders.dedup_by(|a, b| a.id == b.id);
+    Ok(orders)
+}
+
+fn read_i64(row: &sqlx::any::AnyRow, name: &str) -> Result<i64, DbError> {
+    use sqlx::Row;
+    row.try_get::<i64, _>(name)
+        .or_else(|_| row.try_get::<i32, _>(name).map(i64::from))
+        .map_err(|e| DbError::Corrupt(format!("balances row: {e}")))
+}
+
+/// The closing balance stored for the instant `at_ms` (the latest, if several).
+pub async fn previous_closing(db: &Db, at_ms: i64) -> Result<Option<i64>, DbError> {
+    let row = db
+        .fetch_optional(
+            "SELECT closing_kop FROM balances WHERE period_to = ? ORDER BY id DESC LIMIT 1",
+            &[at_ms.into()],
+            "reading the previous closing balance",
+        )
+        .await?;
+    row.map(|r| read_i64(&r, "closing_kop")).transpose()
+}
+
+/// Stores `(day start ms, day end ms, closing kop)` rows in one transaction.
+async fn store_closings(db: &Db, run_id: i64, rows: &[(i64, i64, i64)]) -> Result<(), DbError> {
+    let sql = db
+        .sql("INSERT INTO balances (run_id, period_from, period_to, closing_kop, recorded_at) VALUES (?, ?, ?, ?, ?)")
+        .into_owned();
+    let mut tx = db
+        .pool()
+        .begin()
+        .await
+        .map_err(DbError::query("starting the balances transaction"))?;
+    let now = now_ms();
+    for (from, to, kop) in rows {
+        let args = [
+            Arg::I64(run_id),
+            Arg::I64(*from),
+            Arg::I64(*to),
+            Arg::I64(*kop),
+            Arg::I64(now),
+        ];
+        bind_args(sqlx::query(&sql), &args)
+            .execute(&mut *tx)
+            .await
+            .map_err(DbError::query("storing a closing balance"))?;
+    }
+    tx.commit()
+        .await
+        .map_err(DbError::query("committing the closing balances"))
+}
+
+// ---------------------------------------------------------------------------
+// Frames
+// ---------------------------------------------------------------------------
+
+fn lines_frame(lines: &[BillingLine]) -> PolarsResult<DataFrame> {
+    df!(
+        "id" => lines.iter().map(|l| l.id).collect::<Vec<_>>(),
+        "wms_order_id" => lines.iter().map(|l| l.order_id).collect::<Vec<_>>(),
+        "foreign_order_id" => lines.iter().map(|l| l.foreign_order_id.clone()).collect::<Vec<_>>(),
+        "kind" => lines.iter().map(|l| l.kind).collect::<Vec<_>>(),
+        "date" => lines.iter().map(|l| l.date).collect::<Vec<_>>(),
+        "amount_kop" => lines.iter().map(|l| l.amount_kop).collect::<Vec<_>>(),
+        "comment" => lines.iter().map(|l| l.comment.clone()).collect::<Vec<_>>(),
+    )
+}
+
+/// Whether a shop order counts as cancelled before picking: cancelled, never
+/// shipped, and cancelled no later than its first assembly charge (an unknown
+/// cancellation time counts as before).
+pub fn cancelled_before_picking(order: &BillingOrder, first_assembly_unix: Option<i64>) -> bool {
+    let before = match (order.cancelled_at, first_assembly_unix) {
+        (Some(cancelled_ms), Some(assembly)) => cancelled_ms <= assembly.saturating_mul(1000),
+        _ => true,
+    };
+    order.cancelled && order.shipped_at.is_none() && before
+}
+
+fn orders_frame(orders: &[BillingOrder], lines: &[BillingLine]) -> PolarsResult<DataFrame> {
+    let mut first_assembly: BTreeMap<&str, i64> = BTreeMap::new();
+    for line in lines
+        .iter()
+        .filter(|l| l.kind == kind::ASSEMBLY && l.amount_kop < 0)
+    {
+        if let Some(id) = line_order(line) {
+            let at = first_assembly.entry(id).or_insert(line.date);
+            *at = (*at).min(line.date);
+        }
+    }
+    let before: Vec<bool> = orders
+        .iter()
+        .map(|o| cancelled_before_picking(o, first_assembly.get(o.id.as_str()).copied()))
+        .collect();
+    df!(
+        "order_id" => orders.iter().map(|o| o.id.clone()).collect::<Vec<_>>(),
+        "status" => orders.iter().map(|o| o.status.clone()).collect::<Vec<_>>(),
+        "cancelled" => orders.iter().map(|o| o.cancelled).collect::<Vec<_>>(),
+        "cancelled_before_picking" => before,
+        "shipped_at" => orders.iter().map(|o| o.shipped_at.map(|ms| ms.div_euclid(1000))).collect::<Vec<_>>(),
+        "delivery_type" => orders.iter().map(|o| o.delivery_type).collect::<Vec<_>>(),
+    )
+}
+
+fn tariffs_frame(billing: &BillingSection) -> PolarsResult<DataFrame> {
+    let t = &billing.tariffs;
+    df!(
+        "kind" => t.iter().map(|t| t.kind).collect::<Vec<_>>(),
+        "delivery_type" => t.iter().map(|t| t.delivery_type).collect::<Vec<_>>(),
+        "expected_kop" => t.iter().map(|t| t.amount_kop).collect::<Vec<_>>(),
+        "tolerance_kop" => t.iter().map(|t| t.tolerance_kop).collect::<Vec<_>>(),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Reports
+// ---------------------------------------------------------------------------
+
+/// A readable name of an IMSKLAD operation type.
+pub fn kind_name(k: i64) -> String {
+    match k {
+        kind::ASSEMBLY => "assembly".into(),
+        kind::TOP_UP => "top_up".into(),
+        kind::DELIVERY => "delivery".into(),
+        kind::OTHER => "other".into(),
+        other => format!("type {other}"),
+    }
+}
+
+/// Unix seconds as local `YYYY-MM-DD HH:MM:SS`.
+fn local_time(tz: Tz, unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// One row of the classified lines frame.
+#[derive(Debug, Clone)]
+struct LineRow {
+    id: i64,
+    wms_order_id: Option<i64>,
+    order_id: Option<String>,
+    kind: i64,
+    date: i64,
+    amount_kop: i64,
+    comment: String,
+    order_status: Option<String>,
+    expected_kop: Option<i64>,
+    difference_kop: Option<i64>,
+    class: String,
+}
+
+fn line_rows(lines: &DataFrame) -> Result<Vec<LineRow>, ReconcileError> {
+    let input = Input::new(lines, "billing_lines");
+    let ids = input.ints("id")?;
+    let wms = input.opt_ints("wms_order_id")?;
+    let orders = input.opt_strings("foreign_order_id")?;
+    let kinds = input.ints("kind")?;
+    let dates = input.ints("date")?;
+    let amounts = input.ints("amount_kop")?;
+    let comments = input.opt_strings("comment")?;
+    let status = input.opt_strings("order_status")?;
+    let expected = input.opt_ints("expected_kop")?;
+    let difference = input.opt_ints("difference_kop")?;
+    let classes = input.strings("class")?;
+    Ok((0..ids.len())
+        .map(|i| LineRow {
+            id: ids[i],
+            wms_order_id: wms[i],
+            order_id: orders[i].map(str::to_owned),
+            kind: kinds[i],
+            date: dates[i],
+            amount_kop: amounts[i],
+            comment: comments[i].unwrap_or("").to_owned(),
+            order_status: status[i].map(str::to_owned),
+            expected_kop: expected[i],
+            difference_kop: difference[i],
+            class: classes[i].to_owned(),
+        })
+        .collect())
+}
+
+/// One order shipped in the period without an assembly charge.
+#[derive(Debug, Clone)]
+struct MissingCharge {
+    order_id: String,
+    status: String,
+    shipped_at: Option<i64>,
+    expected_kop: Option<i64>,
+}
+
+fn missing_rows(
+    missing: &DataFrame,
+    billing: &BillingSection,
+) -> Result<Vec<MissingCharge>, ReconcileError> {
+    let input = Input::new(missing, "missing_charges");
+    let ids = input.strings("order_id")?;
+    let status = input.strings("status")?;
+    let shipped = input.opt_ints("shipped_at")?;
+    let delivery = input.opt_ints("delivery_type")?;
+    Ok((0..ids.len())
+        .map(|i| MissingCharge {
+            order_id: ids[i].to_owned(),
+            status: status[i].to_owned(),
+            shipped_at: shipped[i],
+            expected_kop: billing
+                .tariff(kind::ASSEMBLY, delivery[i])
+                .map(|t| t.amount_kop),
+        })
+        .collect())
+}
+
+/// Everything the reports show.
+struct ReportData<'a> {
+    ctx: &'a Context,
+    run_id: i64,
+    period: &'a Period,
+    merged: &'a Merged,
+    result: &'a BillingResult,
+    rows: Vec<LineRow>,
+    missing: Vec<MissingCharge>,
+    doc_requests: BTreeMap<i64, i64>,
+    previous: Option<i64>,
+    calls: usize,
+}
+
+impl ReportData<'_> {
+    fn tz(&self) -> Tz {
+        self.ctx.config.tz()
+    }
+
+    fn write_lines_csv(&self) -> Result<String, ReportError> {
+        let tz = self.tz();
+        let mut report = CsvReport::create(
+            &self.ctx.report_dir,
+            &format!("{JOB}-{}.csv", self.period.slug()),
+            self.ctx.config.reports.dialect,
+            &LINE_REPORT_COLUMNS,
+        )?;
+        for r in &self.rows {
+            report.row(&[
+                Cell::Int(r.id),
+                Cell::Text(local_time(tz, r.date)),
+                Cell::Int(r.kind),
+                Cell::Text(kind_name(r.kind)),
+                Cell::Money(r.amount_kop),
+                r.wms_order_id.into(),
+                r.order_id.clone().into(),
+                self.doc_requests.get(&r.id).copied().into(),
+                Cell::Text(r.comment.clone()),
+                r.order_status.clone().into(),
+                r.expected_kop.map_or(Cell::Empty, Cell::Money),
+                r.difference_kop.map_or(Cell::Empty, Cell::Money),
+                Cell::Text(r.class.clone()),
+            ])?;
+        }
+        for m in &self.missing {
+            let shipped = m.shipped_at.map(|s| local_time(tz, s));
+            report.row(&[
+                Cell::Empty,
+                shipped.clone().into(),
+                Cell::Int(kind::ASSEMBLY),
+                Cell::Text(kind_name(kind::ASSEMBLY)),
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Text(m.order_id.clone()),
+                Cell::Empty,
+                Cell::Text(format!(
+                    "shipped {} without an assembly charge in the period",
+                    shipped.unwrap_or_default()
+                )),
+                Cell::Text(m.status.clone()),
+                m.expected_kop.map_or(Cell::Empty, Cell::Money),
+                Cell::Empty,
+                Cell::Text(class::ORDER_WITHOUT_CHARGE.into()),
+            ])?;
+        }
+        Ok(report.finish()?.display().to_string())
+    }
+
+    fn kind_counts(&self) -> BTreeMap<i64, i64> {
+        let mut counts = BTreeMap::new();
+        for r in &self.rows {
+            *counts.entry(r.kind).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// (label, kop, bad) rows of the balance arithmetic.
+    fn balance_rows(&self) -> Vec<(String, Option<i64>, bool)> {
+        let b = &self.result.balance;
+        let implied = b.current_balance_kop.checked_sub(b.change_of_balance_kop);
+        vec![
+            (
+                "opening: the previous run's closing balance".into(),
+                self.previous,
+                false,
+            ),
+            (
+                "opening implied by IMSKLAD (closing − change)".into(),
+                implied,
+                false,
+            ),
+            ("Σ amounts of the lines".into(), Some(b.sum_kop), false),
+            (
+                "change_of_balance reported by IMSKLAD".into(),
+                Some(b.change_of_balance_kop),
+                false,
+            ),
+            (
+                "closing: balance at the end of the period".into(),
+                Some(b.current_balance_kop),
+                false,
+            ),
+            (
+                "gap: Σ amounts − change_of_balance".into(),
+                Some(b.gap_change_kop),
+                b.gap_change_kop != 0,
+            ),
+            (
+                "gap: opening + change − closing".into(),
+                b.gap_balance_kop,
+                b.gap_balance_kop.is_some_and(|g| g != 0),
+            ),
+        ]
+    }
+
+    fn balance_note(&self) -> String {
+        let b = &self.result.balance;
+        let chain = match (self.previous, b.gap_balance_kop) {
+            (None, _) => format!(
+                "No closing balance was stored for {} 00:00 (the start of the period), so the balance chain starts with this run.",
+                self.period.first
+            ),
+            (Some(_), Some(0)) => "The previous closing balance plus the period's change gives this closing balance.".into(),
+            (Some(_), _) => "The previous closing balance plus the period's change does NOT give this closing balance: the balance moved by something the period's lines do not explain.".into(),
+        };
+        let lines = if b.gap_change_kop == 0 {
+            "The lines add up to the change of balance IMSKLAD reported."
+        } else {
+            "The lines do NOT add up to the change of balance IMSKLAD reported: an operation is missing from the statement (or listed twice)."
+        };
+        format!("{lines} {chain}")
+    }
+
+    fn write_summary_csv(&self) -> Result<String, ReportError> {
+        let mut report = CsvReport::create(
+            &self.ctx.report_dir,
+            &format!("{JOB}-summary-{}.csv", self.period.slug()),
+            self.ctx.config.reports.dialect,
+            &SUMMARY_REPORT_COLUMNS,
+        )?;
+        let text = |s: &str| Cell::Text(s.to_owned());
+        let period_rows = [
+            ("first_day", self.period.first.to_string()),
+            ("last_day", self.period.last.to_string()),
+            ("time_zone", self.ctx.config.timezone.name().to_owned()),
+        ];
+        for (item, value) in period_rows {
+            report.row(&[
+                text("period"),
+                text(item),
+                Cell::Text(value),
+                Cell::Empty,
+                Cell::Empty,
+            ])?;
+        }
+        report.row(&[
+            text("period"),
+            text("get_billing_calls"),
+            Cell::Empty,
+            Cell::Int(self.calls as i64),
+            Cell::Empty,
+        ])?;
+        let counts = self.kind_counts();
+        for (k, kop) in &self.result.totals_by_kind {
+            report.row(&[
+                text("type"),
+                Cell::Text(format!("{k} {}", kind_name(*k))),
+                Cell::Empty,
+                Cell::Int(counts.get(k).copied().unwrap_or(0)),
+                Cell::Money(*kop),
+            ])?;
+        }
+        for (name, count, kop) in &self.result.totals_by_class {
+            report.row(&[
+                text("class"),
+                Cell::Text(name.clone()),
+                Cell::Empty,
+                Cell::Int(*count),
+                Cell::Money(*kop),
+            ])?;
+        }
+        for (label, kop, _) in self.balance_rows() {
+            report.row(&[
+                text("balance"),
+                Cell::Text(label),
+                Cell::Empty,
+                Cell::Empty,
+                kop.map_or(Cell::Empty, Cell::Money),
+            ])?;
+        }
+        let check = if self.result.balance.ok { "ok" } else { "gap" };
+        report.row(&[
+            text("balance"),
+            text("check"),
+            text(check),
+            Cell::Empty,
+            Cell::Empty,
+        ])?;
+        Ok(report.finish()?.display().to_string())
+    }
+
+    fn page(&self) -> BillingPage {
+        let tz = self.tz();
+        let dialect = self.ctx.config.reports.dialect;
+        let counts = self.kind_counts();
+        let mut days: Vec<DayBar> = self
+            .period
+            .days
+            .iter()
+            .map(|d| DayBar {
+                label: d.date.format("%d.%m").to_string(),
+                date: d.date.to_string(),
+                charges_kop: 0,
+                count: 0,
+            })
+            .collect();
+        for r in &self.rows {
+            if let Some(bar) = self.period.day_of(r.date).and_then(|i| days.get_mut(i)) {
+                bar.count += 1;
+                if r.amount_kop < 0 {
+                    bar.charges_kop = bar
+                        .charges_kop
+                        .saturating_add(r.amount_kop.saturating_neg());
+                }
+            }
+        }
+        let mut discrepancies: Vec<DiscrepancyRow> = self
+            .rows
+            .iter()
+            .filter(|r| r.class != class::OK)
+            .map(|r| DiscrepancyRow {
+                id: r.id.to_string(),
+                date: local_time(tz, r.date),
+                type_name: kind_name(r.kind),
+                order_id: r.order_id.clone().unwrap_or_default(),
+                wms_order_id: r.wms_order_id.map(|i| i.to_string()).unwrap_or_default(),
+                amount_kop: Some(r.amount_kop),
+                expected_kop: r.expected_kop,
+                difference_kop: r.difference_kop,
+                class: r.class.clone(),
+                comment: r.comment.clone(),
+            })
+            .collect();
+        discrepancies.extend(self.missing.iter().map(|m| DiscrepancyRow {
+            date: m.shipped_at.map(|s| local_time(tz, s)).unwrap_or_default(),
+            type_name: kind_name(kind::ASSEMBLY),
+            order_id: m.order_id.clone(),
+            expected_kop: m.expected_kop,
+            class: class::ORDER_WITHOUT_CHARGE.into(),
+            comment: format!(
+                "shipped in the period ({}) without an assembly charge",
+                m.status
+            ),
+            ..DiscrepancyRow::default()
+        }));
+        let b = &self.result.balance;
+        if !b.ok {
+            let (gap, why) = if b.gap_change_kop != 0 {
+                (
+                    b.gap_change_kop,
+                    "Σ amounts ≠ change_of_balance: an operation is missing from the statement (or listed twice)",
+                )
+            } else {
+                (
+                    b.gap_balance_kop.unwrap_or(0),
+                    "previous closing + change ≠ closing: the balance moved by something the lines do not explain",
+                )
+            };
+            discrepancies.push(DiscrepancyRow {
+                type_name: "balance".into(),
+                difference_kop: Some(gap),
+                class: class::BALANCE_GAP.into(),
+                comment: why.into(),
+                ..DiscrepancyRow::default()
+            });
+        }
+        BillingPage {
+            title: format!("Billing {} – {}", self.period.first, self.period.last),
+            period: format!(
+                "{} – {} ({} day{}, {})",
+                self.period.first,
+                self.period.last,
+                self.period.days.len(),
+                if self.period.days.len() == 1 { "" } else { "s" },
+                self.ctx.config.timezone.name()
+            ),
+            generated: format!(
+                "sverka run #{}{}, {}",
+                self.run_id,
+                if self.ctx.dry_run { " (dry run)" } else { "" },
+                local_time(tz, now_ms() / 1000)
+            ),
+            dialect,
+            kinds: self
+                .result
+                .totals_by_kind
+                .iter()
+                .map(|(k, kop)| Total {
+                    name: format!("{k} {}", kind_name(*k)),
+                    count: counts.get(k).copied().unwrap_or(0),
+                    kop: *kop,
+                })
+                .collect(),
+            classes: self
+                .result
+                .totals_by_class
+                .iter()
+                .map(|(name, count, kop)| Total {
+                    name: name.clone(),
+                    count: *count,
+                    kop: *kop,
+                })
+                .collect(),
+            balance: self
+                .balance_rows()
+                .into_iter()
+                .map(|(label, kop, bad)| BalanceRow { label, kop, bad })
+                .collect(),
+            balance_ok: b.ok,
+            balance_note: self.balance_note(),
+            days,
+            discrepancies,
+        }
+    }
+
+    fn write_html(&self) -> Result<String, ReportError> {
+        let html = html::render_billing(&self.page());
+        let name = format!("{JOB}-{}.html", self.period.slug());
+        Ok(html::write(&self.ctx.report_dir, &name, &html)?
+            .display()
+            .to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------
+
+/// Runs the billing job over `[from, to]` (local dates; by default the last
+/// `[billing] window_days` complete days) and returns its summary (never
+/// panics on bad data).
+pub async fn run(ctx: &Context, from: Option<NaiveDate>, to: Option<NaiveDate>) -> JobSummary {
+    let tz = ctx.config.tz();
+    let period = resolve_period(ctx.today(), ctx.config.billing.window_days, from, to)
+        .and_then(|(first, last)| Period::new(tz, first, last));
+    let window = match &period {
+        Ok(p) => (Some(p.start() * 1000), Some(p.end() * 1000)),
+        Err(_) => (None, None),
+    };
+    let guard = match begin(ctx, JOB, window).await {
+        Ok(g) => g,
+        Err(summary) => return *summary,
+    };
+    let run_id = guard.run_id;
+    let result = match period {
+        Ok(p) => execute(ctx, run_id, &p).await,
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok((status, outcome)) => guard.finish(ctx, status, outcome, None).await,
+        Err(e) => {
+            tracing::error!(run = run_id, "billing run failed: {e}");
+            guard
+                .finish(
+                    ctx,
+                    RunStatus::Failed,
+                    Outcome::default(),
+                    Some(e.to_string()),
+                )
+                .await
+        }
+    }
+}
+
+async fn execute(
+    ctx: &Context,
+    run_id: i64,
+    period: &Period,
+) -> Result<(RunStatus, Outcome), BillingError> {
+    if ctx.config.wms.kind == WmsKind::Egon {
+        return Err(BillingError::EgonUnsupported);
+    }
+    let client = ctx
+        .imsklad()
+        .map_err(|e| BillingError::Client(format!("{e:#}")))?;
+
+    // 1. Read everything.
+    let answers = fetch_days(ctx, &client, period).await?;
+    let now = now_ms() / 1000;
+    let after = if period.end() <= now {
+        let answer = client
+            .get_billing(period.end(), now)
+            .await
+            .map_err(|source| BillingError::Wms {
+                what: "from the period's end to now".into(),
+                source,
+            })?;
+        Some(answer)
+    } else {
+        None
+    };
+    let calls = answers.len() + usize::from(after.is_some());
+    let merged = merge_answers(period, &answers, after.as_ref())?;
+    let orders = read_orders(ctx, period, &merged.lines).await?;
+    let previous = previous_closing(&ctx.state, period.start() * 1000).await?;
+
+    // 2. Classify.
+    let context = BillingContext {
+        from: period.start(),
+        to: period.end(),
+        current_balance_kop: merged.closing_kop,
+        change_of_balance_kop: merged.change_kop,
+        previous_closing_kop: previous,
+    };
+    let result = rb::classify_billing(
+        &lines_frame(&merged.lines)?,
+        &orders_frame(&orders, &merged.lines)?,
+        &tariffs_frame(&ctx.config.billing)?,
+        &context,
+    )?;
+
+    // 3. Store the closing balance of every complete day.
+    let closings = daily_closings(merged.closing_kop, &merged.day_change_kop)?;
+    let rows: Vec<(i64, i64, i64)> = period
+        .days
+        .iter()
+        .zip(&closings)
+        .filter(|(d, _)| d.end <= now)
+        .map(|(d, kop)| (d.start * 1000, d.end * 1000, *kop))
+        .collect();
+    if !ctx.dry_run && !rows.is_empty() {
+        store_closings(&ctx.state, run_id, &rows).await?;
+    }
+
+    // 4. Report.
+    let data = ReportData {
+        ctx,
+        run_id,
+        period,
+        merged: &merged,
+        result: &result,
+        rows: line_rows(&result.lines)?,
+        missing: missing_rows(&result.missing_charges, &ctx.config.billing)?,
+        doc_requests: merged
+            .lines
+            .iter()
+            .filter_map(|l| l.doc_request_id.map(|d| (l.id, d)))
+            .collect(),
+        previous,
+        calls,
+    };
+    let reports = vec![
+        data.write_lines_csv()?,
+        data.write_summary_csv()?,
+        data.write_html()?,
+    ];
+    let counts: BTreeMap<String, u64> = result
+        .totals_by_class
+        .iter()
+        .map(|(name, count, _)| (name.clone(), count.unsigned_abs()))
+        .collect();
+    let discrepancies = counts.iter().any(|(name, n)| name != class::OK && *n > 0);
+    let status = if discrepancies {
+        RunStatus::Discrepancies
+    } else {
+        RunStatus::Clean
+    };
+    Ok((
+        status,
+        Outcome {
+            counts,
+            reports,
+            extra: data.extra(closings.len(), rows.len()),
+            ..Outcome::default()
+        },
+    ))
+}
+
+impl ReportData<'_> {
+    /// The job-specific figures stored with the run.
+    fn extra(&self, days: usize, stored: usize) -> serde_json::Value {
+        let b = &self.result.balance;
+        json!({
+            "first_day": self.period.first.to_string(),
+            "last_day": self.period.last.to_string(),
+            "window_from_ms": self.period.start() * 1000,
+            "window_to_ms": self.period.end() * 1000,
+            "days": days,
+            "get_billing_calls": self.calls,
+            "lines": self.merged.lines.len(),
+            "repeated_lines": self.merged.repeated,
+            "lines_outside_period": self.merged.outside,
+            "totals_by_type_kop": self.result.totals_by_kind.iter().map(|(k, kop)| (k.to_string(), *kop)).collect::<BTreeMap<_, _>>(),
+            "balance": {
+                "previous_closing_kop": self.previous,
+                "sum_kop": b.sum_kop,
+                "change_of_balance_kop": b.change_of_balance_kop,
+                "closing_kop": b.current_balance_kop,
+                "gap_change_kop": b.gap_change_kop,
+                "gap_balance_kop": b.gap_balance_kop,
+                "ok": b.ok,
+            },
+            "closings_stored": if self.ctx.dry_run { 0 } else { stored },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn the_default_period_is_the_previous_days() {
+        let today = d(2026, 3, 1);
+        assert_eq!(
+            resolve_period(today, 1, None, None),
+            Ok((d(2026, 2, 28), d(2026, 2, 28)))
+        );
+        assert_eq!(
+            resolve_period(today, 7, None, None),
+            Ok((d(2026, 2, 22), d(2026, 2, 28)))
+        );
+        assert_eq!(
+            resolve_period(today, 7, Some(d(2026, 1, 1)), Some(d(2026, 1, 31))),
+            Ok((d(2026, 1, 1), d(2026, 1, 31)))
+        );
+        assert_eq!(
+            resolve_period(today, 1, Some(d(2026, 2, 10)), None),
+            Ok((d(2026, 2, 10), d(2026, 2, 28))),
+            "a lone --from runs to yesterday"
+        );
+        assert_eq!(
+            resolve_period(today, 1, Some(today), None),
+            Ok((today, today)),
+            "today (incomplete) only when asked"
+        );
+        assert_eq!(
+            resolve_period(today, 3, None, Some(d(2026, 2, 10))),
+            Ok((d(2026, 2, 8), d(2026, 2, 10))),
+            "a lone --to covers window_days days ending there"
+        );
+        assert!(matches!(
+            resolve_period(today, 1, Some(d(2026, 2, 2)), Some(d(2026, 2, 1))),
+            Err(PeriodError::Reversed { .. })
+        ));
+        let err = resolve_period(today, 1, Some(d(2024, 1, 1)), Some(d(2026, 1, 1))).unwrap_err();
+        assert!(err.to_string().contains("732 days"), "{err}");
+    }
+
+    #[test]
+    fn days_split_at_local_midnight() {
+        let moscow: Tz = "Europe/Moscow".parse().unwrap();
+        let days = split_days(moscow, d(2026, 1, 30), d(2026, 2, 2)).unwrap();
+        assert_eq!(days.len(), 4);
+        // 2026-01-30 00:00 MSK = 2026-01-29 21:00 UTC.
+        assert_eq!(days[0].start, 1_769_720_400);
+        for w in days.windows(2) {
+            assert_eq!(w[0].end, w[1].start, "contiguous");
+        }
+        assert!(days.iter().all(|x| x.end - x.start == 86_400));
+        assert_eq!(days[1].date, d(2026, 1, 31));
+    }
+
+    #[test]
+    fn dst_days_are_23_or_25_hours_and_a_lost_midnight_starts_later() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let spring = split_days(berlin, d(2026, 3, 29), d(2026, 3, 29)).unwrap();
+        assert_eq!(spring[0].end - spring[0].start, 23 * 3_600);
+        let autumn = split_days(berlin, d(2026, 10, 25), d(2026, 10, 25)).unwrap();
+        assert_eq!(autumn[0].end - autumn[0].start, 25 * 3_600);
+        // Brazil skipped 00:00 → 01:00 on 2018-11-04: the day starts at 01:00 local.
+        let sao_paulo: Tz = "America/Sao_Paulo".parse().unwrap();
+        let start = day_start(sao_paulo, d(2018, 11, 4)).unwrap();
+        let local = chrono::DateTime::from_timestamp(start, 0)
+            .unwrap()
+            .with_timezone(&sao_paulo);
+        assert_eq!(local.format("%H:%M").to_string(), "01:00");
+        let days = split_days(sao_paulo, d(2018, 11, 3), d(2018, 11, 4)).unwrap();
+        assert_eq!(days[0].end, start);
+        assert_eq!(days[0].end - days[0].start, 24 * 3_600);
+        assert_eq!(days[1].end - days[1].start, 23 * 3_600);
+    }
+
+    fn line(id: i64, date: i64, amount_kop: i64) -> BillingLine {
+        BillingLine {
+            id,
+            order_id: None,
+            foreign_order_id: None,
+            doc_request_id: None,
+            kind: kind::OTHER,
+            date,
+            amount_kop,
+            comment: String::new(),
+        }
+    }
+
+    fn answer(current: i64, change: i64, lines: Vec<BillingLine>) -> Billing {
+        Billing {
+            current_balance_kop: current,
+            change_of_balance_kop: change,
+            lines,
+        }
+    }
+
+    fn utc_period() -> Period {
+        // Three UTC days starting at 86 400 × 10.
+        Period::new(chrono_tz::UTC, d(1970, 1, 11), d(1970, 1, 13)).unwrap()
+    }
+
+    #[test]
+    fn period_day_lookup() {
+        let p = utc_period();
+        assert_eq!((p.start(), p.end()), (864_000, 864_000 + 3 * 86_400));
+        assert_eq!(p.day_of(864_000), Some(0));
+        assert_eq!(p.day_of(864_000 + 86_399), Some(0));
+        assert_eq!(p.day_of(864_000 + 86_400), Some(1));
+        assert_eq!(p.day_of(p.end() - 1), Some(2));
+        assert_eq!(p.day_of(p.end()), None);
+        assert_eq!(p.day_of(863_999), None);
+        assert_eq!(p.slug(), "1970-01-11-1970-01-13");
+    }
+
+    #[test]
+    fn a_line_in_two_answers_counts_once() {
+        let p = utc_period();
+        let (d0, d1, d2) = (864_000, 864_000 + 86_400, 864_000 + 2 * 86_400);
+        // Line 2 (day 1, first second) is also listed in day 0's answer, whose
+        // change includes it; line 5 is dated before the period.
+        let answers = vec![
+            answer(
+                0,
+                -100 - 200 - 7,
+                vec![
+                    line(1, d0 + 5, -100),
+                    line(2, d1, -200),
+                    line(5, d0 - 1, -7),
+                ],
+            ),
+            answer(
+                0,
+                -200 - 300,
+                vec![line(2, d1, -200), line(3, d1 + 10, -300)],
+            ),
+            answer(0, 5_000, vec![line(4, d2 + 1, 5_000)]),
+        ];
+        // 1 000 after the period: the current balance 10 000 means 9 000 at its end.
+        let after = answer(10_000, 1_000, vec![line(6, p.end() + 3, 1_000)]);
+        let m = merge_answers(&p, &answers, Some(&after)).unwrap();
+        assert_eq!(
+            m.lines.iter().map(|l| l.id).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        assert_eq!(m.day_change_kop, [-100, -500, 5_000]);
+        assert_eq!(m.change_kop, 4_400);
+        assert_eq!(
+            m.lines.iter().map(|l| l.amount_kop).sum::<i64>(),
+            m.change_kop
+        );
+        assert_eq!((m.repeated, m.outside), (1, 1));
+        assert_eq!(m.after_change_kop, Some(1_000));
+        assert_eq!(m.closing_kop, 9_000);
+        assert_eq!(
+            daily_closings(m.closing_kop, &m.day_change_kop).unwrap(),
+            [4_500, 4_000, 9_000]
+        );
+    }
+
+    #[test]
+    fn a_line_only_another_day_listed_moves_to_its_own_day() {
+        let p = utc_period();
+        let d1 = 864_000 + 86_400;
+        let answers = vec![
+            answer(0, -200, vec![line(2, d1 + 1, -200)]),
+            answer(0, 0, vec![]),
+            answer(0, 0, vec![]),
+        ];
+        let m = merge_answers(&p, &answers, None).unwrap();
+        assert_eq!(m.day_change_kop, [0, -200, 0]);
+        assert_eq!(m.change_kop, -200);
+        assert_eq!(m.after_change_kop, None);
+    }
+
+    #[test]
+    fn the_roll_forward_answer_may_overlap_the_period() {
+        let p = utc_period();
+        let last = p.end() - 10;
+        let answers = vec![
+            answer(0, 0, vec![]),
+            answer(0, 0, vec![]),
+            answer(0, -50, vec![line(9, last, -50)]),
+        ];
+        // The answer from the end to now repeats line 9 and counts it in its change.
+        let after = answer(
+            1_000,
+            -50 + 70,
+            vec![line(9, last, -50), line(10, p.end(), 70)],
+        );
+        let m = merge_answers(&p, &answers, Some(&after)).unwrap();
+        assert_eq!(m.after_change_kop, Some(70));
+        assert_eq!(m.closing_kop, 930);
+        assert_eq!(m.repeated, 1);
+        assert_eq!(m.lines.len(), 1);
+    }
+
+    #[test]
+    fn without_a_roll_forward_the_last_answer_gives_the_closing() {
+        let p = utc_period();
+        let answers = vec![
+            answer(1, 0, vec![]),
+            answer(2, 0, vec![]),
+            answer(3, 0, vec![]),
+        ];
+        assert_eq!(merge_answers(&p, &answers, None).unwrap().closing_kop, 3);
+        let overflow = vec![
+            answer(0, i64::MAX, vec![]),
+            answer(0, 1, vec![]),
+            answer(0, 0, vec![]),
+        ];
+        assert!(matches!(
+            merge_answers(&p, &overflow, None),
+            Err(BillingError::Overflow(_))
+        ));
+    }
+
+    #[test]
+    fn cancellation_before_the_first_assembly_charge() {
+        let order = BillingOrder {
+            id: "A".into(),
+            status: "cancelled".into(),
+            cancelled: true,
+            cancelled_at: Some(5_000_000),
+            shipped_at: None,
+            delivery_type: None,
+        };
+        assert!(cancelled_before_picking(&order, Some(6_000)));
+        assert!(cancelled_before_picking(&order, Some(5_000)), "same second");
+        assert!(
+            !cancelled_before_picking(&order, Some(4_000)),
+            "picked, then cancelled"
+        );
+        assert!(cancelled_before_picking(&order, None));
+        let unknown_time = BillingOrder {
+            cancelled_at: None,
+            ..order.clone()
+        };
+        assert!(cancelled_before_picking(&unknown_time, Some(1)));
+        let shipped = BillingOrder {
+            shipped_at: Some(1),
+            ..order.clone()
+        };
+        assert!(!cancelled_before_picking(&shipped, Some(6_000)));
+        let active = BillingOrder {
+            cancelled: false,
+            ..order
+        };
+        assert!(!cancelled_before_picking(&active, Some(6_000)));
+    }
+
+    #[test]
+    fn type_names() {
+        assert_eq!(kind_name(0), "assembly");
+        assert_eq!(kind_name(1), "top_up");
+        assert_eq!(kind_name(2), "delivery");
+        assert_eq!(kind_name(9), "other");
+        assert_eq!(kind_name(7), "type 7");
+    }
+}

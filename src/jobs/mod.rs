@@ -1,0 +1,321 @@
+//! One runner per job, wiring connectors → reconcile → plan → apply → report.
+
+pub mod billing;
+pub mod orders;
+pub mod runner;
+pub mod scans;
+pub mod schedule;
+pub mod stock;
+
+use anyhow::{Context as _, Result};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::GlobalArgs;
+use crate::config::{Config, OfferKeyField};
+use crate::connectors::egon::{EgonClient, EgonConfig};
+use crate::connectors::http::HttpPolicy;
+use crate::connectors::imshop::{ImshopClient, ImshopConfig};
+use crate::connectors::imsklad::{ImskladClient, ImskladConfig};
+use crate::connectors::retailcrm::{OfferKey, RetailCrmClient, RetailCrmConfig};
+use crate::db::Db;
+use crate::shop::{Queries, Shop};
+
+/// How long a SQLite job lease lives without renewal.
+pub const LOCK_LEASE: Duration = Duration::from_secs(120);
+
+/// A request to stop, shared between the signal handler and running jobs.
+///
+/// Jobs check it between steps: a stop never interrupts a step halfway, and
+/// everything a job did is journaled before it returns.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    /// A signal that has not fired.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks running jobs to stop after their current step.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was requested.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Everything a job run needs.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The configuration.
+    pub config: Config,
+    /// sverka's state database (migrated).
+    pub state: Db,
+    /// The shop database with its queries.
+    pub shop: Shop,
+    /// Where reports go.
+    pub report_dir: PathBuf,
+    /// Plan and report only.
+    pub dry_run: bool,
+    /// Override the safety guards (recorded in the run).
+    pub force: bool,
+    /// Show progress bars (stderr is a terminal).
+    pub progress: bool,
+    /// Policy for outside HTTP calls.
+    pub http: HttpPolicy,
+    /// Stop request (SIGTERM in the scheduler).
+    pub stop: StopSignal,
+}
+
+impl Context {
+    /// Opens the databases named by the configuration.
+    pub async fn open(config: &Config, global: &GlobalArgs, force: bool) -> Result<Context> {
+        let state = Db::connect_state(config.state.database_url.expose())
+            .await
+            .context("opening the state database")?;
+        let shop_db = Db::connect(config.shop.database_url.expose())
+            .await
+            .context("opening the shop database")?;
+        let queries = Queries::load(config.shop.queries_dir.as_deref())?;
+        use std::io::IsTerminal;
+        Ok(Context {
+            config: config.clone(),
+            state,
+            shop: Shop::new(shop_db, queries),
+            report_dir: global
+                .report_dir
+                .clone()
+                .unwrap_or_else(|| config.reports.dir.clone()),
+            dry_run: global.dry_run,
+            force,
+            progress: std::io::stderr().is_terminal() && !global.json,
+            http: HttpPolicy::default(),
+            stop: StopSignal::new(),
+        })
+    }
+
+    /// The IMSKLAD client for `[imsklad]`.
+    pub fn imsklad(&self) -> Result<ImskladClient> {
+        let c = &self.config.imsklad;
+        let mut cfg = ImskladConfig::new(c.url.clone(), c.key.clone(), c.storage_id);
+        cfg.stock_batch = c.stock_batch;
+        cfg.concurrency = c.concurrency;
+        cfg.policy = self.http.clone();
+        ImskladClient::new(cfg).context("configuring the IMSKLAD client")
+    }
+
+    /// The EGON client for `[egon]`.
+    pub fn egon(&self) -> Result<EgonClient> {
+        let c = &self.config.egon;
+        let mut cfg = EgonConfig::new(
+            c.url.clone(),
+            c.auth_id.clone(),
+            c.auth_key.clone(),
+            c.auth_token.clone(),
+        );
+        cfg.policy = self.http.clone();
+        EgonClient::new(cfg).context("configuring the EGON client")
+    }
+
+    /// The RetailCRM client for `[retailcrm]`.
+    pub fn retailcrm(&self) -> Result<RetailCrmClient> {
+        let c = &self.config.retailcrm;
+        RetailCrmClient::new(RetailCrmConfig {
+            url: c.url.clone(),
+            api_key: c.api_key.clone(),
+            site: c.site.clone(),
+            store: c.store.clone(),
+            offer_key: match c.offer_key {
+                OfferKeyField::ExternalId => OfferKey::ExternalId,
+                OfferKeyField::XmlId => OfferKey::XmlId,
+            },
+            rate_per_sec: c.rate_per_sec,
+            policy: self.http.clone(),
+        })
+        .context("configuring the RetailCRM client")
+    }
+
+    /// The IMSHOP client for `[imshop]`.
+    pub fn imshop(&self) -> Result<ImshopClient> {
+        let c = &self.config.imshop;
+        ImshopClient::new(ImshopConfig {
+            update_url: c.update_url.clone(),
+            key: c.key.clone(),
+            key_in_body: false,
+            policy: self.http.clone(),
+        })
+        .context("configuring the IMSHOP client")
+    }
+
+    /// Today in the configured time zone.
+    pub fn today(&self) -> chrono::NaiveDate {
+        chrono::Utc::now()
+            .with_timezone(&self.config.tz())
+            .date_naive()
+    }
+}
+
+/// A job run in progress: holds the job lock and the run record.
+///
+/// [`begin`] takes the lock, closes runs and corrections a crashed process left
+/// open, and records the start; [`RunGuard::finish`] records the outcome,
+/// releases the lock and builds the summary.
+#[derive(Debug)]
+pub struct RunGuard {
+    /// The run id.
+    pub run_id: i64,
+    /// The job name.
+    pub job: String,
+    lock: crate::db::lock::JobLock,
+    started: std::time::Instant,
+    dry_run: bool,
+    forced: bool,
+}
+
+/// What a job hands to [`RunGuard::finish`].
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Discrepancies per class (`ok` included).
+    pub counts: std::collections::BTreeMap<String, u64>,
+    /// Corrections.
+    pub corrections: crate::report::summary::CorrectionCounts,
+    /// Reports written.
+    pub reports: Vec<String>,
+    /// Why a guard stopped the run.
+    pub guard: Option<String>,
+    /// Job-specific figures (also stored in the run).
+    pub extra: serde_json::Value,
+}
+
+/// Starts a run of `job`: lock, crash clean-up, run record.
+///
+/// On failure returns the summary to report (lock held elsewhere, database down).
+pub async fn begin(
+    ctx: &Context,
+    job: &str,
+    window: (Option<i64>, Option<i64>),
+) -> std::result::Result<RunGuard, Box<crate::report::summary::JobSummary>> {
+    use crate::db::{journal, runs};
+    let started = std::time::Instant::now();
+    let fail = |status: crate::db::runs::RunStatus, error: String| {
+        Box::new(crate::report::summary::JobSummary {
+            job: job.to_string(),
+            run_id: 0,
+            status,
+            dry_run: ctx.dry_run,
+            forced: ctx.force,
+            counts: Default::default(),
+            corrections: Default::default(),
+            reports: Vec::new(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            guard: None,
+            error: Some(error),
+            extra: serde_json::Value::Null,
+        })
+    };
+    let lock = match crate::db::lock::JobLock::acquire(&ctx.state, job, LOCK_LEASE).await {
+        Ok(l) => l,
+        Err(crate::db::lock::LockError::Held { job, holder }) => {
+            return Err(fail(
+                runs::RunStatus::Skipped,
+                format!("job `{job}` is already running ({holder}); this run was refused"),
+            ))
+        }
+        Err(e) => return Err(fail(runs::RunStatus::Failed, e.to_string())),
+    };
+    let run_id = match runs::start(&ctx.state, job, window, ctx.dry_run, ctx.force).await {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = lock.release().await;
+            return Err(fail(runs::RunStatus::Failed, e.to_string()));
+        }
+    };
+    // We hold the lock, so any run still marked running, and any correction
+    // still planned, belongs to a process that died.
+    if let Err(e) = runs::mark_abandoned(&ctx.state, job, run_id).await {
+        tracing::warn!(job, error = %e, "could not close abandoned runs");
+    }
+    match journal::unsettled(&ctx.state, job).await {
+        Ok(left) => {
+            for c in left {
+                tracing::warn!(job, correction = c.id, run = c.run_id, "a crashed run left a correction unsettled; it will be re-planned from fresh data");
+                let _ = journal::settle(
+                    &ctx.state,
+                    c.id,
+                    journal::CorrectionStatus::Failed,
+                    "abandoned: the process stopped before the answer was recorded; re-planned by the next run",
+                )
+                .await;
+            }
+        }
+        Err(e) => tracing::warn!(job, error = %e, "could not read unsettled corrections"),
+    }
+    Ok(RunGuard {
+        run_id,
+        job: job.to_string(),
+        lock,
+        started,
+        dry_run: ctx.dry_run,
+        forced: ctx.force,
+    })
+}
+
+impl RunGuard {
+    /// Records the outcome, releases the lock and returns the summary.
+    pub async fn finish(
+        self,
+        ctx: &Context,
+        status: crate::db::runs::RunStatus,
+        outcome: Outcome,
+        error: Option<String>,
+    ) -> crate::report::summary::JobSummary {
+        use crate::db::runs;
+        let mut summary_json = match &outcome.extra {
+            serde_json::Value::Object(m) => serde_json::Value::Object(m.clone()),
+            _ => serde_json::json!({}),
+        };
+        if let Some(obj) = summary_json.as_object_mut() {
+            obj.insert(
+                "corrections".into(),
+                serde_json::to_value(&outcome.corrections).unwrap_or_default(),
+            );
+            if let Some(g) = &outcome.guard {
+                obj.insert("guard".into(), serde_json::Value::String(g.clone()));
+            }
+        }
+        let end = runs::RunEnd {
+            counts: outcome.counts.clone(),
+            report_paths: outcome.reports.clone(),
+            summary: summary_json,
+            error: error.clone().or_else(|| outcome.guard.clone()),
+        };
+        let mut error = error;
+        if let Err(e) = runs::finish(&ctx.state, self.run_id, status, &end).await {
+            tracing::error!(run = self.run_id, error = %e, "could not record the run's end");
+            error.get_or_insert_with(|| format!("recording the run failed: {e}"));
+        }
+        if let Err(e) = self.lock.release().await {
+            tracing::warn!(job = %self.job, error = %e, "could not release the job lock");
+        }
+        crate::report::summary::JobSummary {
+            job: self.job,
+            run_id: self.run_id,
+            status,
+            dry_run: self.dry_run,
+            forced: self.forced,
+            counts: outcome.counts,
+            corrections: outcome.corrections,
+            reports: outcome.reports,
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            guard: outcome.guard,
+            error,
+            extra: outcome.extra,
+        }
+    }
+}

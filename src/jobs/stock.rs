@@ -1,0 +1,988 @@
+//! `sverka reconcile stock`: the WMS is right about physical stock.
+//!
+//! 1. Read everything: the shop's stock, the id mapping, the WMS's stock and
+//!    reserve for every mapped SKU, the CRM's quantities for the configured store.
+//! 2. Classify in Polars ([`crate::reconcile::stock`]) and plan the corrections.
+//! 3. Guards: WMS coverage, share of SKUs the plan would change, drop of total
+//!    sellable stock since the last successful run. A tripped guard writes
+//!    nothing (unless `--force`, which the run records).
+//! 4. Apply, journaling each correction before it is sent and its answer after:
+//!    CRM uploads in chunks of ≤ 250 changed offers, the shop's quantities in one
+//!    transaction, and WMS registration of unmapped SKUs.
+//! 5. Write `stock-<date>-<run>.csv` and return the summary.
+//!
+//! With EGON the shop SKU is the card's `ITEM_ID`, so no mapping is needed.
+//! An `InventoryStatusUpdate` callback journaled after the card's `changed_at`
+//! (as `InventoryDetail` reports it) wins over the detail's figures, and a card
+//! only a callback reported is taken from the callback.
+//!
+//! Unmapped shop SKUs are looked up in IMSKLAD with `update_good` (which answers
+//! the WMS goods id of a known partner id and refreshes its catalogue data from
+//! the shop, the catalogue's master); unknown ones are created with `add_good`
+//! only when `[stock] create_missing_in_wms = true`. Both happen after the
+//! reads, so the next run compares them.
+
+use anyhow::{Context as _, Result};
+use polars::prelude::*;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+
+use super::{begin, Context, Outcome};
+use crate::config::WmsKind;
+use crate::connectors::imsklad::Good;
+use crate::connectors::retailcrm::{OfferStock, MAX_OFFERS_PER_UPLOAD};
+use crate::db::journal::{self, CorrectionStatus, Planned, Target};
+use crate::db::mapping::{self, MapKind};
+use crate::db::runs::{self, RunStatus};
+use crate::reconcile::stock::{self as rs, class, col, Input};
+use crate::report::csv::{file_name, Cell, CsvReport};
+use crate::report::summary::{CorrectionCounts, JobSummary};
+
+/// The job's name in runs, locks and reports.
+pub const JOB: &str = "stock";
+
+/// The report's columns.
+pub const REPORT_COLUMNS: [&str; 12] = [
+    "sku",
+    "wms_id",
+    "crm_offer_id",
+    "wms_stock",
+    "wms_reserved",
+    "wms_sellable",
+    "crm_quantity",
+    "shop_quantity",
+    "class",
+    "action",
+    "result",
+    "note",
+];
+
+/// Runs the stock job and returns its summary (never panics on bad data).
+pub async fn run(ctx: &Context) -> JobSummary {
+    let guard = match begin(ctx, JOB, (None, None)).await {
+        Ok(g) => g,
+        Err(summary) => return *summary,
+    };
+    let run_id = guard.run_id;
+    match execute(ctx, run_id).await {
+        Ok((status, outcome)) => guard.finish(ctx, status, outcome, None).await,
+        Err(e) => {
+            tracing::error!(run = run_id, "stock run failed: {e:#}");
+            guard
+                .finish(
+                    ctx,
+                    RunStatus::Failed,
+                    Outcome::default(),
+                    Some(format!("{e:#}")),
+                )
+                .await
+        }
+    }
+}
+
+/// What the WMS said, per SKU.
+#[derive(Debug, Default)]
+struct WmsSnapshot {
+    skus: Vec<String>,
+    wms_ids: Vec<Option<i64>>,
+    stock: Vec<Option<i64>>,
+    reserved: Vec<Option<i64>>,
+    /// SKUs the WMS was expected to report.
+    expected: usize,
+    /// SKUs it did report.
+    reported: usize,
+}
+
+/// One report line's correction state.
+#[derive(Debug, Clone)]
+struct Fate {
+    action: &'static str,
+    result: String,
+    note: String,
+}
+
+async fn read_wms(ctx: &Context, shop_skus: &[String]) -> Result<WmsSnapshot> {
+    match ctx.config.wms.kind {
+        WmsKind::Imsklad => {
+            let client = ctx.imsklad()?;
+            let mapping = mapping::all(&ctx.state, MapKind::Good).await?;
+            let mut ids = Vec::with_capacity(mapping.len());
+            let mut mapped: Vec<(String, i64)> = Vec::with_capacity(mapping.len());
+            for (sku, wms_id) in &mapping {
+                match wms_id.trim().parse::<i64>() {
+                    Ok(id) => {
+                        ids.push(id);
+                        mapped.push((sku.clone(), id));
+                    }
+                    Err(_) => tracing::warn!(
+                        sku,
+                        wms_id,
+                        "ignoring a non-numeric IMSKLAD goods id in the mapping"
+                    ),
+                }
+            }
+            let rows = client
+                .get_stock(&ids)
+                .await
+                .context("reading stock from IMSKLAD (get_stock)")?;
+            let by_id: HashMap<i64, (i64, i64)> =
+                rows.iter().map(|r| (r.id, (r.stock, r.reserved))).collect();
+            let mut snap = WmsSnapshot {
+                expected: mapped.len(),
+                ..WmsSnapshot::default()
+            };
+            for (sku, id) in mapped {
+                let found = by_id.get(&id);
+                if found.is_some() {
+                    snap.reported += 1;
+                }
+                snap.skus.push(sku);
+                snap.wms_ids.push(Some(id));
+                snap.stock.push(found.map(|f| f.0));
+                snap.reserved.push(found.map(|f| f.1));
+            }
+            Ok(snap)
+        }
+        WmsKind::Egon => {
+            let client = ctx.egon()?;
+            let items = client
+                .inventory_detail(&[], false)
+                .await
+                .context("reading stock from EGON (InventoryDetail)")?;
+            // InventoryStatusUpdate callbacks journaled by `sverka serve`.
+            let pushed: HashMap<String, crate::db::events::StockSnapshot> =
+                crate::db::events::stock_snapshot(&ctx.state)
+                    .await?
+                    .into_iter()
+                    .filter(|s| s.source == crate::db::events::SOURCE_EGON)
+                    .map(|s| (s.sku.clone(), s))
+                    .collect();
+            let mut snap = WmsSnapshot::default();
+            let mut seen = std::collections::HashSet::new();
+            for item in items {
+                if !seen.insert(item.item_id.clone()) {
+                    continue;
+                }
+                let c = &item.counts;
+                // Usable units and units promised to orders; sellable = usable − promised.
+                let mut stock = c.all - c.expired - c.expiration_blocked - c.damaged;
+                let mut reserved = c.ordered + c.reserved;
+                let detail_at = item.changed_at.and_then(|t| {
+                    use chrono::TimeZone;
+                    crate::listener::egon::EGON_TZ
+                        .from_local_datetime(&t)
+                        .earliest()
+                        .map(|t| t.timestamp_millis())
+                });
+                if let (Some(p), Some(at)) = (pushed.get(&item.item_id), detail_at) {
+                    if p.taken_at > at {
+                        reserved = p.wms_reserved;
+                        stock = p.sellable + p.wms_reserved;
+                    }
+                }
+                snap.skus.push(item.item_id);
+                snap.wms_ids.push(item.egon_id);
+                snap.stock.push(Some(stock));
+                snap.reserved.push(Some(reserved));
+            }
+            snap.reported = snap.skus.len();
+            // Cards the detail did not list but a callback reported.
+            for (sku, p) in &pushed {
+                if !seen.contains(sku) {
+                    snap.skus.push(sku.clone());
+                    snap.wms_ids.push(None);
+                    snap.stock.push(Some(p.sellable + p.wms_reserved));
+                    snap.reserved.push(Some(p.wms_reserved));
+                }
+            }
+            // EGON needs no mapping: the shop SKU is the card's ITEM_ID, so the
+            // SKUs it is expected to report are the shop's.
+            snap.expected = shop_skus.len();
+            Ok(snap)
+        }
+    }
+}
+
+fn wms_frame(s: &WmsSnapshot) -> Result<DataFrame> {
+    Ok(df!(
+        "sku" => s.skus.clone(),
+        "wms_id" => s.wms_ids.clone(),
+        "stock" => s.stock.clone(),
+        "reserved" => s.reserved.clone(),
+    )?)
+}
+
+/// The guard that stops a run before it writes, if any.
+fn check_guards(
+    ctx: &Context,
+    snap: &WmsSnapshot,
+    coverage: f64,
+    share: f64,
+    sellable_now: i64,
+    sellable_before: Option<i64>,
+) -> Option<String> {
+    let safety = &ctx.config.safety;
+    if snap.expected > 0 && snap.reported == 0 {
+        return Some(format!(
+            "the WMS returned no stock rows for {} expected SKUs; refusing to treat that as zero stock",
+            snap.expected
+        ));
+    }
+    if coverage < safety.min_wms_coverage {
+        return Some(format!(
+            "the WMS reported {} of {} expected SKUs ({:.1}%), below [safety] min_wms_coverage = {:.1}%",
+            snap.reported,
+            snap.expected,
+            coverage * 100.0,
+            safety.min_wms_coverage * 100.0
+        ));
+    }
+    if share > safety.max_change_share {
+        return Some(format!(
+            "the plan would change {:.1}% of SKUs, above [safety] max_change_share = {:.1}%",
+            share * 100.0,
+            safety.max_change_share * 100.0
+        ));
+    }
+    if let Some(before) = sellable_before {
+        if before > 0 {
+            let drop = (before - sellable_now) as f64 / before as f64;
+            if drop > safety.max_stock_drop_share {
+                return Some(format!(
+                    "total sellable stock fell from {before} to {sellable_now} ({:.1}%) since the last successful run, above [safety] max_stock_drop_share = {:.1}%",
+                    drop * 100.0,
+                    safety.max_stock_drop_share * 100.0
+                ));
+            }
+        }
+    }
+    None
+}
+
+async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
+    // 1. Read everything.
+    let shop_stock = ctx.shop.stock().await.context("reading the shop's stock")?;
+    let shop_skus: Vec<String> = shop_stock.iter().map(|s| s.sku.clone()).collect();
+    let crm = ctx.retailcrm()?;
+    // The WMS and the CRM are independent: read both at once, so the run
+    // takes as long as the slower of them (RetailCRM's rate limit), not the sum.
+    let (snap, offers) = tokio::try_join!(read_wms(ctx, &shop_skus), async {
+        crm.inventories()
+            .await
+            .context("reading store inventories from RetailCRM")
+    })?;
+    let store = ctx.config.retailcrm.store.clone();
+    let key = crm.offer_key();
+    let mut crm_cols: (Vec<String>, Vec<i64>, Vec<i64>) = Default::default();
+    let mut crm_seen = std::collections::HashSet::new();
+    for offer in &offers {
+        let Some(sku) = offer.sku(key) else { continue };
+        if !crm_seen.insert(sku.to_string()) {
+            tracing::warn!(
+                sku,
+                "RetailCRM has several offers with this SKU; using the first"
+            );
+            continue;
+        }
+        let qty = offer.store_quantity(&store).unwrap_or(0.0);
+        crm_cols.0.push(sku.to_string());
+        crm_cols.1.push(offer.id);
+        crm_cols.2.push(qty.round() as i64);
+    }
+    let previous = runs::last_successful(&ctx.state, JOB).await?;
+    let sellable_before = previous
+        .as_ref()
+        .and_then(|r| r.summary.get("total_sellable"))
+        .and_then(|v| v.as_i64());
+
+    // 2. Classify and plan (pure).
+    let wms_df = wms_frame(&snap)?;
+    let crm_df = df!("sku" => crm_cols.0, "crm_offer_id" => crm_cols.1, "quantity" => crm_cols.2)?;
+    let shop_df = df!(
+        "sku" => shop_skus.clone(),
+        "quantity" => shop_stock.iter().map(|s| s.quantity).collect::<Vec<i64>>(),
+    )?;
+    let classified = rs::classify_stock(&wms_df, &crm_df, &shop_df)?;
+    let mut counts = rs::count_by_class(&classified)?;
+    let plan = rs::plan_stock(&classified)?;
+    let rows = ClassifiedRows::read(&classified)?;
+    let n_skus = rows.distinct_skus();
+    let share = rs::change_share(&plan, n_skus);
+    let sellable_now = rs::total_sellable(&wms_df)?;
+    let coverage = if snap.expected == 0 {
+        1.0
+    } else {
+        snap.reported as f64 / snap.expected as f64
+    };
+    let mut extra = json!({
+        "skus": n_skus,
+        "wms_expected": snap.expected,
+        "wms_reported": snap.reported,
+        "wms_coverage": coverage,
+        "change_share": share,
+        "total_sellable": sellable_now,
+        "crm_offers": offers.len(),
+        "shop_skus": shop_skus.len(),
+    });
+
+    // 3. Guards.
+    let guard = check_guards(ctx, &snap, coverage, share, sellable_now, sellable_before);
+    let mut fates: HashMap<(String, &'static str), Fate> = HashMap::new();
+    let mut corrections = CorrectionCounts {
+        planned: (plan.crm_updates.len() + plan.shop_updates.len() + plan.wms_missing.len()) as u64,
+        ..CorrectionCounts::default()
+    };
+    let mut extra_rows: Vec<(String, &'static str, Fate)> = Vec::new();
+    let blocked = match (&guard, ctx.force) {
+        (Some(reason), true) => {
+            tracing::warn!(
+                run = run_id,
+                "safety guard overridden with --force: {reason}"
+            );
+            extra["forced_past"] = json!(reason);
+            false
+        }
+        (Some(_), false) => true,
+        (None, _) => false,
+    };
+
+    if blocked || ctx.dry_run {
+        let result = if blocked { "guarded" } else { "dry-run" };
+        for u in &plan.crm_updates {
+            fates.insert(
+                (u.sku.clone(), class::QTY_MISMATCH_CRM),
+                Fate {
+                    action: "crm_upload",
+                    result: result.into(),
+                    note: format!("{} → {}", u.from, u.to),
+                },
+            );
+        }
+        for u in &plan.shop_updates {
+            fates.insert(
+                (u.sku.clone(), class::QTY_MISMATCH_SHOP),
+                Fate {
+                    action: "shop_update",
+                    result: result.into(),
+                    note: format!("{} → {}", u.from, u.to),
+                },
+            );
+        }
+        for sku in &plan.wms_missing {
+            fates.insert(
+                (sku.clone(), class::MISSING_IN_WMS),
+                Fate {
+                    action: "wms_register",
+                    result: result.into(),
+                    note: String::new(),
+                },
+            );
+        }
+    } else {
+        // 4. Apply. First the snapshot the `inventoriesUpload` callback answers from.
+        save_snapshot(ctx, &snap).await?;
+        apply_crm(
+            ctx,
+            run_id,
+            &plan,
+            &mut fates,
+            &mut corrections,
+            &mut extra_rows,
+        )
+        .await?;
+        if !ctx.stop.is_stopped() {
+            apply_shop(ctx, run_id, &plan, &mut fates, &mut corrections).await?;
+        }
+        if !ctx.stop.is_stopped() {
+            apply_wms(ctx, run_id, &plan, &mut fates, &mut corrections).await?;
+        }
+    }
+    for (_, class_name, _) in &extra_rows {
+        *counts.entry(class_name.to_string()).or_insert(0) += 1;
+    }
+
+    // 5. Report.
+    let mut report = CsvReport::create(
+        &ctx.report_dir,
+        &file_name(JOB, ctx.today(), run_id),
+        ctx.config.reports.dialect,
+        &REPORT_COLUMNS,
+    )?;
+    let mut left_for_people = false;
+    for i in 0..rows.len() {
+        let class_name = rows.class[i].as_str();
+        if class_name == class::OK {
+            continue;
+        }
+        let fate = fates
+            .get(&(rows.sku[i].clone(), class_static(class_name)))
+            .cloned()
+            .unwrap_or_else(|| Fate {
+                action: "report",
+                result: String::new(),
+                note: note_for(class_name),
+            });
+        if fate.action == "report" || fate.result != "applied" {
+            left_for_people = true;
+        }
+        report.row(&rows.cells(i, &fate))?;
+    }
+    for (sku, class_name, fate) in &extra_rows {
+        left_for_people = true;
+        let base = rows.find(sku);
+        let mut cells = match base {
+            Some(i) => rows.cells(i, fate),
+            None => vec![
+                Cell::Text(sku.clone()),
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Empty,
+            ],
+        };
+        cells[8] = Cell::Text(class_name.to_string());
+        cells[9] = Cell::Text(fate.action.into());
+        cells[10] = Cell::Text(fate.result.clone());
+        cells[11] = Cell::Text(fate.note.clone());
+        report.row(&cells)?;
+    }
+    let path = report.finish()?;
+
+    let status = if blocked {
+        RunStatus::Guarded
+    } else if left_for_people || corrections.failed > 0 || corrections.partial > 0 {
+        RunStatus::Discrepancies
+    } else {
+        RunStatus::Clean
+    };
+    Ok((
+        status,
+        Outcome {
+            counts,
+            corrections,
+            reports: vec![path.display().to_string()],
+            guard: if blocked { guard } else { None },
+            extra,
+        },
+    ))
+}
+
+/// Replaces the stock snapshot the listener answers RetailCRM's
+/// `inventoriesUpload` callback from, with this run's WMS figures.
+async fn save_snapshot(ctx: &Context, snap: &WmsSnapshot) -> Result<()> {
+    let now = crate::db::now_ms();
+    let rows: Vec<crate::db::events::StockSnapshot> = snap
+        .skus
+        .iter()
+        .enumerate()
+        .filter_map(|(i, sku)| {
+            let stock = snap.stock[i]?;
+            let reserved = snap.reserved[i].unwrap_or(0);
+            Some(crate::db::events::StockSnapshot {
+                sku: sku.clone(),
+                wms_stock: stock,
+                wms_reserved: reserved,
+                sellable: (stock - reserved).max(0),
+                source: crate::db::events::SOURCE_STOCK_JOB.to_string(),
+                taken_at: now,
+            })
+        })
+        .collect();
+    crate::db::events::put_stock_snapshot(&ctx.state, &rows)
+        .await
+        .context("saving the stock snapshot")?;
+    Ok(())
+}
+
+fn class_static(name: &str) -> &'static str {
+    class::ALL
+        .iter()
+        .copied()
+        .find(|c| *c == name)
+        .unwrap_or(class::OK)
+}
+
+fn note_for(class_name: &str) -> String {
+    match class_name {
+        class::MISSING_IN_CRM => "the CRM has no offer for this SKU".into(),
+        class::MISSING_IN_SHOP => "the WMS holds stock of a SKU the shop does not sell".into(),
+        class::RESERVED_EXCEEDS_STOCK => "the WMS reserves more than it holds".into(),
+        class::MISSING_IN_WMS => "the WMS does not know this SKU".into(),
+        _ => String::new(),
+    }
+}
+
+async fn apply_crm(
+    ctx: &Context,
+    run_id: i64,
+    plan: &rs::StockPlan,
+    fates: &mut HashMap<(String, &'static str), Fate>,
+    corrections: &mut CorrectionCounts,
+    extra_rows: &mut Vec<(String, &'static str, Fate)>,
+) -> Result<()> {
+    if plan.crm_updates.is_empty() {
+        return Ok(());
+    }
+    let crm = ctx.retailcrm()?;
+    let chunks: Vec<&[rs::CrmStockUpdate]> =
+        plan.crm_updates.chunks(MAX_OFFERS_PER_UPLOAD).collect();
+    let bar = progress(ctx, chunks.len() as u64, "uploading stock to RetailCRM");
+    let mut failed_before = false;
+    for chunk in chunks {
+        let skip_reason = if failed_before {
+            Some("not sent: an earlier chunk failed; the next run retries")
+        } else if ctx.stop.is_stopped() {
+            Some("not sent: stop requested; the next run retries")
+        } else {
+            None
+        };
+        if let Some(reason) = skip_reason {
+            for u in chunk {
+                fates.insert(
+                    (u.sku.clone(), class::QTY_MISMATCH_CRM),
+                    Fate {
+                        action: "crm_upload",
+                        result: "skipped".into(),
+                        note: reason.into(),
+                    },
+                );
+            }
+            continue;
+        }
+        let offers: Vec<OfferStock> = chunk
+            .iter()
+            .map(|u| OfferStock {
+                sku: u.sku.clone(),
+                available: u.to,
+                purchase_price: None,
+            })
+            .collect();
+        let payload = json!({
+            "store": ctx.config.retailcrm.store,
+            "offers": chunk.iter().map(|u| json!({"sku": u.sku, "from": u.from, "available": u.to})).collect::<Vec<_>>(),
+        });
+        let first = chunk.first().map(|u| u.sku.as_str()).unwrap_or("");
+        let last = chunk.last().map(|u| u.sku.as_str()).unwrap_or("");
+        let key = format!("{first}..{last} ({} offers)", chunk.len());
+        let id = journal::plan(
+            &ctx.state,
+            &Planned {
+                run_id,
+                job: JOB,
+                target: Target::Crm,
+                action: "inventories_upload",
+                item_key: &key,
+                payload: &payload,
+            },
+        )
+        .await?;
+        match crm.upload_chunk(&offers).await {
+            Ok(result) => {
+                let answer = json!({"processedOffersCount": result.processed, "notFoundOffers": result.not_found});
+                journal::settle(
+                    &ctx.state,
+                    id,
+                    CorrectionStatus::Applied,
+                    &answer.to_string(),
+                )
+                .await?;
+                corrections.applied += chunk.len() as u64;
+                let not_found: std::collections::HashSet<&String> =
+                    result.not_found.iter().collect();
+                for u in chunk {
+                    if not_found.contains(&u.sku) {
+                        fates.insert(
+                            (u.sku.clone(), class::QTY_MISMATCH_CRM),
+                            Fate {
+                                action: "crm_upload",
+                                result: "not_found".into(),
+                                note: "the CRM answered notFoundOffers".into(),
+                            },
+                        );
+                        extra_rows.push((
+                            u.sku.clone(),
+                            class::MISSING_IN_CRM,
+                            Fate {
+                                action: "report",
+                                result: String::new(),
+                                note: "listed in notFoundOffers by the CRM".into(),
+                            },
+                        ));
+                    } else {
+                        fates.insert(
+                            (u.sku.clone(), class::QTY_MISMATCH_CRM),
+                            Fate {
+                                action: "crm_upload",
+                                result: "applied".into(),
+                                note: format!("{} → {}", u.from, u.to),
+                            },
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                tracing::error!(run = run_id, chunk = %key, "RetailCRM upload failed: {text}");
+                journal::settle(&ctx.state, id, CorrectionStatus::Failed, &text).await?;
+                corrections.failed += chunk.len() as u64;
+                failed_before = true;
+                for u in chunk {
+                    fates.insert(
+                        (u.sku.clone(), class::QTY_MISMATCH_CRM),
+                        Fate {
+                            action: "crm_upload",
+                            result: "failed".into(),
+                            note: text.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+async fn apply_shop(
+    ctx: &Context,
+    run_id: i64,
+    plan: &rs::StockPlan,
+    fates: &mut HashMap<(String, &'static str), Fate>,
+    corrections: &mut CorrectionCounts,
+) -> Result<()> {
+    if plan.shop_updates.is_empty() {
+        return Ok(());
+    }
+    let payload = json!(plan
+        .shop_updates
+        .iter()
+        .map(|u| json!({"sku": u.sku, "from": u.from, "to": u.to}))
+        .collect::<Vec<_>>());
+    let key = format!("{} SKUs", plan.shop_updates.len());
+    let id = journal::plan(
+        &ctx.state,
+        &Planned {
+            run_id,
+            job: JOB,
+            target: Target::Shop,
+            action: "update_stock",
+            item_key: &key,
+            payload: &payload,
+        },
+    )
+    .await?;
+    let updates: Vec<(String, i64)> = plan
+        .shop_updates
+        .iter()
+        .map(|u| (u.sku.clone(), u.to))
+        .collect();
+    match ctx.shop.update_stock(&updates).await {
+        Ok(n) => {
+            journal::settle(
+                &ctx.state,
+                id,
+                CorrectionStatus::Applied,
+                &json!({"updated": n}).to_string(),
+            )
+            .await?;
+            corrections.applied += updates.len() as u64;
+            for u in &plan.shop_updates {
+                fates.insert(
+                    (u.sku.clone(), class::QTY_MISMATCH_SHOP),
+                    Fate {
+                        action: "shop_update",
+                        result: "applied".into(),
+                        note: format!("{} → {}", u.from, u.to),
+                    },
+                );
+            }
+        }
+        Err(e) => {
+            let text = e.to_string();
+            journal::settle(&ctx.state, id, CorrectionStatus::Failed, &text).await?;
+            corrections.failed += updates.len() as u64;
+            for u in &plan.shop_updates {
+                fates.insert(
+                    (u.sku.clone(), class::QTY_MISMATCH_SHOP),
+                    Fate {
+                        action: "shop_update",
+                        result: "failed".into(),
+                        note: text.clone(),
+                    },
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn apply_wms(
+    ctx: &Context,
+    run_id: i64,
+    plan: &rs::StockPlan,
+    fates: &mut HashMap<(String, &'static str), Fate>,
+    corrections: &mut CorrectionCounts,
+) -> Result<()> {
+    if plan.wms_missing.is_empty() {
+        return Ok(());
+    }
+    let create = ctx.config.stock.create_missing_in_wms;
+    let catalogue: BTreeMap<String, crate::shop::Product> = ctx
+        .shop
+        .products()
+        .await
+        .context("reading the shop catalogue")?
+        .into_iter()
+        .map(|p| (p.sku.clone(), p))
+        .collect();
+    let absent = mapping::all(&ctx.state, MapKind::AbsentGood).await?;
+    let recheck_ms = ctx
+        .config
+        .stock
+        .recheck_missing_hours
+        .saturating_mul(3_600_000);
+    let now = crate::db::now_ms();
+    let mut set = |sku: &str, action: &'static str, result: &str, note: String| {
+        fates.insert(
+            (sku.to_string(), class::MISSING_IN_WMS),
+            Fate {
+                action,
+                result: result.into(),
+                note,
+            },
+        );
+    };
+    match ctx.config.wms.kind {
+        WmsKind::Imsklad => {
+            let client = ctx.imsklad()?;
+            let bar = progress(
+                ctx,
+                plan.wms_missing.len() as u64,
+                "registering SKUs in IMSKLAD",
+            );
+            for sku in &plan.wms_missing {
+                bar.inc(1);
+                if ctx.stop.is_stopped() {
+                    set(sku, "wms_register", "skipped", "stop requested".into());
+                    continue;
+                }
+                let checked_at = absent.get(sku).and_then(|t| t.parse::<i64>().ok());
+                if let (Some(at), false) = (checked_at, create) {
+                    if now - at < recheck_ms {
+                        set(sku, "report", "", "unknown to the WMS at the last look-up; asked again after [stock] recheck_missing_hours".into());
+                        continue;
+                    }
+                }
+                let Some(product) = catalogue.get(sku) else {
+                    set(
+                        sku,
+                        "report",
+                        "",
+                        "not in the shop catalogue (products_select.sql)".into(),
+                    );
+                    continue;
+                };
+                let mut good = Good::new(sku.clone(), product.name.clone(), product.price_kop);
+                good.cost_kop = product.cost_kop;
+                good.description = product.description.clone();
+                good.weight = product.weight_g;
+                let payload = serde_json::to_value(&good).unwrap_or_default();
+                let id = journal::plan(
+                    &ctx.state,
+                    &Planned {
+                        run_id,
+                        job: JOB,
+                        target: Target::Wms,
+                        action: "update_good",
+                        item_key: sku,
+                        payload: &payload,
+                    },
+                )
+                .await?;
+                match client.update_good(&good).await {
+                    Ok(wms_id) => {
+                        mapping::put(&ctx.state, MapKind::Good, sku, &wms_id.to_string()).await?;
+                        mapping::remove(&ctx.state, MapKind::AbsentGood, sku).await?;
+                        journal::settle(
+                            &ctx.state,
+                            id,
+                            CorrectionStatus::Applied,
+                            &json!({"id": wms_id}).to_string(),
+                        )
+                        .await?;
+                        corrections.applied += 1;
+                        set(
+                            sku,
+                            "wms_register",
+                            "applied",
+                            format!("known to the WMS as goods id {wms_id}; mapped"),
+                        );
+                    }
+                    Err(e) if e.is_not_found() && create => {
+                        journal::settle(&ctx.state, id, CorrectionStatus::Failed, &e.to_string())
+                            .await?;
+                        let add = journal::plan(
+                            &ctx.state,
+                            &Planned {
+                                run_id,
+                                job: JOB,
+                                target: Target::Wms,
+                                action: "add_good",
+                                item_key: sku,
+                                payload: &payload,
+                            },
+                        )
+                        .await?;
+                        match client.add_good(&good).await {
+                            Ok(wms_id) => {
+                                mapping::put(&ctx.state, MapKind::Good, sku, &wms_id.to_string())
+                                    .await?;
+                                mapping::remove(&ctx.state, MapKind::AbsentGood, sku).await?;
+                                journal::settle(
+                                    &ctx.state,
+                                    add,
+                                    CorrectionStatus::Applied,
+                                    &json!({"id": wms_id}).to_string(),
+                                )
+                                .await?;
+                                corrections.applied += 1;
+                                set(
+                                    sku,
+                                    "wms_add",
+                                    "applied",
+                                    format!("created in the WMS as goods id {wms_id}"),
+                                );
+                            }
+                            Err(e) => {
+                                journal::settle(
+                                    &ctx.state,
+                                    add,
+                                    CorrectionStatus::Failed,
+                                    &e.to_string(),
+                                )
+                                .await?;
+                                corrections.failed += 1;
+                                set(sku, "wms_add", "failed", e.to_string());
+                            }
+                        }
+                    }
+                    Err(e) if e.is_not_found() => {
+                        journal::settle(&ctx.state, id, CorrectionStatus::Failed, &e.to_string())
+                            .await?;
+                        mapping::put(&ctx.state, MapKind::AbsentGood, sku, &now.to_string())
+                            .await?;
+                        set(sku, "report", "", "unknown to the WMS; set [stock] create_missing_in_wms = true to create it".into());
+                    }
+                    Err(e) => {
+                        journal::settle(&ctx.state, id, CorrectionStatus::Failed, &e.to_string())
+                            .await?;
+                        corrections.failed += 1;
+                        set(sku, "wms_register", "failed", e.to_string());
+                    }
+                }
+            }
+            bar.finish_and_clear();
+        }
+        WmsKind::Egon => {
+            for sku in &plan.wms_missing {
+                set(
+                    sku,
+                    "report",
+                    "",
+                    "unknown to EGON (no inventory card with this ITEM_ID)".into(),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn progress(ctx: &Context, len: u64, msg: &'static str) -> indicatif::ProgressBar {
+    if !ctx.progress || len < 2 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(msg);
+    bar
+}
+
+/// The classified frame as plain columns, for the report.
+struct ClassifiedRows {
+    sku: Vec<String>,
+    wms_id: Vec<Option<i64>>,
+    crm_offer_id: Vec<Option<i64>>,
+    wms_stock: Vec<Option<i64>>,
+    wms_reserved: Vec<Option<i64>>,
+    wms_sellable: Vec<Option<i64>>,
+    crm_quantity: Vec<Option<i64>>,
+    shop_quantity: Vec<Option<i64>>,
+    class: Vec<String>,
+}
+
+impl ClassifiedRows {
+    fn read(df: &DataFrame) -> Result<Self> {
+        let input = Input::new(df, "classified_stock");
+        Ok(ClassifiedRows {
+            sku: input
+                .strings(col::SKU)?
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            wms_id: input.opt_ints(col::WMS_ID)?,
+            crm_offer_id: input.opt_ints(col::CRM_OFFER_ID)?,
+            wms_stock: input.opt_ints(col::WMS_STOCK)?,
+            wms_reserved: input.opt_ints(col::WMS_RESERVED)?,
+            wms_sellable: input.opt_ints(col::WMS_SELLABLE)?,
+            crm_quantity: input.opt_ints(col::CRM_QUANTITY)?,
+            shop_quantity: input.opt_ints(col::SHOP_QUANTITY)?,
+            class: input
+                .strings(col::CLASS)?
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.sku.len()
+    }
+
+    fn distinct_skus(&self) -> usize {
+        // Sorted by (sku, class), so equal SKUs are adjacent.
+        self.sku.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(!self.sku.is_empty())
+    }
+
+    fn find(&self, sku: &str) -> Option<usize> {
+        self.sku.binary_search_by(|s| s.as_str().cmp(sku)).ok()
+    }
+
+    fn cells(&self, i: usize, fate: &Fate) -> Vec<Cell> {
+        vec![
+            Cell::Text(self.sku[i].clone()),
+            self.wms_id[i].into(),
+            self.crm_offer_id[i].into(),
+            self.wms_stock[i].into(),
+            self.wms_reserved[i].into(),
+            self.wms_sellable[i].into(),
+            self.crm_quantity[i].into(),
+            self.shop_quantity[i].into(),
+            Cell::Text(self.class[i].clone()),
+            Cell::Text(fate.action.into()),
+            Cell::Text(fate.result.clone()),
+            Cell::Text(fate.note.clone()),
+        ]
+    }
+}

@@ -1,0 +1,219 @@
+//! Liberal parsing for the vendors' sloppy JSON: trailing commas, ids as
+//! strings or numbers, `{}` or `[]` where the other is documented, numbers in
+//! strings. Everything sverka *sends* stays strict.
+
+use serde::de::{self, DeserializeOwned, Deserializer};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Parses JSON that may contain trailing commas before `}` or `]`.
+pub fn from_str<T: DeserializeOwned>(text: &str) -> serde_json::Result<T> {
+    match serde_json::from_str(text) {
+        Ok(v) => Ok(v),
+        Err(first) => {
+            let cleaned = strip_trailing_commas(text);
+            if cleaned.len() == text.len() {
+                return Err(first);
+            }
+            serde_json::from_str(&cleaned)
+        }
+    }
+}
+
+/// Parses bytes like [`from_str`]; invalid UTF-8 is an error.
+pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => from_str(s.trim_start_matches('\u{feff}')),
+        Err(_) => serde_json::from_slice(bytes),
+    }
+}
+
+/// Removes commas that are followed (after whitespace) by `}` or `]`,
+/// leaving string contents untouched.
+pub fn strip_trailing_commas(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+            out.push(b);
+        } else if b == b',' {
+            let mut j = i + 1;
+            while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            if j < bytes.len() && (bytes[j] == b'}' || bytes[j] == b']') {
+                // drop the comma
+            } else {
+                out.push(b);
+            }
+        } else {
+            out.push(b);
+        }
+        i += 1;
+    }
+    // Only ASCII bytes were removed, so the result is still UTF-8.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Renders a JSON scalar as the string id it stands for (`12` and `"12"` → `"12"`).
+pub fn value_to_id(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_string()),
+        _ => None,
+    }
+}
+
+/// Reads an integer from a number, a numeric string or a float with no fraction.
+pub fn value_to_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::String(s) => {
+            let s = s.trim();
+            s.parse::<i64>().ok().or_else(|| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.fract() == 0.0)
+                    .map(|f| f as i64)
+            })
+        }
+        Value::Bool(b) => Some(*b as i64),
+        _ => None,
+    }
+}
+
+/// Reads a float from a number or a numeric string (`"1,5"` too).
+pub fn value_to_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().replace(',', ".").parse().ok(),
+        _ => None,
+    }
+}
+
+/// serde: an id given as a string or a number, always kept as `String`.
+pub fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = Value::deserialize(d)?;
+    value_to_id(&v).ok_or_else(|| de::Error::custom(format!("expected an id, got {v}")))
+}
+
+/// serde: an optional id (string, number or null).
+pub fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(v.as_ref().and_then(value_to_id).filter(|s| !s.is_empty()))
+}
+
+/// serde: an integer given as a number or a string.
+pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let v = Value::deserialize(d)?;
+    value_to_i64(&v).ok_or_else(|| de::Error::custom(format!("expected an integer, got {v}")))
+}
+
+/// serde: an optional integer given as a number, a string, `""` or null.
+pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(v.as_ref().and_then(value_to_i64))
+}
+
+/// serde: a float given as a number or a string.
+pub fn float<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = Value::deserialize(d)?;
+    value_to_f64(&v).ok_or_else(|| de::Error::custom(format!("expected a number, got {v}")))
+}
+
+/// serde: a list that PHP may send as `{}` (empty), `[]`, null, or a map keyed
+/// by id (the values are taken in order).
+pub fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let v = Option::<Value>::deserialize(d)?;
+    let items: Vec<Value> = match v {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a,
+        Some(Value::Object(m)) => m.into_iter().map(|(_, v)| v).collect(),
+        Some(other) => return Err(de::Error::custom(format!("expected a list, got {other}"))),
+    };
+    items
+        .into_iter()
+        .map(|v| serde_json::from_value(v).map_err(de::Error::custom))
+        .collect()
+}
+
+/// serde: a bool sent as `true`/`false`, `1`/`0` or `"1"`/`"0"`/`"true"`.
+pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(match v {
+        Some(Value::Bool(b)) => b,
+        Some(Value::Number(n)) => n.as_f64().map(|f| f != 0.0).unwrap_or(false),
+        Some(Value::String(s)) => matches!(s.trim(), "1" | "true" | "yes" | "Y" | "y"),
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_commas_are_accepted() {
+        let v: Value = from_str(r#"{"a": [1, 2, ], "b": {"c": "x,}", }, }"#).unwrap();
+        assert_eq!(v["a"], serde_json::json!([1, 2]));
+        assert_eq!(v["b"]["c"], "x,}");
+    }
+
+    #[test]
+    fn strict_json_is_untouched() {
+        let v: Value = from_str(r#"{"a":"b\",]"}"#).unwrap();
+        assert_eq!(v["a"], "b\",]");
+    }
+
+    #[test]
+    fn broken_json_still_fails() {
+        assert!(from_str::<Value>("{\"a\": ").is_err());
+    }
+
+    #[derive(Deserialize)]
+    struct Sample {
+        #[serde(deserialize_with = "id")]
+        id: String,
+        #[serde(deserialize_with = "int")]
+        n: i64,
+        #[serde(default, deserialize_with = "list")]
+        items: Vec<i64>,
+        #[serde(default, deserialize_with = "boolean")]
+        flag: bool,
+    }
+
+    #[test]
+    fn ids_and_lists_are_lenient() {
+        let a: Sample = from_str(r#"{"id": 12, "n": "3", "items": {}, "flag": "1"}"#).unwrap();
+        assert_eq!(
+            (a.id.as_str(), a.n, a.items.len(), a.flag),
+            ("12", 3, 0, true)
+        );
+        let b: Sample = from_str(r#"{"id": "A-1", "n": 4.0, "items": {"7": 7, "8": 8}}"#).unwrap();
+        assert_eq!(
+            (b.id.as_str(), b.n, b.items, b.flag),
+            ("A-1", 4, vec![7, 8], false)
+        );
+    }
+}

@@ -1,0 +1,370 @@
+//! `GET|POST /egon`: EGON callbacks (seed 000).
+//!
+//! The envelope `{"auth":{"auth_id","auth_key"},"request":{"req_method","req_data"}}`
+//! is read from, in this order: the form field `req` of a POST body, a raw JSON
+//! POST body, or the `req` query parameter. A `req` value that is not JSON as it
+//! stands is HTML-entity-decoded (`&quot;` …) and parsed again.
+//!
+//! | req_method | effect | answer `response` |
+//! |---|---|---|
+//! | WriteOrderStatus | journal; order state: `status_id`, `order_id` as WMS id, first `packages[].package_nr` as track, `order_items` as goods; `change_timestamp` orders the statuses | `{"resp_status":1}` |
+//! | InventoryStatusUpdate | journal; one stock snapshot per card (SKU = `ITEM_ID`, else the map key) | `{"resp_status":1}` |
+//! | ShipmentNotifyConfirm, MyOrderClaimUpdate | journal | `{"resp_status":1}` |
+//! | GetInvoiceUrl | — sverka issues no invoices | `{"resp_status":0,"resp_message":…}` |
+//! | GetShippingLabel | — sverka prints no labels | `{"resp_status":0,"resp_message":…}` |
+//!
+//! Answers are HTTP 200 with `auth_status` 1 when the `auth_id`/`auth_key`
+//! pair is right and 0 otherwise (also when the request cannot be parsed);
+//! unknown methods and missing fields give `resp_status` 0 with a
+//! `resp_message`. A failing state database gives HTTP 503 (EGON retries);
+//! an oversized body HTTP 413.
+//!
+//! `change_timestamp` (`Y-m-d H:i:s`) is read in [`EGON_TZ`] (iSklad is Slovak).
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{NaiveDateTime, TimeZone};
+use serde_json::{json, Value};
+
+use super::{answer, journal, read_body, ListenerError, ListenerState};
+use crate::db::events::{Effect, OrderUpdate, StatusChange, StockSnapshot, SOURCE_EGON};
+use crate::db::now_ms;
+use crate::lenient::{value_to_i64, value_to_id};
+
+/// The time zone of EGON's `change_timestamp`.
+pub const EGON_TZ: chrono_tz::Tz = chrono_tz::Europe::Bratislava;
+
+/// Handles a GET callback (`?req=`).
+pub async fn handle_get(State(state): State<ListenerState>, RawQuery(query): RawQuery) -> Response {
+    let envelope = query
+        .as_deref()
+        .and_then(|q| form_field(q.as_bytes(), "req"))
+        .ok_or_else(|| ListenerError::Field("req".into()))
+        .and_then(|req| parse_req(&req));
+    respond(&state, envelope).await
+}
+
+/// Handles a POST callback (form field `req`, raw JSON, or `?req=`).
+pub async fn handle_post(
+    State(state): State<ListenerState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let envelope = match read_body(body, state.settings.max_body_bytes).await {
+        Ok(bytes) => envelope_from(&headers, &bytes, query.as_deref()),
+        Err(e) => Err(e),
+    };
+    respond(&state, envelope).await
+}
+
+/// Finds and parses the envelope of a POST.
+pub fn envelope_from(
+    headers: &HeaderMap,
+    body: &[u8],
+    query: Option<&str>,
+) -> Result<Value, ListenerError> {
+    let is_form = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
+        || body.starts_with(b"req=");
+    if is_form {
+        if let Some(req) = form_field(body, "req") {
+            return parse_req(&req);
+        }
+    }
+    let trimmed = body.trim_ascii();
+    if !trimmed.is_empty() {
+        return parse_req(&String::from_utf8_lossy(trimmed));
+    }
+    match query.and_then(|q| form_field(q.as_bytes(), "req")) {
+        Some(req) => parse_req(&req),
+        None => Err(ListenerError::Field("req".into())),
+    }
+}
+
+fn form_field(encoded: &[u8], name: &str) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(encoded)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// Parses the `req` JSON, HTML-entity-decoding it when it does not parse as is.
+pub fn parse_req(req: &str) -> Result<Value, ListenerError> {
+    match crate::lenient::from_str::<Value>(req) {
+        Ok(v) => Ok(v),
+        Err(first) => {
+            let decoded = html_escape::decode_html_entities(req);
+            crate::lenient::from_str::<Value>(&decoded)
+                .map_err(|_| ListenerError::Malformed(first.to_string()))
+        }
+    }
+}
+
+fn envelope_answer(auth_status: i64, response: Value) -> Response {
+    answer(
+        StatusCode::OK,
+        json!({"auth_status": auth_status, "response": response}),
+    )
+}
+
+fn refused(message: &str) -> Value {
+    json!({"resp_status": 0, "resp_message": message})
+}
+
+async fn respond(state: &ListenerState, envelope: Result<Value, ListenerError>) -> Response {
+    let envelope = match envelope {
+        Ok(v) => v,
+        Err(err) => {
+            err.warn(SOURCE_EGON, "?");
+            return match err {
+                ListenerError::TooLarge { .. } => answer(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    json!({"auth_status": 0, "response": refused(&err.to_string())}),
+                ),
+                _ => envelope_answer(0, refused(&err.to_string())),
+            };
+        }
+    };
+    if !authorized(state, &envelope) {
+        ListenerError::Unauthorized.warn(SOURCE_EGON, "?");
+        return envelope_answer(0, refused("Unauthorized"));
+    }
+    let method = envelope
+        .pointer("/request/req_method")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    match process(state, &envelope, &method).await {
+        Ok(response) => envelope_answer(1, response),
+        Err(err) => {
+            err.warn(SOURCE_EGON, &method);
+            if err.is_temporary() {
+                answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"auth_status": 1, "response": refused("Temporary failure, retry later")}),
+                )
+            } else {
+                envelope_answer(1, refused(&err.to_string()))
+            }
+        }
+    }
+}
+
+fn authorized(state: &ListenerState, envelope: &Value) -> bool {
+    let id = envelope.pointer("/auth/auth_id").and_then(value_to_id);
+    let key = envelope.pointer("/auth/auth_key").and_then(value_to_id);
+    let settings = &state.settings;
+    match (id, key) {
+        (Some(id), Some(key)) => {
+            // Both comparisons always run.
+            let id_ok = crate::secret::Secret::new(settings.egon_auth_id.clone()).matches(&id);
+            let key_ok = settings.egon_auth_key.matches(&key);
+            id_ok & key_ok
+        }
+        _ => false,
+    }
+}
+
+async fn process(
+    state: &ListenerState,
+    envelope: &Value,
+    method: &str,
+) -> Result<Value, ListenerError> {
+    let data = envelope
+        .pointer("/request/req_data")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let effects = match method {
+        "WriteOrderStatus" => vec![Effect::Order(write_order_status(&data)?)],
+        "InventoryStatusUpdate" => inventory_status_update(&data, now_ms())?
+            .into_iter()
+            .map(Effect::Stock)
+            .collect(),
+        "ShipmentNotifyConfirm" | "MyOrderClaimUpdate" => Vec::new(),
+        "GetInvoiceUrl" => return Ok(refused("sverka issues no invoices")),
+        "GetShippingLabel" => return Ok(refused("sverka prints no shipping labels")),
+        "" => return Err(ListenerError::Field("request.req_method".into())),
+        other => return Err(ListenerError::UnknownMethod(other.to_string())),
+    };
+    journal(
+        &state.state_db,
+        SOURCE_EGON,
+        method,
+        envelope,
+        &["auth_key"],
+        &effects,
+    )
+    .await?;
+    Ok(json!({"resp_status": 1}))
+}
+
+/// Parses `Y-m-d H:i:s` in [`EGON_TZ`] to Unix ms.
+pub fn parse_change_timestamp(s: &str) -> Option<i64> {
+    let naive = NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S").ok()?;
+    EGON_TZ
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.timestamp_millis())
+}
+
+fn items(v: Option<&Value>) -> Vec<&Value> {
+    match v {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(Value::Object(map)) => map.values().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The order state a `WriteOrderStatus` callback implies.
+pub fn write_order_status(data: &Value) -> Result<OrderUpdate, ListenerError> {
+    let order_id = data
+        .get("order_original_id")
+        .and_then(value_to_id)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ListenerError::Field("req_data.order_original_id".into()))?;
+    let status = data
+        .get("status_id")
+        .and_then(value_to_i64)
+        .ok_or_else(|| ListenerError::Field("req_data.status_id".into()))?;
+    let track = items(data.get("packages"))
+        .into_iter()
+        .filter_map(|p| p.get("package_nr").and_then(value_to_id))
+        .find(|t| !t.is_empty());
+    Ok(OrderUpdate {
+        order_id,
+        source: SOURCE_EGON.to_string(),
+        wms_order_id: data.get("order_id").and_then(value_to_id),
+        status: Some(StatusChange {
+            status,
+            old_status: None,
+            event_at: data
+                .get("change_timestamp")
+                .and_then(Value::as_str)
+                .and_then(parse_change_timestamp),
+        }),
+        track,
+        goods: data
+            .get("order_items")
+            .filter(|g| !g.is_null())
+            .map(super::canonical_json),
+        is_canceled: None,
+    })
+}
+
+fn count(types: &Value, name: &str) -> i64 {
+    types.get(name).and_then(value_to_i64).unwrap_or(0)
+}
+
+/// The stock snapshots of an `InventoryStatusUpdate` callback, taken at `now` (Unix ms).
+///
+/// Sellable = ALL − EXPIRED − EXPIRATION_BLOCKED − DAMAGED − ORDERED − RESERVED
+/// (never negative); reserved = ORDERED + RESERVED. Cards without `COUNT_TYPES`
+/// fall back to the deprecated `COUNT` and `RESERVED_FOR_ORDERS`.
+pub fn inventory_status_update(
+    data: &Value,
+    now: i64,
+) -> Result<Vec<StockSnapshot>, ListenerError> {
+    let cards: Vec<(Option<String>, &Value)> = match data {
+        Value::Object(map) => map.iter().map(|(k, v)| (Some(k.clone()), v)).collect(),
+        Value::Array(items) => items.iter().map(|v| (None, v)).collect(),
+        _ => return Err(ListenerError::Field("req_data (a map of cards)".into())),
+    };
+    let mut out = Vec::with_capacity(cards.len());
+    for (key, card) in cards {
+        let sku = card
+            .get("ITEM_ID")
+            .and_then(value_to_id)
+            .filter(|s| !s.is_empty())
+            .or(key)
+            .ok_or_else(|| ListenerError::Field("req_data[].ITEM_ID".into()))?;
+        let (all, reserved, sellable) = match card.get("COUNT_TYPES").filter(|t| t.is_object()) {
+            Some(t) => {
+                let all = count(t, "ALL");
+                let reserved = count(t, "ORDERED") + count(t, "RESERVED");
+                let blocked =
+                    count(t, "EXPIRED") + count(t, "EXPIRATION_BLOCKED") + count(t, "DAMAGED");
+                (all, reserved, all - blocked - reserved)
+            }
+            None => {
+                let all = card
+                    .get("COUNT")
+                    .and_then(value_to_i64)
+                    .ok_or_else(|| ListenerError::Field(format!("{sku}.COUNT_TYPES")))?;
+                let reserved = count(card, "RESERVED_FOR_ORDERS");
+                (all, reserved, all - reserved)
+            }
+        };
+        out.push(StockSnapshot {
+            sku,
+            wms_stock: all,
+            wms_reserved: reserved,
+            sellable: sellable.max(0),
+            source: SOURCE_EGON.to_string(),
+            taken_at: now,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_escaped_req_is_decoded() {
+        let v = parse_req("{&quot;a&quot;:1,}").unwrap();
+        assert_eq!(v, json!({"a": 1}));
+        assert!(parse_req("nope").is_err());
+    }
+
+    #[test]
+    fn envelope_from_form_raw_or_query() {
+        let mut form = HeaderMap::new();
+        form.insert(
+            CONTENT_TYPE,
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        let body = b"req=%7B%22a%22%3A1%7D";
+        assert_eq!(envelope_from(&form, body, None).unwrap(), json!({"a": 1}));
+        assert_eq!(
+            envelope_from(&HeaderMap::new(), br#"{"a":2}"#, None).unwrap(),
+            json!({"a": 2})
+        );
+        assert_eq!(
+            envelope_from(&HeaderMap::new(), b"", Some("req=%7B%22a%22%3A3%7D")).unwrap(),
+            json!({"a": 3})
+        );
+    }
+
+    #[test]
+    fn sellable_subtracts_blocked_and_reserved_never_negative() {
+        let data = json!({
+            "SKU-1": {"ITEM_ID": 501, "COUNT_TYPES": {"ALL": 10, "EXPIRED": 1, "DAMAGED": "1",
+                      "ORDERED": 2, "RESERVED": 1, "EXPIRATION_BLOCKED": 0}},
+            "SKU-2": {"COUNT_TYPES": {"ALL": 1, "ORDERED": 5}},
+            "SKU-3": {"COUNT": 4, "RESERVED_FOR_ORDERS": 1}
+        });
+        let s = inventory_status_update(&data, 7).unwrap();
+        assert_eq!(
+            (s[0].sku.as_str(), s[0].sellable, s[0].wms_reserved),
+            ("501", 5, 3)
+        );
+        assert_eq!((s[1].sku.as_str(), s[1].sellable), ("SKU-2", 0));
+        assert_eq!((s[2].wms_stock, s[2].sellable), (4, 3));
+        assert!(inventory_status_update(&json!({"X": {}}), 7).is_err());
+    }
+
+    #[test]
+    fn change_timestamp_is_local_bratislava_time() {
+        let ms = parse_change_timestamp("2024-01-15 12:00:00").unwrap();
+        assert_eq!(ms, 1_705_316_400_000);
+        assert!(parse_change_timestamp("15.01.2024").is_none());
+    }
+}

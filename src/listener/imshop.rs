@@ -1,0 +1,445 @@
+//! `POST /imshop/scan` and `POST /imshop/history`: IMSHOP marking scans (seed 003).
+//!
+//! # Key
+//! `Authorization: Bearer <key>` or a `key` field in the JSON body, compared in
+//! constant time. No key configured: the hooks are closed (HTTP 403); a wrong or
+//! missing key: HTTP 401. Both answer `{"success":false,"error":…}`.
+//!
+//! # Barcode decoding
+//! `barcode` is "text, or base64 for binary data". It is taken as base64 when
+//! all of these hold: it uses only the standard base64 alphabet with correct
+//! `=` padding and a length that is a multiple of 4, it decodes to UTF-8, and
+//! the decoded text has no control characters other than the GS1 group
+//! separator (ASCII 29). Otherwise it is the code itself (a DataMatrix code
+//! with raw ASCII 29 separators is never valid base64, so it passes unchanged).
+//! When the decoded form is unknown to the shop but the barcode as sent is
+//! known, the barcode as sent is the code.
+//!
+//! # Scan answer
+//! - `approved`: the code is known and free (sverka marks it used by the user),
+//!   or already used by the same user (idempotent);
+//! - `denied`: unknown code, or used by another user (Russian `alertTitle`,
+//!   `alertMessage`, `statusMessage`);
+//! - `processing`: the shop database could not be asked; the scan is stored
+//!   and re-checked later ([`crate::db::events::scans_stuck_processing`]).
+//!
+//! The answer always has the Latin `success` key (true unless denied) and the
+//! scan `id` (a UUID, one per user and code). The scan is journaled and stored
+//! in one transaction before the answer; a duplicate delivery is answered
+//! from the stored scan.
+//!
+//! # History
+//! `{"userId": …}` (string or number) → `{"scans":[{"id","timestamp","code",
+//! "status","statusMessage"?}]}`, newest first.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::{answer, journal, parse_json, read_body, ListenerError, ListenerState};
+use crate::db::events::{self, Effect, Scan, ScanStatus, ScanWrite, SOURCE_IMSHOP};
+use crate::db::DbError;
+use crate::lenient::{value_to_i64, value_to_id};
+use crate::shop::{MarkingCode, Shop, ShopError};
+
+/// GS1 group separator (ASCII 29) kept inside marking codes.
+pub const GS: char = '\u{1d}';
+
+/// Handles a scan registration.
+pub async fn scan(State(state): State<ListenerState>, headers: HeaderMap, body: Body) -> Response {
+    match process_scan(&state, &headers, body).await {
+        Ok(v) => answer(StatusCode::OK, v),
+        Err(err) => {
+            err.warn(SOURCE_IMSHOP, "scan");
+            error_answer(&err)
+        }
+    }
+}
+
+/// Handles a history request.
+pub async fn history(
+    State(state): State<ListenerState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match process_history(&state, &headers, body).await {
+        Ok(v) => answer(StatusCode::OK, v),
+        Err(err) => {
+            err.warn(SOURCE_IMSHOP, "history");
+            error_answer(&err)
+        }
+    }
+}
+
+/// Renders an error: `{"success": false, "error": text}` with a fitting HTTP status.
+pub fn error_answer(err: &ListenerError) -> Response {
+    let status = match err {
+        ListenerError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        ListenerError::Closed => StatusCode::FORBIDDEN,
+        ListenerError::Unauthorized => StatusCode::UNAUTHORIZED,
+        ListenerError::NotFound(_) => StatusCode::NOT_FOUND,
+        ListenerError::Db(_) | ListenerError::Shop(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ListenerError::Malformed(_) | ListenerError::UnknownMethod(_) | ListenerError::Field(_) => {
+            StatusCode::BAD_REQUEST
+        }
+    };
+    let message = if err.is_temporary() {
+        "Temporary failure, retry later".to_string()
+    } else {
+        err.to_string()
+    };
+    answer(status, json!({"success": false, "error": message}))
+}
+
+/// Reads the body and checks the key (header first, then the `key` field).
+async fn authorized_body(
+    state: &ListenerState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Value, ListenerError> {
+    let key = &state.settings.imshop_hook_key;
+    if key.is_empty() {
+        return Err(ListenerError::Closed);
+    }
+    let bytes = read_body(body, state.settings.max_body_bytes).await?;
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    let parsed = parse_json(&bytes);
+    let field = parsed
+        .as_ref()
+        .ok()
+        .and_then(|v| v.get("key"))
+        .and_then(value_to_id);
+    let ok = bearer.is_some_and(|b| key.matches(b)) | field.is_some_and(|f| key.matches(&f));
+    if !ok {
+        return Err(ListenerError::Unauthorized);
+    }
+    parsed
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn user_id(body: &Value) -> Result<String, ListenerError> {
+    body.get("userId")
+        .and_then(value_to_id)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ListenerError::Field("userId".into()))
+}
+
+/// The code candidates of a barcode: the decoded base64 text (if the rule in
+/// the module doc applies) and the barcode as sent, in lookup order.
+pub fn decode_barcode(barcode: &str) -> Vec<String> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(decoded) = base64_text(barcode) {
+        out.push(decoded);
+    }
+    out.push(barcode.to_string());
+    out
+}
+
+fn base64_text(barcode: &str) -> Option<String> {
+    if barcode.is_empty() || barcode.len() % 4 != 0 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(barcode)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let printable = !text.is_empty() && text.chars().all(|c| c == GS || !c.is_control());
+    printable.then_some(text)
+}
+
+/// How a code lookup went.
+enum Lookup {
+    /// Known to the shop.
+    Known(MarkingCode),
+    /// Unknown under every candidate; the first candidate is the code.
+    Unknown(String),
+}
+
+async fn lookup(shop: &Shop, candidates: &[String]) -> Result<Lookup, ShopError> {
+    for c in candidates {
+        if let Some(found) = shop.marking_code(c).await? {
+            return Ok(Lookup::Known(found));
+        }
+    }
+    Ok(Lookup::Unknown(
+        candidates.first().cloned().unwrap_or_default(),
+    ))
+}
+
+/// A scan verdict with its texts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Status.
+    pub status: ScanStatus,
+    /// Popup title.
+    pub alert_title: Option<&'static str>,
+    /// Popup text.
+    pub alert_message: Option<&'static str>,
+    /// Text in the history.
+    pub status_message: &'static str,
+}
+
+/// Approved: the code is registered to the user.
+pub const APPROVED: Verdict = Verdict {
+    status: ScanStatus::Approved,
+    alert_title: None,
+    alert_message: None,
+    status_message: "Код маркировки зарегистрирован",
+};
+/// Denied: unknown code.
+pub const DENIED_UNKNOWN: Verdict = Verdict {
+    status: ScanStatus::Denied,
+    alert_title: Some("Ошибка"),
+    alert_message: Some("Код маркировки не найден"),
+    status_message: "Регистрация по данному коду невозможна",
+};
+/// Denied: used by someone else.
+pub const DENIED_USED: Verdict = Verdict {
+    status: ScanStatus::Denied,
+    alert_title: Some("Ошибка"),
+    alert_message: Some("Этот код маркировки уже зарегистрирован другим пользователем"),
+    status_message: "Код уже использован",
+};
+/// Processing: checked later.
+pub const PROCESSING: Verdict = Verdict {
+    status: ScanStatus::Processing,
+    alert_title: Some("Код принят"),
+    alert_message: Some("Мы проверим код и обновим статус сканирования"),
+    status_message: "Код на проверке",
+};
+
+/// Decides a scan against the shop, marking a free code used by `user`.
+async fn verdict(shop: &Shop, candidates: &[String], user: &str) -> (String, Verdict) {
+    let fallback = candidates.first().cloned().unwrap_or_default();
+    match decide(shop, candidates, user).await {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::warn!(error = %e, "marking code lookup failed: scan stays processing");
+            (fallback, PROCESSING)
+        }
+    }
+}
+
+/// Decides a scan of `user` against the shop: looks the `candidates` up in
+/// order (see [`decode_barcode`]), marks a free code used by `user`, and
+/// returns the code the scan is about with its verdict (never `processing`).
+///
+/// Used by the listener and by `reconcile scans` when it re-checks scans left
+/// `processing`. An error means the shop could not be asked.
+pub async fn decide(
+    shop: &Shop,
+    candidates: &[String],
+    user: &str,
+) -> Result<(String, Verdict), ShopError> {
+    let mut code = match lookup(shop, candidates).await? {
+        Lookup::Unknown(code) => return Ok((code, DENIED_UNKNOWN)),
+        Lookup::Known(code) => code,
+    };
+    if code.used_by.is_none() && !shop.use_marking_code(&code.code, user).await? {
+        // Someone took it between the lookup and the update: read the winner.
+        code = shop.marking_code(&code.code).await?.unwrap_or(code);
+    }
+    Ok((code.code.clone(), judge(Some(&code), user)))
+}
+
+/// The verdict for a scan of `user` given what the shop knows of the code
+/// (`None`: unknown): approved when free or already used by `user`, denied
+/// when unknown or used by someone else. Reads only; nothing is marked used.
+pub fn judge(code: Option<&MarkingCode>, user: &str) -> Verdict {
+    match code.map(|c| c.used_by.as_deref()) {
+        None => DENIED_UNKNOWN,
+        Some(None | Some("")) => APPROVED,
+        Some(Some(u)) if u == user => APPROVED,
+        Some(Some(_)) => DENIED_USED,
+    }
+}
+
+fn scan_answer(scan: &Scan, verdict: Option<&Verdict>) -> Value {
+    let mut out = json!({
+        "success": scan.status != ScanStatus::Denied,
+        "id": scan.id,
+        "status": scan.status.as_str(),
+    });
+    if let Some(obj) = out.as_object_mut() {
+        if let Some(v) = verdict.filter(|v| v.status == scan.status) {
+            if let Some(t) = v.alert_title {
+                obj.insert("alertTitle".into(), json!(t));
+            }
+            if let Some(m) = v.alert_message {
+                obj.insert("alertMessage".into(), json!(m));
+            }
+        }
+        if let Some(m) = &scan.status_message {
+            obj.insert("statusMessage".into(), json!(m));
+        }
+    }
+    out
+}
+
+async fn process_scan(
+    state: &ListenerState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Value, ListenerError> {
+    let body = authorized_body(state, headers, body).await?;
+    let user = user_id(&body)?;
+    let barcode = body
+        .get("barcode")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ListenerError::Field("barcode".into()))?;
+    let scanned_at = body
+        .get("timestamp")
+        .and_then(value_to_i64)
+        .unwrap_or_else(|| crate::db::now_ms() / 1000);
+    let candidates = decode_barcode(barcode);
+    let (code, mut verdict) = verdict(&state.shop, &candidates, &user).await;
+    if verdict.status == ScanStatus::Processing {
+        // The shop cannot be asked now: a decision taken earlier stands.
+        if let Some(known) = known_verdict(state, &user, &candidates).await? {
+            verdict = known;
+        }
+    }
+    let write = ScanWrite {
+        user_id: user.clone(),
+        code: code.clone(),
+        status: verdict.status,
+        status_message: Some(verdict.status_message.to_string()),
+        scanned_at,
+    };
+    journal(
+        &state.state_db,
+        SOURCE_IMSHOP,
+        "scan",
+        &body,
+        &["key"],
+        &[Effect::Scan(write)],
+    )
+    .await?;
+    let stored = events::scan(&state.state_db, &user, &code)
+        .await?
+        .ok_or_else(|| {
+            ListenerError::Db(DbError::Corrupt(
+                "the scan is missing right after it was stored".into(),
+            ))
+        })?;
+    Ok(scan_answer(&stored, Some(&verdict)))
+}
+
+/// The verdict already stored for this user and code, unless it is `processing`.
+async fn known_verdict(
+    state: &ListenerState,
+    user: &str,
+    candidates: &[String],
+) -> Result<Option<Verdict>, ListenerError> {
+    for code in candidates {
+        if let Some(scan) = events::scan(&state.state_db, user, code).await? {
+            return Ok(match scan.status {
+                ScanStatus::Approved => Some(APPROVED),
+                ScanStatus::Denied
+                    if scan.status_message.as_deref() == Some(DENIED_USED.status_message) =>
+                {
+                    Some(DENIED_USED)
+                }
+                ScanStatus::Denied => Some(DENIED_UNKNOWN),
+                ScanStatus::Processing => None,
+            });
+        }
+    }
+    Ok(None)
+}
+
+async fn process_history(
+    state: &ListenerState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Value, ListenerError> {
+    let body = authorized_body(state, headers, body).await?;
+    let user = user_id(&body)?;
+    let scans = events::user_scans(&state.state_db, &user).await?;
+    let list: Vec<Value> = scans
+        .iter()
+        .map(|s| {
+            let mut item = json!({
+                "id": s.id,
+                "timestamp": s.scanned_at,
+                "code": s.code,
+                "status": s.status.as_str(),
+            });
+            if let (Some(m), Some(obj)) = (&s.status_message, item.as_object_mut()) {
+                obj.insert("statusMessage".into(), json!(m));
+            }
+            item
+        })
+        .collect();
+    Ok(json!({"scans": list}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_text_is_decoded_first() {
+        assert_eq!(
+            decode_barcode("YXNkYXNkIGpha2RzIGxha2RzYWE="),
+            vec![
+                "asdasd jakds lakdsaa".to_string(),
+                "YXNkYXNkIGpha2RzIGxha2RzYWE=".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn gs1_code_with_group_separators_survives() {
+        let code = "0104601234567890215abcDEF\u{1d}93ABCD";
+        assert_eq!(decode_barcode(code), vec![code.to_string()]);
+        // The same code sent as base64 of its bytes decodes back with GS intact.
+        let b64 = base64::engine::general_purpose::STANDARD.encode(code);
+        assert_eq!(decode_barcode(&b64)[0], code);
+    }
+
+    #[test]
+    fn judge_follows_the_code_owner() {
+        let code = |used_by: Option<&str>| MarkingCode {
+            code: "C".into(),
+            sku: "S".into(),
+            used_by: used_by.map(str::to_string),
+            used_at: None,
+        };
+        assert_eq!(judge(None, "u1"), DENIED_UNKNOWN);
+        assert_eq!(judge(Some(&code(None)), "u1"), APPROVED);
+        assert_eq!(judge(Some(&code(Some(""))), "u1"), APPROVED);
+        assert_eq!(judge(Some(&code(Some("u1"))), "u1"), APPROVED);
+        assert_eq!(judge(Some(&code(Some("u2"))), "u1"), DENIED_USED);
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("abc"), None);
+    }
+
+    #[test]
+    fn binary_or_plain_codes_are_kept_as_sent() {
+        // Valid base64 of non-text bytes.
+        let bin = base64::engine::general_purpose::STANDARD.encode([0xff, 0x00, 0x81]);
+        assert_eq!(decode_barcode(&bin), vec![bin.clone()]);
+        // Not a multiple of 4.
+        assert_eq!(decode_barcode("4601234567890"), vec!["4601234567890"]);
+    }
+}

@@ -1,0 +1,346 @@
+//! `POST /imsklad`: IMSKLAD callbacks (seed 002, "Обработка вызовов складской системы").
+//!
+//! Envelope `{"key", "type", "action", "data"}`; `key` is compared in constant
+//! time with the configured endpoint key.
+//!
+//! | type | action | effect | answer |
+//! |---|---|---|---|
+//! | order | update_order | journal; order state: goods, track, is_canceled | `{"result":"ok","id":<data.id>}` |
+//! | order | set_status | journal; order status (see [`crate::db::events`] for ordering), `system_id` as WMS id | `{"result":"ok"}` |
+//! | order | update_tracks | journal; each `{id, track}` sets the track (`err` lines are only journaled) | `{"result":"ok"}` |
+//! | order | set_pay, send_to_cdek, send_to_boxberry, send_act_to_boxberry | journal | `{"result":"ok"}` |
+//! | doc | add_doc, update_doc (need `data.id`), set_status | journal | `{"result":"ok"}` |
+//! | good | get_good | — | the goods object: `id` (as sent), `name`, `description`, `price`, `cost` (roubles), `weight` (g) |
+//! | good | get_good_suppliers | — | array of supplier objects (empty when the product has none) |
+//! | supplier | get_supplier | — | supplier object `{id, name, inn, phone, email, address}` |
+//! | supplier | get_suppliers | — | array of supplier objects |
+//!
+//! Errors are `{"error": text, "code": N}` with HTTP 200 like IMSKLAD's own:
+//! code 3 for a wrong key, malformed JSON, unknown type/action and missing
+//! fields; code 2 for an unknown product or supplier; code 1 (HTTP 503) when
+//! sverka's or the shop's database fails, so IMSKLAD retries. An oversized body
+//! gets HTTP 413 with code 3.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::{answer, journal, parse_json, read_body, ListenerError, ListenerState};
+use crate::db::events::{Effect, OrderUpdate, StatusChange, SOURCE_IMSKLAD};
+use crate::lenient::{value_to_i64, value_to_id};
+use crate::shop::{Product, Supplier};
+
+/// IMSKLAD error code: fatal server error (retry later).
+pub const CODE_FATAL: i64 = 1;
+/// IMSKLAD error code: object not found.
+pub const CODE_NOT_FOUND: i64 = 2;
+/// IMSKLAD error code: bad request data.
+pub const CODE_BAD_DATA: i64 = 3;
+
+/// Handles one IMSKLAD callback.
+pub async fn handle(State(state): State<ListenerState>, body: Body) -> Response {
+    let mut method = String::from("?");
+    match process(&state, body, &mut method).await {
+        Ok(value) => answer(StatusCode::OK, value),
+        Err(err) => {
+            err.warn(SOURCE_IMSKLAD, &method);
+            error_answer(&err)
+        }
+    }
+}
+
+/// Renders an error in IMSKLAD's shape.
+pub fn error_answer(err: &ListenerError) -> Response {
+    let (status, code, message) = match err {
+        ListenerError::TooLarge { .. } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            CODE_BAD_DATA,
+            err.to_string(),
+        ),
+        ListenerError::Unauthorized | ListenerError::Closed => {
+            (StatusCode::OK, CODE_BAD_DATA, "Incorrect key".to_string())
+        }
+        ListenerError::NotFound(m) => (StatusCode::OK, CODE_NOT_FOUND, m.clone()),
+        ListenerError::Db(_) | ListenerError::Shop(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            CODE_FATAL,
+            "Temporary failure, retry later".to_string(),
+        ),
+        ListenerError::Malformed(_) | ListenerError::UnknownMethod(_) | ListenerError::Field(_) => {
+            (StatusCode::OK, CODE_BAD_DATA, err.to_string())
+        }
+    };
+    answer(status, json!({"error": message, "code": code}))
+}
+
+async fn process(
+    state: &ListenerState,
+    body: Body,
+    method: &mut String,
+) -> Result<Value, ListenerError> {
+    let bytes = read_body(body, state.settings.max_body_bytes).await?;
+    let envelope = parse_json(&bytes)?;
+    let key = envelope
+        .get("key")
+        .and_then(value_to_id)
+        .unwrap_or_default();
+    if !state.settings.imsklad_callback_key.matches(&key) {
+        return Err(ListenerError::Unauthorized);
+    }
+    let kind = str_field(&envelope, "type")?;
+    let action = str_field(&envelope, "action")?;
+    *method = format!("{kind}.{action}");
+    let data = envelope.get("data").cloned().unwrap_or(Value::Null);
+    let notify = |effects: Vec<Effect>| {
+        let method = method.clone();
+        let envelope = &envelope;
+        async move {
+            journal(
+                &state.state_db,
+                SOURCE_IMSKLAD,
+                &method,
+                envelope,
+                &["key"],
+                &effects,
+            )
+            .await
+        }
+    };
+    match (kind.as_str(), action.as_str()) {
+        ("order", "update_order") => {
+            let id = required_id(&data, "id")?;
+            notify(vec![Effect::Order(update_order(&data, &id))]).await?;
+            Ok(json!({"result": "ok", "id": data.get("id").cloned().unwrap_or(Value::Null)}))
+        }
+        ("order", "set_status") => {
+            notify(vec![Effect::Order(set_status(&data)?)]).await?;
+            Ok(ok())
+        }
+        ("order", "update_tracks") => {
+            notify(update_tracks(&data)?).await?;
+            Ok(ok())
+        }
+        ("order", "set_pay" | "send_to_cdek" | "send_to_boxberry" | "send_act_to_boxberry")
+        | ("doc", "set_status") => {
+            notify(Vec::new()).await?;
+            Ok(ok())
+        }
+        ("doc", "add_doc" | "update_doc") => {
+            required_id(&data, "id")?;
+            notify(Vec::new()).await?;
+            Ok(ok())
+        }
+        ("good", "get_good") => get_good(state, &data).await,
+        ("good", "get_good_suppliers") => get_good_suppliers(state, &data).await,
+        ("supplier", "get_supplier") => get_supplier(state, &data).await,
+        ("supplier", "get_suppliers") => get_suppliers(state).await,
+        _ => Err(ListenerError::UnknownMethod(method.clone())),
+    }
+}
+
+fn ok() -> Value {
+    json!({"result": "ok"})
+}
+
+fn str_field(v: &Value, name: &str) -> Result<String, ListenerError> {
+    v.get(name)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| ListenerError::Field(name.to_string()))
+}
+
+fn required_id(data: &Value, name: &str) -> Result<String, ListenerError> {
+    data.get(name)
+        .and_then(value_to_id)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ListenerError::Field(format!("data.{name}")))
+}
+
+fn opt_text(data: &Value, name: &str) -> Option<String> {
+    data.get(name)
+        .and_then(value_to_id)
+        .filter(|s| !s.is_empty())
+}
+
+/// The order state an `update_order` callback implies.
+pub fn update_order(data: &Value, id: &str) -> OrderUpdate {
+    OrderUpdate {
+        order_id: id.to_string(),
+        source: SOURCE_IMSKLAD.to_string(),
+        track: opt_text(data, "track"),
+        goods: data
+            .get("goods")
+            .filter(|g| !g.is_null())
+            .map(super::canonical_json),
+        is_canceled: data
+            .get("is_canceled")
+            .and_then(value_to_i64)
+            .map(|v| v != 0),
+        ..OrderUpdate::default()
+    }
+}
+
+/// The order state a `set_status` callback implies.
+pub fn set_status(data: &Value) -> Result<OrderUpdate, ListenerError> {
+    let id = required_id(data, "id")?;
+    let status = data
+        .get("new_status")
+        .and_then(value_to_i64)
+        .ok_or_else(|| ListenerError::Field("data.new_status".into()))?;
+    Ok(OrderUpdate {
+        order_id: id,
+        source: SOURCE_IMSKLAD.to_string(),
+        wms_order_id: opt_text(data, "system_id"),
+        status: Some(StatusChange {
+            status,
+            old_status: data.get("old_status").and_then(value_to_i64),
+            event_at: None,
+        }),
+        ..OrderUpdate::default()
+    })
+}
+
+/// The track updates of an `update_tracks` callback (lines with `err` carry none).
+pub fn update_tracks(data: &Value) -> Result<Vec<Effect>, ListenerError> {
+    let lines: Vec<&Value> = match data {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(map) => map.values().collect(),
+        _ => return Err(ListenerError::Field("data (a list of tracks)".into())),
+    };
+    let mut effects = Vec::new();
+    for line in lines {
+        let id = required_id(line, "id")?;
+        if let Some(track) = opt_text(line, "track") {
+            effects.push(Effect::Order(OrderUpdate {
+                order_id: id,
+                source: SOURCE_IMSKLAD.to_string(),
+                track: Some(track),
+                ..OrderUpdate::default()
+            }));
+        }
+    }
+    Ok(effects)
+}
+
+/// Kopecks as roubles: an integer when whole, else a decimal number.
+pub fn roubles(kop: i64) -> Value {
+    if kop % 100 == 0 {
+        json!(kop / 100)
+    } else {
+        json!(kop as f64 / 100.0)
+    }
+}
+
+/// The goods object of `get_good` for `product`, echoing the requested id.
+pub fn good_object(requested_id: &Value, product: &Product) -> Value {
+    let mut good = json!({
+        "id": requested_id,
+        "name": product.name,
+        "description": product.description.clone().unwrap_or_default(),
+        "price": roubles(product.price_kop),
+        "cost": roubles(product.cost_kop),
+    });
+    if let (Some(weight), Some(obj)) = (product.weight_g, good.as_object_mut()) {
+        obj.insert("weight".into(), json!(weight));
+    }
+    good
+}
+
+/// The supplier object of `get_supplier`.
+pub fn supplier_object(s: &Supplier) -> Value {
+    json!({
+        "id": s.id,
+        "name": s.name,
+        "inn": s.inn,
+        "phone": s.phone,
+        "email": s.email,
+        "address": s.address,
+    })
+}
+
+async fn get_good(state: &ListenerState, data: &Value) -> Result<Value, ListenerError> {
+    let sku = required_id(data, "id")?;
+    let product = state
+        .shop
+        .product(&sku)
+        .await?
+        .ok_or_else(|| ListenerError::NotFound("Good not found".into()))?;
+    Ok(good_object(
+        data.get("id").unwrap_or(&Value::Null),
+        &product,
+    ))
+}
+
+async fn get_good_suppliers(state: &ListenerState, data: &Value) -> Result<Value, ListenerError> {
+    let sku = required_id(data, "id")?;
+    let product = state
+        .shop
+        .product(&sku)
+        .await?
+        .ok_or_else(|| ListenerError::NotFound("Good not found".into()))?;
+    let mut out = Vec::new();
+    if let Some(id) = product.supplier_id.filter(|s| !s.is_empty()) {
+        if let Some(supplier) = state.shop.supplier(&id).await? {
+            out.push(supplier_object(&supplier));
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+async fn get_supplier(state: &ListenerState, data: &Value) -> Result<Value, ListenerError> {
+    let id = required_id(data, "id")?;
+    state
+        .shop
+        .supplier(&id)
+        .await?
+        .map(|s| supplier_object(&s))
+        .ok_or_else(|| ListenerError::NotFound("Supplier not found".into()))
+}
+
+async fn get_suppliers(state: &ListenerState) -> Result<Value, ListenerError> {
+    let suppliers = state.shop.suppliers().await?;
+    if suppliers.is_empty() {
+        return Err(ListenerError::NotFound("No suppliers".into()));
+    }
+    Ok(Value::Array(
+        suppliers.iter().map(supplier_object).collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roubles_are_whole_or_decimal() {
+        assert_eq!(roubles(10000), json!(100));
+        assert_eq!(roubles(12345), json!(123.45));
+    }
+
+    #[test]
+    fn set_status_accepts_ids_as_numbers_and_strings() {
+        let u = set_status(&json!({"id": 42, "new_status": "3", "old_status": 2, "system_id": 7}))
+            .unwrap();
+        assert_eq!(u.order_id, "42");
+        assert_eq!(u.wms_order_id.as_deref(), Some("7"));
+        assert_eq!(u.status.unwrap().status, 3);
+        assert!(matches!(
+            set_status(&json!({"id": "A"})),
+            Err(ListenerError::Field(_))
+        ));
+    }
+
+    #[test]
+    fn update_tracks_takes_php_maps_and_skips_errors() {
+        let effects = update_tracks(&json!({
+            "0": {"id": "A", "track": "T"},
+            "1": {"id": "B", "err": "Incorrect pvz"}
+        }))
+        .unwrap();
+        assert_eq!(effects.len(), 1);
+        assert!(update_tracks(&json!("x")).is_err());
+        assert!(update_tracks(&json!([{"track": "T"}])).is_err());
+    }
+}

@@ -1,0 +1,6 @@
+//! Pure reconciliation: DataFrames in, classified DataFrames and correction plans out.
+//! Nothing in here does I/O or async.
+
+pub mod billing;
+pub mod orders;
+pub mod stock;

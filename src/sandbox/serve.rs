@@ -1,0 +1,110 @@
+//! `sverka sandbox`: the sandbox servers as a standalone process, with a
+//! seeded world, for trying sverka (or curl) against them.
+
+use anyhow::{Context as _, Result};
+use std::time::Duration;
+
+use crate::cli::SandboxArgs;
+use crate::db::Db;
+use crate::shop::{Queries, Shop};
+
+use super::world::{World, WorldSpec};
+use super::{world_billing, world_orders, SandboxOptions, SandboxSet};
+
+/// Starts the servers, prints their URLs and keys, and serves until Ctrl-C / SIGTERM.
+pub async fn run(
+    args: &SandboxArgs,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<u8> {
+    let spec = WorldSpec {
+        seed: args.seed,
+        skus: args.skus,
+        orders: args.orders,
+        days: args.days,
+        drift: true,
+    };
+    let world = World::generate(&spec);
+    let set = SandboxSet::start(&SandboxOptions {
+        seed: args.seed,
+        port: args.port,
+        latency: Duration::from_millis(args.latency_ms),
+        rate_limits: true,
+    })
+    .await
+    .context("starting the sandbox servers")?;
+    world.seed_servers(&set)?;
+    // The world's orders, and the warehouse's billing for them over `--days`
+    // (its drift on yesterday, in the default time zone).
+    let now = crate::db::now_ms();
+    let orders = world_orders::generate_orders(&world, now);
+    world_orders::seed_orders(&set, &orders).await?;
+    let tz = crate::config::Config::default().tz();
+    let billing = world_billing::generate_billing(&orders, spec.seed, spec.days, now, tz);
+    world_billing::seed_billing(&set, &billing);
+    if let Some(url) = &args.write_shop {
+        let shop = Shop::new(Db::connect(url).await?, Queries::builtin());
+        world.write_shop(&shop).await?;
+        world_orders::write_shop_orders(&shop, &orders).await?;
+        world_billing::write_shop_billing(&shop, &billing).await?;
+        println!(
+            "shop database written to {}",
+            crate::secret::redact_url(url)
+        );
+    }
+    if let Some(url) = &args.write_state {
+        let state = Db::connect_state(url).await?;
+        world.write_mapping(&state, &set).await?;
+        world_orders::write_order_mapping(&state, &set, &orders).await?;
+        println!(
+            "goods mapping written to {}",
+            crate::secret::redact_url(url)
+        );
+    }
+    let k = &set.keys;
+    println!(
+        "sverka sandbox: {} SKUs, {} orders, {} billing operations from {} to {}, seed {}",
+        spec.skus,
+        orders.len(),
+        billing.lines.len(),
+        billing.first_day,
+        billing.drift_day,
+        spec.seed
+    );
+    println!(
+        "  IMSKLAD    {}   key {}  storage_id {}",
+        set.urls.imsklad, k.imsklad_key, k.imsklad_storage_id
+    );
+    println!(
+        "  RetailCRM  {}/api/v5   X-API-KEY {}  site {}  store {}",
+        set.urls.retailcrm, k.retailcrm_key, k.retailcrm_site, k.retailcrm_store
+    );
+    println!(
+        "  EGON       {}   auth_id {}  auth_key {}  auth_token {}",
+        set.urls.egon, k.egon_auth_id, k.egon_auth_key, k.egon_auth_token
+    );
+    println!("  IMSHOP     {}   Bearer {}", set.urls.imshop, k.imshop_key);
+    // The first goods the seeded IMSKLAD knows, so the sample call answers rows.
+    let sample_ids: Vec<String> = {
+        let wms = set.imsklad.lock();
+        let mut ids: Vec<i64> = wms.goods().map(|g| g.wms_id).collect();
+        ids.sort_unstable();
+        ids.iter().take(3).map(i64::to_string).collect()
+    };
+    println!("try:");
+    println!(
+        "  curl -s -X POST {} -H 'Content-Type: application/json' -d '{{\"key\":\"{}\",\"type\":\"goods\",\"action\":\"get_stock\",\"data\":{{\"storage_id\":{},\"ids\":[{}]}}}}'",
+        set.urls.imsklad,
+        k.imsklad_key,
+        k.imsklad_storage_id,
+        sample_ids.join(",")
+    );
+    // `-g`: curl would otherwise read the brackets of `filter[details]` as a glob.
+    println!(
+        "  curl -sg '{}/api/v5/store/inventories?limit=20&filter[details]=1' -H 'X-API-KEY: {}'",
+        set.urls.retailcrm, k.retailcrm_key
+    );
+    println!("Ctrl-C stops it.");
+    shutdown.await;
+    set.stop().await;
+    Ok(0)
+}

@@ -1,0 +1,618 @@
+//! The shop's own database, touched only through the SQL files in `sql/shop/`.
+//!
+//! The files are compiled in as defaults; `[shop] queries_dir` points sverka at
+//! a folder of adapted copies (any file present there replaces the default).
+//! Each file's header says which parameters it takes and which columns it must
+//! return.
+
+use serde::Serialize;
+use sqlx::Row;
+use std::path::Path;
+
+use crate::db::{bind_args, now_ms, Arg, Db, DbError};
+
+/// The queries sverka runs against the shop database.
+#[derive(Debug, Clone)]
+pub struct Queries {
+    /// `stock_select.sql`
+    pub stock_select: String,
+    /// `stock_update.sql`
+    pub stock_update: String,
+    /// `stock_insert.sql`
+    pub stock_insert: String,
+    /// `products_select.sql`
+    pub products_select: String,
+    /// `product_by_sku.sql`
+    pub product_by_sku: String,
+    /// `orders_select.sql`
+    pub orders_select: String,
+    /// `order_items_select.sql`
+    pub order_items_select: String,
+    /// `marking_code_select.sql`
+    pub marking_code_select: String,
+    /// `marking_code_use.sql`
+    pub marking_code_use: String,
+    /// `supplier_select.sql`
+    pub supplier_select: String,
+    /// `suppliers_select.sql`
+    pub suppliers_select: String,
+    /// `billing_orders_select.sql`
+    pub billing_orders_select: String,
+    /// `billing_order_by_id.sql`
+    pub billing_order_by_id: String,
+}
+
+/// The reference shop schema (for the demo, the sandbox world and tests).
+pub const REFERENCE_SCHEMA: &str = include_str!("../sql/shop/schema.sql");
+
+macro_rules! default_queries {
+    ($($field:ident),* $(,)?) => {
+        Queries { $($field: include_str!(concat!("../sql/shop/", stringify!($field), ".sql")).to_string(),)* }
+    };
+}
+
+/// Errors reading the shop's queries or data.
+#[derive(Debug, thiserror::Error)]
+pub enum ShopError {
+    /// A query file could not be read.
+    #[error("cannot read shop query {path}: {source}")]
+    ReadQuery {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A query failed or returned unexpected columns.
+    #[error("shop query `{query}` failed: {source} (adapt sql/shop/{query}.sql to your schema)")]
+    Query {
+        /// The query's file stem.
+        query: &'static str,
+        /// What the database said.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database layer failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl Queries {
+    /// The built-in queries for the reference schema.
+    pub fn builtin() -> Queries {
+        default_queries!(
+            stock_select,
+            stock_update,
+            stock_insert,
+            products_select,
+            product_by_sku,
+            orders_select,
+            order_items_select,
+            marking_code_select,
+            marking_code_use,
+            supplier_select,
+            suppliers_select,
+            billing_orders_select,
+            billing_order_by_id,
+        )
+    }
+
+    /// The built-in queries, each replaced by `<dir>/<name>.sql` when that file exists.
+    pub fn load(dir: Option<&Path>) -> Result<Queries, ShopError> {
+        let mut q = Queries::builtin();
+        let Some(dir) = dir else { return Ok(q) };
+        let slots: [(&str, &mut String); 13] = [
+            ("stock_select", &mut q.stock_select),
+            ("stock_update", &mut q.stock_update),
+            ("stock_insert", &mut q.stock_insert),
+            ("products_select", &mut q.products_select),
+            ("product_by_sku", &mut q.product_by_sku),
+            ("orders_select", &mut q.orders_select),
+            ("order_items_select", &mut q.order_items_select),
+            ("marking_code_select", &mut q.marking_code_select),
+            ("marking_code_use", &mut q.marking_code_use),
+            ("supplier_select", &mut q.supplier_select),
+            ("suppliers_select", &mut q.suppliers_select),
+            ("billing_orders_select", &mut q.billing_orders_select),
+            ("billing_order_by_id", &mut q.billing_order_by_id),
+        ];
+        for (name, slot) in slots {
+            let path = dir.join(format!("{name}.sql"));
+            if path.exists() {
+                *slot = std::fs::read_to_string(&path).map_err(|source| ShopError::ReadQuery {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// A shop SKU and its quantity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShopStock {
+    /// SKU.
+    pub sku: String,
+    /// Quantity the shop shows.
+    pub quantity: i64,
+}
+
+/// A catalogue product.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Product {
+    /// SKU (the partner id everywhere).
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Price, kopecks.
+    pub price_kop: i64,
+    /// Cost, kopecks.
+    pub cost_kop: i64,
+    /// Weight, grams.
+    pub weight_g: Option<i64>,
+    /// EAN barcode.
+    pub ean: Option<String>,
+    /// Supplier id.
+    pub supplier_id: Option<String>,
+}
+
+/// A shop order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShopOrder {
+    /// Order id (the partner id everywhere).
+    pub id: String,
+    /// Shop status text.
+    pub status: String,
+    /// Paid or approved: should be fulfilled.
+    pub paid: bool,
+    /// Cancelled in the shop.
+    pub cancelled: bool,
+    /// When it was cancelled (Unix ms).
+    pub cancelled_at: Option<i64>,
+    /// Created (Unix ms).
+    pub created_at: i64,
+    /// Shipped (Unix ms), as the shop knows it.
+    pub shipped_at: Option<i64>,
+    /// Order total, kopecks.
+    pub total_kop: i64,
+    /// Delivery cost, kopecks.
+    pub delivery_kop: i64,
+    /// Delivery type (IMSKLAD delivery type id).
+    pub delivery_type: Option<i64>,
+    /// Customer.
+    pub customer_name: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Address.
+    pub address: Option<String>,
+}
+
+/// What billing needs to know of a shop order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BillingOrder {
+    /// Order id (the IMSKLAD `foreign_order_id`).
+    pub id: String,
+    /// Shop status text.
+    pub status: String,
+    /// Cancelled in the shop.
+    pub cancelled: bool,
+    /// When it was cancelled (Unix ms).
+    pub cancelled_at: Option<i64>,
+    /// When it left the warehouse (Unix ms).
+    pub shipped_at: Option<i64>,
+    /// Delivery type (IMSKLAD delivery type id).
+    pub delivery_type: Option<i64>,
+}
+
+/// One line of a shop order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShopOrderItem {
+    /// Order id.
+    pub order_id: String,
+    /// SKU.
+    pub sku: String,
+    /// Quantity.
+    pub quantity: i64,
+    /// Unit price, kopecks.
+    pub price_kop: i64,
+}
+
+/// A marking (Честный ЗНАК) code known to the shop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MarkingCode {
+    /// The code as printed (GS1 group separators included).
+    pub code: String,
+    /// SKU it belongs to.
+    pub sku: String,
+    /// User who used it, if any.
+    pub used_by: Option<String>,
+    /// When (Unix ms).
+    pub used_at: Option<i64>,
+}
+
+/// A supplier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Supplier {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Taxpayer number.
+    pub inn: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Address.
+    pub address: Option<String>,
+}
+
+/// The shop database with its queries.
+#[derive(Debug, Clone)]
+pub struct Shop {
+    db: Db,
+    queries: Queries,
+}
+
+fn col<T>(row: &sqlx::any::AnyRow, name: &str, query: &'static str) -> Result<T, ShopError>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(name)
+        .map_err(|source| ShopError::Query { query, source })
+}
+
+/// Reads a 0/1 flag whatever integer type the engine uses.
+fn flag(row: &sqlx::any::AnyRow, name: &str, query: &'static str) -> Result<bool, ShopError> {
+    if let Ok(v) = row.try_get::<i64, _>(name) {
+        return Ok(v != 0);
+    }
+    if let Ok(v) = row.try_get::<i32, _>(name) {
+        return Ok(v != 0);
+    }
+    if let Ok(v) = row.try_get::<bool, _>(name) {
+        return Ok(v);
+    }
+    col::<i64>(row, name, query).map(|v| v != 0)
+}
+
+/// Reads an integer column that some engines return as 32-bit.
+fn int(row: &sqlx::any::AnyRow, name: &str, query: &'static str) -> Result<i64, ShopError> {
+    match row.try_get::<i64, _>(name) {
+        Ok(v) => Ok(v),
+        Err(_) => row
+            .try_get::<i32, _>(name)
+            .map(i64::from)
+            .map_err(|source| ShopError::Query { query, source }),
+    }
+}
+
+fn opt_int(
+    row: &sqlx::any::AnyRow,
+    name: &str,
+    query: &'static str,
+) -> Result<Option<i64>, ShopError> {
+    match row.try_get::<Option<i64>, _>(name) {
+        Ok(v) => Ok(v),
+        Err(_) => row
+            .try_get::<Option<i32>, _>(name)
+            .map(|v| v.map(i64::from))
+            .map_err(|source| ShopError::Query { query, source }),
+    }
+}
+
+impl Shop {
+    /// A shop over `db` using `queries`.
+    pub fn new(db: Db, queries: Queries) -> Shop {
+        Shop { db, queries }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Creates the reference schema (demo and tests only).
+    pub async fn create_reference_schema(&self) -> Result<(), ShopError> {
+        for statement in REFERENCE_SCHEMA.split(';') {
+            let body: String = statement
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if body.trim().is_empty() {
+                continue;
+            }
+            sqlx::query(&body)
+                .execute(self.db.pool())
+                .await
+                .map_err(|source| ShopError::Query {
+                    query: "schema",
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    async fn rows(
+        &self,
+        query: &'static str,
+        sql: &str,
+        args: &[Arg],
+    ) -> Result<Vec<sqlx::any::AnyRow>, ShopError> {
+        let text = self.db.sql(sql);
+        bind_args(sqlx::query(&text), args)
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(|source| ShopError::Query { query, source })
+    }
+
+    /// Every SKU the shop sells with its quantity (`stock_select.sql`).
+    pub async fn stock(&self) -> Result<Vec<ShopStock>, ShopError> {
+        const Q: &str = "stock_select";
+        self.rows(Q, &self.queries.stock_select, &[])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(ShopStock {
+                    sku: col(r, "sku", Q)?,
+                    quantity: int(r, "quantity", Q)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Sets the quantities of several SKUs in one transaction (`stock_update.sql`,
+    /// falling back to `stock_insert.sql` for SKUs without a stock row).
+    pub async fn update_stock(&self, updates: &[(String, i64)]) -> Result<u64, ShopError> {
+        let update = self.db.sql(&self.queries.stock_update).into_owned();
+        let insert = self.db.sql(&self.queries.stock_insert).into_owned();
+        let mut tx = self
+            .db
+            .pool()
+            .begin()
+            .await
+            .map_err(|source| ShopError::Query {
+                query: "stock_update",
+                source,
+            })?;
+        let now = now_ms();
+        let mut changed = 0;
+        for (sku, qty) in updates {
+            let n = bind_args(
+                sqlx::query(&update),
+                &[Arg::I64(*qty), Arg::I64(now), Arg::Text(sku.clone())],
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(|source| ShopError::Query {
+                query: "stock_update",
+                source,
+            })?
+            .rows_affected();
+            if n == 0 {
+                bind_args(
+                    sqlx::query(&insert),
+                    &[Arg::Text(sku.clone()), Arg::I64(*qty), Arg::I64(now)],
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(|source| ShopError::Query {
+                    query: "stock_insert",
+                    source,
+                })?;
+            }
+            changed += 1;
+        }
+        tx.commit().await.map_err(|source| ShopError::Query {
+            query: "stock_update",
+            source,
+        })?;
+        Ok(changed)
+    }
+
+    fn product_from(r: &sqlx::any::AnyRow, q: &'static str) -> Result<Product, ShopError> {
+        Ok(Product {
+            sku: col(r, "sku", q)?,
+            name: col(r, "name", q)?,
+            description: crate::db::opt_text(r, "description")
+                .map_err(|source| ShopError::Query { query: q, source })?,
+            price_kop: int(r, "price_kop", q)?,
+            cost_kop: int(r, "cost_kop", q)?,
+            weight_g: opt_int(r, "weight_g", q)?,
+            ean: col(r, "ean", q)?,
+            supplier_id: col(r, "supplier_id", q)?,
+        })
+    }
+
+    /// The catalogue (`products_select.sql`).
+    pub async fn products(&self) -> Result<Vec<Product>, ShopError> {
+        const Q: &str = "products_select";
+        self.rows(Q, &self.queries.products_select, &[])
+            .await?
+            .iter()
+            .map(|r| Self::product_from(r, Q))
+            .collect()
+    }
+
+    /// One product (`product_by_sku.sql`).
+    pub async fn product(&self, sku: &str) -> Result<Option<Product>, ShopError> {
+        const Q: &str = "product_by_sku";
+        let rows = self
+            .rows(Q, &self.queries.product_by_sku, &[sku.into()])
+            .await?;
+        rows.first().map(|r| Self::product_from(r, Q)).transpose()
+    }
+
+    /// Orders created in `[from_ms, to_ms)` or not final (`orders_select.sql`).
+    pub async fn orders(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ShopOrder>, ShopError> {
+        const Q: &str = "orders_select";
+        self.rows(
+            Q,
+            &self.queries.orders_select,
+            &[from_ms.into(), to_ms.into()],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(ShopOrder {
+                id: col(r, "id", Q)?,
+                status: col(r, "status", Q)?,
+                paid: flag(r, "paid", Q)?,
+                cancelled: flag(r, "cancelled", Q)?,
+                cancelled_at: opt_int(r, "cancelled_at", Q)?,
+                created_at: int(r, "created_at", Q)?,
+                shipped_at: opt_int(r, "shipped_at", Q)?,
+                total_kop: int(r, "total_kop", Q)?,
+                delivery_kop: int(r, "delivery_kop", Q)?,
+                delivery_type: opt_int(r, "delivery_type", Q)?,
+                customer_name: col(r, "customer_name", Q)?,
+                email: col(r, "email", Q)?,
+                phone: col(r, "phone", Q)?,
+                address: col(r, "address", Q)?,
+            })
+        })
+        .collect()
+    }
+
+    fn billing_order_from(
+        r: &sqlx::any::AnyRow,
+        q: &'static str,
+    ) -> Result<BillingOrder, ShopError> {
+        Ok(BillingOrder {
+            id: col(r, "id", q)?,
+            status: col(r, "status", q)?,
+            cancelled: flag(r, "cancelled", q)?,
+            cancelled_at: opt_int(r, "cancelled_at", q)?,
+            shipped_at: opt_int(r, "shipped_at", q)?,
+            delivery_type: opt_int(r, "delivery_type", q)?,
+        })
+    }
+
+    /// Orders shipped in `[shipped_from_ms, shipped_to_ms)` or created since
+    /// `created_from_ms` (`billing_orders_select.sql`).
+    pub async fn billing_orders(
+        &self,
+        shipped_from_ms: i64,
+        shipped_to_ms: i64,
+        created_from_ms: i64,
+    ) -> Result<Vec<BillingOrder>, ShopError> {
+        const Q: &str = "billing_orders_select";
+        let args = [
+            shipped_from_ms.into(),
+            shipped_to_ms.into(),
+            created_from_ms.into(),
+        ];
+        self.rows(Q, &self.queries.billing_orders_select, &args)
+            .await?
+            .iter()
+            .map(|r| Self::billing_order_from(r, Q))
+            .collect()
+    }
+
+    /// One order by id (`billing_order_by_id.sql`); `None` when the shop does not know it.
+    pub async fn billing_order(&self, id: &str) -> Result<Option<BillingOrder>, ShopError> {
+        const Q: &str = "billing_order_by_id";
+        let rows = self
+            .rows(Q, &self.queries.billing_order_by_id, &[id.into()])
+            .await?;
+        rows.first()
+            .map(|r| Self::billing_order_from(r, Q))
+            .transpose()
+    }
+
+    /// Items of the orders in the same window (`order_items_select.sql`).
+    pub async fn order_items(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<ShopOrderItem>, ShopError> {
+        const Q: &str = "order_items_select";
+        self.rows(
+            Q,
+            &self.queries.order_items_select,
+            &[from_ms.into(), to_ms.into()],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(ShopOrderItem {
+                order_id: col(r, "order_id", Q)?,
+                sku: col(r, "sku", Q)?,
+                quantity: int(r, "quantity", Q)?,
+                price_kop: int(r, "price_kop", Q)?,
+            })
+        })
+        .collect()
+    }
+
+    /// One marking code (`marking_code_select.sql`).
+    pub async fn marking_code(&self, code: &str) -> Result<Option<MarkingCode>, ShopError> {
+        const Q: &str = "marking_code_select";
+        let rows = self
+            .rows(Q, &self.queries.marking_code_select, &[code.into()])
+            .await?;
+        rows.first()
+            .map(|r| {
+                Ok(MarkingCode {
+                    code: col(r, "code", Q)?,
+                    sku: col(r, "sku", Q)?,
+                    used_by: col(r, "used_by", Q)?,
+                    used_at: opt_int(r, "used_at", Q)?,
+                })
+            })
+            .transpose()
+    }
+
+    /// Marks a code used by `user` if it is free; true when this call took it.
+    pub async fn use_marking_code(&self, code: &str, user: &str) -> Result<bool, ShopError> {
+        let text = self.db.sql(&self.queries.marking_code_use);
+        let n = bind_args(
+            sqlx::query(&text),
+            &[user.into(), now_ms().into(), code.into()],
+        )
+        .execute(self.db.pool())
+        .await
+        .map_err(|source| ShopError::Query {
+            query: "marking_code_use",
+            source,
+        })?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    fn supplier_from(r: &sqlx::any::AnyRow, q: &'static str) -> Result<Supplier, ShopError> {
+        Ok(Supplier {
+            id: col(r, "id", q)?,
+            name: col(r, "name", q)?,
+            inn: col(r, "inn", q)?,
+            phone: col(r, "phone", q)?,
+            email: col(r, "email", q)?,
+            address: col(r, "address", q)?,
+        })
+    }
+
+    /// One supplier (`supplier_select.sql`).
+    pub async fn supplier(&self, id: &str) -> Result<Option<Supplier>, ShopError> {
+        const Q: &str = "supplier_select";
+        let rows = self
+            .rows(Q, &self.queries.supplier_select, &[id.into()])
+            .await?;
+        rows.first().map(|r| Self::supplier_from(r, Q)).transpose()
+    }
+
+    /// All suppliers (`suppliers_select.sql`).
+    pub async fn suppliers(&self) -> Result<Vec<Supplier>, ShopError> {
+        const Q: &str = "suppliers_select";
+        self.rows(Q, &self.queries.suppliers_select, &[])
+            .await?
+            .iter()
+            .map(|r| Self::supplier_from(r, Q))
+            .collect()
+    }
+}

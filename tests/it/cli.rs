@@ -1,0 +1,166 @@
+//! The `sverka` binary, run as a user would.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sverka(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sverka"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run sverka")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let top = sverka(dir.path(), &["--help"]);
+    assert!(top.status.success());
+    let help = text(&top.stdout);
+    for cmd in [
+        "demo",
+        "reconcile",
+        "serve",
+        "schedule",
+        "sandbox",
+        "migrate",
+        "check",
+        "runs",
+    ] {
+        assert!(help.contains(cmd), "{cmd} missing from --help");
+        let sub = sverka(dir.path(), &[cmd, "--help"]);
+        assert!(sub.status.success(), "{cmd} --help failed");
+        let sub_help = text(&sub.stdout);
+        for flag in ["--config", "--dry-run", "--report-dir", "--json"] {
+            assert!(sub_help.contains(flag), "{cmd} --help lacks {flag}");
+        }
+    }
+}
+
+#[test]
+fn a_config_error_names_the_key_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sverka.toml"),
+        "[safety]\nmax_change_share = 3\n",
+    )
+    .unwrap();
+    let out = sverka(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert!(all.contains("safety.max_change_share"), "{all}");
+    assert!(all.contains("sverka.toml"), "{all}");
+
+    let clean = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sverka"))
+        .args(["migrate"])
+        .current_dir(clean.path())
+        .env("SVERKA_SAFETY__MAX_CHANGE_SHARE", "0.3")
+        .env("SVERKA_STATE__DATABASE_URL", "oracle://u:topsecret@h/db")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("SVERKA_STATE__DATABASE_URL"), "{err}");
+    assert!(!err.contains("topsecret"), "a password leaked: {err}");
+}
+
+#[test]
+fn migrate_check_and_runs_work_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = sverka(dir.path(), &["migrate"]);
+    assert!(m.status.success(), "{}", text(&m.stderr));
+    assert!(dir.path().join("sverka-state.db").exists());
+    let r = sverka(dir.path(), &["runs", "--json"]);
+    assert!(r.status.success());
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&r.stdout).unwrap(),
+        serde_json::json!([])
+    );
+    // The remote systems are not configured: check says so and exits 2.
+    let c = sverka(dir.path(), &["check", "--json"]);
+    assert_eq!(c.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&c.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    let checks = v["checks"].as_array().unwrap();
+    assert!(checks
+        .iter()
+        .any(|c| c["check"] == "state database" && c["ok"] == true));
+    assert!(checks
+        .iter()
+        .any(|c| c["check"] == "remote systems" && c["ok"] == false));
+}
+
+#[test]
+fn the_demo_runs_end_to_end_and_a_reuse_has_nothing_to_correct() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sverka(dir.path(), &["demo", "--skus", "400", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    let jobs = v["jobs"].as_array().unwrap();
+    let stock = jobs
+        .iter()
+        .find(|j| j["job"] == "stock")
+        .expect("stock ran");
+    assert!(stock["corrections"]["applied"].as_u64().unwrap() > 0);
+    assert!(stock["counts"]["qty_mismatch_crm"].as_u64().unwrap() > 0);
+    for j in jobs {
+        for r in j["reports"].as_array().unwrap() {
+            let p = Path::new(r.as_str().unwrap());
+            assert!(p.starts_with("sverka-demo/reports"), "{p:?}");
+            assert!(dir.path().join(p).exists(), "report {p:?} missing");
+        }
+    }
+
+    let again = sverka(dir.path(), &["demo", "--skus", "400", "--reuse", "--json"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(v["reused"], true);
+    for j in v["jobs"].as_array().unwrap() {
+        assert_eq!(
+            j["corrections"]["applied"], 0,
+            "{} corrected again: {j}",
+            j["job"]
+        );
+        assert_eq!(j["corrections"]["failed"], 0);
+        assert!(j["counts"].get("qty_mismatch_crm").is_none());
+        assert!(j["counts"].get("qty_mismatch_shop").is_none());
+    }
+
+    // The human summary table.
+    let table = sverka(dir.path(), &["demo", "--skus", "200"]);
+    assert_eq!(table.status.code(), Some(0));
+    let out = text(&table.stdout);
+    assert!(
+        out.contains("discrepancies by class") && out.contains("stock"),
+        "{out}"
+    );
+    assert!(out.contains("reports:"));
+}
+
+#[test]
+fn secrets_never_reach_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sverka.toml"),
+        "[retailcrm]\nurl = \"http://127.0.0.1:9\"\napi_key = \"crm-key-SECRET-1\"\n[imsklad]\nurl = \"http://127.0.0.1:9/\"\nkey = \"wms-key-SECRET-2\"\n[shop]\ndatabase_url = \"sqlite://shop.db\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sverka"))
+        .args(["reconcile", "stock", "--log-format", "json"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    // Nothing is reachable: the run fails, and says why without the keys.
+    assert_eq!(out.status.code(), Some(2));
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert!(!all.is_empty());
+    assert!(!all.contains("SECRET"), "a key leaked:\n{all}");
+}

@@ -1,0 +1,17 @@
+//! Black-box tests: one binary, one module per area.
+
+mod support;
+
+mod billing;
+mod cli;
+mod db;
+mod egon;
+mod imshop;
+mod imsklad;
+mod listener;
+mod orders;
+mod reconcile;
+mod retailcrm;
+mod scans;
+mod schedule;
+mod stock;
