@@ -243,8 +243,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 16)]
     pub clients: usize,
     /// Callbacks sent per engine in the listener figure.
-    #[arg(long, default_value_t = 4000)]
+    #[arg(long, default_value_t = 20000)]
     pub callbacks: usize,
+    /// Measure nothing: render a report saved earlier with `--json` (with `--readme`: into the README).
+    #[arg(long, value_name = "FILE")]
+    pub render: Option<PathBuf>,
     /// Folder for generated data (default: a temporary folder, removed afterwards).
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,

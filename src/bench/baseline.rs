@@ -117,6 +117,7 @@ pub fn run(
         .arg(data)
         .arg("--repeat")
         .arg(repeat.max(1).to_string())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .env_remove("OPENBLAS_CORETYPE")
         .env_remove("OPENBLAS_L2_SIZE")
         .output();

@@ -48,7 +48,11 @@ pub fn generate(n: usize) -> Result<Inputs> {
         let roll: u32 = rng.random_range(0..100);
         let cancelled_before = roll == 0;
         orders.0.push(format!("ORD-{i:08}"));
-        orders.1.push(if cancelled_before { "cancelled" } else { "completed" });
+        orders.1.push(if cancelled_before {
+            "cancelled"
+        } else {
+            "completed"
+        });
         orders.2.push(cancelled_before);
         orders.3.push(cancelled_before);
         orders

@@ -43,8 +43,8 @@ pub fn write_frame(df: &DataFrame, path: &Path) -> Result<()> {
         };
         columns.push(values);
     }
-    let mut w = csv::Writer::from_path(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let mut w =
+        csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
     w.write_record(&names)?;
     let mut record = Vec::with_capacity(columns.len());
     for row in 0..df.height() {

@@ -59,6 +59,13 @@ pub struct E2eResult {
     pub ratio: f64,
     /// First to last RetailCRM request answered, s.
     pub crm_span_s: f64,
+    /// First to last inventory page (arrivals at the sandbox), s.
+    pub reads_s: f64,
+    /// Last inventory page to first upload: classification, guards, the
+    /// stock snapshot and the journal, s.
+    pub between_s: f64,
+    /// First to last upload, s.
+    pub uploads_s: f64,
     /// The job's status.
     pub status: String,
 }
@@ -94,7 +101,12 @@ async fn measure(skus: usize, latency_ms: u64, dir: &Path) -> Result<E2eResult> 
     world.seed_servers(&set)?;
     let state_url = format!("sqlite://{}", dir.join("state.db").display());
     let shop_url = format!("sqlite://{}", dir.join("shop.db").display());
-    let mut config = set.config(&state_url, &shop_url, &dir.join("reports"), WmsKind::Imsklad);
+    let mut config = set.config(
+        &state_url,
+        &shop_url,
+        &dir.join("reports"),
+        WmsKind::Imsklad,
+    );
     config.safety.max_change_share = 0.9;
     config.retailcrm.rate_per_sec = CRM_RATE_PER_SEC;
     let shop = Shop::new(Db::connect(&shop_url).await?, Queries::builtin());
@@ -130,7 +142,27 @@ async fn measure(skus: usize, latency_ms: u64, dir: &Path) -> Result<E2eResult> 
     let crm_uploads = requests.iter().filter(|r| is_upload(&r.path)).count();
     let crm_rejected = requests.iter().filter(|r| r.status == 503).count();
     let crm_span_s = match (requests.first(), requests.last()) {
-        (Some(a), Some(b)) => b.instant.duration_since(a.instant).as_secs_f64() + latency_ms as f64 / 1000.0,
+        (Some(a), Some(b)) => {
+            b.instant.duration_since(a.instant).as_secs_f64() + latency_ms as f64 / 1000.0
+        }
+        _ => 0.0,
+    };
+    let span = |filter: &dyn Fn(&str) -> bool| {
+        let mut it = requests
+            .iter()
+            .filter(|r| filter(&r.path))
+            .map(|r| r.instant);
+        let first = it.next();
+        let last = it.last().or(first);
+        first.zip(last)
+    };
+    let reads = span(&|p| is_read(p));
+    let uploads = span(&|p| is_upload(p));
+    let secs = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64();
+    let reads_s = reads.map_or(0.0, |(a, b)| secs(a, b));
+    let uploads_s = uploads.map_or(0.0, |(a, b)| secs(a, b));
+    let between_s = match (reads, uploads) {
+        (Some((_, last_read)), Some((first_upload, _))) => secs(last_read, first_upload),
         _ => 0.0,
     };
     let crm_changed = summary.counts.get("qty_mismatch_crm").copied().unwrap_or(0) as usize;
@@ -146,12 +178,18 @@ async fn measure(skus: usize, latency_ms: u64, dir: &Path) -> Result<E2eResult> 
         crm_uploads,
         crm_other: requests.len() - crm_reads - crm_uploads,
         crm_rejected,
-        crm_max_per_second: set.retailcrm.control.max_requests_per(Duration::from_secs(1)),
+        crm_max_per_second: set
+            .retailcrm
+            .control
+            .max_requests_per(Duration::from_secs(1)),
         wms_requests: set.imsklad.control.requests().len(),
         min_requests,
         lower_bound_s,
         ratio: super::stats::ratio(seconds, lower_bound_s).unwrap_or(0.0),
         crm_span_s,
+        reads_s,
+        between_s,
+        uploads_s,
         status: summary.status.as_str().to_string(),
     };
     ctx.state.close().await;

@@ -74,7 +74,12 @@ fn acknowledged(path: &str, status: u16, body: &serde_json::Value) -> bool {
 }
 
 /// Starts a listener on a fresh state database of `engine` and loads it.
-pub async fn run(engine: &Engine, clients: usize, callbacks: usize, work: &Path) -> Result<ListenerResult> {
+pub async fn run(
+    engine: &Engine,
+    clients: usize,
+    callbacks: usize,
+    work: &Path,
+) -> Result<ListenerResult> {
     let scratch = Scratch::create(engine, work, "listener").await?;
     let result = measure(&scratch.url, engine, clients.max(1), callbacks, work).await;
     scratch.drop_db().await;
@@ -153,7 +158,11 @@ async fn measure(
     let seconds = started.elapsed().as_secs_f64();
     server.stop().await;
     let journaled = state_db
-        .fetch_all("SELECT id FROM events", &[], "counting the journaled callbacks")
+        .fetch_all(
+            "SELECT id FROM events",
+            &[],
+            "counting the journaled callbacks",
+        )
         .await?
         .len();
     state_db.close().await;

@@ -70,10 +70,18 @@ impl Scratch {
             }
             Engine::Postgres(admin) => {
                 let db = Db::connect(admin).await?;
-                db.execute(&format!("DROP DATABASE IF EXISTS {name}"), &[], "dropping an old bench database")
-                    .await?;
-                db.execute(&format!("CREATE DATABASE {name}"), &[], "creating the bench database")
-                    .await?;
+                db.execute(
+                    &format!("DROP DATABASE IF EXISTS {name}"),
+                    &[],
+                    "dropping an old bench database",
+                )
+                .await?;
+                db.execute(
+                    &format!("CREATE DATABASE {name}"),
+                    &[],
+                    "creating the bench database",
+                )
+                .await?;
                 db.close().await;
                 Ok(Scratch {
                     url: with_database(admin, &name),
@@ -165,7 +173,13 @@ async fn fill(shop: &Shop, n: usize, now: i64) -> Result<()> {
         sql.push_str("INSERT INTO products (sku, name, description, price_kop, cost_kop, weight_g, ean, supplier_id, active) VALUES ");
         for i in start..end {
             let sep = if i > start { "," } else { "" };
-            let _ = write!(sql, "{sep}('SKU-{i:08}','Product {i}',NULL,{},{},{},NULL,'SUP-1',1)", 10_000 + i % 900, 5_000 + i % 400, 100 + i % 50);
+            let _ = write!(
+                sql,
+                "{sep}('SKU-{i:08}','Product {i}',NULL,{},{},{},NULL,'SUP-1',1)",
+                10_000 + i % 900,
+                5_000 + i % 400,
+                100 + i % 50
+            );
         }
         exec(shop, &sql).await?;
         sql.clear();
@@ -187,9 +201,17 @@ async fn fill(shop: &Shop, n: usize, now: i64) -> Result<()> {
         sql.push_str("INSERT INTO order_items (order_id, sku, quantity, price_kop) VALUES ");
         for i in start..end {
             let sep = if i > start { "," } else { "" };
-            let _ = write!(sql, "{sep}('ORD-{i:08}','SKU-{:08}',1,1000)", (i * 7) % n.max(1));
+            let _ = write!(
+                sql,
+                "{sep}('ORD-{i:08}','SKU-{:08}',1,1000)",
+                (i * 7) % n.max(1)
+            );
             if i % 2 == 0 {
-                let _ = write!(sql, ",('ORD-{i:08}','SKU-{:08}',2,2000)", (i * 7 + 1) % n.max(1));
+                let _ = write!(
+                    sql,
+                    ",('ORD-{i:08}','SKU-{:08}',2,2000)",
+                    (i * 7 + 1) % n.max(1)
+                );
             }
         }
         exec(shop, &sql).await?;

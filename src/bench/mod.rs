@@ -58,7 +58,13 @@ pub struct CaseResult {
 
 impl CaseResult {
     /// A result with its median computed.
-    pub fn new(case: &str, size: usize, rows_in: usize, rows_out: usize, seconds: Vec<f64>) -> Self {
+    pub fn new(
+        case: &str,
+        size: usize,
+        rows_in: usize,
+        rows_out: usize,
+        seconds: Vec<f64>,
+    ) -> Self {
         CaseResult {
             case: case.to_string(),
             size,
@@ -161,14 +167,20 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
     if let Some(case) = &args.case {
         return run_case(case, args).map(|()| 0);
     }
+    if let Some(path) = &args.render {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let report: Report = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a `sverka bench --json` report", path.display()))?;
+        return publish(&report, args, global);
+    }
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; measure with `cargo run --release -- bench`");
     }
     let temp;
     let work: PathBuf = match &args.work_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             dir.clone()
         }
         None => {
@@ -219,17 +231,31 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
                         say(global, &table::load_line(&r));
                         report.load.push(r);
                     }
-                    Err(e) => skip(global, &mut report, &format!("load {size} {}: {e:#}", engine.name())),
+                    Err(e) => skip(
+                        global,
+                        &mut report,
+                        &format!("load {size} {}: {e:#}", engine.name()),
+                    ),
                 }
             }
         }
         if args.postgres.is_none() {
-            skip(global, &mut report, "load on PostgreSQL: set --postgres or SVERKA_BENCH_POSTGRES_URL");
+            skip(
+                global,
+                &mut report,
+                "load on PostgreSQL: set --postgres or SVERKA_BENCH_POSTGRES_URL",
+            );
         }
     }
     if wants(BenchFigure::E2e) {
         for &size in &args.e2e_sizes {
-            say(global, &format!("reconcile stock end to end, {size} SKUs, RetailCRM 10 req/s, {} ms latency …", args.latency_ms));
+            say(
+                global,
+                &format!(
+                    "reconcile stock end to end, {size} SKUs, RetailCRM 10 req/s, {} ms latency …",
+                    args.latency_ms
+                ),
+            );
             match e2e::run(size, args.latency_ms, &work).await {
                 Ok(r) => {
                     say(global, &table::e2e_line(&r));
@@ -241,24 +267,39 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
     }
     if wants(BenchFigure::Listener) {
         for engine in load::engines(args.postgres.as_deref()) {
-            say(global, &format!("listener on {}, {} clients …", engine.name(), args.clients));
+            say(
+                global,
+                &format!("listener on {}, {} clients …", engine.name(), args.clients),
+            );
             match listener::run(&engine, args.clients, args.callbacks, &work).await {
                 Ok(r) => {
                     say(global, &table::listener_line(&r));
                     report.listener.push(r);
                 }
-                Err(e) => skip(global, &mut report, &format!("listener {}: {e:#}", engine.name())),
+                Err(e) => skip(
+                    global,
+                    &mut report,
+                    &format!("listener {}: {e:#}", engine.name()),
+                ),
             }
         }
     }
+    publish(&report, args, global)
+}
+
+/// Prints the report (JSON or Markdown) and, with `--readme`, rewrites the README's block.
+fn publish(report: &Report, args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
     if global.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        println!("{}", table::markdown(&report));
+        println!("{}", table::markdown(report));
     }
     if let Some(path) = &args.readme {
-        table::update_readme(path, &table::markdown(&report))?;
-        say(global, &format!("updated the results in {}", path.display()));
+        table::update_readme(path, &table::markdown(report))?;
+        say(
+            global,
+            &format!("updated the results in {}", path.display()),
+        );
     }
     Ok(0)
 }
@@ -286,8 +327,18 @@ fn reconcile_row(
     global: &GlobalArgs,
 ) -> Result<ReconcileRow> {
     let data = work.join(format!("{case}-{size}"));
-    let child_work = if python.is_some() { data.clone() } else { work.to_path_buf() };
-    let rust = memory::run_child(case, size, args.repeat.max(1), &child_work, python.is_some())?;
+    let child_work = if python.is_some() {
+        data.clone()
+    } else {
+        work.to_path_buf()
+    };
+    let rust = memory::run_child(
+        case,
+        size,
+        args.repeat.max(1),
+        &child_work,
+        python.is_some(),
+    )?;
     let (pandas, duckdb) = match python {
         None => (None, None),
         Some(py) => {

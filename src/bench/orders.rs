@@ -53,20 +53,49 @@ pub fn options() -> OrdersOptions {
 }
 
 #[derive(Default)]
+struct ShopCols {
+    id: Vec<String>,
+    status: Vec<&'static str>,
+    cancelled: Vec<bool>,
+    needs: Vec<bool>,
+    created: Vec<i64>,
+    total: Vec<i64>,
+}
+
+#[derive(Default)]
+struct WmsCols {
+    id: Vec<String>,
+    wms_id: Vec<Option<String>>,
+    status: Vec<&'static str>,
+    stage: Vec<&'static str>,
+    track: Vec<Option<String>>,
+    changed: Vec<i64>,
+    total: Vec<Option<i64>>,
+}
+
+#[derive(Default)]
+struct CrmCols {
+    id: Vec<String>,
+    status: Vec<&'static str>,
+    shipped: Vec<bool>,
+    track: Vec<Option<String>>,
+    total: Vec<i64>,
+}
+
+#[derive(Default)]
+struct ItemCols {
+    id: Vec<String>,
+    sku: Vec<String>,
+    qty: Vec<i64>,
+}
+
+#[derive(Default)]
 struct Cols {
-    shop: (Vec<String>, Vec<&'static str>, Vec<bool>, Vec<bool>, Vec<i64>, Vec<i64>),
-    shop_items: (Vec<String>, Vec<String>, Vec<i64>),
-    wms: (
-        Vec<String>,
-        Vec<Option<String>>,
-        Vec<&'static str>,
-        Vec<&'static str>,
-        Vec<Option<String>>,
-        Vec<i64>,
-        Vec<Option<i64>>,
-    ),
-    wms_items: (Vec<String>, Vec<String>, Vec<i64>),
-    crm: (Vec<String>, Vec<&'static str>, Vec<bool>, Vec<Option<String>>, Vec<i64>),
+    shop: ShopCols,
+    shop_items: ItemCols,
+    wms: WmsCols,
+    wms_items: ItemCols,
+    crm: CrmCols,
 }
 
 /// `n` orders (about 1.5 lines each) with a few percent drift per class,
@@ -133,32 +162,36 @@ pub fn generate(n: usize) -> Result<Inputs> {
             NOW_MS - rng.random_range(0..24) * HOUR
         };
         if in_shop {
-            c.shop.0.push(id.clone());
-            c.shop.1.push(if shop_cancelled { "cancelled" } else { "paid" });
-            c.shop.2.push(shop_cancelled);
-            c.shop.3.push(true);
-            c.shop.4.push(created);
-            c.shop.5.push(total);
+            c.shop.id.push(id.clone());
+            c.shop
+                .status
+                .push(if shop_cancelled { "cancelled" } else { "paid" });
+            c.shop.cancelled.push(shop_cancelled);
+            c.shop.needs.push(true);
+            c.shop.created.push(created);
+            c.shop.total.push(total);
             for (sku, q) in &goods {
-                c.shop_items.0.push(id.clone());
-                c.shop_items.1.push(sku.clone());
-                c.shop_items.2.push(*q);
+                c.shop_items.id.push(id.clone());
+                c.shop_items.sku.push(sku.clone());
+                c.shop_items.qty.push(*q);
             }
         }
         if in_wms {
-            c.wms.0.push(id.clone());
-            c.wms.1.push(Some(format!("{}", 5_000_000 + i)));
-            c.wms.2.push(status_of(stage));
-            c.wms.3.push(stage.as_str());
-            c.wms.4.push(track.clone());
-            c.wms.5.push(last_change);
-            c.wms.6.push((i % 3 != 0).then_some(if roll == 10 { total + 500 } else { total }));
+            c.wms.id.push(id.clone());
+            c.wms.wms_id.push(Some(format!("{}", 5_000_000 + i)));
+            c.wms.status.push(status_of(stage));
+            c.wms.stage.push(stage.as_str());
+            c.wms.track.push(track.clone());
+            c.wms.changed.push(last_change);
+            c.wms
+                .total
+                .push((i % 3 != 0).then_some(if roll == 10 { total + 500 } else { total }));
             if i % 10 != 0 {
                 for (l, (sku, q)) in goods.iter().enumerate() {
                     let q = if roll == 9 && l == 0 { q + 1 } else { *q };
-                    c.wms_items.0.push(id.clone());
-                    c.wms_items.1.push(sku.clone());
-                    c.wms_items.2.push(q);
+                    c.wms_items.id.push(id.clone());
+                    c.wms_items.sku.push(sku.clone());
+                    c.wms_items.qty.push(q);
                 }
             }
         }
@@ -166,46 +199,48 @@ pub fn generate(n: usize) -> Result<Inputs> {
             let crm_status = if roll == 6 { "new" } else { status_of(stage) };
             let crm_shipped = shipped && roll != 4;
             let crm_track = if roll == 5 { None } else { track.clone() };
-            c.crm.0.push(id.clone());
-            c.crm.1.push(crm_status);
-            c.crm.2.push(crm_shipped);
-            c.crm.3.push(crm_track);
-            c.crm.4.push(if roll == 10 { total - 300 } else { total });
+            c.crm.id.push(id.clone());
+            c.crm.status.push(crm_status);
+            c.crm.shipped.push(crm_shipped);
+            c.crm.track.push(crm_track);
+            c.crm
+                .total
+                .push(if roll == 10 { total - 300 } else { total });
         }
     }
     let shop_orders = df!(
-        "order_id" => c.shop.0,
-        "shop_status" => c.shop.1,
-        "cancelled" => c.shop.2,
-        "needs_fulfilment" => c.shop.3,
-        "created_at" => c.shop.4,
-        "total_kop" => c.shop.5,
+        "order_id" => c.shop.id,
+        "shop_status" => c.shop.status,
+        "cancelled" => c.shop.cancelled,
+        "needs_fulfilment" => c.shop.needs,
+        "created_at" => c.shop.created,
+        "total_kop" => c.shop.total,
     )?;
     let shop_items = df!(
-        "order_id" => c.shop_items.0,
-        "sku" => c.shop_items.1,
-        "quantity" => c.shop_items.2,
+        "order_id" => c.shop_items.id,
+        "sku" => c.shop_items.sku,
+        "quantity" => c.shop_items.qty,
     )?;
     let wms_orders = df!(
-        "order_id" => c.wms.0,
-        "wms_order_id" => c.wms.1,
-        "wms_status" => c.wms.2,
-        "wms_stage" => c.wms.3,
-        "track" => c.wms.4,
-        "last_change_at" => c.wms.5,
-        "total_kop" => c.wms.6,
+        "order_id" => c.wms.id,
+        "wms_order_id" => c.wms.wms_id,
+        "wms_status" => c.wms.status,
+        "wms_stage" => c.wms.stage,
+        "track" => c.wms.track,
+        "last_change_at" => c.wms.changed,
+        "total_kop" => c.wms.total,
     )?;
     let wms_items = df!(
-        "order_id" => c.wms_items.0,
-        "sku" => c.wms_items.1,
-        "quantity" => c.wms_items.2,
+        "order_id" => c.wms_items.id,
+        "sku" => c.wms_items.sku,
+        "quantity" => c.wms_items.qty,
     )?;
     let crm_orders = df!(
-        "order_id" => c.crm.0,
-        "crm_status" => c.crm.1,
-        "crm_shipped" => c.crm.2,
-        "track" => c.crm.3,
-        "total_kop" => c.crm.4,
+        "order_id" => c.crm.id,
+        "crm_status" => c.crm.status,
+        "crm_shipped" => c.crm.shipped,
+        "track" => c.crm.track,
+        "total_kop" => c.crm.total,
     )?;
     Ok(Inputs {
         shop_orders,

@@ -996,8 +996,8 @@ enum Attempt {
 // The client
 // ---------------------------------------------------------------------------
 
-/// A client for one EGON account. Clones share the HTTP pool and the rate limiter:
-/// build one per `auth_id` and clone it.
+/// A client for one EGON account. Clones share the HTTP pool; every client of
+/// the same `auth_id` shares one rate limiter.
 #[derive(Clone, Debug)]
 pub struct EgonClient {
     cfg: Arc<EgonConfig>,
@@ -1015,7 +1015,10 @@ impl EgonClient {
             return Err(EgonError::Config("auth_id is empty".into()));
         }
         let http = cfg.policy.client().map_err(EgonError::Client)?;
-        let limiter = RateLimiter::new(
+        // EGON counts requests per auth_id: every client of the account
+        // shares one limiter.
+        let limiter = RateLimiter::shared(
+            &format!("{} {}", cfg.url.trim_end_matches('/'), cfg.auth_id),
             cfg.rate_per_min,
             cfg.rate_window + rate_margin(cfg.rate_window),
         );

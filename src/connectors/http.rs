@@ -158,6 +158,26 @@ impl RateLimiter {
         }
     }
 
+    /// The process-wide limiter of one vendor account (`account`: its API URL
+    /// and login, say) at `max` requests per `per`. A vendor counts an
+    /// account's requests however many clients send them, so every client of
+    /// the account shares this one: jobs that build a client to read and
+    /// another to write, or two jobs the scheduler runs at once, stay within
+    /// the vendor's limit together.
+    pub fn shared(account: &str, max: usize, per: Duration) -> Self {
+        type Limiters = std::collections::HashMap<(String, usize, Duration), RateLimiter>;
+        static LIMITERS: std::sync::OnceLock<std::sync::Mutex<Limiters>> =
+            std::sync::OnceLock::new();
+        let mut limiters = LIMITERS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        limiters
+            .entry((account.to_string(), max, per))
+            .or_insert_with(|| RateLimiter::new(max, per))
+            .clone()
+    }
+
     /// No limit at all.
     pub fn unlimited() -> Self {
         Self::new(0, Duration::from_secs(1))
@@ -300,7 +320,10 @@ mod tests {
         drop(a);
         let answered = start.elapsed();
         let (took, _p) = third.await.unwrap();
-        assert!(took >= answered + Duration::from_millis(200), "{took:?} vs {answered:?}");
+        assert!(
+            took >= answered + Duration::from_millis(200),
+            "{took:?} vs {answered:?}"
+        );
         drop(b);
     }
 

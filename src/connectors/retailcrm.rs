@@ -1135,23 +1135,16 @@ struct Inner {
 }
 
 /// The rate limiter of one RetailCRM account (API URL) at one configured rate,
-/// shared by every client of this process: RetailCRM counts the account's
-/// requests, however many clients a job builds (the stock job builds one to
-/// read and another to upload; without sharing, the second started with an
-/// empty window right after the first had filled the vendor's).
+/// shared by every client of this process ([`RateLimiter::shared`]): the stock
+/// job builds one client to read and another to upload; without sharing, the
+/// second started with an empty window right after the first had filled the
+/// vendor's.
 fn shared_limiter(api: &str, rate_per_sec: usize) -> RateLimiter {
-    type Limiters = std::collections::HashMap<(String, usize), RateLimiter>;
-    static LIMITERS: std::sync::OnceLock<std::sync::Mutex<Limiters>> = std::sync::OnceLock::new();
-    let mut limiters = LIMITERS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    limiters
-        .entry((api.to_string(), rate_per_sec))
-        .or_insert_with(|| {
-            RateLimiter::new(rate_per_sec, Duration::from_secs(1) + RATE_WINDOW_MARGIN)
-        })
-        .clone()
+    RateLimiter::shared(
+        api,
+        rate_per_sec,
+        Duration::from_secs(1) + RATE_WINDOW_MARGIN,
+    )
 }
 
 /// A RetailCRM v5 client; clones share the connection pool, and every client

@@ -171,7 +171,12 @@ struct Keyed<'a, T> {
 impl<'a, T: Copy> Keyed<'a, T> {
     /// Orders the rows by id, rejecting a repeated id (the first repeat in
     /// row order is the one reported).
-    fn new(frame_name: &'static str, df: &DataFrame, ids: Vec<&'a str>, rows: Vec<T>) -> Result<Self> {
+    fn new(
+        frame_name: &'static str,
+        df: &DataFrame,
+        ids: Vec<&'a str>,
+        rows: Vec<T>,
+    ) -> Result<Self> {
         let mut keyed = Keyed {
             ids,
             rows,
@@ -199,7 +204,11 @@ impl<'a, T: Copy> Keyed<'a, T> {
             .any(|w| ids[w[0] as usize] == ids[w[1] as usize])
         {
             let mut seen = std::collections::HashSet::with_capacity(ids.len());
-            let key = ids.iter().find(|id| !seen.insert(**id)).copied().unwrap_or_default();
+            let key = ids
+                .iter()
+                .find(|id| !seen.insert(**id))
+                .copied()
+                .unwrap_or_default();
             return Err(ReconcileError::DuplicateKey {
                 frame: frame_name,
                 column: "order_id",
@@ -744,7 +753,9 @@ mod reference {
 
     use polars::prelude::*;
 
-    use super::{class, clean_track, CrmOrder, OrdersOptions, ShopOrder, Stage, WmsOrder, OUTPUT_COLUMNS};
+    use super::{
+        class, clean_track, CrmOrder, OrdersOptions, ShopOrder, Stage, WmsOrder, OUTPUT_COLUMNS,
+    };
     use crate::reconcile::stock::{frame, Input, ReconcileError, Result};
 
     /// Goods per order: order_id → sku → quantity (repeated lines summed).
@@ -889,7 +900,8 @@ mod reference {
                 found.push((class::CANCELLED_IN_SHOP_ACTIVE_IN_WMS, None));
             }
             if s.cancelled && stage.is_some_and(Stage::is_shipped) {
-                let note = "cancelled in the shop after the WMS shipped it; not cancelled in the WMS";
+                let note =
+                    "cancelled in the shop after the WMS shipped it; not cancelled in the WMS";
                 found.push((class::CANCELLED_AFTER_SHIPMENT, Some(note.to_owned())));
             }
             if !s.cancelled && stage == Some(Stage::Cancelled) {
@@ -1242,7 +1254,6 @@ mod tests {
         notes[i].clone()
     }
 
-
     /// Shuffles the rows of a frame.
     fn shuffled(df: &DataFrame, rng: &mut rand::rngs::StdRng) -> DataFrame {
         use rand::seq::SliceRandom;
@@ -1255,8 +1266,22 @@ mod tests {
     /// repeated goods lines and orphan items.
     fn random_world(rng: &mut rand::rngs::StdRng) -> [DataFrame; 5] {
         use rand::Rng;
-        let stages = ["new", "picking", "packed", "shipped", "delivered", "cancelled"];
-        let tracks = [None, Some(""), Some("  "), Some("T1"), Some(" T1 "), Some("T2")];
+        let stages = [
+            "new",
+            "picking",
+            "packed",
+            "shipped",
+            "delivered",
+            "cancelled",
+        ];
+        let tracks = [
+            None,
+            Some(""),
+            Some("  "),
+            Some("T1"),
+            Some(" T1 "),
+            Some("T2"),
+        ];
         let id = |rng: &mut rand::rngs::StdRng| format!("O{:03}", rng.random_range(0..60));
         let ids = |rng: &mut rand::rngs::StdRng| {
             let mut v: Vec<String> = (0..rng.random_range(0..40)).map(|_| id(rng)).collect();
@@ -1301,7 +1326,9 @@ mod tests {
         let lines = |rng: &mut rand::rngs::StdRng| {
             let n = rng.random_range(0..80);
             let ids: Vec<String> = (0..n).map(|_| id(rng)).collect();
-            let skus: Vec<String> = (0..n).map(|_| format!("S{}", rng.random_range(0..4))).collect();
+            let skus: Vec<String> = (0..n)
+                .map(|_| format!("S{}", rng.random_range(0..4)))
+                .collect();
             let qty: Vec<i64> = (0..n).map(|_| rng.random_range(-1..3)).collect();
             df!("order_id" => ids, "sku" => skus, "quantity" => qty).unwrap()
         };
@@ -1316,7 +1343,8 @@ mod tests {
         let opts = options();
         let check = |w: &[DataFrame; 5]| {
             let fast = classify(w).unwrap();
-            let slow = reference::classify_orders(&w[0], &w[1], &w[2], &w[3], &w[4], &opts).unwrap();
+            let slow =
+                reference::classify_orders(&w[0], &w[1], &w[2], &w[3], &w[4], &opts).unwrap();
             assert!(fast.equals_missing(&slow), "{fast}\n{slow}");
         };
         check(&world());
@@ -1328,7 +1356,13 @@ mod tests {
             check(&s);
         }
         let g = crate::bench::orders::generate(5_000).unwrap();
-        let w = [g.shop_orders, g.shop_items, g.wms_orders, g.wms_items, g.crm_orders];
+        let w = [
+            g.shop_orders,
+            g.shop_items,
+            g.wms_orders,
+            g.wms_items,
+            g.crm_orders,
+        ];
         let opts = crate::bench::orders::options();
         let fast = classify_orders(&w[0], &w[1], &w[2], &w[3], &w[4], &opts).unwrap();
         let slow = reference::classify_orders(&w[0], &w[1], &w[2], &w[3], &w[4], &opts).unwrap();

@@ -4,13 +4,18 @@
 //! per (SKU, class) comes out, sorted by (sku, class), plus a correction plan.
 //!
 //! # Design (speed)
-//! The target is a million SKUs per source well under a second, so the
-//! classification avoids Polars joins on string keys. Each source is put in
-//! SKU order once — free when the frame is already sorted (checked in one
-//! linear pass), otherwise a single multithreaded Polars `arg_sort` — and the
-//! three sorted views are then walked together like a merge. The same pass
-//! rejects duplicate SKUs. Each SKU is classified by [`classify_one`], a small
-//! pure function, and the output columns are filled in one go.
+//! A million SKUs per source classify in well under 0.1 s on two cores
+//! (`sverka bench`), so the classification avoids Polars joins on string
+//! keys. Each source's columns are validated and used in place, as one
+//! contiguous Arrow chunk each (nothing is copied when a frame already is
+//! one). Each source is put in SKU order once — free when the frame is
+//! already sorted (checked in one linear pass), otherwise a single
+//! multithreaded Polars `arg_sort` — and the three sorted views are then
+//! walked together like a merge, which also rejects duplicate SKUs. Each SKU
+//! is classified by [`classify_one`], a small pure function, and written
+//! straight into Polars column builders; the class column is gathered from
+//! the seven class names, so each name is stored once. Peak memory is the
+//! inputs plus the output frame (about 200 MiB at 1M SKUs).
 //!
 //! This module also holds the input-validation helpers shared by the orders
 //! and billing reconciliations ([`ReconcileError`] and the crate-internal
@@ -1430,6 +1435,22 @@ mod tests {
         );
         let from_shuffled = classify_stock(&w, &c, &s).unwrap();
         assert!(from_shuffled.equals_missing(&fast));
+    }
+
+    #[test]
+    fn chunked_inputs_classify_like_contiguous_ones() {
+        let (wms, crm, shop) = synthetic_stock(4_000, 3).unwrap();
+        let expected = classify_stock(&wms, &crm, &shop).unwrap();
+        let chunked = |df: &DataFrame| {
+            let half = df.height() as i64 / 2;
+            let mut a = df.slice(0, half as usize);
+            a.vstack_mut(&df.slice(half, df.height())).unwrap();
+            assert!(a.first_col_n_chunks() > 1);
+            a
+        };
+        let out = classify_stock(&chunked(&wms), &chunked(&crm), &chunked(&shop)).unwrap();
+        assert!(out.equals_missing(&expected));
+        assert_eq!(rows(&out), reference(&wms, &crm, &shop));
     }
 
     #[test]

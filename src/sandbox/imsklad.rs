@@ -277,7 +277,10 @@ impl ImskladState {
         stock: i64,
         reserved: i64,
     ) -> Result<(), SandboxError> {
-        if !self.goods.values().any(|g| g.wms_id == wms_id) {
+        // Every known good has a stock entry (put_good creates it, nothing
+        // removes one), so this is the look-up of a known WMS id — O(log n),
+        // where scanning the goods made seeding a large world quadratic.
+        if !self.stock.contains_key(&wms_id) {
             return Err(SandboxError::UnknownGood(wms_id));
         }
         self.stock.insert(wms_id, (stock, reserved));

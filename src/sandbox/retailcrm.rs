@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use chrono::NaiveDate;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -103,10 +103,6 @@ pub struct SandboxOffer {
 }
 
 impl SandboxOffer {
-    fn has_sku(&self, sku: &str) -> bool {
-        self.external_id.as_deref() == Some(sku) || self.xml_id.as_deref() == Some(sku)
-    }
-
     fn total(&self) -> f64 {
         self.quantities.values().sum()
     }
@@ -253,6 +249,9 @@ pub struct RetailCrmState {
     statuses: Vec<SandboxStatus>,
     products: Vec<SandboxProduct>,
     offers: Vec<SandboxOffer>,
+    /// Where each offer id, `externalId` and `xmlId` stands in `offers`, so an
+    /// upload of 250 offers to a million-offer account is not 250 scans.
+    offer_index: OfferIndex,
     groups: Vec<SandboxGroup>,
     properties: Vec<(String, String)>,
     orders: Vec<SandboxOrder>,
@@ -289,6 +288,7 @@ impl RetailCrmState {
             statuses: Vec::new(),
             products: Vec::new(),
             offers: Vec::new(),
+            offer_index: OfferIndex::default(),
             groups: Vec::new(),
             properties: Vec::new(),
             orders: Vec::new(),
@@ -400,6 +400,8 @@ impl RetailCrmState {
                 .collect(),
             active: true,
         });
+        self.offer_index
+            .add(self.offers.len() - 1, &self.offers[self.offers.len() - 1]);
         offer_id
     }
 
@@ -417,7 +419,17 @@ impl RetailCrmState {
 
     /// The offer with this SKU (`externalId` or `xmlId`).
     pub fn offer(&self, sku: &str) -> Option<&SandboxOffer> {
-        self.offers.iter().find(|o| o.has_sku(sku))
+        self.offer_position(sku).map(|i| &self.offers[i])
+    }
+
+    /// Where the first offer with this `externalId` or `xmlId` stands.
+    fn offer_position(&self, sku: &str) -> Option<usize> {
+        let by_ext = self.offer_index.by_external.get(sku).copied();
+        let by_xml = self.offer_index.by_xml.get(sku).copied();
+        match (by_ext, by_xml) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Number of offers.
@@ -433,12 +445,12 @@ impl RetailCrmState {
 
     /// Sets a quantity directly (a change made in the CRM UI).
     pub fn set_quantity(&mut self, sku: &str, store: &str, quantity: f64) -> Result<(), SeedError> {
-        let offer = self
-            .offers
-            .iter_mut()
-            .find(|o| o.has_sku(sku))
+        let position = self
+            .offer_position(sku)
             .ok_or_else(|| SeedError::UnknownOffer(sku.to_string()))?;
-        offer.quantities.insert(store.to_string(), quantity);
+        self.offers[position]
+            .quantities
+            .insert(store.to_string(), quantity);
         Ok(())
     }
 
@@ -665,6 +677,12 @@ impl RetailCrmState {
         let details = query.get("filter[details]").and_then(text_truthy) == Some(true);
         let offer_active = query.get("filter[offerActive]").and_then(text_truthy);
         let site_ok = self.sites_match(query);
+        if site_ok && ext.is_empty() && xml.is_empty() && ids.is_empty() && offer_active.is_none() {
+            // Unfiltered: page straight over the offers.
+            let (items, pagination) = paginate_slice(&self.offers, page, limit);
+            let offers: Vec<Value> = items.iter().map(|o| self.offer_json(o, details)).collect();
+            return ok(json!({ "pagination": pagination, "offers": offers }));
+        }
         let selected: Vec<&SandboxOffer> = self
             .offers
             .iter()
@@ -688,6 +706,7 @@ impl RetailCrmState {
                 !(o.external_id.as_ref().is_some_and(|e| gone.contains(e))
                     || o.xml_id.as_ref().is_some_and(|x| gone.contains(x)))
             });
+            self.offer_index = OfferIndex::build(&self.offers);
         }
         let list = match json_field(form, "offers")? {
             Value::Array(list) => list,
@@ -761,11 +780,17 @@ impl RetailCrmState {
                 return Err((at("[site]"), format!("Site with code \"{site}\" not found")));
             }
         }
-        let found = self.offers.iter().position(|o| {
-            id.is_none_or(|id| o.id == id)
-                && ext
-                    .as_ref()
-                    .is_none_or(|e| o.external_id.as_ref() == Some(e))
+        // One key finds the candidate; the others must agree with it.
+        let candidate = match (id, &ext, &xml) {
+            (Some(id), _, _) => self.offer_index.by_id.get(&id),
+            (None, Some(e), _) => self.offer_index.by_external.get(e),
+            (None, None, Some(x)) => self.offer_index.by_xml.get(x),
+            (None, None, None) => None,
+        };
+        let found = candidate.copied().filter(|&i| {
+            let o = &self.offers[i];
+            ext.as_ref()
+                .is_none_or(|e| o.external_id.as_ref() == Some(e))
                 && xml.as_ref().is_none_or(|x| o.xml_id.as_ref() == Some(x))
         });
         let Some(index) = found else {
@@ -1385,13 +1410,48 @@ fn page_params(query: &Params) -> Result<(usize, usize), Refusal> {
 }
 
 fn paginate<T: Clone>(items: &[T], page: usize, limit: usize) -> (Vec<T>, Value) {
+    let (slice, pagination) = paginate_slice(items, page, limit);
+    (slice.to_vec(), pagination)
+}
+
+/// One page of `items` (pages count from 1) and RetailCRM's `pagination` object.
+fn paginate_slice<T>(items: &[T], page: usize, limit: usize) -> (&[T], Value) {
     let total = items.len();
     let pages = total.div_ceil(limit);
     let start = (page - 1).saturating_mul(limit).min(total);
     let end = start.saturating_add(limit).min(total);
     let pagination =
         json!({"limit": limit, "totalCount": total, "currentPage": page, "totalPageCount": pages});
-    (items[start..end].to_vec(), pagination)
+    (&items[start..end], pagination)
+}
+
+/// Positions of the offers in [`RetailCrmState`]'s list by each of their keys
+/// (the first offer wins when two share a key, as a scan would find it).
+#[derive(Debug, Default)]
+struct OfferIndex {
+    by_id: HashMap<i64, usize>,
+    by_external: HashMap<String, usize>,
+    by_xml: HashMap<String, usize>,
+}
+
+impl OfferIndex {
+    fn build(offers: &[SandboxOffer]) -> OfferIndex {
+        let mut index = OfferIndex::default();
+        for (i, o) in offers.iter().enumerate() {
+            index.add(i, o);
+        }
+        index
+    }
+
+    fn add(&mut self, position: usize, offer: &SandboxOffer) {
+        self.by_id.entry(offer.id).or_insert(position);
+        if let Some(e) = &offer.external_id {
+            self.by_external.entry(e.clone()).or_insert(position);
+        }
+        if let Some(x) = &offer.xml_id {
+            self.by_xml.entry(x.clone()).or_insert(position);
+        }
+    }
 }
 
 fn respond(status: u16, body: Value) -> Response {

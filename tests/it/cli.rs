@@ -110,6 +110,23 @@ fn the_demo_runs_end_to_end_and_a_reuse_has_nothing_to_correct() {
         .expect("stock ran");
     assert!(stock["corrections"]["applied"].as_u64().unwrap() > 0);
     assert!(stock["counts"]["qty_mismatch_crm"].as_u64().unwrap() > 0);
+    let names: Vec<&str> = jobs.iter().filter_map(|j| j["job"].as_str()).collect();
+    assert_eq!(names, ["stock", "orders", "billing", "scans"]);
+    let job = |name: &str| jobs.iter().find(|j| j["job"] == name).unwrap();
+    assert!(job("orders")["corrections"]["applied"].as_u64().unwrap() > 0);
+    for class in [
+        "charge_for_unknown_order",
+        "order_without_charge",
+        "duplicate_charge",
+        "charge_for_cancelled_order",
+        "amount_off_tariff",
+        "balance_gap",
+    ] {
+        assert_eq!(job("billing")["counts"][class], 1, "{class}");
+    }
+    // Scans answered `processing` during the shop outage are re-checked and pushed.
+    assert!(job("scans")["corrections"]["applied"].as_u64().unwrap() > 0);
+    assert_eq!(job("scans")["status"], "clean");
     for j in jobs {
         for r in j["reports"].as_array().unwrap() {
             let p = Path::new(r.as_str().unwrap());

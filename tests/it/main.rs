@@ -2,6 +2,7 @@
 
 mod support;
 
+mod bench;
 mod billing;
 mod cli;
 mod db;

@@ -854,7 +854,10 @@ async fn inventory_pages_overlap_within_the_rate_limit_and_keep_their_order() {
     assert_eq!(skus, expected, "every page once, in page order");
     let reqs = e.sb.control.requests_to("/store/inventories");
     assert_eq!(reqs.len(), 25, "the minimum number of requests");
-    assert!(reqs.iter().all(|r| r.status == 200), "nothing over the limit");
+    assert!(
+        reqs.iter().all(|r| r.status == 200),
+        "nothing over the limit"
+    );
     assert!(e.sb.control.max_requests_per(Duration::from_secs(1)) <= 10);
     // Pages after the first are in flight together, not one after another.
     assert!(e.sb.control.max_requests_per(Duration::from_millis(30)) >= 2);

@@ -711,3 +711,165 @@ async fn a_jobs_folder_with_mistakes_is_refused_naming_the_file() {
         ]
     );
 }
+
+/// The real daemon: `sverka schedule` as a process with a stock job firing every
+/// second against the sandbox. SIGTERM arrives while a run is applying its
+/// corrections; the daemon lets the run finish its step, records it, and exits 0
+/// with no run left `running`, no correction left `planned`, and the job lock
+/// free for the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_to_the_daemon_mid_run_leaves_the_journal_consistent() {
+    use sverka::sandbox::world::{World, WorldSpec};
+    use sverka::sandbox::{SandboxOptions, SandboxSet};
+    use sverka::shop::{Queries, Shop};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state_url = format!("sqlite://{}", dir.path().join("state.db").display());
+    let shop_url = format!("sqlite://{}", dir.path().join("shop.db").display());
+    let world = World::generate(&WorldSpec {
+        seed: 11,
+        skus: 3000,
+        orders: 0,
+        days: 1,
+        drift: true,
+    });
+    // A latency on every request makes the apply step last long enough to be
+    // interrupted (one IMSKLAD look-up per unmapped SKU, the CRM upload).
+    let set = SandboxSet::start(&SandboxOptions {
+        latency: Duration::from_millis(40),
+        ..SandboxOptions::default()
+    })
+    .await
+    .expect("sandbox");
+    world.seed_servers(&set).expect("seed");
+    let shop = Shop::new(
+        Db::connect(&shop_url).await.expect("shop"),
+        Queries::builtin(),
+    );
+    world.write_shop(&shop).await.expect("shop rows");
+    let state = Db::connect_state(&state_url).await.expect("state");
+    world.write_mapping(&state, &set).await.expect("mapping");
+
+    let k = &set.keys;
+    std::fs::write(
+        dir.path().join("sverka.toml"),
+        format!(
+            "[state]\ndatabase_url = \"{state_url}\"\n\
+             [shop]\ndatabase_url = \"{shop_url}\"\n\
+             [imsklad]\nurl = \"{}\"\nkey = \"{}\"\nstorage_id = {}\n\
+             [retailcrm]\nurl = \"{}\"\napi_key = \"{}\"\nsite = \"{}\"\nstore = \"{}\"\n\
+             [safety]\nmax_change_share = 0.9\n\
+             [reports]\ndir = \"reports\"\n",
+            set.urls.imsklad,
+            k.imsklad_key,
+            k.imsklad_storage_id,
+            set.urls.retailcrm,
+            k.retailcrm_key,
+            k.retailcrm_site,
+            k.retailcrm_store,
+        ),
+    )
+    .expect("config");
+    let jobs = dir.path().join("jobs");
+    std::fs::create_dir(&jobs).expect("jobs dir");
+    std::fs::write(
+        jobs.join("stock.toml"),
+        "name = \"stock-every-second\"\njob = \"stock\"\ncron = \"* * * * * *\"\ntimezone = \"UTC\"\n",
+    )
+    .expect("job");
+
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_sverka"))
+        .args(["schedule", "--jobs-dir", "jobs"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "sverka=info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sverka schedule starts");
+    let pid = daemon.id().expect("pid");
+
+    // Wait until the first run journals corrections, i.e. it is applying.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let journaled = state
+            .fetch_all(
+                "SELECT id FROM corrections WHERE job = ?",
+                &["stock".into()],
+                "journaled corrections",
+            )
+            .await
+            .expect("corrections")
+            .len();
+        if journaled > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no correction was journaled within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let status = tokio::time::timeout(Duration::from_secs(90), daemon.wait())
+        .await
+        .expect("the daemon exits after SIGTERM")
+        .expect("exit status");
+    let mut stderr = String::new();
+    if let Some(mut err) = daemon.stderr.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = err.read_to_string(&mut stderr).await;
+    }
+    assert!(status.success(), "exit {status:?}\n{stderr}");
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
+
+    let runs = runs_of(&state, "stock").await;
+    assert!(!runs.is_empty());
+    assert!(
+        runs.iter().all(|r| r.status != RunStatus::Running),
+        "a run was left running: {runs:?}"
+    );
+    let planned = state
+        .fetch_all(
+            "SELECT id FROM corrections WHERE status = ?",
+            &["planned".into()],
+            "planned corrections",
+        )
+        .await
+        .expect("corrections");
+    assert!(
+        planned.is_empty(),
+        "{} corrections left planned",
+        planned.len()
+    );
+
+    // The lock went with the daemon: the next run starts (not refused: exit 2)
+    // and applies whatever the stopped run left; after it nothing differs.
+    let reconcile = || async {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sverka"))
+            .args(["reconcile", "stock", "--json"])
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .await
+            .expect("reconcile");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), summary)
+    };
+    let (code, summary) = reconcile().await;
+    assert_eq!(code, Some(1), "{summary}");
+    assert_eq!(summary["corrections"]["failed"], 0, "{summary}");
+    let (code, summary) = reconcile().await;
+    assert_eq!(code, Some(1), "{summary}");
+    assert_eq!(summary["corrections"]["applied"], 0, "{summary}");
+    for class in ["qty_mismatch_crm", "qty_mismatch_shop"] {
+        assert!(summary["counts"].get(class).is_none(), "{summary}");
+    }
+    state.close().await;
+    set.stop().await;
+}

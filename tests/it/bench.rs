@@ -1,0 +1,126 @@
+//! `sverka bench` end to end at a tiny size, so its code paths cannot rot
+//! (no wall-clock limits are asserted: the figures are for `--release`).
+
+use serde_json::Value;
+use std::process::Command;
+
+fn bench(args: &[&str], work: &std::path::Path) -> Value {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sverka"));
+    cmd.arg("bench")
+        .args(args)
+        .arg("--work-dir")
+        .arg(work)
+        .arg("--json")
+        .env("RUST_LOG", "warn")
+        .env_remove("SVERKA_BENCH_POSTGRES_URL");
+    if let Ok(url) = std::env::var("SVERKA_TEST_POSTGRES_URL") {
+        if !url.is_empty() {
+            cmd.arg("--postgres").arg(url);
+        }
+    }
+    let out = cmd.output().expect("sverka bench runs");
+    assert!(
+        out.status.success(),
+        "sverka bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON report")
+}
+
+#[test]
+fn every_figure_runs_at_a_tiny_size() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let report = bench(
+        &[
+            "--sizes",
+            "1000",
+            "--e2e-sizes",
+            "300",
+            "--repeat",
+            "2",
+            "--latency-ms",
+            "5",
+            "--clients",
+            "4",
+            "--callbacks",
+            "200",
+        ],
+        work.path(),
+    );
+    let reconcile = report["reconcile"].as_array().expect("reconcile rows");
+    assert_eq!(reconcile.len(), 3, "{report:#}");
+    for row in reconcile {
+        let rust = &row["rust"];
+        assert_eq!(rust["size"], 1000);
+        assert_eq!(rust["seconds"].as_array().map(Vec::len), Some(2));
+        assert!(rust["peak_mib"].as_f64().unwrap_or(0.0) > 0.0, "{rust}");
+        let counts = rust["counts"].as_object().expect("counts");
+        assert!(counts.contains_key("ok"), "{counts:?}");
+        // Baselines run when python3 has pandas and duckdb; either way the
+        // outcome is reported, and a baseline that ran computed the same counts.
+        for engine in ["pandas", "duckdb"] {
+            let b = &row[engine];
+            match b["status"].as_str() {
+                Some("ran") => assert_eq!(b["counts_match"], true, "{engine}: {b}"),
+                Some("skipped") => assert!(b["reason"].is_string()),
+                other => panic!("{engine}: unexpected {other:?} in {row}"),
+            }
+        }
+    }
+    let load = report["load"].as_array().expect("load rows");
+    assert!(!load.is_empty());
+    assert_eq!(load[0]["engine"], "sqlite");
+    assert_eq!(load[0]["stock_rows"], 1000);
+    assert!(load[0]["order_rows"].as_u64().unwrap_or(0) >= 1000);
+
+    let e2e = &report["e2e"][0];
+    assert_eq!(e2e["skus"], 300, "{report:#}");
+    assert_eq!(e2e["crm_rejected"], 0);
+    assert!(e2e["crm_max_per_second"].as_u64().unwrap_or(99) <= 10);
+    assert_eq!(
+        e2e["crm_reads"].as_u64().unwrap_or(0) + e2e["crm_uploads"].as_u64().unwrap_or(0),
+        e2e["min_requests"].as_u64().unwrap_or(1),
+        "the job makes the minimum number of RetailCRM requests: {e2e}"
+    );
+    assert!(e2e["ratio"].as_f64().unwrap_or(0.0) > 0.0);
+
+    let listener = report["listener"].as_array().expect("listener rows");
+    assert!(!listener.is_empty());
+    assert_eq!(listener[0]["callbacks"], 200);
+    assert!(
+        listener[0]["p99_ms"].as_f64().unwrap_or(-1.0)
+            >= listener[0]["p50_ms"].as_f64().unwrap_or(0.0)
+    );
+}
+
+#[test]
+fn readme_block_is_regenerated_between_the_markers() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let readme = work.path().join("README.md");
+    let begin = sverka::bench::table::BEGIN;
+    let end = sverka::bench::table::END;
+    std::fs::write(
+        &readme,
+        format!("# x\n\n{begin}\nold numbers\n{end}\n\n## Layout\n"),
+    )
+    .unwrap();
+    let readme_arg = readme.display().to_string();
+    bench(
+        &[
+            "--only",
+            "stock",
+            "--sizes",
+            "500",
+            "--repeat",
+            "1",
+            "--no-baseline",
+            "--readme",
+            &readme_arg,
+        ],
+        work.path(),
+    );
+    let text = std::fs::read_to_string(&readme).unwrap();
+    assert!(!text.contains("old numbers"), "{text}");
+    assert!(text.contains("| stock | 500 |"), "{text}");
+    assert!(text.starts_with("# x\n\n") && text.ends_with(&format!("{end}\n\n## Layout\n")));
+}
