@@ -13,7 +13,7 @@ pub mod mapping;
 pub mod runs;
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, ConnectOptions as _, Executor};
 use std::borrow::Cow;
 use std::sync::Once;
 use std::time::Duration;
@@ -160,6 +160,9 @@ pub struct Db {
 
 static DRIVERS: Once = Once::new();
 
+/// How long a statement may take before sqlx logs it (at `info`) as slow.
+const SLOW_STATEMENT: Duration = Duration::from_secs(10);
+
 impl Db {
     /// Opens a pool for `url`. SQLite files are created when missing and run in WAL mode.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
@@ -183,13 +186,21 @@ impl Db {
                 })
             });
         }
+        let connect_err = |source| DbError::Connect {
+            url: redacted.clone(),
+            source,
+        };
+        // A batch job reads whole tables: a statement taking seconds is normal
+        // at a million rows, so sqlx's slow-statement warning (1 s) would
+        // only be noise in cron mail. It stays visible at `RUST_LOG=sqlx=info`.
+        let connect_options = effective
+            .parse::<sqlx::any::AnyConnectOptions>()
+            .map_err(connect_err)?
+            .log_slow_statements(log::LevelFilter::Info, SLOW_STATEMENT);
         let pool = options
-            .connect(&effective)
+            .connect_with(connect_options)
             .await
-            .map_err(|source| DbError::Connect {
-                url: redacted.clone(),
-                source,
-            })?;
+            .map_err(connect_err)?;
         Ok(Db {
             pool,
             dialect,
