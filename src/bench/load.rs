@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::stats::{median, rate};
-use crate::db::Db;
+use crate::db::{with_database, Db};
 use crate::shop::{Queries, Shop};
 
 /// A database engine to measure on.
@@ -109,25 +109,6 @@ impl Scratch {
             }
         }
     }
-}
-
-/// `url` with its database path replaced by `name` (query string kept).
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[scheme_end..]
-        .find('/')
-        .map(|i| i + scheme_end)
-        .unwrap_or(base.len());
-    let mut out = format!("{}/{}", &base[..path_start], name);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
 }
 
 /// Figure 3 for one engine and size.
@@ -291,22 +272,4 @@ async fn measure(url: &str, engine: &Engine, n: usize, repeat: usize) -> Result<
         order_rows_per_s: rate(order_rows, orders_s),
         fill_s,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_name_replaced_query_kept() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/test", "b"),
-            "postgres://postgres@127.0.0.1:5432/b"
-        );
-        assert_eq!(
-            with_database("postgres://u:p@h/db?sslmode=disable", "b"),
-            "postgres://u:p@h/b?sslmode=disable"
-        );
-        assert_eq!(with_database("postgres://h", "b"), "postgres://h/b");
-    }
 }

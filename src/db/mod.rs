@@ -158,6 +158,25 @@ pub struct Db {
     url: String,
 }
 
+/// `url` with its database path replaced by `name` (query string kept).
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..path_start], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
 static DRIVERS: Once = Once::new();
 
 /// How long a statement may take before sqlx logs it (at `info`) as slow.
@@ -430,6 +449,19 @@ pub fn opt_text(row: &sqlx::any::AnyRow, name: &str) -> Result<Option<String>, s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_name_replaced_query_kept() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "b"),
+            "postgres://postgres@127.0.0.1:5432/b"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "b"),
+            "postgres://u:p@h/b?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "b"), "postgres://h/b");
+    }
 
     #[test]
     fn placeholders_translate_for_postgres_only() {

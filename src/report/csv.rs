@@ -141,19 +141,13 @@ impl CsvReport {
         dialect: CsvDialect,
         header: &[&str],
     ) -> Result<CsvReport, ReportError> {
-        let path = dir.join(name);
-        let io = |source| ReportError::Io {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(io)?;
+        let (path, mut tmp) = super::stage(dir, name)?;
         if dialect == CsvDialect::ExcelRu {
-            tmp.write_all("\u{feff}".as_bytes()).map_err(io)?;
+            tmp.write_all("\u{feff}".as_bytes())
+                .map_err(|source| ReportError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
         }
         let delimiter = match dialect {
             CsvDialect::Rfc4180 => b',',
@@ -210,14 +204,7 @@ impl CsvReport {
             path: path.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
-        tmp.as_file().sync_all().map_err(|source| ReportError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        tmp.persist(&path).map_err(|e| ReportError::Io {
-            path: path.clone(),
-            source: e.error,
-        })?;
+        super::put_in_place(tmp, &path)?;
         Ok(path)
     }
 }

@@ -434,20 +434,13 @@ fn discrepancies_section(out: &mut String, page: &BillingPage) {
 
 /// Writes `html` to `dir/name` atomically (temporary file, then rename).
 pub fn write(dir: &Path, name: &str, html: &str) -> Result<PathBuf, ReportError> {
-    let path = dir.join(name);
-    let io = |source| ReportError::Io {
-        path: path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    tmp.write_all(html.as_bytes()).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(&path).map_err(|e| io(e.error))?;
+    let (path, mut tmp) = super::stage(dir, name)?;
+    tmp.write_all(html.as_bytes())
+        .map_err(|source| ReportError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    super::put_in_place(tmp, &path)?;
     Ok(path)
 }
 

@@ -7,7 +7,7 @@
 
 #![allow(dead_code)]
 
-use sverka::db::{Db, Dialect};
+use sverka::db::{with_database, Db, Dialect};
 
 /// A database created for one test; `drop_db` removes it.
 pub struct TestDb {
@@ -69,24 +69,6 @@ fn unique_name() -> String {
             .get(..10)
             .unwrap_or("x")
     )
-}
-
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[scheme_end..]
-        .find('/')
-        .map(|i| i + scheme_end)
-        .unwrap_or(base.len());
-    let mut out = format!("{}/{}", &base[..path_start], name);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
 }
 
 async fn server_db(admin: &str, dialect: Dialect) -> Result<TestDb, String> {
