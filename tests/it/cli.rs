@@ -181,3 +181,105 @@ fn secrets_never_reach_the_logs() {
     assert!(!all.is_empty());
     assert!(!all.contains("SECRET"), "a key leaked:\n{all}");
 }
+
+/// `sverka sandbox --skus 1000` as a process: it prints every server's URL and
+/// key and two sample calls; the calls, sent as printed, answer seeded rows,
+/// and a wrong key gets IMSKLAD's documented error.
+#[tokio::test]
+async fn the_sandbox_process_prints_urls_and_its_sample_calls_work() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sverka"))
+        .args(["sandbox", "--skus", "1000"])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sverka sandbox starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut printed = Vec::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.expect("stdout line") {
+            let done = line.starts_with("Ctrl-C");
+            printed.push(line);
+            if done {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), read)
+        .await
+        .expect("the sandbox prints its banner");
+    let text = printed.join("\n");
+    for name in [
+        "IMSKLAD",
+        "RetailCRM",
+        "EGON",
+        "IMSHOP",
+        "sandbox-imsklad-key",
+    ] {
+        assert!(text.contains(name), "{name} missing:\n{text}");
+    }
+
+    // The IMSKLAD sample: curl -s -X POST URL -H '…' -d 'BODY'
+    let imsklad = printed
+        .iter()
+        .find(|l| l.trim_start().starts_with("curl -s -X POST"))
+        .expect("an IMSKLAD curl line");
+    let url = imsklad.split_whitespace().nth(4).expect("url").to_string();
+    let body = imsklad
+        .split_once("-d '")
+        .and_then(|(_, rest)| rest.strip_suffix('\''))
+        .expect("a -d body");
+    let http = reqwest::Client::new();
+    let stock: serde_json::Value = http
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("get_stock")
+        .json()
+        .await
+        .expect("JSON");
+    let rows = stock.as_array().expect("get_stock answers a list");
+    assert_eq!(rows.len(), 3, "{stock}");
+    assert!(rows
+        .iter()
+        .all(|r| r["stock"].is_i64() && r["reserved"].is_i64()));
+    let refused: serde_json::Value = http
+        .post(&url)
+        .body(body.replace("sandbox-imsklad-key", "wrong"))
+        .send()
+        .await
+        .expect("wrong key")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(refused["code"], 3, "{refused}");
+
+    // The RetailCRM sample: curl -sg 'URL' -H 'X-API-KEY: KEY'
+    let crm = printed
+        .iter()
+        .find(|l| l.trim_start().starts_with("curl -sg"))
+        .expect("a RetailCRM curl line");
+    let parts: Vec<&str> = crm.split('\'').collect();
+    let (url, header) = (parts[1], parts[3]);
+    let (name, value) = header.split_once(": ").expect("a header");
+    let page: serde_json::Value = http
+        .get(url)
+        .header(name, value)
+        .send()
+        .await
+        .expect("inventories")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(page["success"], true, "{page}");
+    assert_eq!(page["offers"].as_array().map(Vec::len), Some(20), "{page}");
+    assert!(page["offers"][0]["stores"].is_array(), "{page}");
+
+    let _ = child.kill().await;
+}
