@@ -44,11 +44,6 @@ pub const ORDER_IDS_PER_REQUEST: usize = 100;
 pub const HISTORY_PAGE_LIMIT: u32 = 100;
 /// Page sizes the API accepts.
 pub const ALLOWED_LIMITS: [u32; 4] = [20, 50, 100, 250];
-/// Formerly added to the client's one-second rate window for the time between
-/// booking a slot and the request's arrival. The client now holds each slot
-/// until the answer is in ([`RateLimiter::acquire_held`]), which is safe
-/// whatever that time is, so no margin is added any more.
-pub const RATE_WINDOW_MARGIN: Duration = Duration::ZERO;
 
 /// Which offer field carries the shop SKU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -1134,19 +1129,6 @@ struct Inner {
     limiter: RateLimiter,
 }
 
-/// The rate limiter of one RetailCRM account (API URL) at one configured rate,
-/// shared by every client of this process ([`RateLimiter::shared`]): the stock
-/// job builds one client to read and another to upload; without sharing, the
-/// second started with an empty window right after the first had filled the
-/// vendor's.
-fn shared_limiter(api: &str, rate_per_sec: usize) -> RateLimiter {
-    RateLimiter::shared(
-        api,
-        rate_per_sec,
-        Duration::from_secs(1) + RATE_WINDOW_MARGIN,
-    )
-}
-
 /// A RetailCRM v5 client; clones share the connection pool, and every client
 /// of the same account shares one rate limiter.
 #[derive(Debug, Clone)]
@@ -1182,7 +1164,14 @@ impl RetailCrmClient {
                 site: cfg.site.filter(|s| !s.trim().is_empty()),
                 store: cfg.store,
                 offer_key: cfg.offer_key,
-                limiter: shared_limiter(&format!("{base}/api/v5"), cfg.rate_per_sec),
+                // RetailCRM counts an account's requests per second, whichever
+                // client sends them (see `RateLimiter::shared`); each slot is
+                // held until the answer is in (`RateLimiter::acquire_held`).
+                limiter: RateLimiter::shared(
+                    &format!("{base}/api/v5"),
+                    cfg.rate_per_sec,
+                    Duration::from_secs(1),
+                ),
                 policy: cfg.policy,
             }),
         })

@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::{begin, Context, Outcome};
 use crate::config::WmsKind;
 use crate::connectors::imsklad::Good;
-use crate::connectors::retailcrm::{OfferStock, MAX_OFFERS_PER_UPLOAD};
+use crate::connectors::retailcrm::{OfferStock, RetailCrmClient, MAX_OFFERS_PER_UPLOAD};
 use crate::db::journal::{self, CorrectionStatus, Planned, Target};
 use crate::db::mapping::{self, MapKind};
 use crate::db::runs::{self, RunStatus};
@@ -383,6 +383,7 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         save_snapshot(ctx, &snap).await?;
         apply_crm(
             ctx,
+            &crm,
             run_id,
             &plan,
             &mut fates,
@@ -521,6 +522,7 @@ fn note_for(class_name: &str) -> String {
 
 async fn apply_crm(
     ctx: &Context,
+    crm: &RetailCrmClient,
     run_id: i64,
     plan: &rs::StockPlan,
     fates: &mut HashMap<(String, &'static str), Fate>,
@@ -530,7 +532,6 @@ async fn apply_crm(
     if plan.crm_updates.is_empty() {
         return Ok(());
     }
-    let crm = ctx.retailcrm()?;
     let chunks: Vec<&[rs::CrmStockUpdate]> =
         plan.crm_updates.chunks(MAX_OFFERS_PER_UPLOAD).collect();
     let bar = progress(ctx, chunks.len() as u64, "uploading stock to RetailCRM");
