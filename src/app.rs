@@ -17,7 +17,7 @@ pub const EXIT_FAILED: u8 = 2;
 /// Runs the command line and returns the process exit code.
 pub fn main_with_args() -> u8 {
     let cli = Cli::parse();
-    init_logging(cli.global.log_format);
+    init_logging(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -37,15 +37,21 @@ pub fn main_with_args() -> u8 {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs go to stderr; progress bars are drawn there too, but only for a person:
+/// stderr a terminal, human log lines, no `--json`.
+fn init_logging(global: &GlobalArgs) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("sverka=info,warn"));
+    let terminal = std::io::stderr().is_terminal();
+    if terminal && global.log_format == LogFormat::Human && !global.json {
+        crate::progress::enable();
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let _ = match format {
+        .with_writer(crate::progress::LogWriter)
+        .with_ansi(terminal);
+    let _ = match global.log_format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };

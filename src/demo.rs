@@ -31,6 +31,8 @@ pub const REPLAY_LOG: &str = "sandbox-replay.jsonl";
 pub struct WorkDir {
     /// The folder.
     pub root: PathBuf,
+    /// Where the reports go: `--report-dir` when given, else `<root>/reports`.
+    pub reports: PathBuf,
 }
 
 impl WorkDir {
@@ -42,9 +44,14 @@ impl WorkDir {
     pub fn shop_url(&self) -> String {
         format!("sqlite://{}", self.root.join("shop.db").display())
     }
-    /// `<root>/reports`
+    /// The folder and its reports folder (`report_dir` wins over `<root>/reports`).
+    pub fn new(root: PathBuf, report_dir: Option<PathBuf>) -> Self {
+        let reports = report_dir.unwrap_or_else(|| root.join("reports"));
+        Self { root, reports }
+    }
+    /// Where the reports go.
     pub fn reports(&self) -> PathBuf {
-        self.root.join("reports")
+        self.reports.clone()
     }
     /// The replay log.
     pub fn replay_log(&self) -> PathBuf {
@@ -70,9 +77,7 @@ pub fn listener_settings(config: &Config) -> ListenerSettings {
 /// Runs the demo; returns the exit code (0 when every job ran).
 pub async fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<u8> {
     let started = Instant::now();
-    let work = WorkDir {
-        root: args.dir.clone(),
-    };
+    let work = WorkDir::new(args.dir.clone(), global.report_dir.clone());
     let reuse = args.reuse && work.root.join("state.db").exists();
     if args.reuse && !reuse {
         eprintln!(
@@ -84,8 +89,9 @@ pub async fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<u8> {
         std::fs::remove_dir_all(&work.root)
             .with_context(|| format!("clearing the demo folder {}", work.root.display()))?;
     }
-    std::fs::create_dir_all(work.reports())
-        .with_context(|| format!("creating {}", work.reports().display()))?;
+    for dir in [&work.root, &work.reports] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
 
     let spec = WorldSpec {
         seed: args.seed,
@@ -212,6 +218,10 @@ pub async fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<u8> {
         "IMSHOP users scan marking codes (some while the shop database is down); settling and pushing the scan statuses",
     );
     scan_codes(&world, &set, &listener.url).await?;
+    step(
+        global,
+        "simulating a shop-database outage: the listener answers scans `processing` (the warnings below are expected)",
+    );
     scans_during_outage(&world, &set, &config, &state, &work).await?;
     summaries.push(crate::jobs::scans::run(&ctx).await);
 
@@ -337,7 +347,7 @@ async fn scans_during_outage(
 
 fn step(global: &GlobalArgs, msg: &str) {
     if !global.json {
-        eprintln!("· {msg}");
+        crate::progress::println(&format!("· {msg}"));
     }
 }
 

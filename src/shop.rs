@@ -72,9 +72,39 @@ pub enum ShopError {
         #[source]
         source: sqlx::Error,
     },
+    /// The shop database cannot be reached (closed pool, refused or broken
+    /// connection, pool timeout): nothing is wrong with the query itself.
+    #[error("shop database unavailable while running `{query}`: {source}")]
+    Unavailable {
+        /// The query's file stem.
+        query: &'static str,
+        /// What the driver said.
+        #[source]
+        source: sqlx::Error,
+    },
     /// The database layer failed.
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl ShopError {
+    /// Classifies a failed shop query: a connection problem is
+    /// [`ShopError::Unavailable`], anything else points at the query file.
+    pub fn query(query: &'static str, source: sqlx::Error) -> Self {
+        match source {
+            sqlx::Error::PoolClosed
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => ShopError::Unavailable { query, source },
+            source => ShopError::Query { query, source },
+        }
+    }
+
+    /// Whether the shop database itself was unreachable.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, ShopError::Unavailable { .. })
+    }
 }
 
 impl Queries {
@@ -264,7 +294,7 @@ where
     T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     row.try_get(name)
-        .map_err(|source| ShopError::Query { query, source })
+        .map_err(|source| ShopError::query(query, source))
 }
 
 /// Reads a 0/1 flag whatever integer type the engine uses.
@@ -288,7 +318,7 @@ fn int(row: &sqlx::any::AnyRow, name: &str, query: &'static str) -> Result<i64, 
         Err(_) => row
             .try_get::<i32, _>(name)
             .map(i64::from)
-            .map_err(|source| ShopError::Query { query, source }),
+            .map_err(|source| ShopError::query(query, source)),
     }
 }
 
@@ -302,7 +332,7 @@ fn opt_int(
         Err(_) => row
             .try_get::<Option<i32>, _>(name)
             .map(|v| v.map(i64::from))
-            .map_err(|source| ShopError::Query { query, source }),
+            .map_err(|source| ShopError::query(query, source)),
     }
 }
 
@@ -331,10 +361,7 @@ impl Shop {
             sqlx::query(&body)
                 .execute(self.db.pool())
                 .await
-                .map_err(|source| ShopError::Query {
-                    query: "schema",
-                    source,
-                })?;
+                .map_err(|source| ShopError::query("schema", source))?;
         }
         Ok(())
     }
@@ -349,7 +376,7 @@ impl Shop {
         bind_args(sqlx::query(&text), args)
             .fetch_all(self.db.pool())
             .await
-            .map_err(|source| ShopError::Query { query, source })
+            .map_err(|source| ShopError::query(query, source))
     }
 
     /// Every SKU the shop sells with its quantity (`stock_select.sql`).
@@ -377,10 +404,7 @@ impl Shop {
             .pool()
             .begin()
             .await
-            .map_err(|source| ShopError::Query {
-                query: "stock_update",
-                source,
-            })?;
+            .map_err(|source| ShopError::query("stock_update", source))?;
         let now = now_ms();
         let mut changed = 0;
         for (sku, qty) in updates {
@@ -390,10 +414,7 @@ impl Shop {
             )
             .execute(&mut *tx)
             .await
-            .map_err(|source| ShopError::Query {
-                query: "stock_update",
-                source,
-            })?
+            .map_err(|source| ShopError::query("stock_update", source))?
             .rows_affected();
             if n == 0 {
                 bind_args(
@@ -402,17 +423,13 @@ impl Shop {
                 )
                 .execute(&mut *tx)
                 .await
-                .map_err(|source| ShopError::Query {
-                    query: "stock_insert",
-                    source,
-                })?;
+                .map_err(|source| ShopError::query("stock_insert", source))?;
             }
             changed += 1;
         }
-        tx.commit().await.map_err(|source| ShopError::Query {
-            query: "stock_update",
-            source,
-        })?;
+        tx.commit()
+            .await
+            .map_err(|source| ShopError::query("stock_update", source))?;
         Ok(changed)
     }
 
@@ -421,7 +438,7 @@ impl Shop {
             sku: col(r, "sku", q)?,
             name: col(r, "name", q)?,
             description: crate::db::opt_text(r, "description")
-                .map_err(|source| ShopError::Query { query: q, source })?,
+                .map_err(|source| ShopError::query(q, source))?,
             price_kop: int(r, "price_kop", q)?,
             cost_kop: int(r, "cost_kop", q)?,
             weight_g: opt_int(r, "weight_g", q)?,
@@ -578,10 +595,7 @@ impl Shop {
         )
         .execute(self.db.pool())
         .await
-        .map_err(|source| ShopError::Query {
-            query: "marking_code_use",
-            source,
-        })?
+        .map_err(|source| ShopError::query("marking_code_use", source))?
         .rows_affected();
         Ok(n == 1)
     }

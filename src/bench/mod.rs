@@ -25,6 +25,7 @@ pub mod stats;
 pub mod stock;
 pub mod table;
 
+use crate::progress::Progress;
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -207,6 +208,20 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
             }
         }
     };
+    let engines = load::engines(args.postgres.as_deref()).len();
+    let cases = [
+        BenchFigure::Stock,
+        BenchFigure::Orders,
+        BenchFigure::Billing,
+    ]
+    .into_iter()
+    .filter(|f| wants(*f))
+    .count();
+    let phases = cases * args.sizes.len()
+        + usize::from(wants(BenchFigure::Load)) * args.sizes.len() * engines
+        + usize::from(wants(BenchFigure::E2e)) * args.e2e_sizes.len()
+        + usize::from(wants(BenchFigure::Listener)) * engines;
+    let bar = Progress::counter("sverka bench", phases as u64, "phases");
     for (figure, case) in [
         (BenchFigure::Stock, "stock"),
         (BenchFigure::Orders, "orders"),
@@ -220,6 +235,7 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
             let row = reconcile_row(case, size, args, python, &work, global)?;
             say(global, &table::reconcile_line(&row));
             report.reconcile.push(row);
+            bar.inc(1);
         }
     }
     if wants(BenchFigure::Load) {
@@ -237,6 +253,7 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
                         &format!("load {size} {}: {e:#}", engine.name()),
                     ),
                 }
+                bar.inc(1);
             }
         }
         if args.postgres.is_none() {
@@ -263,6 +280,7 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
                 }
                 Err(e) => skip(global, &mut report, &format!("e2e {size}: {e:#}")),
             }
+            bar.inc(1);
         }
     }
     if wants(BenchFigure::Listener) {
@@ -282,8 +300,10 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
                     &format!("listener {}: {e:#}", engine.name()),
                 ),
             }
+            bar.inc(1);
         }
     }
+    drop(bar);
     publish(&report, args, global)
 }
 
@@ -306,7 +326,7 @@ fn publish(report: &Report, args: &BenchArgs, global: &GlobalArgs) -> Result<u8>
 
 fn say(global: &GlobalArgs, line: &str) {
     if !global.json {
-        eprintln!("· {line}");
+        crate::progress::println(&format!("· {line}"));
     } else {
         tracing::info!("{line}");
     }

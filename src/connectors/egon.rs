@@ -10,8 +10,9 @@
 //! documented, `order_items` as an object or an array, the payload either in
 //! `resp_data` or directly in `response`); requests are sent exactly as documented.
 
-use crate::connectors::http::{request_id, snippet, HttpPolicy, RateLimiter};
+use crate::connectors::http::{read_text, request_id, snippet, HttpPolicy, RateLimiter};
 use crate::lenient;
+use crate::progress::Progress;
 use crate::secret::Secret;
 use chrono::NaiveDateTime;
 use serde::de::{self, Deserializer};
@@ -1178,7 +1179,13 @@ impl EgonClient {
             }
         };
         let status = resp.status().as_u16();
-        let text = match resp.text().await {
+        // The whole catalogue comes in one answer: show the bytes as they arrive.
+        let bar = if method == "InventoryDetail" {
+            Progress::bytes("EGON InventoryDetail")
+        } else {
+            Progress::hidden()
+        };
+        let text = match read_text(resp, &bar).await {
             Ok(t) => t,
             Err(source) => {
                 return Attempt::Retry(EgonError::Transport {

@@ -249,6 +249,24 @@ impl RateLimiter {
     }
 }
 
+/// Reads a response body chunk by chunk, counting the bytes on `progress`
+/// (a spinner for one long call such as EGON `InventoryDetail`). Invalid UTF-8
+/// is replaced, as `Response::text` does.
+pub async fn read_text(
+    mut resp: reqwest::Response,
+    progress: &crate::progress::Progress,
+) -> Result<String, reqwest::Error> {
+    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(1 << 24) as usize);
+    while let Some(chunk) = resp.chunk().await? {
+        progress.inc(chunk.len() as u64);
+        body.extend_from_slice(&chunk);
+    }
+    Ok(match String::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
 /// A short id for correlating a request with its log lines.
 pub fn request_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()

@@ -14,6 +14,7 @@
 
 use crate::connectors::http::{request_id, snippet, HttpPolicy};
 use crate::lenient;
+use crate::progress::Progress;
 use crate::secret::Secret;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
@@ -986,9 +987,16 @@ impl ImskladClient {
         ids.dedup();
         let mut rows = Vec::with_capacity(ids.len());
         let mut tasks: JoinSet<Result<Vec<StockRow>, ImskladError>> = JoinSet::new();
-        for chunk in ids.chunks(self.cfg.stock_batch) {
+        let batch = self.cfg.stock_batch.max(1);
+        let bar = Progress::counter(
+            "IMSKLAD get_stock",
+            ids.len().div_ceil(batch) as u64,
+            "batches",
+        );
+        for chunk in ids.chunks(batch) {
             while tasks.len() >= self.cfg.concurrency {
                 rows.extend(join_one(&mut tasks).await?);
+                bar.inc(1);
             }
             let client = self.clone();
             let chunk = chunk.to_vec();
@@ -996,6 +1004,7 @@ impl ImskladClient {
         }
         while !tasks.is_empty() {
             rows.extend(join_one(&mut tasks).await?);
+            bar.inc(1);
         }
         rows.sort_by_key(|r| r.id);
         rows.dedup_by_key(|r| r.id);

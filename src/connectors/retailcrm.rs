@@ -19,6 +19,7 @@
 
 use crate::connectors::http::{snippet, HttpPolicy, RateLimiter};
 use crate::lenient;
+use crate::progress::Progress;
 use crate::secret::Secret;
 use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
@@ -1240,6 +1241,8 @@ impl RetailCrmClient {
                 .map_or(1, |t| t.clamp(1, i64::from(u32::MAX)) as u32)
         };
         let mut horizon = total(&first.pagination);
+        let bar = Progress::counter("RetailCRM inventory pages", u64::from(horizon), "pages");
+        bar.inc(1);
         let mut end: Option<u32> = None;
         let mut pages: std::collections::BTreeMap<u32, Vec<InventoryOffer>> =
             std::collections::BTreeMap::new();
@@ -1280,6 +1283,8 @@ impl RetailCrmClient {
             } else {
                 horizon = horizon.max(total(&answer.pagination));
             }
+            bar.set_length(u64::from(end.unwrap_or(horizon)));
+            bar.inc(1);
             pages.insert(page, answer.offers);
         }
         let last = end.unwrap_or(horizon);
@@ -1449,7 +1454,13 @@ impl RetailCrmClient {
     ) -> Result<Vec<CrmOrder>, RetailCrmError> {
         let endpoint = "/orders";
         let mut all = Vec::new();
+        let bar = Progress::counter(
+            "RetailCRM orders by externalId",
+            ids.len().div_ceil(ORDER_IDS_PER_REQUEST) as u64,
+            "batches",
+        );
         for batch in ids.chunks(ORDER_IDS_PER_REQUEST) {
+            bar.inc(1);
             let mut base: Vec<(String, String)> = batch
                 .iter()
                 .map(|id| ("filter[externalIds][]".to_string(), id.clone()))

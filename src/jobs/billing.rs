@@ -44,6 +44,7 @@ use crate::config::{BillingSection, WmsKind, MAX_BILLING_DAYS};
 use crate::connectors::imsklad::{Billing, BillingLine, ImskladClient, ImskladError};
 use crate::db::runs::RunStatus;
 use crate::db::{bind_args, now_ms, Arg, Db, DbError};
+use crate::progress::Progress;
 use crate::reconcile::billing::{self as rb, class, kind, BillingContext, BillingResult};
 use crate::reconcile::stock::{Input, ReconcileError};
 use crate::report::csv::{Cell, CsvReport, ReportError};
@@ -413,26 +414,12 @@ pub fn daily_closings(closing_kop: i64, day_change_kop: &[i64]) -> Result<Vec<i6
 // Reading
 // ---------------------------------------------------------------------------
 
-fn progress(ctx: &Context, len: u64) -> indicatif::ProgressBar {
-    if !ctx.progress || len < 3 {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} days {elapsed}")
-    {
-        bar.set_style(style);
-    }
-    bar.set_message("get_billing");
-    bar
-}
-
 async fn fetch_days(
     ctx: &Context,
     client: &ImskladClient,
     period: &Period,
 ) -> Result<Vec<Billing>, BillingError> {
-    let bar = progress(ctx, period.days.len() as u64);
+    let bar = Progress::counter("IMSKLAD get_billing", period.days.len() as u64, "days");
     let mut answers = Vec::with_capacity(period.days.len());
     for day in &period.days {
         if ctx.stop.is_stopped() {
@@ -448,7 +435,7 @@ async fn fetch_days(
         answers.push(answer);
         bar.inc(1);
     }
-    bar.finish_and_clear();
+    drop(bar);
     Ok(answers)
 }
 

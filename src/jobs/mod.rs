@@ -65,8 +65,6 @@ pub struct Context {
     pub dry_run: bool,
     /// Override the safety guards (recorded in the run).
     pub force: bool,
-    /// Show progress bars (stderr is a terminal).
-    pub progress: bool,
     /// Policy for outside HTTP calls.
     pub http: HttpPolicy,
     /// Stop request (SIGTERM in the scheduler).
@@ -83,7 +81,6 @@ impl Context {
             .await
             .context("opening the shop database")?;
         let queries = Queries::load(config.shop.queries_dir.as_deref())?;
-        use std::io::IsTerminal;
         Ok(Context {
             config: config.clone(),
             state,
@@ -94,7 +91,6 @@ impl Context {
                 .unwrap_or_else(|| config.reports.dir.clone()),
             dry_run: global.dry_run,
             force,
-            progress: std::io::stderr().is_terminal() && !global.json,
             http: HttpPolicy::default(),
             stop: StopSignal::new(),
         })

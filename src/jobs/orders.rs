@@ -39,6 +39,7 @@ use crate::db::mapping::{self, MapKind};
 use crate::db::runs::RunStatus;
 use crate::db::{Db, DbError};
 use crate::lenient;
+use crate::progress::Progress;
 use crate::reconcile::orders::{self as ro, class, OrdersOptions, OrdersPlan, Stage};
 use crate::reconcile::stock::Input;
 use crate::report::csv::{file_name, Cell, CsvReport};
@@ -568,7 +569,9 @@ async fn read_wms(
     }
     if kind == WmsKind::Egon {
         let client = egon_client(ctx)?;
+        let bar = Progress::counter("EGON GetOrderStatus", shop_orders.len() as u64, "orders");
         for order in shop_orders {
+            bar.inc(1);
             if ctx.stop.is_stopped() {
                 break;
             }
@@ -1322,7 +1325,13 @@ async fn apply_crm(
         ensure_module(ctx, run_id, crm).await?
     };
     let tz = ctx.config.tz();
+    let bar = Progress::counter(
+        "RetailCRM order edits",
+        (plan.crm_ship_marks.len() + plan.crm_tracks.len()) as u64,
+        "edits",
+    );
     for mark in &plan.crm_ship_marks {
+        bar.inc(1);
         let (track, status) = (mark.track.is_some(), mark.status.is_some());
         let fate = if ctx.stop.is_stopped() {
             Fate::new(
@@ -1360,6 +1369,7 @@ async fn apply_crm(
         for_ship_mark(fates, &mark.order_id, track, status, &fate);
     }
     for t in &plan.crm_tracks {
+        bar.inc(1);
         let fate = if ctx.stop.is_stopped() {
             Fate::new(
                 action::CRM_TRACK,
@@ -1607,11 +1617,18 @@ async fn apply_wms(
         WmsKind::Imsklad => WmsClient::Imsklad(ctx.imsklad()?),
         WmsKind::Egon => WmsClient::Egon(egon_client(ctx)?),
     };
+    let bar = Progress::counter(
+        "WMS order writes",
+        (plan.wms_adds.len() + plan.wms_cancels.len()) as u64,
+        "orders",
+    );
     for id in &plan.wms_adds {
+        bar.inc(1);
         let fate = add_one(ctx, &client, run_id, id, shop, corrections).await?;
         fates.insert((id.clone(), class::MISSING_IN_WMS), fate);
     }
     for id in &plan.wms_cancels {
+        bar.inc(1);
         let fate = cancel_one(ctx, &client, run_id, id, shop, corrections).await?;
         fates.insert((id.clone(), class::CANCELLED_IN_SHOP_ACTIVE_IN_WMS), fate);
     }

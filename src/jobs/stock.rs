@@ -34,6 +34,7 @@ use crate::connectors::retailcrm::{OfferStock, RetailCrmClient, MAX_OFFERS_PER_U
 use crate::db::journal::{self, CorrectionStatus, Planned, Target};
 use crate::db::mapping::{self, MapKind};
 use crate::db::runs::{self, RunStatus};
+use crate::progress::Progress;
 use crate::reconcile::stock::{self as rs, class, col, Input};
 use crate::report::csv::{file_name, Cell, CsvReport};
 use crate::report::summary::{CorrectionCounts, JobSummary};
@@ -263,6 +264,10 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     // 1. Read everything.
     let shop_stock = ctx.shop.stock().await.context("reading the shop's stock")?;
     let shop_skus: Vec<String> = shop_stock.iter().map(|s| s.sku.clone()).collect();
+    tracing::info!(
+        skus = shop_skus.len(),
+        "read the shop's stock; reading the WMS and RetailCRM"
+    );
     let crm = ctx.retailcrm()?;
     // The WMS and the CRM are independent: read both at once, so the run
     // takes as long as the slower of them (RetailCRM's rate limit), not the sum.
@@ -271,6 +276,12 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
             .await
             .context("reading store inventories from RetailCRM")
     })?;
+    tracing::info!(
+        wms_reported = snap.reported,
+        wms_expected = snap.expected,
+        crm_offers = offers.len(),
+        "read the WMS and RetailCRM"
+    );
     let store = ctx.config.retailcrm.store.clone();
     let key = crm.offer_key();
     let mut crm_cols: (Vec<String>, Vec<i64>, Vec<i64>) = Default::default();
@@ -534,7 +545,11 @@ async fn apply_crm(
     }
     let chunks: Vec<&[rs::CrmStockUpdate]> =
         plan.crm_updates.chunks(MAX_OFFERS_PER_UPLOAD).collect();
-    let bar = progress(ctx, chunks.len() as u64, "uploading stock to RetailCRM");
+    let bar = Progress::counter(
+        "uploading stock to RetailCRM",
+        chunks.len() as u64,
+        "batches",
+    );
     let mut failed_before = false;
     for chunk in chunks {
         let skip_reason = if failed_before {
@@ -648,7 +663,7 @@ async fn apply_crm(
         }
         bar.inc(1);
     }
-    bar.finish_and_clear();
+    drop(bar);
     Ok(())
 }
 
@@ -764,10 +779,10 @@ async fn apply_wms(
     match ctx.config.wms.kind {
         WmsKind::Imsklad => {
             let client = ctx.imsklad()?;
-            let bar = progress(
-                ctx,
-                plan.wms_missing.len() as u64,
+            let bar = Progress::counter(
                 "registering SKUs in IMSKLAD",
+                plan.wms_missing.len() as u64,
+                "SKUs",
             );
             for sku in &plan.wms_missing {
                 bar.inc(1);
@@ -890,7 +905,7 @@ async fn apply_wms(
                     }
                 }
             }
-            bar.finish_and_clear();
+            drop(bar);
         }
         WmsKind::Egon => {
             for sku in &plan.wms_missing {
@@ -904,20 +919,6 @@ async fn apply_wms(
         }
     }
     Ok(())
-}
-
-fn progress(ctx: &Context, len: u64, msg: &'static str) -> indicatif::ProgressBar {
-    if !ctx.progress || len < 2 {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} {elapsed}")
-    {
-        bar.set_style(style);
-    }
-    bar.set_message(msg);
-    bar
 }
 
 /// The classified frame as plain columns, for the report.

@@ -225,6 +225,13 @@ async fn verdict(shop: &Shop, candidates: &[String], user: &str) -> (String, Ver
     let fallback = candidates.first().cloned().unwrap_or_default();
     match decide(shop, candidates, user).await {
         Ok(done) => done,
+        Err(e) if e.is_unavailable() => {
+            tracing::warn!(
+                error = %e,
+                "shop database closed or unreachable: scan stays processing; `reconcile scans` re-checks it"
+            );
+            (fallback, PROCESSING)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "marking code lookup failed: scan stays processing");
             (fallback, PROCESSING)

@@ -44,6 +44,7 @@ fn every_figure_runs_at_a_tiny_size() {
             "4",
             "--callbacks",
             "200",
+            "--no-baseline",
         ],
         work.path(),
     );
@@ -56,16 +57,8 @@ fn every_figure_runs_at_a_tiny_size() {
         assert!(rust["peak_mib"].as_f64().unwrap_or(0.0) > 0.0, "{rust}");
         let counts = rust["counts"].as_object().expect("counts");
         assert!(counts.contains_key("ok"), "{counts:?}");
-        // Baselines run when python3 has pandas and duckdb; either way the
-        // outcome is reported, and a baseline that ran computed the same counts.
-        for engine in ["pandas", "duckdb"] {
-            let b = &row[engine];
-            match b["status"].as_str() {
-                Some("ran") => assert_eq!(b["counts_match"], true, "{engine}: {b}"),
-                Some("skipped") => assert!(b["reason"].is_string()),
-                other => panic!("{engine}: unexpected {other:?} in {row}"),
-            }
-        }
+        // `--no-baseline`: the baselines have their own test below.
+        assert!(row["pandas"].is_null() && row["duckdb"].is_null(), "{row}");
     }
     let load = report["load"].as_array().expect("load rows");
     assert!(!load.is_empty());
@@ -123,4 +116,65 @@ fn readme_block_is_regenerated_between_the_markers() {
     assert!(!text.contains("old numbers"), "{text}");
     assert!(text.contains("| stock | 500 |"), "{text}");
     assert!(text.starts_with("# x\n\n") && text.ends_with(&format!("{end}\n\n## Layout\n")));
+}
+
+/// The pandas and DuckDB baselines run on the same data and compute the same
+/// class counts as sverka (needs Python with `benches/baseline/requirements.txt`).
+#[test]
+fn the_baselines_compute_the_same_counts() {
+    let python = match crate::optional::python_with_baselines() {
+        Ok(p) => p,
+        Err(why) => return crate::optional::skip("the_baselines_compute_the_same_counts", &why),
+    };
+    let work = tempfile::tempdir().expect("temp dir");
+    let report = bench(
+        &[
+            "--only",
+            "stock,orders,billing",
+            "--sizes",
+            "1000",
+            "--repeat",
+            "1",
+            "--python",
+            &python,
+        ],
+        work.path(),
+    );
+    let reconcile = report["reconcile"].as_array().expect("reconcile rows");
+    assert_eq!(reconcile.len(), 3, "{report:#}");
+    for row in reconcile {
+        for engine in ["pandas", "duckdb"] {
+            let b = &row[engine];
+            assert_eq!(b["status"], "ran", "{engine}: {b}");
+            assert_eq!(b["counts_match"], true, "{engine}: {b}");
+            assert!(!b["seconds"].as_array().expect("seconds").is_empty(), "{b}");
+        }
+    }
+}
+
+/// Without pandas the bench still runs and says why the baselines were skipped.
+#[test]
+fn a_python_without_pandas_skips_the_baselines_with_a_reason() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let report = bench(
+        &[
+            "--only",
+            "stock",
+            "--sizes",
+            "500",
+            "--repeat",
+            "1",
+            "--python",
+            "/nonexistent/python3",
+        ],
+        work.path(),
+    );
+    let skipped = report["skipped"].as_array().expect("skipped list");
+    assert!(
+        skipped.iter().any(|s| s
+            .as_str()
+            .is_some_and(|s| s.contains("/nonexistent/python3"))),
+        "{report:#}"
+    );
+    assert_eq!(report["reconcile"][0]["rust"]["size"], 500, "{report:#}");
 }

@@ -774,13 +774,8 @@ async fn the_html_summary_renders_in_chromium() {
     }
     assert_eq!(html.matches("<rect").count(), 1, "one bar for the one day");
 
-    let chromium = Path::new("/usr/bin/chromium");
-    if !chromium.exists() {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED the_html_summary_renders_in_chromium: /usr/bin/chromium is missing; install Debian's chromium (apt-get install -y chromium) to render the page"
-        );
+    if let Err(why) = crate::optional::chromium() {
+        crate::optional::skip("the_html_summary_renders_in_chromium", &why);
         return;
     }
     let png = html_path.with_extension("png");

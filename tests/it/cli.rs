@@ -161,6 +161,61 @@ fn the_demo_runs_end_to_end_and_a_reuse_has_nothing_to_correct() {
     assert!(out.contains("reports:"));
 }
 
+/// `--report-dir` wins over the demo folder for the reports; the simulated
+/// shop outage is announced as such, and its warnings name a closed or
+/// unreachable shop database, not a query to adapt.
+#[test]
+fn the_demo_writes_its_reports_under_report_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sverka(
+        dir.path(),
+        &[
+            "demo",
+            "--skus",
+            "200",
+            "--orders",
+            "40",
+            "--dir",
+            "work",
+            "--report-dir",
+            "out",
+            "--json",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    let mut reports = 0;
+    for j in v["jobs"].as_array().unwrap() {
+        for r in j["reports"].as_array().unwrap() {
+            let p = Path::new(r.as_str().unwrap());
+            assert!(p.starts_with("out"), "{p:?} not under --report-dir");
+            assert!(dir.path().join(p).is_file(), "report {p:?} missing");
+            reports += 1;
+        }
+    }
+    assert!(reports >= 4, "{v:#}");
+    assert!(
+        !dir.path().join("work/reports").exists(),
+        "reports went to the demo folder"
+    );
+    assert!(dir.path().join("work/state.db").exists());
+
+    // The human run announces the outage and explains its warnings.
+    let human = sverka(dir.path(), &["demo", "--skus", "200", "--orders", "40"]);
+    let stderr = text(&human.stderr);
+    assert_eq!(human.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("simulating a shop-database outage"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("shop database closed or unreachable"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("adapt sql/"), "{stderr}");
+}
+
 #[test]
 fn secrets_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
 //! Black-box tests: one binary, one module per area.
 
+mod optional;
 mod support;
 
 mod bench;
@@ -11,6 +12,7 @@ mod imshop;
 mod imsklad;
 mod listener;
 mod orders;
+mod progress;
 mod reconcile;
 mod retailcrm;
 mod scans;

@@ -174,7 +174,6 @@ impl Fixture {
             report_dir: self.dir.path().join("reports"),
             dry_run,
             force: false,
-            progress: false,
             http,
             stop: StopSignal::new(),
         }

@@ -31,16 +31,10 @@ pub async fn engines(test: &str) -> Vec<TestDb> {
                 Ok(db) => out.push(db),
                 Err(e) => panic!("{var} is set but unusable: {e}"),
             },
-            _ => {
-                // Written to the real stderr (not through eprintln!, which the test
-                // harness captures), so a skipped engine is always visible.
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED {test} on {}: set {var} to run it against a real server",
-                    dialect.name()
-                );
-            }
+            _ => crate::optional::skip(
+                &format!("{test} on {}", dialect.name()),
+                &format!("set {var} to run it against a real server"),
+            ),
         }
     }
     out
