@@ -818,21 +818,41 @@ impl WriteOutcome {
 }
 
 /// Stock of one product (`get_stock` row).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StockRow {
     /// WMS goods id.
-    #[serde(deserialize_with = "lenient::int")]
     pub id: i64,
     /// Units in the warehouse.
-    #[serde(deserialize_with = "lenient::int")]
     pub stock: i64,
-    /// Units reserved by orders.
-    #[serde(default, deserialize_with = "lenient_int_or_zero")]
+    /// Units reserved by orders (a missing `reserved` is 0).
     pub reserved: i64,
 }
 
-fn lenient_int_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    Ok(lenient::opt_int(d)?.unwrap_or(0))
+/// A `get_stock` row whose figures sverka cannot read: no `stock`, or a
+/// `stock`/`reserved` that is not a non-negative integer. Its SKU is
+/// `wms_unreadable`: nothing is corrected for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableStock {
+    /// WMS goods id.
+    pub id: i64,
+    /// What is wrong with the row.
+    pub reason: String,
+}
+
+/// `get_stock`'s answer: the readable rows (sorted by id) and the unreadable ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StockAnswer {
+    /// Rows with readable figures.
+    pub rows: Vec<StockRow>,
+    /// Rows sverka cannot read.
+    pub unreadable: Vec<UnreadableStock>,
+}
+
+impl StockAnswer {
+    fn extend(&mut self, other: StockAnswer) {
+        self.rows.extend(other.rows);
+        self.unreadable.extend(other.unreadable);
+    }
 }
 
 /// Billing type "other", assumed when a line carries no `type` (the doc's own
@@ -980,30 +1000,32 @@ impl ImskladClient {
     /// `goods/get_stock` for any number of WMS ids: deduplicated, split into
     /// `stock_batch`-sized calls with at most `concurrency` in flight, rows
     /// sorted by id. Ids the WMS does not answer for are simply absent.
-    pub async fn get_stock(&self, wms_ids: &[i64]) -> Result<Vec<StockRow>, ImskladError> {
+    pub async fn get_stock(&self, wms_ids: &[i64]) -> Result<StockAnswer, ImskladError> {
         let mut ids = wms_ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        let mut rows = Vec::with_capacity(ids.len());
-        let mut tasks: JoinSet<Result<Vec<StockRow>, ImskladError>> = JoinSet::new();
+        let mut answer = StockAnswer::default();
+        let mut tasks: JoinSet<Result<StockAnswer, ImskladError>> = JoinSet::new();
         for chunk in ids.chunks(self.cfg.stock_batch) {
             while tasks.len() >= self.cfg.concurrency {
-                rows.extend(join_one(&mut tasks).await?);
+                answer.extend(join_one(&mut tasks).await?);
             }
             let client = self.clone();
             let chunk = chunk.to_vec();
             tasks.spawn(async move { client.get_stock_batch(&chunk).await });
         }
         while !tasks.is_empty() {
-            rows.extend(join_one(&mut tasks).await?);
+            answer.extend(join_one(&mut tasks).await?);
         }
-        rows.sort_by_key(|r| r.id);
-        rows.dedup_by_key(|r| r.id);
-        Ok(rows)
+        answer.rows.sort_by_key(|r| r.id);
+        answer.rows.dedup_by_key(|r| r.id);
+        answer.unreadable.sort_by_key(|r| r.id);
+        answer.unreadable.dedup_by_key(|r| r.id);
+        Ok(answer)
     }
 
     /// One `get_stock` call (no batching).
-    pub async fn get_stock_batch(&self, wms_ids: &[i64]) -> Result<Vec<StockRow>, ImskladError> {
+    pub async fn get_stock_batch(&self, wms_ids: &[i64]) -> Result<StockAnswer, ImskladError> {
         const ACTION: &str = "get_stock";
         let data = serde_json::json!({ "storage_id": self.cfg.storage_id, "ids": wms_ids });
         let answer = self.call("goods", ACTION, &data).await?;
@@ -1225,17 +1247,47 @@ fn write_outcome(action: &str, v: &Value) -> Result<WriteOutcome, ImskladError> 
 }
 
 /// Reads the bare `get_stock` array (also `{}`/`null` as empty and a map keyed by id).
-fn parse_stock(v: &Value) -> Result<Vec<StockRow>, String> {
-    let items: Vec<Value> = match v {
+/// Reads `get_stock`'s rows. A row without a readable `id` fails the answer
+/// (it cannot be attributed to a SKU); a row whose `stock` is missing, null,
+/// non-numeric or negative (or whose `reserved` is non-numeric or negative) is
+/// kept as [`UnreadableStock`]: missing is not zero.
+fn parse_stock(v: &Value) -> Result<StockAnswer, String> {
+    let items: Vec<&Value> = match v {
         Value::Null => Vec::new(),
-        Value::Array(a) => a.clone(),
-        Value::Object(m) => m.values().cloned().collect(),
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(m) => m.values().collect(),
         other => return Err(format!("expected an array, got {}", type_name(other))),
     };
-    items
-        .into_iter()
-        .map(|item| serde_json::from_value::<StockRow>(item).map_err(|e| e.to_string()))
-        .collect()
+    let mut out = StockAnswer::default();
+    for item in items {
+        let id = item
+            .get("id")
+            .and_then(lenient::value_to_i64)
+            .ok_or_else(|| format!("a stock row without a readable id: {item}"))?;
+        let stock = match item.get("stock") {
+            None => Err("no `stock` in the row".to_string()),
+            Some(v) => {
+                lenient::value_to_count(v).ok_or_else(|| format!("`stock` is not a count: {v}"))
+            }
+        };
+        let reserved = match item.get("reserved") {
+            None | Some(Value::Null) => Ok(0),
+            Some(v) => {
+                lenient::value_to_count(v).ok_or_else(|| format!("`reserved` is not a count: {v}"))
+            }
+        };
+        match (stock, reserved) {
+            (Ok(stock), Ok(reserved)) => out.rows.push(StockRow {
+                id,
+                stock,
+                reserved,
+            }),
+            (Err(reason), _) | (_, Err(reason)) => {
+                out.unreadable.push(UnreadableStock { id, reason })
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -1250,15 +1302,15 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 async fn join_one(
-    tasks: &mut JoinSet<Result<Vec<StockRow>, ImskladError>>,
-) -> Result<Vec<StockRow>, ImskladError> {
+    tasks: &mut JoinSet<Result<StockAnswer, ImskladError>>,
+) -> Result<StockAnswer, ImskladError> {
     match tasks.join_next().await {
         Some(Ok(result)) => result,
         Some(Err(join)) => Err(ImskladError::Task {
             action: "get_stock".into(),
             reason: join.to_string(),
         }),
-        None => Ok(Vec::new()),
+        None => Ok(StockAnswer::default()),
     }
 }
 
@@ -1481,7 +1533,7 @@ mod tests {
     #[test]
     fn stock_answer_example_parses_verbatim() {
         let v: Value = lenient::from_str(ex::GET_STOCK_ANSWER).expect("parses");
-        let rows = parse_stock(&v).expect("rows");
+        let rows = parse_stock(&v).expect("rows").rows;
         assert_eq!(
             rows,
             vec![
@@ -1499,7 +1551,7 @@ mod tests {
         );
         let quirky = r#"[{"id": "7", "stock": "3", "reserved": "1",}, {"id": 8, "stock": 2.0,},]"#;
         let v: Value = lenient::from_str(quirky).expect("trailing commas");
-        let rows = parse_stock(&v).expect("rows");
+        let rows = parse_stock(&v).expect("rows").rows;
         assert_eq!(
             rows[0],
             StockRow {
@@ -1516,8 +1568,38 @@ mod tests {
                 reserved: 0
             }
         );
-        assert!(parse_stock(&json!({})).expect("{} is empty").is_empty());
+        assert!(parse_stock(&json!({}))
+            .expect("{} is empty")
+            .rows
+            .is_empty());
         assert!(parse_stock(&json!("nope")).is_err());
+        // Missing is not zero: rows without stock, or with unreadable figures.
+        let odd = json!([
+            {"id": 1, "reserved": 0},
+            {"id": 2, "stock": null},
+            {"id": 3, "stock": "n/a"},
+            {"id": 4, "stock": -2},
+            {"id": 5, "stock": 3, "reserved": -1},
+            {"id": 6, "stock": 1e30},
+            {"id": 7, "stock": 4},
+        ]);
+        let answer = parse_stock(&odd).expect("rows");
+        assert_eq!(
+            answer.rows,
+            vec![StockRow {
+                id: 7,
+                stock: 4,
+                reserved: 0
+            }]
+        );
+        assert_eq!(
+            answer.unreadable.iter().map(|u| u.id).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5, 6]
+        );
+        assert!(
+            parse_stock(&json!([{"stock": 1}])).is_err(),
+            "a row without id"
+        );
     }
 
     #[test]

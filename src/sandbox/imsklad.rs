@@ -17,7 +17,7 @@
 //!   keeps the old goods, applies the rest and answers the documented warning.
 //!
 //! Orders only move `stock`/`reserved` when [`ImskladState::track_reservations`]
-//! is on; the other knobs on [`ImskladState`] (`empty_stock`, `hidden_stock`,
+//! is on; the other knobs on [`ImskladState`] (`empty_stock`, `hidden_stock`, `stockless_rows`,
 //! `stock_as_strings`, `trailing_commas`, `amounts_as_strings`, `answer_delay`,
 //! [`ImskladState::fail_next`]) reproduce the service's quirks and failures.
 //! HTTP-level faults (500, timeouts, truncated bodies) come from
@@ -192,6 +192,8 @@ pub struct ImskladState {
     pub empty_stock: bool,
     /// WMS ids `get_stock` leaves out of its answer.
     pub hidden_stock: BTreeSet<i64>,
+    /// WMS ids whose `get_stock` row carries no `stock` (id and reserved only).
+    pub stockless_rows: BTreeSet<i64>,
     /// `get_stock` sends `stock`/`reserved`/`id` as strings.
     pub stock_as_strings: bool,
     /// `get_stock` and `get_billing` answers carry trailing commas, like the doc's examples.
@@ -233,6 +235,7 @@ impl ImskladState {
             max_in_flight: 0,
             empty_stock: false,
             hidden_stock: BTreeSet::new(),
+            stockless_rows: BTreeSet::new(),
             stock_as_strings: false,
             trailing_commas: false,
             amounts_as_strings: false,
@@ -790,7 +793,13 @@ fn get_stock(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> 
             continue;
         }
         if let Some((stock, reserved)) = state.stock_of(id) {
-            rows.push(stock_row(id, stock, reserved, state.stock_as_strings));
+            let mut row = stock_row(id, stock, reserved, state.stock_as_strings);
+            if state.stockless_rows.contains(&id) {
+                if let Some(obj) = row.as_object_mut() {
+                    obj.remove("stock");
+                }
+            }
+            rows.push(row);
         }
     }
     Ok(render_array(&rows, state.trailing_commas))

@@ -13,6 +13,7 @@ mod listener;
 mod orders;
 mod reconcile;
 mod retailcrm;
+mod safety;
 mod scans;
 mod schedule;
 mod stock;

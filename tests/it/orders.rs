@@ -421,6 +421,8 @@ async fn the_change_share_guard_writes_nothing_unless_forced() {
     let db = support::sqlite();
     let mut f = fixture(&db, WmsKind::Imsklad, 12).await;
     f.config.safety.max_change_share = 0.05;
+    // The share guard at any size (below `small_below` the guard counts instead).
+    f.config.safety.small_below = 0;
     let guarded = run_orders(&f.config, false, false).await;
     assert_eq!(guarded.status, RunStatus::Guarded, "{guarded:?}");
     assert_eq!(guarded.exit_code(), 2);
@@ -442,6 +444,30 @@ async fn the_change_share_guard_writes_nothing_unless_forced() {
     assert!(forced.forced);
     assert_eq!(forced.status, RunStatus::Discrepancies, "{forced:?}");
     assert!(crm_edits(&f.set) > 0);
+    f.listener.stop().await;
+    f.set.stop().await;
+}
+
+#[tokio::test]
+async fn a_small_window_is_guarded_by_a_count_not_a_share() {
+    let db = support::sqlite();
+    let mut f = fixture(&db, WmsKind::Imsklad, 12).await;
+    // A third of 12 orders is an ordinary day: far below small_max_changes = 20.
+    f.config.safety.max_change_share = 0.05;
+    let s = run_orders(&f.config, false, false).await;
+    assert_ne!(s.status, RunStatus::Guarded, "{s:?}");
+    assert!(s.corrections.applied > 1, "{s:?}");
+    f.listener.stop().await;
+    f.set.stop().await;
+    // Below small_below, more changes than small_max_changes still stop the run.
+    let db = support::sqlite();
+    let mut f = fixture(&db, WmsKind::Imsklad, 12).await;
+    f.config.safety.small_max_changes = 1;
+    let s = run_orders(&f.config, false, false).await;
+    assert_eq!(s.status, RunStatus::Guarded, "{s:?}");
+    let reason = s.guard.unwrap_or_default();
+    assert!(reason.contains("small_max_changes = 1"), "{reason}");
+    assert_eq!(crm_edits(&f.set), 0);
     f.listener.stop().await;
     f.set.stop().await;
 }

@@ -177,6 +177,7 @@ impl Fixture {
             progress: false,
             http,
             stop: StopSignal::new(),
+            run_lock: None,
         }
     }
 
