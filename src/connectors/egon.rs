@@ -97,7 +97,16 @@ pub struct EgonConfig {
     pub shop_setting_id: Option<i64>,
     /// Timeouts and retry bounds.
     pub policy: HttpPolicy,
+    /// The least time between two `CreateNewOrder` requests for one order
+    /// ([`ORDER_UPDATE_INTERVAL`]; shorter in tests).
+    pub order_update_interval: Duration,
 }
+
+/// `CreateNewOrder.md`: "There must be at least 20 seconds between two
+/// update requests for the same order". A retry of a `CreateNewOrder` whose
+/// answer was lost is such an update (the method is an upsert by original
+/// id), so it waits this long after the previous attempt was sent.
+pub const ORDER_UPDATE_INTERVAL: Duration = Duration::from_secs(20);
 
 impl EgonConfig {
     /// Settings with the documented defaults (180 requests per minute, default policy).
@@ -116,6 +125,7 @@ impl EgonConfig {
             rate_window: Duration::from_secs(60),
             shop_setting_id: None,
             policy: HttpPolicy::default(),
+            order_update_interval: ORDER_UPDATE_INTERVAL,
         }
     }
 }
@@ -1254,7 +1264,9 @@ impl EgonClient {
     /// end any call (202, 301, 302, 303) become errors here; the others are left
     /// to the method. HTTP 429/5xx, `resp_code` 429/500, network failures and
     /// undecodable answers are retried: every method used here is idempotent by
-    /// its key (`CreateNewOrder` with a known original id updates the order).
+    /// its key (`CreateNewOrder` with a known original id updates the order;
+    /// its retries keep [`EgonConfig::order_update_interval`] after the
+    /// previous attempt, as EGON asks of updates of one order).
     async fn call(&self, method: &'static str, req_data: Value) -> Result<Answer, EgonError> {
         let body = self.envelope(method, req_data).to_string();
         let max = self.cfg.policy.max_attempts.max(1);
@@ -1269,7 +1281,12 @@ impl EgonClient {
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry(e) if attempt >= max => return Err(e),
                 Attempt::Retry(e) => {
-                    let wait = self.cfg.policy.backoff(attempt);
+                    let mut wait = self.cfg.policy.backoff(attempt);
+                    if method == "CreateNewOrder" {
+                        // Counted from the failed attempt's end: EGON received
+                        // it no later than that.
+                        wait = wait.max(self.cfg.order_update_interval);
+                    }
                     tracing::warn!(target: "sverka::egon", rid, method, attempt, error = %e, ?wait, "retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;

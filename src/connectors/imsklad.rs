@@ -46,6 +46,9 @@ pub enum ImskladError {
         code: i64,
         /// The service's error text.
         message: String,
+        /// An object id the error answer carried, if any (a duplicate add may
+        /// name the existing object; undocumented, see [`DUPLICATE_WITH_ID`]).
+        id: Option<i64>,
     },
     /// A non-success HTTP status without an IMSKLAD error body.
     #[error("IMSKLAD {action}: HTTP {status}: {snippet}")]
@@ -138,6 +141,23 @@ impl ImskladError {
         }
     }
 
+    /// Whether the request may have taken effect although no usable answer
+    /// came back: a timeout or a reset after the request was sent, an
+    /// unreadable answer, HTTP 5xx/408, or code 1 (fatal server error). A
+    /// connect failure, HTTP 429 or a documented refusal did nothing.
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            ImskladError::Transport { source, .. } => !source.is_connect(),
+            ImskladError::Decode { .. } => true,
+            ImskladError::Status { status, .. } => *status >= 500 || *status == 408,
+            ImskladError::Api { code, .. } => *code == 1,
+            ImskladError::Config(_)
+            | ImskladError::Client(_)
+            | ImskladError::Task { .. }
+            | ImskladError::Encode { .. } => false,
+        }
+    }
+
     /// Whether a new attempt may succeed: code 1, HTTP 5xx/408/429, transport
     /// failures and undecodable answers.
     pub fn is_retryable(&self) -> bool {
@@ -154,6 +174,27 @@ impl ImskladError {
         }
     }
 }
+
+/// The actions that are not idempotent: sent twice, they would create twice
+/// (or, since IMSKLAD refuses a second object with the same partner id,
+/// answer code 4 "operation not performed"). After an ambiguous failure
+/// ([`ImskladError::is_ambiguous`]) they are not retried within a run: the
+/// job journals them `unknown`.
+pub const NOT_IDEMPOTENT: [&str; 4] = ["add_order", "add_good", "add_doc", "add_preorder"];
+
+/// Whether `action` may be sent again after an ambiguous failure.
+pub fn is_idempotent(action: &str) -> bool {
+    !NOT_IDEMPOTENT.contains(&action)
+}
+
+/// The warning recorded when an `add_*` is answered code 4 with an id.
+///
+/// UNVERIFIED: IMSKLAD documents code 4 only as "operation not performed"
+/// and not what it answers to a duplicate add. sverka takes the answer as
+/// "already exists, here is its id" (and maps it) only when it carries an
+/// `id`; without one it stays a failure. The sandbox answers either way
+/// (`ImskladState::duplicate_add_carries_id`).
+pub const DUPLICATE_WITH_ID: &str = "IMSKLAD answered code 4 (operation not performed) with an id: taken as already created (UNVERIFIED reading of an undocumented answer)";
 
 /// Connection settings of the IMSKLAD client.
 #[derive(Debug, Clone)]
@@ -985,7 +1026,22 @@ impl ImskladClient {
 
     async fn write_good(&self, action: &str, g: &Good) -> Result<i64, ImskladError> {
         let data = encode(action, g)?;
-        let answer = self.call("goods", action, &data).await?;
+        let answer = match self.call("goods", action, &data).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                let outcome = duplicate_add(action, e)?;
+                tracing::warn!(
+                    action,
+                    warning = outcome.warning().unwrap_or(""),
+                    "imsklad duplicate add"
+                );
+                return outcome.id().ok_or_else(|| ImskladError::Decode {
+                    action: action.into(),
+                    reason: "no goods id in the answer".into(),
+                    snippet: String::new(),
+                });
+            }
+        };
         let outcome = write_outcome(action, &answer)?;
         if let WriteOutcome::Warning { warning, .. } = &outcome {
             tracing::warn!(action, warning = %warning, "imsklad answered a warning");
@@ -1099,8 +1155,10 @@ impl ImskladClient {
         action: &str,
         data: &Value,
     ) -> Result<WriteOutcome, ImskladError> {
-        let answer = self.call(kind, action, data).await?;
-        write_outcome(action, &answer)
+        match self.call(kind, action, data).await {
+            Ok(answer) => write_outcome(action, &answer),
+            Err(e) => duplicate_add(action, e),
+        }
     }
 
     /// Sends one envelope with retries; answers the decoded JSON of a
@@ -1134,7 +1192,10 @@ impl ImskladClient {
             if matches!(err, ImskladError::Decode { .. }) {
                 decode_failures += 1;
             }
+            // A write that is not idempotent is never re-sent after an
+            // answer that leaves its effect open.
             let may_retry = err.is_retryable()
+                && (is_idempotent(action) || !err.is_ambiguous())
                 && attempt < self.cfg.policy.max_attempts
                 && decode_failures <= MAX_DECODE_RETRIES;
             if !may_retry {
@@ -1200,6 +1261,22 @@ fn classify_answer(action: &str, status: u16, bytes: &[u8]) -> Attempt {
     }
 }
 
+/// A code-4 answer to an `add_*` that carries an id is read as "already
+/// exists" ([`DUPLICATE_WITH_ID`], a warning); anything else stays the error.
+fn duplicate_add(action: &str, e: ImskladError) -> Result<WriteOutcome, ImskladError> {
+    match e {
+        ImskladError::Api {
+            code: 4,
+            id: Some(id),
+            ..
+        } if !is_idempotent(action) => Ok(WriteOutcome::Warning {
+            id: Some(id),
+            warning: DUPLICATE_WITH_ID.into(),
+        }),
+        other => Err(other),
+    }
+}
+
 /// `{"error": "...", "code": N}` → [`ImskladError::Api`]. A missing or
 /// unreadable code is kept as 0 (no retry, no specific class).
 fn api_error(action: &str, v: &Value) -> Option<ImskladError> {
@@ -1214,6 +1291,7 @@ fn api_error(action: &str, v: &Value) -> Option<ImskladError> {
         action: action.into(),
         code,
         message,
+        id: obj.get("id").and_then(lenient::value_to_i64),
     })
 }
 
@@ -1528,6 +1606,49 @@ mod tests {
         }))
         .expect("goods as {}");
         assert!(goods.goods.is_empty());
+    }
+
+    #[test]
+    fn adds_are_not_idempotent_and_a_duplicate_is_mapped_only_with_an_id() {
+        for action in NOT_IDEMPOTENT {
+            assert!(!is_idempotent(action));
+        }
+        assert!(is_idempotent("update_order") && is_idempotent("get_stock"));
+        let dup = |id: Option<i64>| ImskladError::Api {
+            action: "add_order".into(),
+            code: 4,
+            message: "Order already exists".into(),
+            id,
+        };
+        let taken = duplicate_add("add_order", dup(Some(77))).expect("taken as created");
+        assert_eq!(taken.id(), Some(77));
+        assert!(taken.warning().unwrap_or("").contains("UNVERIFIED"));
+        assert!(duplicate_add("add_order", dup(None)).is_err());
+        assert!(duplicate_add("update_order", dup(Some(77))).is_err());
+        let api = api_error(
+            "add_good",
+            &json!({"error": "Good already exists", "code": 4, "id": "12"}),
+        );
+        assert!(matches!(
+            api,
+            Some(ImskladError::Api {
+                code: 4,
+                id: Some(12),
+                ..
+            })
+        ));
+        let decode = ImskladError::Decode {
+            action: "add_order".into(),
+            reason: "truncated".into(),
+            snippet: String::new(),
+        };
+        assert!(decode.is_ambiguous() && decode.is_retryable());
+        let refused = ImskladError::Status {
+            action: "add_order".into(),
+            status: 429,
+            snippet: String::new(),
+        };
+        assert!(!refused.is_ambiguous() && refused.is_retryable());
     }
 
     #[test]

@@ -229,6 +229,39 @@ pub async fn plan_write(
     Ok(crate::db::journal::plan(&ctx.state, planned).await?)
 }
 
+/// How a failed write is journaled and reported.
+///
+/// A write that is not idempotent whose failure leaves its effect open (a
+/// timeout, a reset, an unreadable answer) is `unknown`: it may have taken
+/// effect, so it is not sent again within the run. Every other failure is
+/// `failed` (nothing happened, or sending it again does no harm).
+pub fn failed_write(
+    idempotent: bool,
+    ambiguous: bool,
+) -> (
+    crate::db::journal::CorrectionStatus,
+    crate::db::journal::ItemOutcome,
+) {
+    use crate::db::journal::{CorrectionStatus, ItemOutcome};
+    if !idempotent && ambiguous {
+        (CorrectionStatus::Unknown, ItemOutcome::Unknown)
+    } else {
+        (CorrectionStatus::Failed, ItemOutcome::Failed)
+    }
+}
+
+/// Adds a failed write to the run's counts.
+pub fn count_failure(
+    corrections: &mut crate::report::summary::CorrectionCounts,
+    status: crate::db::journal::CorrectionStatus,
+) {
+    if status == crate::db::journal::CorrectionStatus::Unknown {
+        corrections.unknown += 1;
+    } else {
+        corrections.failed += 1;
+    }
+}
+
 /// A job run in progress: holds the job lock and the run record.
 ///
 /// [`begin`] takes the lock, closes runs and corrections a crashed process left
@@ -313,11 +346,12 @@ pub async fn begin(
         Ok(left) => {
             for c in left {
                 tracing::warn!(job, correction = c.id, run = c.run_id, "a crashed run left a correction unsettled; it will be re-planned from fresh data");
+                // Sent or not, nobody knows: the process stopped in flight.
                 let _ = journal::settle(
                     &ctx.state,
                     c.id,
-                    journal::CorrectionStatus::Failed,
-                    "abandoned: the process stopped before the answer was recorded; re-planned by the next run",
+                    journal::CorrectionStatus::Unknown,
+                    "abandoned: the process stopped before the answer was recorded (it may have been sent); re-planned by the next run from fresh data",
                 )
                 .await;
             }

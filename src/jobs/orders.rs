@@ -1044,7 +1044,11 @@ async fn execute(ctx: &Context, run_id: i64, window: (i64, i64)) -> Result<(RunS
     let path = report.finish()?;
     let status = if blocked {
         RunStatus::Guarded
-    } else if left_for_people || corrections.failed > 0 || corrections.partial > 0 {
+    } else if left_for_people
+        || corrections.failed > 0
+        || corrections.partial > 0
+        || corrections.unknown > 0
+    {
         RunStatus::Discrepancies
     } else {
         RunStatus::Clean
@@ -1574,10 +1578,19 @@ async fn settle_imsklad(
             ("partial", format!("IMSKLAD warning: {warning}"))
         }
         Err(e) => {
-            let text = e.to_string();
-            journal::settle(&ctx.state, journal_id, CorrectionStatus::Failed, &text).await?;
-            corrections.failed += 1;
-            ("failed", text)
+            let idempotent = e
+                .action()
+                .is_none_or(crate::connectors::imsklad::is_idempotent);
+            let (status, outcome) = super::failed_write(idempotent, e.is_ambiguous());
+            let mut text = e.to_string();
+            if status == CorrectionStatus::Unknown {
+                text.push_str(
+                    "; it may have been applied: not re-sent in this run, the next run's read tells",
+                );
+            }
+            journal::settle(&ctx.state, journal_id, status, &text).await?;
+            super::count_failure(corrections, status);
+            (outcome.as_str(), text)
         }
     })
 }

@@ -618,7 +618,11 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
 
     let status = if blocked {
         RunStatus::Guarded
-    } else if left_for_people || corrections.failed > 0 || corrections.partial > 0 {
+    } else if left_for_people
+        || corrections.failed > 0
+        || corrections.partial > 0
+        || corrections.unknown > 0
+    {
         RunStatus::Discrepancies
     } else {
         RunStatus::Clean
@@ -1052,15 +1056,18 @@ async fn apply_wms(
                                 );
                             }
                             Err(e) => {
-                                journal::settle(
-                                    &ctx.state,
-                                    add,
-                                    CorrectionStatus::Failed,
-                                    &e.to_string(),
-                                )
-                                .await?;
-                                corrections.failed += 1;
-                                set(sku, "wms_add", "failed", e.to_string());
+                                // add_good is not idempotent: an ambiguous failure is `unknown`.
+                                let (status, outcome) = super::failed_write(
+                                    crate::connectors::imsklad::is_idempotent("add_good"),
+                                    e.is_ambiguous(),
+                                );
+                                let mut text = e.to_string();
+                                if status == CorrectionStatus::Unknown {
+                                    text.push_str("; it may have been created: not re-sent in this run, the next run looks it up");
+                                }
+                                journal::settle(&ctx.state, add, status, &text).await?;
+                                super::count_failure(corrections, status);
+                                set(sku, "wms_add", outcome.as_str(), text);
                             }
                         }
                     }

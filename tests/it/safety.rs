@@ -885,3 +885,78 @@ async fn job_locks_are_per_state_database() {
         b.drop_db().await;
     }
 }
+
+#[tokio::test]
+async fn an_ambiguous_add_good_is_journaled_unknown_and_not_resent() {
+    use sverka::sandbox::common::{FaultKind, ScriptedFault};
+    use sverka::sandbox::world::StockDrift;
+    let shop_db = support::sqlite();
+    let mut f = fixture(
+        &shop_db.url,
+        None,
+        WorldSpec {
+            skus: 80,
+            seed: 23,
+            ..WorldSpec::default()
+        },
+        WmsKind::Imsklad,
+    )
+    .await;
+    f.config.stock.create_missing_in_wms = true;
+    assert!(f
+        .world
+        .skus
+        .iter()
+        .any(|s| s.drift == StockDrift::MissingInWms && s.shop_quantity.is_some()));
+    // IMSKLAD creates the first good sverka adds, but its answer is cut off.
+    f.set.imsklad.control.push_fault(ScriptedFault {
+        path_contains: "\"add_good\"".into(),
+        skip: 0,
+        times: 1,
+        kind: FaultKind::Truncate,
+    });
+    let s = run_stock(&f.config, false).await;
+    assert!(s.error.is_none(), "{:?}", s.error);
+    assert_eq!(s.corrections.unknown, 1, "{s:?}");
+    assert_ne!(s.status, RunStatus::Clean);
+    let state = sverka::db::Db::connect_state(f.config.state.database_url.expose())
+        .await
+        .unwrap();
+    let journal = sverka::db::journal::of_run(&state, s.run_id).await.unwrap();
+    let unknown = journal
+        .iter()
+        .find(|c| c.action == "add_good" && c.status == "unknown")
+        .expect("an add_good journaled unknown");
+    let sku = unknown.item_key.clone();
+    assert!(
+        f.set.imsklad.lock().good_by_partner(&sku).is_some(),
+        "created"
+    );
+    let adds = f
+        .set
+        .imsklad
+        .control
+        .requests()
+        .iter()
+        .filter(|r| {
+            let b = r.body_text();
+            b.contains("\"add_good\"") && b.contains(&format!("\"{sku}\""))
+        })
+        .count();
+    assert_eq!(adds, 1, "not re-sent after an ambiguous failure");
+    let rows = report_rows(&s);
+    let row = rows[&sku]
+        .iter()
+        .find(|r| r.0 == "missing_in_wms")
+        .expect("reported");
+    assert_eq!((row.1.as_str(), row.2.as_str()), ("wms_add", "unknown"));
+    // The next run looks it up with update_good and maps it: nothing created twice.
+    let again = run_stock(&f.config, false).await;
+    assert!(again.error.is_none(), "{:?}", again.error);
+    let mapped = sverka::db::mapping::get(&state, sverka::db::mapping::MapKind::Good, &sku)
+        .await
+        .unwrap();
+    let wms_id = f.set.imsklad.lock().good_by_partner(&sku).unwrap().wms_id;
+    assert_eq!(mapped, Some(wms_id.to_string()));
+    f.set.stop().await;
+}
