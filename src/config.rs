@@ -311,6 +311,16 @@ pub struct SafetySection {
     pub min_wms_coverage: f64,
     /// Largest drop of total sellable stock since the last successful run (0–1).
     pub max_stock_drop_share: f64,
+    /// Below this many SKUs (stock: the SKUs the WMS should report) or orders
+    /// (orders: the window's), a share says little (one order of one is
+    /// 100%): the change guard counts instead, see `small_max_changes`.
+    pub small_below: usize,
+    /// Under `small_below`, the most SKUs or orders a plan may change.
+    pub small_max_changes: usize,
+    /// The most SKUs one stock run may register or look up in the WMS
+    /// (`update_good` / `add_good`): more means a first run or a lost
+    /// mapping, which stops the run until `--force`.
+    pub max_registrations: usize,
 }
 
 impl Default for SafetySection {
@@ -319,7 +329,43 @@ impl Default for SafetySection {
             max_change_share: 0.5,
             min_wms_coverage: 0.9,
             max_stock_drop_share: 0.5,
+            small_below: 40,
+            small_max_changes: 20,
+            max_registrations: 200,
         }
+    }
+}
+
+impl SafetySection {
+    /// The change guard's verdict for a plan changing `changed` of `base`
+    /// SKUs or orders (`what` names them in the message): a share above
+    /// `max_change_share`, or, below `small_below`, more than
+    /// `small_max_changes`. A plan changing anything of an empty base trips it.
+    pub fn change_guard(&self, changed: usize, base: usize, what: &str) -> Option<String> {
+        if changed == 0 {
+            return None;
+        }
+        if base == 0 {
+            return Some(format!(
+                "the plan would change {changed} {what} of none read; refusing to write"
+            ));
+        }
+        if base < self.small_below {
+            return (changed > self.small_max_changes).then(|| {
+                format!(
+                    "the plan would change {changed} of {base} {what}, above [safety] small_max_changes = {} (a guard by count below [safety] small_below = {} {what})",
+                    self.small_max_changes, self.small_below
+                )
+            });
+        }
+        let share = changed as f64 / base as f64;
+        (share > self.max_change_share).then(|| {
+            format!(
+                "the plan would change {changed} of {base} {what} ({:.1}%), above [safety] max_change_share = {:.1}%",
+                share * 100.0,
+                self.max_change_share * 100.0
+            )
+        })
     }
 }
 

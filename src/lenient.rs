@@ -99,6 +99,40 @@ pub fn value_to_i64(v: &Value) -> Option<i64> {
     }
 }
 
+/// Reads a stock count strictly: a non-negative integer given as a number, a
+/// numeric string or a float with no fraction that an `i64` holds exactly.
+///
+/// Anything else (null, `""`, text, a negative number, a fraction, a number
+/// beyond ±2^53 given as a float, an overflow) is `None`: a count sverka
+/// cannot read, never a clamped or wrapped one.
+pub fn value_to_count(v: &Value) -> Option<i64> {
+    /// The largest integer an `f64` holds exactly.
+    const EXACT_F64: f64 = 9_007_199_254_740_992.0;
+    let from_f64 =
+        |f: f64| (f.is_finite() && f.fract() == 0.0 && f.abs() <= EXACT_F64).then_some(f as i64);
+    let n = match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            if n.is_u64() {
+                None // beyond i64
+            } else {
+                n.as_f64().and_then(from_f64)
+            }
+        }),
+        Value::String(s) => {
+            let s = s.trim();
+            if s.is_empty() {
+                None
+            } else {
+                s.parse::<i64>()
+                    .ok()
+                    .or_else(|| s.parse::<f64>().ok().and_then(from_f64))
+            }
+        }
+        _ => None,
+    }?;
+    (n >= 0).then_some(n)
+}
+
 /// Reads a float from a number or a numeric string (`"1,5"` too).
 pub fn value_to_f64(v: &Value) -> Option<f64> {
     match v {
@@ -215,5 +249,34 @@ mod tests {
             (b.id.as_str(), b.n, b.items, b.flag),
             ("A-1", 4, vec![7, 8], false)
         );
+    }
+
+    #[test]
+    fn counts_are_read_strictly() {
+        use serde_json::json;
+        for (v, want) in [
+            (json!(7), Some(7)),
+            (json!("7"), Some(7)),
+            (json!(" 7 "), Some(7)),
+            (json!(7.0), Some(7)),
+            (json!("7.0"), Some(7)),
+            (json!(0), Some(0)),
+            (json!(i64::MAX), Some(i64::MAX)),
+            (json!(-1), None),
+            (json!("-1"), None),
+            (json!(1.5), None),
+            (json!(1e20), None),
+            (json!("1e20"), None),
+            (json!(u64::MAX), None),
+            (json!("99999999999999999999"), None),
+            (json!(null), None),
+            (json!(""), None),
+            (json!("many"), None),
+            (json!(true), None),
+            (json!([]), None),
+            (json!({}), None),
+        ] {
+            assert_eq!(value_to_count(&v), want, "{v}");
+        }
     }
 }

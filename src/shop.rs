@@ -82,6 +82,22 @@ pub enum ShopError {
         #[source]
         source: sqlx::Error,
     },
+    /// An adapted query takes another number of parameters than sverka binds.
+    #[error("{path}: `{query}.sql` takes {found} parameters (`?`), sverka binds {want}: {params}; {changed}")]
+    Parameters {
+        /// The adapted file.
+        path: String,
+        /// The query's file stem.
+        query: String,
+        /// Placeholders found.
+        found: usize,
+        /// Placeholders sverka binds.
+        want: usize,
+        /// What they are, in order.
+        params: String,
+        /// What changed.
+        changed: String,
+    },
     /// The database layer failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -153,11 +169,53 @@ impl Queries {
                     path: path.display().to_string(),
                     source,
                 })?;
+                check_parameters(name, slot, &path)?;
             }
         }
         Ok(q)
     }
 }
+
+/// Placeholders an adapted query must take, with what changed when an older
+/// version took fewer: (file stem, parameters, what the parameters are, what changed).
+const PARAMETERS: [(&str, usize, &str, &str); 2] = [
+    (
+        "stock_update",
+        4,
+        "quantity, updated_at (unix ms), sku, the quantity sverka read",
+        "stock corrections are compare-and-set now: the update must change the row only if \
+         it still holds the quantity sverka read (the 4th parameter), e.g. \
+         `UPDATE stock SET quantity = ?, updated_at = ? WHERE sku = ? AND quantity = ?`",
+    ),
+    (
+        "stock_insert",
+        3,
+        "sku, quantity, updated_at (unix ms)",
+        "see the built-in sql/shop/stock_insert.sql",
+    ),
+];
+
+/// Refuses an adapted query whose number of `?` placeholders is not the one
+/// sverka binds (an old copy would run with the wrong values, or fail mid-run).
+fn check_parameters(name: &str, sql: &str, path: &Path) -> Result<(), ShopError> {
+    let Some((_, want, params, changed)) = PARAMETERS.iter().find(|p| p.0 == name) else {
+        return Ok(());
+    };
+    let found = crate::db::placeholder_count(sql);
+    if found == *want {
+        return Ok(());
+    }
+    Err(ShopError::Parameters {
+        path: path.display().to_string(),
+        query: name.to_string(),
+        found,
+        want: *want,
+        params: (*params).to_string(),
+        changed: (*changed).to_string(),
+    })
+}
+
+impl Queries {}
 
 /// A shop SKU and its quantity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -166,6 +224,43 @@ pub struct ShopStock {
     pub sku: String,
     /// Quantity the shop shows.
     pub quantity: i64,
+}
+
+/// One compare-and-set stock write: set `to` where the row still holds `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockWrite {
+    /// SKU.
+    pub sku: String,
+    /// The quantity sverka read (a SKU without a stock row reads as 0).
+    pub from: i64,
+    /// The quantity to set.
+    pub to: i64,
+}
+
+/// What [`Shop::update_stock`] did, per SKU, in one committed transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StockWriteOutcome {
+    /// Rows changed from the quantity read to the new one.
+    pub updated: Vec<String>,
+    /// Rows created for SKUs that had none (`stock_insert.sql`).
+    pub inserted: Vec<String>,
+    /// Rows that no longer held the quantity read: left untouched, reported
+    /// `changed_during_run`; the next run re-reads them.
+    pub changed_during_run: Vec<String>,
+}
+
+/// Whether a database error is a unique-key violation (on any engine).
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation()
+                || matches!(
+                    db.code().as_deref(),
+                    Some("23505") | Some("23000") | Some("1062") | Some("2067") | Some("1555")
+                )
+        }
+        _ => false,
+    }
 }
 
 /// A catalogue product.
@@ -394,43 +489,77 @@ impl Shop {
             .collect()
     }
 
-    /// Sets the quantities of several SKUs in one transaction (`stock_update.sql`,
-    /// falling back to `stock_insert.sql` for SKUs without a stock row).
-    pub async fn update_stock(&self, updates: &[(String, i64)]) -> Result<u64, ShopError> {
+    /// Sets the quantities of several SKUs in one transaction, each only if
+    /// the row still holds the quantity sverka read (compare-and-set,
+    /// `stock_update.sql`). A SKU read as 0 whose update touched no row gets
+    /// its row from `stock_insert.sql` (the reference query reads a SKU
+    /// without a stock row as 0); when that insert finds a row after all, or
+    /// a SKU read with another quantity matched nothing, the row changed
+    /// during the run: it is left as it is and reported.
+    pub async fn update_stock(
+        &self,
+        updates: &[StockWrite],
+    ) -> Result<StockWriteOutcome, ShopError> {
         let update = self.db.sql(&self.queries.stock_update).into_owned();
         let insert = self.db.sql(&self.queries.stock_insert).into_owned();
-        let mut tx = self
-            .db
-            .pool()
-            .begin()
-            .await
-            .map_err(|source| ShopError::query("stock_update", source))?;
+        let q = |query: &'static str| move |source| ShopError::query(query, source);
+        let mut tx = self.db.pool().begin().await.map_err(q("stock_update"))?;
         let now = now_ms();
-        let mut changed = 0;
-        for (sku, qty) in updates {
+        let mut outcome = StockWriteOutcome::default();
+        for w in updates {
             let n = bind_args(
                 sqlx::query(&update),
-                &[Arg::I64(*qty), Arg::I64(now), Arg::Text(sku.clone())],
+                &[
+                    Arg::I64(w.to),
+                    Arg::I64(now),
+                    Arg::Text(w.sku.clone()),
+                    Arg::I64(w.from),
+                ],
             )
             .execute(&mut *tx)
             .await
-            .map_err(|source| ShopError::query("stock_update", source))?
+            .map_err(q("stock_update"))?
             .rows_affected();
-            if n == 0 {
-                bind_args(
-                    sqlx::query(&insert),
-                    &[Arg::Text(sku.clone()), Arg::I64(*qty), Arg::I64(now)],
-                )
+            if n > 0 {
+                outcome.updated.push(w.sku.clone());
+                continue;
+            }
+            if w.from != 0 {
+                outcome.changed_during_run.push(w.sku.clone());
+                continue;
+            }
+            // No row, or a row that no longer holds 0: the insert tells which.
+            // A savepoint keeps a refused insert from aborting the transaction.
+            sqlx::query("SAVEPOINT sverka_stock_insert")
                 .execute(&mut *tx)
                 .await
-                .map_err(|source| ShopError::query("stock_insert", source))?;
+                .map_err(q("stock_insert"))?;
+            let inserted = bind_args(
+                sqlx::query(&insert),
+                &[Arg::Text(w.sku.clone()), Arg::I64(w.to), Arg::I64(now)],
+            )
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Ok(_) => {
+                    sqlx::query("RELEASE SAVEPOINT sverka_stock_insert")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(q("stock_insert"))?;
+                    outcome.inserted.push(w.sku.clone());
+                }
+                Err(e) if is_unique_violation(&e) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT sverka_stock_insert")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(q("stock_insert"))?;
+                    outcome.changed_during_run.push(w.sku.clone());
+                }
+                Err(source) => return Err(ShopError::query("stock_insert", source)),
             }
-            changed += 1;
         }
-        tx.commit()
-            .await
-            .map_err(|source| ShopError::query("stock_update", source))?;
-        Ok(changed)
+        tx.commit().await.map_err(q("stock_update"))?;
+        Ok(outcome)
     }
 
     fn product_from(r: &sqlx::any::AnyRow, q: &'static str) -> Result<Product, ShopError> {

@@ -98,7 +98,16 @@ pub struct EgonConfig {
     pub shop_setting_id: Option<i64>,
     /// Timeouts and retry bounds.
     pub policy: HttpPolicy,
+    /// The least time between two `CreateNewOrder` requests for one order
+    /// ([`ORDER_UPDATE_INTERVAL`]; shorter in tests).
+    pub order_update_interval: Duration,
 }
+
+/// `CreateNewOrder.md`: "There must be at least 20 seconds between two
+/// update requests for the same order". A retry of a `CreateNewOrder` whose
+/// answer was lost is such an update (the method is an upsert by original
+/// id), so it waits this long after the previous attempt was sent.
+pub const ORDER_UPDATE_INTERVAL: Duration = Duration::from_secs(20);
 
 impl EgonConfig {
     /// Settings with the documented defaults (180 requests per minute, default policy).
@@ -117,6 +126,7 @@ impl EgonConfig {
             rate_window: Duration::from_secs(60),
             shop_setting_id: None,
             policy: HttpPolicy::default(),
+            order_update_interval: ORDER_UPDATE_INTERVAL,
         }
     }
 }
@@ -293,8 +303,7 @@ fn count<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     match v {
         None | Some(Value::Null) => Ok(0),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(0),
-        Some(v) => lenient::value_to_f64(&v)
-            .map(|f| f.round() as i64)
+        Some(v) => lenient::value_to_count(&v)
             .ok_or_else(|| de::Error::custom(format!("expected a count, got {v}"))),
     }
 }
@@ -308,11 +317,6 @@ fn opt_counts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CountTypes>, D::
             .map(Some)
             .map_err(de::Error::custom),
     }
-}
-
-/// serde: counters where null or `[]` mean all zero.
-fn counts_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<CountTypes, D::Error> {
-    Ok(opt_counts(d)?.unwrap_or_default())
 }
 
 /// serde: an optional string given as a string, a number or null (`""` is None).
@@ -424,14 +428,129 @@ pub struct CountTypes {
 impl CountTypes {
     /// What the shop may sell: ALL − EXPIRED − EXPIRATION_BLOCKED − DAMAGED − ORDERED − RESERVED, never below 0.
     pub fn sellable(&self) -> i64 {
-        (self.all
-            - self.expired
-            - self.expiration_blocked
-            - self.damaged
-            - self.ordered
-            - self.reserved)
+        self.all
+            .saturating_sub(self.expired)
+            .saturating_sub(self.expiration_blocked)
+            .saturating_sub(self.damaged)
+            .saturating_sub(self.ordered)
+            .saturating_sub(self.reserved)
             .max(0)
     }
+
+    /// Usable units (ALL − EXPIRED − EXPIRATION_BLOCKED − DAMAGED) and units
+    /// promised to orders (ORDERED + RESERVED), in checked arithmetic; None
+    /// when a sum overflows (an unreadable card, never a wrapped number).
+    pub fn usable_and_promised(&self) -> Option<(i64, i64)> {
+        let blocked = self
+            .expired
+            .checked_add(self.expiration_blocked)?
+            .checked_add(self.damaged)?;
+        let usable = self.all.checked_sub(blocked)?;
+        let promised = self.ordered.checked_add(self.reserved)?;
+        Some((usable, promised))
+    }
+
+    /// Reads counters strictly from a `count_types` / `COUNT_TYPES` object
+    /// (either case; `expirationBlocked`, `EXPIRATION_BLOCKED` or
+    /// `expiration_blocked`).
+    ///
+    /// Every documented sub-count must be present and a non-negative integer
+    /// ([`lenient::value_to_count`]). A missing, null, `[]` or `{}` object, or
+    /// a missing or unreadable sub-count, is an error naming what is wrong:
+    /// sverka cannot tell such a card's stock, which is not the same as zero.
+    pub fn read_strict(v: Option<&Value>) -> Result<CountTypes, String> {
+        let obj = match v {
+            None => return Err("no count_types".into()),
+            Some(Value::Null) => return Err("count_types is null".into()),
+            Some(Value::Object(m)) if m.is_empty() => return Err("count_types is {}".into()),
+            Some(Value::Object(m)) => m,
+            Some(Value::Array(a)) if a.is_empty() => return Err("count_types is []".into()),
+            Some(other) => return Err(format!("count_types is not an object: {other}")),
+        };
+        let get = |names: &[&str]| -> Result<i64, String> {
+            let value = names.iter().find_map(|n| obj.get(*n));
+            match value {
+                None => Err(format!("count_types has no `{}`", names[0])),
+                Some(v) => lenient::value_to_count(v)
+                    .ok_or_else(|| format!("count_types.{} is not a count: {v}", names[0])),
+            }
+        };
+        Ok(CountTypes {
+            all: get(&["all", "ALL"])?,
+            expired: get(&["expired", "EXPIRED"])?,
+            damaged: get(&["damaged", "DAMAGED"])?,
+            ordered: get(&["ordered", "ORDERED"])?,
+            reserved: get(&["reserved", "RESERVED"])?,
+            expiration_blocked: get(&[
+                "expirationBlocked",
+                "EXPIRATION_BLOCKED",
+                "expiration_blocked",
+            ])?,
+        })
+    }
+}
+
+/// The stock figures of one card of an `InventoryStatusUpdate` callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardFigures {
+    /// Physical units (`ALL`; with only the deprecated fields, `COUNT + RESERVED_FOR_ORDERS`).
+    pub stock: i64,
+    /// Units promised to orders (`ORDERED + RESERVED`, or `ORDERED + RESERVED_FOR_ORDERS`).
+    pub reserved: i64,
+    /// What the shop may sell, never below 0.
+    pub sellable: i64,
+}
+
+/// Reads a callback card's figures: from `COUNT_TYPES` when it is readable
+/// ([`CountTypes::read_strict`]), else from the deprecated `COUNT`, which
+/// already excludes reserved units, so sellable = `COUNT − ORDERED`.
+///
+/// All arithmetic is checked: an overflow, like a card with neither, is an
+/// error (an unreadable card), never a wrapped number.
+pub fn card_figures(card: &Value) -> Result<CardFigures, String> {
+    let overflow = || "the counts overflow".to_string();
+    let strict = CountTypes::read_strict(card.get("COUNT_TYPES"));
+    if let Ok(c) = strict {
+        let (usable, promised) = c.usable_and_promised().ok_or_else(overflow)?;
+        return Ok(CardFigures {
+            stock: c.all,
+            reserved: promised,
+            sellable: usable.checked_sub(promised).ok_or_else(overflow)?.max(0),
+        });
+    }
+    let Some(count) = card.get("COUNT").and_then(lenient::value_to_count) else {
+        let why = strict.err().unwrap_or_default();
+        return Err(format!("no readable COUNT_TYPES ({why}) and no COUNT"));
+    };
+    let opt = |name: &str| -> Result<i64, String> {
+        match card.get(name) {
+            None | Some(Value::Null) => Ok(0),
+            Some(v) => {
+                lenient::value_to_count(v).ok_or_else(|| format!("{name} is not a count: {v}"))
+            }
+        }
+    };
+    let ordered = opt("ORDERED")?;
+    let reserved_for_orders = opt("RESERVED_FOR_ORDERS")?;
+    Ok(CardFigures {
+        stock: count
+            .checked_add(reserved_for_orders)
+            .ok_or_else(overflow)?,
+        reserved: ordered
+            .checked_add(reserved_for_orders)
+            .ok_or_else(overflow)?,
+        sellable: count.saturating_sub(ordered).max(0),
+    })
+}
+
+/// serde: `InventoryDetail`'s counters read strictly ([`CountTypes::read_strict`]).
+fn strict_counts<'de, D: Deserializer<'de>>(d: D) -> Result<Result<CountTypes, String>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(CountTypes::read_strict(v.as_ref()))
+}
+
+fn no_counts() -> Result<CountTypes, String> {
+    CountTypes::read_strict(None)
 }
 
 /// One card of `InventoryDetail`'s answer.
@@ -452,9 +571,15 @@ pub struct InventoryItem {
     /// Product name.
     #[serde(default, deserialize_with = "opt_text")]
     pub name: Option<String>,
-    /// Stock counters.
-    #[serde(default, rename = "count_types", deserialize_with = "counts_or_empty")]
-    pub counts: CountTypes,
+    /// Stock counters, or why they cannot be read (missing, null, `[]`, `{}`,
+    /// a missing or non-numeric sub-count): such a card is *unreadable*, not zero.
+    #[serde(
+        default = "no_counts",
+        rename = "count_types",
+        alias = "COUNT_TYPES",
+        deserialize_with = "strict_counts"
+    )]
+    pub counts: Result<CountTypes, String>,
     /// When the card last changed (EGON local time), when the answer says.
     #[serde(default, deserialize_with = "opt_datetime")]
     pub changed_at: Option<NaiveDateTime>,
@@ -511,11 +636,16 @@ pub struct InventoryCardStatus {
 
 impl InventoryCardStatus {
     /// Sellable stock: from `COUNT_TYPES` when present, else from the
-    /// deprecated `COUNT − ORDERED` (which cannot see expiration blocks).
+    /// deprecated `COUNT − ORDERED` (COUNT already excludes reserved units; it
+    /// cannot see expiration blocks).
     pub fn sellable(&self) -> Option<i64> {
         match (&self.count_types, self.deprecated_count) {
             (Some(c), _) => Some(c.sellable()),
-            (None, Some(count)) => Some((count - self.deprecated_ordered.unwrap_or(0)).max(0)),
+            (None, Some(count)) => Some(
+                count
+                    .saturating_sub(self.deprecated_ordered.unwrap_or(0))
+                    .max(0),
+            ),
             (None, None) => None,
         }
     }
@@ -1135,7 +1265,9 @@ impl EgonClient {
     /// end any call (202, 301, 302, 303) become errors here; the others are left
     /// to the method. HTTP 429/5xx, `resp_code` 429/500, network failures and
     /// undecodable answers are retried: every method used here is idempotent by
-    /// its key (`CreateNewOrder` with a known original id updates the order).
+    /// its key (`CreateNewOrder` with a known original id updates the order;
+    /// its retries keep [`EgonConfig::order_update_interval`] after the
+    /// previous attempt, as EGON asks of updates of one order).
     async fn call(&self, method: &'static str, req_data: Value) -> Result<Answer, EgonError> {
         let body = self.envelope(method, req_data).to_string();
         let max = self.cfg.policy.max_attempts.max(1);
@@ -1150,7 +1282,12 @@ impl EgonClient {
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry(e) if attempt >= max => return Err(e),
                 Attempt::Retry(e) => {
-                    let wait = self.cfg.policy.backoff(attempt);
+                    let mut wait = self.cfg.policy.backoff(attempt);
+                    if method == "CreateNewOrder" {
+                        // Counted from the failed attempt's end: EGON received
+                        // it no later than that.
+                        wait = wait.max(self.cfg.order_update_interval);
+                    }
                     tracing::warn!(target: "sverka::egon", rid, method, attempt, error = %e, ?wait, "retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
@@ -1366,17 +1503,82 @@ mod tests {
     }
 
     #[test]
+    fn cards_without_usable_counters_are_unreadable_not_zero() {
+        let full = json!({"all": 5, "expired": 0, "damaged": 0, "ordered": 1,
+            "reserved": 1, "expirationBlocked": 0});
+        assert_eq!(
+            CountTypes::read_strict(Some(&full)).map(|c| c.sellable()),
+            Ok(3)
+        );
+        let upper = json!({"ALL": 5, "EXPIRED": 0, "DAMAGED": 0, "ORDERED": 1,
+            "RESERVED": 1, "EXPIRATION_BLOCKED": 0});
+        assert_eq!(
+            CountTypes::read_strict(Some(&upper)),
+            CountTypes::read_strict(Some(&full))
+        );
+        for bad in [
+            json!(null),
+            json!([]),
+            json!({}),
+            json!({"expired": 0, "damaged": 0, "ordered": 1, "reserved": 1, "expirationBlocked": 0}),
+            json!({"all": null, "expired": 0, "damaged": 0, "ordered": 1, "reserved": 1, "expirationBlocked": 0}),
+            json!({"all": "lots", "expired": 0, "damaged": 0, "ordered": 1, "reserved": 1, "expirationBlocked": 0}),
+            json!({"all": -4, "expired": 0, "damaged": 0, "ordered": 1, "reserved": 1, "expirationBlocked": 0}),
+            json!({"all": 5, "expired": 0, "damaged": 0, "ordered": 1, "expirationBlocked": 0}),
+            json!("5"),
+        ] {
+            assert!(CountTypes::read_strict(Some(&bad)).is_err(), "{bad}");
+        }
+        assert!(CountTypes::read_strict(None).is_err());
+        // Card level: missing, null, [], {} all read as unreadable.
+        for card in [
+            json!({"id": 1, "item_id": "A"}),
+            json!({"id": 1, "item_id": "A", "count_types": null}),
+            json!({"id": 1, "item_id": "A", "count_types": []}),
+            json!({"id": 1, "item_id": "A", "count_types": {}}),
+            json!({"id": 1, "item_id": "A", "count_types": {"all": 3}}),
+        ] {
+            let item: InventoryItem = serde_json::from_value(card.clone()).unwrap();
+            assert!(item.counts.is_err(), "{card}");
+        }
+        // Sums that overflow are unreadable, never wrapped.
+        let huge = CountTypes {
+            all: 10,
+            ordered: i64::MAX,
+            reserved: 1,
+            ..CountTypes::default()
+        };
+        assert_eq!(huge.usable_and_promised(), None);
+        assert_eq!(huge.sellable(), 0);
+    }
+
+    #[test]
+    fn deprecated_count_fallback_subtracts_ordered_only() {
+        let card: InventoryCardStatus = serde_json::from_value(json!({
+            "ITEM_ID": "A", "COUNT": 10, "ORDERED": 3, "RESERVED_FOR_ORDERS": 4
+        }))
+        .unwrap();
+        // COUNT already excludes reserved units: sellable = COUNT − ORDERED.
+        assert_eq!(card.sellable(), Some(7));
+    }
+
+    #[test]
     fn inventory_details_accept_map_list_and_empty_array() {
         let map = json!({"240442": {"id": 240442, "item_id": 1, "ean": "123",
             "count_types": {"all": 3}, "paired_cards": []}});
         let items = parse_inventory_details(map).unwrap();
         assert_eq!(items[0].item_id, "1");
         assert_eq!(items[0].egon_id, Some(240442));
-        assert_eq!(items[0].counts.all, 3);
+        // Only `all`: the other sub-counts are missing, so the card is unreadable.
+        assert!(items[0].counts.is_err());
+        let full = json!({"1": {"id": 1, "item_id": 1, "count_types": {"all": 3,
+            "expired": 0, "damaged": 0, "ordered": 1, "reserved": 0, "expirationBlocked": 0}}});
+        let items = parse_inventory_details(full).unwrap();
+        assert_eq!(items[0].counts.as_ref().map(CountTypes::sellable), Ok(2));
         let list = json!([{"id": "7", "item_id": "SKU-7", "count_types": []}]);
         let parsed = parse_inventory_details(list).unwrap();
         assert_eq!(parsed[0].egon_id, Some(7));
-        assert_eq!(parsed[0].counts, CountTypes::default());
+        assert!(parsed[0].counts.is_err());
         assert!(parse_inventory_details(json!([])).unwrap().is_empty());
         assert!(parse_inventory_details(json!("x")).is_err());
     }

@@ -47,6 +47,9 @@ pub enum ImskladError {
         code: i64,
         /// The service's error text.
         message: String,
+        /// An object id the error answer carried, if any (a duplicate add may
+        /// name the existing object; undocumented, see [`DUPLICATE_WITH_ID`]).
+        id: Option<i64>,
     },
     /// A non-success HTTP status without an IMSKLAD error body.
     #[error("IMSKLAD {action}: HTTP {status}: {snippet}")]
@@ -139,6 +142,23 @@ impl ImskladError {
         }
     }
 
+    /// Whether the request may have taken effect although no usable answer
+    /// came back: a timeout or a reset after the request was sent, an
+    /// unreadable answer, HTTP 5xx/408, or code 1 (fatal server error). A
+    /// connect failure, HTTP 429 or a documented refusal did nothing.
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            ImskladError::Transport { source, .. } => !source.is_connect(),
+            ImskladError::Decode { .. } => true,
+            ImskladError::Status { status, .. } => *status >= 500 || *status == 408,
+            ImskladError::Api { code, .. } => *code == 1,
+            ImskladError::Config(_)
+            | ImskladError::Client(_)
+            | ImskladError::Task { .. }
+            | ImskladError::Encode { .. } => false,
+        }
+    }
+
     /// Whether a new attempt may succeed: code 1, HTTP 5xx/408/429, transport
     /// failures and undecodable answers.
     pub fn is_retryable(&self) -> bool {
@@ -155,6 +175,27 @@ impl ImskladError {
         }
     }
 }
+
+/// The actions that are not idempotent: sent twice, they would create twice
+/// (or, since IMSKLAD refuses a second object with the same partner id,
+/// answer code 4 "operation not performed"). After an ambiguous failure
+/// ([`ImskladError::is_ambiguous`]) they are not retried within a run: the
+/// job journals them `unknown`.
+pub const NOT_IDEMPOTENT: [&str; 4] = ["add_order", "add_good", "add_doc", "add_preorder"];
+
+/// Whether `action` may be sent again after an ambiguous failure.
+pub fn is_idempotent(action: &str) -> bool {
+    !NOT_IDEMPOTENT.contains(&action)
+}
+
+/// The warning recorded when an `add_*` is answered code 4 with an id.
+///
+/// UNVERIFIED: IMSKLAD documents code 4 only as "operation not performed"
+/// and not what it answers to a duplicate add. sverka takes the answer as
+/// "already exists, here is its id" (and maps it) only when it carries an
+/// `id`; without one it stays a failure. The sandbox answers either way
+/// (`ImskladState::duplicate_add_carries_id`).
+pub const DUPLICATE_WITH_ID: &str = "IMSKLAD answered code 4 (operation not performed) with an id: taken as already created (UNVERIFIED reading of an undocumented answer)";
 
 /// Connection settings of the IMSKLAD client.
 #[derive(Debug, Clone)]
@@ -819,21 +860,41 @@ impl WriteOutcome {
 }
 
 /// Stock of one product (`get_stock` row).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StockRow {
     /// WMS goods id.
-    #[serde(deserialize_with = "lenient::int")]
     pub id: i64,
     /// Units in the warehouse.
-    #[serde(deserialize_with = "lenient::int")]
     pub stock: i64,
-    /// Units reserved by orders.
-    #[serde(default, deserialize_with = "lenient_int_or_zero")]
+    /// Units reserved by orders (a missing `reserved` is 0).
     pub reserved: i64,
 }
 
-fn lenient_int_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    Ok(lenient::opt_int(d)?.unwrap_or(0))
+/// A `get_stock` row whose figures sverka cannot read: no `stock`, or a
+/// `stock`/`reserved` that is not a non-negative integer. Its SKU is
+/// `wms_unreadable`: nothing is corrected for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableStock {
+    /// WMS goods id.
+    pub id: i64,
+    /// What is wrong with the row.
+    pub reason: String,
+}
+
+/// `get_stock`'s answer: the readable rows (sorted by id) and the unreadable ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StockAnswer {
+    /// Rows with readable figures.
+    pub rows: Vec<StockRow>,
+    /// Rows sverka cannot read.
+    pub unreadable: Vec<UnreadableStock>,
+}
+
+impl StockAnswer {
+    fn extend(&mut self, other: StockAnswer) {
+        self.rows.extend(other.rows);
+        self.unreadable.extend(other.unreadable);
+    }
 }
 
 /// Billing type "other", assumed when a line carries no `type` (the doc's own
@@ -966,7 +1027,22 @@ impl ImskladClient {
 
     async fn write_good(&self, action: &str, g: &Good) -> Result<i64, ImskladError> {
         let data = encode(action, g)?;
-        let answer = self.call("goods", action, &data).await?;
+        let answer = match self.call("goods", action, &data).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                let outcome = duplicate_add(action, e)?;
+                tracing::warn!(
+                    action,
+                    warning = outcome.warning().unwrap_or(""),
+                    "imsklad duplicate add"
+                );
+                return outcome.id().ok_or_else(|| ImskladError::Decode {
+                    action: action.into(),
+                    reason: "no goods id in the answer".into(),
+                    snippet: String::new(),
+                });
+            }
+        };
         let outcome = write_outcome(action, &answer)?;
         if let WriteOutcome::Warning { warning, .. } = &outcome {
             tracing::warn!(action, warning = %warning, "imsklad answered a warning");
@@ -981,12 +1057,12 @@ impl ImskladClient {
     /// `goods/get_stock` for any number of WMS ids: deduplicated, split into
     /// `stock_batch`-sized calls with at most `concurrency` in flight, rows
     /// sorted by id. Ids the WMS does not answer for are simply absent.
-    pub async fn get_stock(&self, wms_ids: &[i64]) -> Result<Vec<StockRow>, ImskladError> {
+    pub async fn get_stock(&self, wms_ids: &[i64]) -> Result<StockAnswer, ImskladError> {
         let mut ids = wms_ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        let mut rows = Vec::with_capacity(ids.len());
-        let mut tasks: JoinSet<Result<Vec<StockRow>, ImskladError>> = JoinSet::new();
+        let mut answer = StockAnswer::default();
+        let mut tasks: JoinSet<Result<StockAnswer, ImskladError>> = JoinSet::new();
         let batch = self.cfg.stock_batch.max(1);
         let bar = Progress::counter(
             "IMSKLAD get_stock",
@@ -995,7 +1071,7 @@ impl ImskladClient {
         );
         for chunk in ids.chunks(batch) {
             while tasks.len() >= self.cfg.concurrency {
-                rows.extend(join_one(&mut tasks).await?);
+                answer.extend(join_one(&mut tasks).await?);
                 bar.inc(1);
             }
             let client = self.clone();
@@ -1003,16 +1079,18 @@ impl ImskladClient {
             tasks.spawn(async move { client.get_stock_batch(&chunk).await });
         }
         while !tasks.is_empty() {
-            rows.extend(join_one(&mut tasks).await?);
+            answer.extend(join_one(&mut tasks).await?);
             bar.inc(1);
         }
-        rows.sort_by_key(|r| r.id);
-        rows.dedup_by_key(|r| r.id);
-        Ok(rows)
+        answer.rows.sort_by_key(|r| r.id);
+        answer.rows.dedup_by_key(|r| r.id);
+        answer.unreadable.sort_by_key(|r| r.id);
+        answer.unreadable.dedup_by_key(|r| r.id);
+        Ok(answer)
     }
 
     /// One `get_stock` call (no batching).
-    pub async fn get_stock_batch(&self, wms_ids: &[i64]) -> Result<Vec<StockRow>, ImskladError> {
+    pub async fn get_stock_batch(&self, wms_ids: &[i64]) -> Result<StockAnswer, ImskladError> {
         const ACTION: &str = "get_stock";
         let data = serde_json::json!({ "storage_id": self.cfg.storage_id, "ids": wms_ids });
         let answer = self.call("goods", ACTION, &data).await?;
@@ -1086,8 +1164,10 @@ impl ImskladClient {
         action: &str,
         data: &Value,
     ) -> Result<WriteOutcome, ImskladError> {
-        let answer = self.call(kind, action, data).await?;
-        write_outcome(action, &answer)
+        match self.call(kind, action, data).await {
+            Ok(answer) => write_outcome(action, &answer),
+            Err(e) => duplicate_add(action, e),
+        }
     }
 
     /// Sends one envelope with retries; answers the decoded JSON of a
@@ -1121,7 +1201,10 @@ impl ImskladClient {
             if matches!(err, ImskladError::Decode { .. }) {
                 decode_failures += 1;
             }
+            // A write that is not idempotent is never re-sent after an
+            // answer that leaves its effect open.
             let may_retry = err.is_retryable()
+                && (is_idempotent(action) || !err.is_ambiguous())
                 && attempt < self.cfg.policy.max_attempts
                 && decode_failures <= MAX_DECODE_RETRIES;
             if !may_retry {
@@ -1187,6 +1270,22 @@ fn classify_answer(action: &str, status: u16, bytes: &[u8]) -> Attempt {
     }
 }
 
+/// A code-4 answer to an `add_*` that carries an id is read as "already
+/// exists" ([`DUPLICATE_WITH_ID`], a warning); anything else stays the error.
+fn duplicate_add(action: &str, e: ImskladError) -> Result<WriteOutcome, ImskladError> {
+    match e {
+        ImskladError::Api {
+            code: 4,
+            id: Some(id),
+            ..
+        } if !is_idempotent(action) => Ok(WriteOutcome::Warning {
+            id: Some(id),
+            warning: DUPLICATE_WITH_ID.into(),
+        }),
+        other => Err(other),
+    }
+}
+
 /// `{"error": "...", "code": N}` → [`ImskladError::Api`]. A missing or
 /// unreadable code is kept as 0 (no retry, no specific class).
 fn api_error(action: &str, v: &Value) -> Option<ImskladError> {
@@ -1201,6 +1300,7 @@ fn api_error(action: &str, v: &Value) -> Option<ImskladError> {
         action: action.into(),
         code,
         message,
+        id: obj.get("id").and_then(lenient::value_to_i64),
     })
 }
 
@@ -1234,17 +1334,47 @@ fn write_outcome(action: &str, v: &Value) -> Result<WriteOutcome, ImskladError> 
 }
 
 /// Reads the bare `get_stock` array (also `{}`/`null` as empty and a map keyed by id).
-fn parse_stock(v: &Value) -> Result<Vec<StockRow>, String> {
-    let items: Vec<Value> = match v {
+/// Reads `get_stock`'s rows. A row without a readable `id` fails the answer
+/// (it cannot be attributed to a SKU); a row whose `stock` is missing, null,
+/// non-numeric or negative (or whose `reserved` is non-numeric or negative) is
+/// kept as [`UnreadableStock`]: missing is not zero.
+fn parse_stock(v: &Value) -> Result<StockAnswer, String> {
+    let items: Vec<&Value> = match v {
         Value::Null => Vec::new(),
-        Value::Array(a) => a.clone(),
-        Value::Object(m) => m.values().cloned().collect(),
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(m) => m.values().collect(),
         other => return Err(format!("expected an array, got {}", type_name(other))),
     };
-    items
-        .into_iter()
-        .map(|item| serde_json::from_value::<StockRow>(item).map_err(|e| e.to_string()))
-        .collect()
+    let mut out = StockAnswer::default();
+    for item in items {
+        let id = item
+            .get("id")
+            .and_then(lenient::value_to_i64)
+            .ok_or_else(|| format!("a stock row without a readable id: {item}"))?;
+        let stock = match item.get("stock") {
+            None => Err("no `stock` in the row".to_string()),
+            Some(v) => {
+                lenient::value_to_count(v).ok_or_else(|| format!("`stock` is not a count: {v}"))
+            }
+        };
+        let reserved = match item.get("reserved") {
+            None | Some(Value::Null) => Ok(0),
+            Some(v) => {
+                lenient::value_to_count(v).ok_or_else(|| format!("`reserved` is not a count: {v}"))
+            }
+        };
+        match (stock, reserved) {
+            (Ok(stock), Ok(reserved)) => out.rows.push(StockRow {
+                id,
+                stock,
+                reserved,
+            }),
+            (Err(reason), _) | (_, Err(reason)) => {
+                out.unreadable.push(UnreadableStock { id, reason })
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -1259,15 +1389,15 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 async fn join_one(
-    tasks: &mut JoinSet<Result<Vec<StockRow>, ImskladError>>,
-) -> Result<Vec<StockRow>, ImskladError> {
+    tasks: &mut JoinSet<Result<StockAnswer, ImskladError>>,
+) -> Result<StockAnswer, ImskladError> {
     match tasks.join_next().await {
         Some(Ok(result)) => result,
         Some(Err(join)) => Err(ImskladError::Task {
             action: "get_stock".into(),
             reason: join.to_string(),
         }),
-        None => Ok(Vec::new()),
+        None => Ok(StockAnswer::default()),
     }
 }
 
@@ -1488,9 +1618,52 @@ mod tests {
     }
 
     #[test]
+    fn adds_are_not_idempotent_and_a_duplicate_is_mapped_only_with_an_id() {
+        for action in NOT_IDEMPOTENT {
+            assert!(!is_idempotent(action));
+        }
+        assert!(is_idempotent("update_order") && is_idempotent("get_stock"));
+        let dup = |id: Option<i64>| ImskladError::Api {
+            action: "add_order".into(),
+            code: 4,
+            message: "Order already exists".into(),
+            id,
+        };
+        let taken = duplicate_add("add_order", dup(Some(77))).expect("taken as created");
+        assert_eq!(taken.id(), Some(77));
+        assert!(taken.warning().unwrap_or("").contains("UNVERIFIED"));
+        assert!(duplicate_add("add_order", dup(None)).is_err());
+        assert!(duplicate_add("update_order", dup(Some(77))).is_err());
+        let api = api_error(
+            "add_good",
+            &json!({"error": "Good already exists", "code": 4, "id": "12"}),
+        );
+        assert!(matches!(
+            api,
+            Some(ImskladError::Api {
+                code: 4,
+                id: Some(12),
+                ..
+            })
+        ));
+        let decode = ImskladError::Decode {
+            action: "add_order".into(),
+            reason: "truncated".into(),
+            snippet: String::new(),
+        };
+        assert!(decode.is_ambiguous() && decode.is_retryable());
+        let refused = ImskladError::Status {
+            action: "add_order".into(),
+            status: 429,
+            snippet: String::new(),
+        };
+        assert!(!refused.is_ambiguous() && refused.is_retryable());
+    }
+
+    #[test]
     fn stock_answer_example_parses_verbatim() {
         let v: Value = lenient::from_str(ex::GET_STOCK_ANSWER).expect("parses");
-        let rows = parse_stock(&v).expect("rows");
+        let rows = parse_stock(&v).expect("rows").rows;
         assert_eq!(
             rows,
             vec![
@@ -1508,7 +1681,7 @@ mod tests {
         );
         let quirky = r#"[{"id": "7", "stock": "3", "reserved": "1",}, {"id": 8, "stock": 2.0,},]"#;
         let v: Value = lenient::from_str(quirky).expect("trailing commas");
-        let rows = parse_stock(&v).expect("rows");
+        let rows = parse_stock(&v).expect("rows").rows;
         assert_eq!(
             rows[0],
             StockRow {
@@ -1525,8 +1698,38 @@ mod tests {
                 reserved: 0
             }
         );
-        assert!(parse_stock(&json!({})).expect("{} is empty").is_empty());
+        assert!(parse_stock(&json!({}))
+            .expect("{} is empty")
+            .rows
+            .is_empty());
         assert!(parse_stock(&json!("nope")).is_err());
+        // Missing is not zero: rows without stock, or with unreadable figures.
+        let odd = json!([
+            {"id": 1, "reserved": 0},
+            {"id": 2, "stock": null},
+            {"id": 3, "stock": "n/a"},
+            {"id": 4, "stock": -2},
+            {"id": 5, "stock": 3, "reserved": -1},
+            {"id": 6, "stock": 1e30},
+            {"id": 7, "stock": 4},
+        ]);
+        let answer = parse_stock(&odd).expect("rows");
+        assert_eq!(
+            answer.rows,
+            vec![StockRow {
+                id: 7,
+                stock: 4,
+                reserved: 0
+            }]
+        );
+        assert_eq!(
+            answer.unreadable.iter().map(|u| u.id).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5, 6]
+        );
+        assert!(
+            parse_stock(&json!([{"stock": 1}])).is_err(),
+            "a row without id"
+        );
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub enum CorrectionStatus {
     Partial,
     /// The target refused or could not be reached.
     Failed,
+    /// A write that is not idempotent failed ambiguously (a timeout, a reset,
+    /// an unreadable answer): it may or may not have taken effect, so it is
+    /// not sent again within the run; a person or the next run's read tells.
+    Unknown,
 }
 
 impl CorrectionStatus {
@@ -54,6 +58,36 @@ impl CorrectionStatus {
             CorrectionStatus::Applied => "applied",
             CorrectionStatus::Partial => "partial",
             CorrectionStatus::Failed => "failed",
+            CorrectionStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// What happened to one item of a correction, as the reports' `result`
+/// column says it (the journal keeps the batch's [`CorrectionStatus`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemOutcome {
+    /// The target took it.
+    Applied,
+    /// The target refused it or could not be reached.
+    Failed,
+    /// A compare-and-set write found the target changed since sverka read
+    /// it: nothing was overwritten; the next run re-reads and re-plans.
+    ChangedDuringRun,
+    /// An ambiguous failure of a write that is not idempotent (see
+    /// [`CorrectionStatus::Unknown`]).
+    Unknown,
+}
+
+impl ItemOutcome {
+    /// The report text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemOutcome::Applied => "applied",
+            ItemOutcome::Failed => "failed",
+            ItemOutcome::ChangedDuringRun => "changed_during_run",
+            ItemOutcome::Unknown => "unknown",
         }
     }
 }

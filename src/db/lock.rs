@@ -8,6 +8,7 @@
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -29,14 +30,33 @@ pub enum LockError {
     Db(#[from] DbError),
 }
 
+/// A run no longer holds its job lock: it must not write anything more.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("this run no longer holds the `{job}` job lock ({why}); it stops before its next write, so two runs never write at once")]
+pub struct LockLost {
+    /// The job.
+    pub job: String,
+    /// What the check found.
+    pub why: String,
+}
+
 /// A held job lock. Call [`JobLock::release`]; dropping it also releases the
 /// lock (by closing the connection, or by letting the lease expire on SQLite).
+///
+/// [`JobLock::check`] tells whether it is still held, before each batch of
+/// writes: the SQLite lease row is still this holder's and unexpired (and
+/// every renewal found it so), or the PostgreSQL/MySQL lock connection is
+/// alive and still holds the lock.
 pub struct JobLock {
     job: String,
     owner: String,
     db: Db,
     conn: Option<PoolConnection<Any>>,
     renew: Option<JoinHandle<()>>,
+    /// MySQL: the lock's name (unique per state database).
+    name: String,
+    /// SQLite: why a renewal found the lease gone, once it did.
+    lost: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for JobLock {
@@ -57,11 +77,23 @@ fn advisory_key(job: &str) -> i64 {
     i64::from_be_bytes(bytes)
 }
 
-/// The MySQL lock name of a job (at most 64 characters).
-fn mysql_name(job: &str) -> String {
-    let mut name = format!("sverka:{job}");
-    name.truncate(64);
-    name
+/// The MySQL lock name of a job in the state database `database`.
+///
+/// `GET_LOCK` names are server-wide, so the name carries the database: two
+/// deployments on one server do not block each other. Names longer than
+/// MySQL's 64 characters are shortened with a hash, never truncated into
+/// another deployment's name.
+pub fn mysql_name(database: &str, job: &str) -> String {
+    let name = format!("sverka:{database}:{job}");
+    if name.len() <= 64 {
+        return name;
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let mut prefix: String = job.chars().take(20).collect();
+    prefix.insert_str(0, "sverka:");
+    format!("{prefix}:{hex}")
 }
 
 impl JobLock {
@@ -70,11 +102,19 @@ impl JobLock {
     /// `lease` is how long a SQLite lease lives without renewal (it is renewed
     /// every third of it while held).
     pub async fn acquire(db: &Db, job: &str, lease: Duration) -> Result<JobLock, LockError> {
+        // The pid and host say who it is; the random part keeps two holders
+        // apart where pids and hostnames repeat (containers).
         let owner = format!(
-            "pid {} on {}",
+            "pid {} on {} ({})",
             std::process::id(),
-            hostname().unwrap_or_else(|| "this host".into())
+            hostname().unwrap_or_else(|| "this host".into()),
+            uuid::Uuid::new_v4()
+                .simple()
+                .to_string()
+                .get(..12)
+                .unwrap_or("x")
         );
+        let lost = Arc::new(Mutex::new(None));
         match db.dialect() {
             Dialect::Postgres => {
                 let mut conn = db
@@ -103,6 +143,8 @@ impl JobLock {
                     db: db.clone(),
                     conn: Some(conn),
                     renew: None,
+                    name: String::new(),
+                    lost,
                 })
             }
             Dialect::MySql => {
@@ -111,8 +153,14 @@ impl JobLock {
                     .acquire()
                     .await
                     .map_err(DbError::query("taking a connection for the job lock"))?;
+                let database: Option<String> = sqlx::query("SELECT DATABASE()")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .and_then(|r| r.try_get(0))
+                    .map_err(DbError::query("reading the state database's name"))?;
+                let name = mysql_name(database.as_deref().unwrap_or(""), job);
                 let row = sqlx::query("SELECT GET_LOCK(?, 0)")
-                    .bind(mysql_name(job))
+                    .bind(name.clone())
                     .fetch_one(&mut *conn)
                     .await
                     .map_err(DbError::query("taking GET_LOCK"))?;
@@ -132,6 +180,8 @@ impl JobLock {
                     db: db.clone(),
                     conn: Some(conn),
                     renew: None,
+                    name,
+                    lost,
                 })
             }
             Dialect::Sqlite => {
@@ -177,21 +227,40 @@ impl JobLock {
                 let renew_db = db.clone();
                 let renew_job = job.to_string();
                 let renew_owner = owner.clone();
+                let renew_lost = lost.clone();
                 let renew = tokio::spawn(async move {
                     let every = (lease / 3).max(Duration::from_millis(50));
                     loop {
                         tokio::time::sleep(every).await;
-                        let _ = renew_db
+                        // Only an unexpired lease of this holder is renewed: an
+                        // expired one may already be someone else's.
+                        let now = now_ms();
+                        let renewed = renew_db
                             .execute(
-                                "UPDATE job_locks SET expires_at = ? WHERE job = ? AND owner = ?",
+                                "UPDATE job_locks SET expires_at = ? WHERE job = ? AND owner = ? AND expires_at >= ?",
                                 &[
-                                    (now_ms() + lease_ms).into(),
+                                    (now + lease_ms).into(),
                                     renew_job.clone().into(),
                                     renew_owner.clone().into(),
+                                    now.into(),
                                 ],
                                 "renewing the job lease",
                             )
                             .await;
+                        match renewed {
+                            Ok(1) => {}
+                            Ok(_) => {
+                                set_lost(
+                                    &renew_lost,
+                                    "the lease expired or was taken over before it was renewed",
+                                );
+                                return;
+                            }
+                            Err(e) => {
+                                // Not renewed this time; the next check reads the row.
+                                tracing::warn!(job = %renew_job, error = %e, "could not renew the job lease");
+                            }
+                        }
                     }
                 });
                 Ok(JobLock {
@@ -200,6 +269,8 @@ impl JobLock {
                     db: db.clone(),
                     conn: None,
                     renew: Some(renew),
+                    name: String::new(),
+                    lost,
                 })
             }
         }
@@ -210,8 +281,81 @@ impl JobLock {
         &self.job
     }
 
+    /// Whether this lock is still held; call it before each batch of writes.
+    ///
+    /// SQLite: the lease row is still this holder's and has not expired, and
+    /// no renewal found it gone. PostgreSQL: the lock connection answers
+    /// (the server drops a session's advisory locks with it). MySQL: the
+    /// lock connection answers and `IS_USED_LOCK` names it.
+    pub async fn check(&mut self) -> Result<(), LockLost> {
+        let lost = |why: String| LockLost {
+            job: self.job.clone(),
+            why,
+        };
+        match self.db.dialect() {
+            Dialect::Sqlite => {
+                if let Some(why) = self.lost.lock().ok().and_then(|g| g.clone()) {
+                    return Err(lost(why));
+                }
+                let row = self
+                    .db
+                    .fetch_optional(
+                        "SELECT owner, expires_at FROM job_locks WHERE job = ?",
+                        &[self.job.clone().into()],
+                        "checking the job lease",
+                    )
+                    .await
+                    .map_err(|e| lost(format!("the lease could not be read: {e}")))?;
+                let Some(row) = row else {
+                    return Err(lost("the lease row is gone".into()));
+                };
+                let owner: String = row.try_get("owner").unwrap_or_default();
+                let until: i64 = row.try_get("expires_at").unwrap_or_default();
+                if owner != self.owner {
+                    return Err(lost(format!("the lease is now held by {owner}")));
+                }
+                if until < now_ms() {
+                    return Err(lost("the lease expired without renewal".into()));
+                }
+                Ok(())
+            }
+            Dialect::Postgres => {
+                let Some(conn) = self.conn.as_mut() else {
+                    return Err(lost("released".into()));
+                };
+                sqlx::query("SELECT 1")
+                    .execute(&mut **conn)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| lost(format!("the lock's PostgreSQL connection is gone: {e}")))
+            }
+            Dialect::MySql => {
+                let Some(conn) = self.conn.as_mut() else {
+                    return Err(lost("released".into()));
+                };
+                let row = sqlx::query("SELECT CAST(IS_USED_LOCK(?) = CONNECTION_ID() AS SIGNED)")
+                    .bind(self.name.clone())
+                    .fetch_one(&mut **conn)
+                    .await
+                    .map_err(|e| lost(format!("the lock's MySQL connection is gone: {e}")))?;
+                let mine: Option<i64> = row.try_get(0).unwrap_or(None);
+                if mine == Some(1) {
+                    Ok(())
+                } else {
+                    Err(lost("the named lock is no longer this connection's".into()))
+                }
+            }
+        }
+    }
+
     /// Releases the lock now.
     pub async fn release(mut self) -> Result<(), DbError> {
+        self.release_now().await
+    }
+
+    /// Releases the lock now, leaving an empty handle behind (for a lock
+    /// shared with a [`crate::jobs::WriteGate`]).
+    pub async fn release_now(&mut self) -> Result<(), DbError> {
         if let Some(handle) = self.renew.take() {
             handle.abort();
         }
@@ -230,17 +374,21 @@ impl JobLock {
             Dialect::MySql => {
                 if let Some(mut conn) = self.conn.take() {
                     sqlx::query("SELECT RELEASE_LOCK(?)")
-                        .bind(mysql_name(&self.job))
+                        .bind(self.name.clone())
                         .execute(&mut *conn)
                         .await
                         .map_err(DbError::query("releasing GET_LOCK"))?;
                 }
             }
             Dialect::Sqlite => {
+                if self.owner.is_empty() {
+                    return Ok(());
+                }
+                let owner = std::mem::take(&mut self.owner);
                 self.db
                     .execute(
                         "DELETE FROM job_locks WHERE job = ? AND owner = ?",
-                        &[self.job.clone().into(), self.owner.clone().into()],
+                        &[self.job.clone().into(), owner.into()],
                         "releasing the job lease",
                     )
                     .await?;
@@ -270,6 +418,12 @@ impl Drop for JobLock {
         if let Some(conn) = self.conn.take() {
             drop(conn.detach());
         }
+    }
+}
+
+fn set_lost(lost: &Mutex<Option<String>>, why: &str) {
+    if let Ok(mut g) = lost.lock() {
+        g.get_or_insert_with(|| why.to_string());
     }
 }
 

@@ -114,12 +114,42 @@ pub fn translate(sql: &str, dialect: Dialect) -> Cow<'_, str> {
     }
     let mut out = String::with_capacity(sql.len() + 8);
     let mut n = 0;
+    walk_placeholders(sql, |piece| match piece {
+        Piece::Text(c) => out.push(c),
+        Piece::Placeholder => {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        }
+    });
+    Cow::Owned(out)
+}
+
+/// The number of `?` placeholders in `sql` (as [`translate`] sees them).
+pub fn placeholder_count(sql: &str) -> usize {
+    let mut n = 0;
+    walk_placeholders(sql, |piece| {
+        if matches!(piece, Piece::Placeholder) {
+            n += 1;
+        }
+    });
+    n
+}
+
+enum Piece {
+    Text(char),
+    Placeholder,
+}
+
+/// Walks `sql`, telling placeholders apart from text (literals, quoted
+/// identifiers and `--` comments are text).
+fn walk_placeholders(sql: &str, mut f: impl FnMut(Piece)) {
     let mut chars = sql.chars().peekable();
     let mut quote: Option<char> = None;
     while let Some(c) = chars.next() {
         match quote {
             Some(q) => {
-                out.push(c);
+                f(Piece::Text(c));
                 if c == q {
                     quote = None;
                 }
@@ -127,27 +157,22 @@ pub fn translate(sql: &str, dialect: Dialect) -> Cow<'_, str> {
             None => match c {
                 '\'' | '"' => {
                     quote = Some(c);
-                    out.push(c);
+                    f(Piece::Text(c));
                 }
                 '-' if chars.peek() == Some(&'-') => {
-                    out.push(c);
+                    f(Piece::Text(c));
                     for d in chars.by_ref() {
-                        out.push(d);
+                        f(Piece::Text(d));
                         if d == '\n' {
                             break;
                         }
                     }
                 }
-                '?' => {
-                    n += 1;
-                    out.push('$');
-                    out.push_str(&n.to_string());
-                }
-                _ => out.push(c),
+                '?' => f(Piece::Placeholder),
+                _ => f(Piece::Text(c)),
             },
         }
     }
-    Cow::Owned(out)
 }
 
 /// A connection pool with its dialect.
@@ -472,6 +497,12 @@ mod tests {
         );
         assert_eq!(translate(q, Dialect::Sqlite), q);
         assert_eq!(translate(q, Dialect::MySql), q);
+        assert_eq!(placeholder_count(q), 3);
+        assert_eq!(placeholder_count("SELECT 1"), 0);
+        assert_eq!(
+            placeholder_count(include_str!("../../sql/shop/stock_update.sql")),
+            4
+        );
     }
 
     #[test]

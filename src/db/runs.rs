@@ -207,6 +207,36 @@ pub async fn last_successful(db: &Db, job: &str) -> Result<Option<RunRecord>, Db
     row.as_ref().map(from_row).transpose()
 }
 
+/// The baseline of a "fell by more than X" guard: the latest run of `job`
+/// that finished without failing, was neither a dry run nor forced, and
+/// whose summary's `key` is a number above zero. A forced run (which may
+/// have zeroed everything) or a run that found nothing never becomes the
+/// baseline, so the guard is not switched off by one bad run.
+pub async fn last_baseline(db: &Db, job: &str, key: &str) -> Result<Option<RunRecord>, DbError> {
+    const LOOK_BACK: i64 = 200;
+    let rows = db
+        .fetch_all(
+            &format!(
+                "SELECT {COLUMNS} FROM runs WHERE job = ? AND status IN ('clean', 'discrepancies') AND dry_run = 0 AND forced = 0 ORDER BY id DESC LIMIT ?"
+            ),
+            &[job.into(), LOOK_BACK.into()],
+            "reading the guard's baseline run",
+        )
+        .await?;
+    for row in &rows {
+        let run = from_row(row)?;
+        if run
+            .summary
+            .get(key)
+            .and_then(|v| v.as_i64())
+            .is_some_and(|v| v > 0)
+        {
+            return Ok(Some(run));
+        }
+    }
+    Ok(None)
+}
+
 /// One run by id.
 pub async fn get(db: &Db, id: i64) -> Result<Option<RunRecord>, DbError> {
     let row = db

@@ -152,6 +152,9 @@ pub enum BillingError {
     /// A stop was requested before everything was read.
     #[error("stopped before every day was read; nothing was stored")]
     Stopped,
+    /// The run lost its job lock before storing balances.
+    #[error(transparent)]
+    LockLost(#[from] crate::db::lock::LockLost),
 }
 
 // ---------------------------------------------------------------------------
@@ -1049,7 +1052,7 @@ pub async fn run(ctx: &Context, from: Option<NaiveDate>, to: Option<NaiveDate>) 
     };
     let run_id = guard.run_id;
     let result = match period {
-        Ok(p) => execute(ctx, run_id, &p).await,
+        Ok(p) => execute(&guard.scope(ctx), run_id, &p).await,
         Err(e) => Err(e.into()),
     };
     match result {
@@ -1125,6 +1128,7 @@ async fn execute(
         .map(|(d, kop)| (d.start * 1000, d.end * 1000, *kop))
         .collect();
     if !ctx.dry_run && !rows.is_empty() {
+        ctx.check_lock().await?;
         store_closings(&ctx.state, run_id, &rows).await?;
     }
 

@@ -69,6 +69,9 @@ pub struct Context {
     pub http: HttpPolicy,
     /// Stop request (SIGTERM in the scheduler).
     pub stop: StopSignal,
+    /// The running job's lock, checked before each batch of writes (set by
+    /// [`RunGuard::scope`]; None outside a run).
+    pub run_lock: Option<WriteGate>,
 }
 
 impl Context {
@@ -93,7 +96,19 @@ impl Context {
             force,
             http: HttpPolicy::default(),
             stop: StopSignal::new(),
+            run_lock: None,
         })
+    }
+
+    /// Checks that the running job still holds its lock; every batch of
+    /// writes starts with this (through [`plan_write`] or directly for
+    /// writes that are not corrections). Outside a run there is no lock to
+    /// check and the answer is Ok.
+    pub async fn check_lock(&self) -> std::result::Result<(), crate::db::lock::LockLost> {
+        match &self.run_lock {
+            Some(gate) => gate.check().await,
+            None => Ok(()),
+        }
     }
 
     /// The IMSKLAD client for `[imsklad]`.
@@ -157,6 +172,92 @@ impl Context {
     }
 }
 
+/// The handle a run checks its job lock with before it writes (shared with
+/// its [`RunGuard`]). Once the lock is found lost it stays lost.
+#[derive(Clone)]
+pub struct WriteGate {
+    lock: Arc<tokio::sync::Mutex<crate::db::lock::JobLock>>,
+    lost: Arc<std::sync::Mutex<Option<crate::db::lock::LockLost>>>,
+}
+
+impl std::fmt::Debug for WriteGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteGate").finish_non_exhaustive()
+    }
+}
+
+impl WriteGate {
+    /// Whether the run still holds its lock ([`crate::db::lock::JobLock::check`]).
+    pub async fn check(&self) -> std::result::Result<(), crate::db::lock::LockLost> {
+        if let Some(lost) = self.lost.lock().ok().and_then(|g| g.clone()) {
+            return Err(lost);
+        }
+        let result = self.lock.lock().await.check().await;
+        if let Err(lost) = &result {
+            tracing::error!("{lost}");
+            if let Ok(mut g) = self.lost.lock() {
+                *g = Some(lost.clone());
+            }
+        }
+        result
+    }
+}
+
+/// Why a write was not journaled (and so not sent).
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The run lost its job lock: it stops writing.
+    #[error(transparent)]
+    LockLost(#[from] crate::db::lock::LockLost),
+    /// The journal could not be written.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+}
+
+/// The one door every correction goes through before it is sent: checks
+/// that the run still holds its job lock, then journals the correction as
+/// planned ([`crate::db::journal::plan`]) and returns its id.
+pub async fn plan_write(
+    ctx: &Context,
+    planned: &crate::db::journal::Planned<'_>,
+) -> std::result::Result<i64, WriteError> {
+    ctx.check_lock().await?;
+    Ok(crate::db::journal::plan(&ctx.state, planned).await?)
+}
+
+/// How a failed write is journaled and reported.
+///
+/// A write that is not idempotent whose failure leaves its effect open (a
+/// timeout, a reset, an unreadable answer) is `unknown`: it may have taken
+/// effect, so it is not sent again within the run. Every other failure is
+/// `failed` (nothing happened, or sending it again does no harm).
+pub fn failed_write(
+    idempotent: bool,
+    ambiguous: bool,
+) -> (
+    crate::db::journal::CorrectionStatus,
+    crate::db::journal::ItemOutcome,
+) {
+    use crate::db::journal::{CorrectionStatus, ItemOutcome};
+    if !idempotent && ambiguous {
+        (CorrectionStatus::Unknown, ItemOutcome::Unknown)
+    } else {
+        (CorrectionStatus::Failed, ItemOutcome::Failed)
+    }
+}
+
+/// Adds a failed write to the run's counts.
+pub fn count_failure(
+    corrections: &mut crate::report::summary::CorrectionCounts,
+    status: crate::db::journal::CorrectionStatus,
+) {
+    if status == crate::db::journal::CorrectionStatus::Unknown {
+        corrections.unknown += 1;
+    } else {
+        corrections.failed += 1;
+    }
+}
+
 /// A job run in progress: holds the job lock and the run record.
 ///
 /// [`begin`] takes the lock, closes runs and corrections a crashed process left
@@ -168,7 +269,7 @@ pub struct RunGuard {
     pub run_id: i64,
     /// The job name.
     pub job: String,
-    lock: crate::db::lock::JobLock,
+    gate: WriteGate,
     started: std::time::Instant,
     dry_run: bool,
     forced: bool,
@@ -241,11 +342,12 @@ pub async fn begin(
         Ok(left) => {
             for c in left {
                 tracing::warn!(job, correction = c.id, run = c.run_id, "a crashed run left a correction unsettled; it will be re-planned from fresh data");
+                // Sent or not, nobody knows: the process stopped in flight.
                 let _ = journal::settle(
                     &ctx.state,
                     c.id,
-                    journal::CorrectionStatus::Failed,
-                    "abandoned: the process stopped before the answer was recorded; re-planned by the next run",
+                    journal::CorrectionStatus::Unknown,
+                    "abandoned: the process stopped before the answer was recorded (it may have been sent); re-planned by the next run from fresh data",
                 )
                 .await;
             }
@@ -255,7 +357,10 @@ pub async fn begin(
     Ok(RunGuard {
         run_id,
         job: job.to_string(),
-        lock,
+        gate: WriteGate {
+            lock: Arc::new(tokio::sync::Mutex::new(lock)),
+            lost: Arc::new(std::sync::Mutex::new(None)),
+        },
         started,
         dry_run: ctx.dry_run,
         forced: ctx.force,
@@ -263,6 +368,14 @@ pub async fn begin(
 }
 
 impl RunGuard {
+    /// `ctx` for this run: the same context, with the run's lock to check
+    /// before writing ([`Context::check_lock`], [`plan_write`]).
+    pub fn scope(&self, ctx: &Context) -> Context {
+        let mut scoped = ctx.clone();
+        scoped.run_lock = Some(self.gate.clone());
+        scoped
+    }
+
     /// Records the outcome, releases the lock and returns the summary.
     pub async fn finish(
         self,
@@ -296,7 +409,7 @@ impl RunGuard {
             tracing::error!(run = self.run_id, error = %e, "could not record the run's end");
             error.get_or_insert_with(|| format!("recording the run failed: {e}"));
         }
-        if let Err(e) = self.lock.release().await {
+        if let Err(e) = self.gate.lock.lock().await.release_now().await {
             tracing::warn!(job = %self.job, error = %e, "could not release the job lock");
         }
         crate::report::summary::JobSummary {

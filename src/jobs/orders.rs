@@ -9,7 +9,9 @@
 //! 2. Map WMS statuses to stages with the status map ([`StatusMap`]), classify
 //!    with [`crate::reconcile::orders::classify_orders`] and plan.
 //! 3. Guard: a plan touching more than `[safety] max_change_share` of the
-//!    window's orders writes nothing (unless `--force`, which the run records).
+//!    window's orders (more than `small_max_changes` orders in a window of
+//!    fewer than `small_below`) writes nothing (unless `--force`, which the
+//!    run records).
 //! 4. Apply, journaling each correction before it is sent and its answer
 //!    after: CRM shipped marks and tracks (`orders/{externalId}/edit`, after
 //!    registering sverka's warehouse module), WMS cancellations
@@ -797,7 +799,7 @@ pub async fn run(ctx: &Context, from: Option<NaiveDate>, to: Option<NaiveDate>) 
     };
     let run_id = guard.run_id;
     let result = match window {
-        Ok(w) => execute(ctx, run_id, w).await,
+        Ok(w) => execute(&guard.scope(ctx), run_id, w).await,
         Err(e) => Err(e.into()),
     };
     match result {
@@ -949,15 +951,11 @@ async fn execute(ctx: &Context, run_id: i64, window: (i64, i64)) -> Result<(RunS
             + plan.crm_tracks.len()) as u64,
         ..CorrectionCounts::default()
     };
-    let limit = ctx.config.safety.max_change_share;
-    let guard = (share > limit).then(|| {
-        format!(
-            "the plan would touch {:.1}% of the window's {} orders, above [safety] max_change_share = {:.1}%",
-            share * 100.0,
-            shop_orders.len(),
-            limit * 100.0
-        )
-    });
+    let guard = ctx.config.safety.change_guard(
+        touched(&plan).len(),
+        shop_orders.len(),
+        "orders in the window",
+    );
     let blocked = match (&guard, ctx.force) {
         (Some(reason), true) => {
             tracing::warn!(
@@ -1049,7 +1047,11 @@ async fn execute(ctx: &Context, run_id: i64, window: (i64, i64)) -> Result<(RunS
     let path = report.finish()?;
     let status = if blocked {
         RunStatus::Guarded
-    } else if left_for_people || corrections.failed > 0 || corrections.partial > 0 {
+    } else if left_for_people
+        || corrections.failed > 0
+        || corrections.partial > 0
+        || corrections.unknown > 0
+    {
         RunStatus::Discrepancies
     } else {
         RunStatus::Clean
@@ -1240,8 +1242,8 @@ async fn ensure_module(
     }
     let payload =
         json!({"code": wanted.code, "baseUrl": wanted.base_url, "actions": ["inventoriesUpload"]});
-    let id = journal::plan(
-        &ctx.state,
+    let id = super::plan_write(
+        ctx,
         &Planned {
             run_id,
             job: JOB,
@@ -1278,8 +1280,8 @@ async fn send_edit(
     corrections: &mut CorrectionCounts,
 ) -> Result<Fate> {
     let payload = patch.to_json();
-    let id = journal::plan(
-        &ctx.state,
+    let id = super::plan_write(
+        ctx,
         &Planned {
             run_id,
             job: JOB,
@@ -1543,8 +1545,8 @@ async fn plan_wms(
     id: &str,
     payload: &Value,
 ) -> Result<i64> {
-    Ok(journal::plan(
-        &ctx.state,
+    Ok(super::plan_write(
+        ctx,
         &Planned {
             run_id,
             job: JOB,
@@ -1586,10 +1588,19 @@ async fn settle_imsklad(
             ("partial", format!("IMSKLAD warning: {warning}"))
         }
         Err(e) => {
-            let text = e.to_string();
-            journal::settle(&ctx.state, journal_id, CorrectionStatus::Failed, &text).await?;
-            corrections.failed += 1;
-            ("failed", text)
+            let idempotent = e
+                .action()
+                .is_none_or(crate::connectors::imsklad::is_idempotent);
+            let (status, outcome) = super::failed_write(idempotent, e.is_ambiguous());
+            let mut text = e.to_string();
+            if status == CorrectionStatus::Unknown {
+                text.push_str(
+                    "; it may have been applied: not re-sent in this run, the next run's read tells",
+                );
+            }
+            journal::settle(&ctx.state, journal_id, status, &text).await?;
+            super::count_failure(corrections, status);
+            (outcome.as_str(), text)
         }
     })
 }

@@ -123,6 +123,16 @@ pub enum ScansError {
     /// The report could not be written.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// The run lost its job lock before a write.
+    #[error(transparent)]
+    LockLost(#[from] crate::db::lock::LockLost),
+}
+
+fn write_err(what: &'static str) -> impl FnOnce(super::WriteError) -> ScansError {
+    move |e| match e {
+        super::WriteError::LockLost(lost) => ScansError::LockLost(lost),
+        super::WriteError::Db(source) => ScansError::Db { what, source },
+    }
 }
 
 fn db(what: &'static str) -> impl FnOnce(DbError) -> ScansError {
@@ -136,7 +146,7 @@ pub async fn run(ctx: &Context) -> JobSummary {
         Err(summary) => return *summary,
     };
     let run_id = guard.run_id;
-    match execute(ctx, run_id).await {
+    match execute(&guard.scope(ctx), run_id).await {
         Ok(done) => {
             guard
                 .finish(ctx, done.status, done.outcome, done.error)
@@ -459,8 +469,8 @@ async fn recheck(
     }
     let payload =
         json!({"code": scan.code, "userId": scan.user_id, "expected": preview.status.as_str()});
-    let id = journal::plan(
-        &ctx.state,
+    let id = super::plan_write(
+        ctx,
         &Planned {
             run_id,
             job: JOB,
@@ -471,7 +481,7 @@ async fn recheck(
         },
     )
     .await
-    .map_err(db("journaling a re-check"))?;
+    .map_err(write_err("journaling a re-check"))?;
     match decide(&ctx.shop, std::slice::from_ref(&scan.code), &scan.user_id).await {
         Ok((_, verdict)) => {
             events::set_scan_status(
@@ -580,8 +590,8 @@ async fn push_one(
 ) -> Result<bool, ScansError> {
     let update = update_for(scan);
     let payload = serde_json::to_value(&update).unwrap_or_else(|_| json!({"id": scan.id}));
-    let id = journal::plan(
-        &ctx.state,
+    let id = super::plan_write(
+        ctx,
         &Planned {
             run_id,
             job: JOB,
@@ -592,7 +602,7 @@ async fn push_one(
         },
     )
     .await
-    .map_err(db("journaling a push"))?;
+    .map_err(write_err("journaling a push"))?;
     let row = Row::new(scan, class::PUSHED, "push");
     let (status, answer, row, acknowledged) = match client.push_status(&update).await {
         Ok(PushOutcome::Accepted) => {

@@ -31,7 +31,7 @@ use super::{begin, Context, Outcome};
 use crate::config::WmsKind;
 use crate::connectors::imsklad::Good;
 use crate::connectors::retailcrm::{OfferStock, RetailCrmClient, MAX_OFFERS_PER_UPLOAD};
-use crate::db::journal::{self, CorrectionStatus, Planned, Target};
+use crate::db::journal::{self, CorrectionStatus, ItemOutcome, Planned, Target};
 use crate::db::mapping::{self, MapKind};
 use crate::db::runs::{self, RunStatus};
 use crate::progress::Progress;
@@ -65,7 +65,7 @@ pub async fn run(ctx: &Context) -> JobSummary {
         Err(summary) => return *summary,
     };
     let run_id = guard.run_id;
-    match execute(ctx, run_id).await {
+    match execute(&guard.scope(ctx), run_id).await {
         Ok((status, outcome)) => guard.finish(ctx, status, outcome, None).await,
         Err(e) => {
             tracing::error!(run = run_id, "stock run failed: {e:#}");
@@ -90,8 +90,19 @@ struct WmsSnapshot {
     reserved: Vec<Option<i64>>,
     /// SKUs the WMS was expected to report.
     expected: usize,
-    /// SKUs it did report.
+    /// SKUs it did report with readable figures.
     reported: usize,
+    /// SKUs whose WMS figures sverka cannot read (`wms_unreadable`): left
+    /// out of the classification, so nothing is corrected for them anywhere.
+    unreadable: Vec<Unreadable>,
+}
+
+/// A SKU whose WMS figures cannot be read (missing is not zero).
+#[derive(Debug, Clone)]
+struct Unreadable {
+    sku: String,
+    wms_id: Option<i64>,
+    reason: String,
 }
 
 /// One report line's correction state.
@@ -122,17 +133,33 @@ async fn read_wms(ctx: &Context, shop_skus: &[String]) -> Result<WmsSnapshot> {
                     ),
                 }
             }
-            let rows = client
+            let answer = client
                 .get_stock(&ids)
                 .await
                 .context("reading stock from IMSKLAD (get_stock)")?;
-            let by_id: HashMap<i64, (i64, i64)> =
-                rows.iter().map(|r| (r.id, (r.stock, r.reserved))).collect();
+            let by_id: HashMap<i64, (i64, i64)> = answer
+                .rows
+                .iter()
+                .map(|r| (r.id, (r.stock, r.reserved)))
+                .collect();
+            let unreadable: HashMap<i64, &str> = answer
+                .unreadable
+                .iter()
+                .map(|u| (u.id, u.reason.as_str()))
+                .collect();
             let mut snap = WmsSnapshot {
                 expected: mapped.len(),
                 ..WmsSnapshot::default()
             };
             for (sku, id) in mapped {
+                if let Some(reason) = unreadable.get(&id) {
+                    snap.unreadable.push(Unreadable {
+                        sku,
+                        wms_id: Some(id),
+                        reason: format!("IMSKLAD get_stock: {reason}"),
+                    });
+                    continue;
+                }
                 let found = by_id.get(&id);
                 if found.is_some() {
                     snap.reported += 1;
@@ -158,16 +185,14 @@ async fn read_wms(ctx: &Context, shop_skus: &[String]) -> Result<WmsSnapshot> {
                     .filter(|s| s.source == crate::db::events::SOURCE_EGON)
                     .map(|s| (s.sku.clone(), s))
                     .collect();
+            let shop_set: std::collections::HashSet<&str> =
+                shop_skus.iter().map(String::as_str).collect();
             let mut snap = WmsSnapshot::default();
             let mut seen = std::collections::HashSet::new();
             for item in items {
                 if !seen.insert(item.item_id.clone()) {
                     continue;
                 }
-                let c = &item.counts;
-                // Usable units and units promised to orders; sellable = usable − promised.
-                let mut stock = c.all - c.expired - c.expiration_blocked - c.damaged;
-                let mut reserved = c.ordered + c.reserved;
                 let detail_at = item.changed_at.and_then(|t| {
                     use chrono::TimeZone;
                     crate::listener::egon::EGON_TZ
@@ -175,25 +200,44 @@ async fn read_wms(ctx: &Context, shop_skus: &[String]) -> Result<WmsSnapshot> {
                         .earliest()
                         .map(|t| t.timestamp_millis())
                 });
-                if let (Some(p), Some(at)) = (pushed.get(&item.item_id), detail_at) {
-                    if p.taken_at > at {
-                        reserved = p.wms_reserved;
-                        stock = p.sellable + p.wms_reserved;
+                // A callback journaled after the card's changed_at wins.
+                let newer_push = pushed
+                    .get(&item.item_id)
+                    .filter(|p| detail_at.is_some_and(|at| p.taken_at > at));
+                let figures = match newer_push {
+                    Some(p) => pushed_figures(p),
+                    None => item.counts.clone().and_then(|c| {
+                        // Usable units and units promised to orders; sellable = usable − promised.
+                        c.usable_and_promised()
+                            .ok_or_else(|| "the counts overflow".to_string())
+                    }),
+                };
+                match figures {
+                    Ok((stock, reserved)) => {
+                        if shop_set.contains(item.item_id.as_str()) {
+                            snap.reported += 1;
+                        }
+                        snap.skus.push(item.item_id);
+                        snap.wms_ids.push(item.egon_id);
+                        snap.stock.push(Some(stock));
+                        snap.reserved.push(Some(reserved));
                     }
+                    Err(reason) => snap.unreadable.push(Unreadable {
+                        sku: item.item_id,
+                        wms_id: item.egon_id,
+                        reason: format!("EGON InventoryDetail: {reason}"),
+                    }),
                 }
-                snap.skus.push(item.item_id);
-                snap.wms_ids.push(item.egon_id);
-                snap.stock.push(Some(stock));
-                snap.reserved.push(Some(reserved));
             }
-            snap.reported = snap.skus.len();
             // Cards the detail did not list but a callback reported.
             for (sku, p) in &pushed {
                 if !seen.contains(sku) {
-                    snap.skus.push(sku.clone());
-                    snap.wms_ids.push(None);
-                    snap.stock.push(Some(p.sellable + p.wms_reserved));
-                    snap.reserved.push(Some(p.wms_reserved));
+                    if let Ok((stock, reserved)) = pushed_figures(p) {
+                        snap.skus.push(sku.clone());
+                        snap.wms_ids.push(None);
+                        snap.stock.push(Some(stock));
+                        snap.reserved.push(Some(reserved));
+                    }
                 }
             }
             // EGON needs no mapping: the shop SKU is the card's ITEM_ID, so the
@@ -202,6 +246,14 @@ async fn read_wms(ctx: &Context, shop_skus: &[String]) -> Result<WmsSnapshot> {
             Ok(snap)
         }
     }
+}
+
+/// (stock, reserved) of a journaled `InventoryStatusUpdate` snapshot, in checked arithmetic.
+fn pushed_figures(p: &crate::db::events::StockSnapshot) -> std::result::Result<(i64, i64), String> {
+    p.sellable
+        .checked_add(p.wms_reserved)
+        .map(|stock| (stock, p.wms_reserved))
+        .ok_or_else(|| "the callback's counts overflow".to_string())
 }
 
 fn wms_frame(s: &WmsSnapshot) -> Result<DataFrame> {
@@ -213,19 +265,29 @@ fn wms_frame(s: &WmsSnapshot) -> Result<DataFrame> {
     )?)
 }
 
+/// What the guards look at.
+struct GuardInput {
+    /// SKUs whose CRM or shop quantity the plan would change.
+    changed: usize,
+    /// SKUs the run would look up or register in the WMS.
+    registrations: usize,
+    /// Σ sellable now.
+    sellable_now: i64,
+    /// Σ sellable of the baseline run (see [`runs::last_baseline`]).
+    sellable_before: Option<i64>,
+}
+
 /// The guard that stops a run before it writes, if any.
 fn check_guards(
     ctx: &Context,
     snap: &WmsSnapshot,
     coverage: f64,
-    share: f64,
-    sellable_now: i64,
-    sellable_before: Option<i64>,
+    g: &GuardInput,
 ) -> Option<String> {
     let safety = &ctx.config.safety;
     if snap.expected > 0 && snap.reported == 0 {
         return Some(format!(
-            "the WMS returned no stock rows for {} expected SKUs; refusing to treat that as zero stock",
+            "the WMS returned no readable stock rows for {} expected SKUs; refusing to treat that as zero stock",
             snap.expected
         ));
     }
@@ -238,26 +300,56 @@ fn check_guards(
             safety.min_wms_coverage * 100.0
         ));
     }
-    if share > safety.max_change_share {
-        return Some(format!(
-            "the plan would change {:.1}% of SKUs, above [safety] max_change_share = {:.1}%",
-            share * 100.0,
-            safety.max_change_share * 100.0
-        ));
+    // The share is over the SKUs the WMS should have reported (the mapped
+    // ones; with EGON the shop's), not every SKU any source knows.
+    if let Some(reason) =
+        safety.change_guard(g.changed, snap.expected, "SKUs the WMS should report")
+    {
+        return Some(reason);
     }
-    if let Some(before) = sellable_before {
-        if before > 0 {
-            let drop = (before - sellable_now) as f64 / before as f64;
-            if drop > safety.max_stock_drop_share {
-                return Some(format!(
-                    "total sellable stock fell from {before} to {sellable_now} ({:.1}%) since the last successful run, above [safety] max_stock_drop_share = {:.1}%",
-                    drop * 100.0,
-                    safety.max_stock_drop_share * 100.0
-                ));
-            }
+    if let Some(before) = g.sellable_before.filter(|b| *b > 0) {
+        let drop = before.saturating_sub(g.sellable_now) as f64 / before as f64;
+        if drop > safety.max_stock_drop_share {
+            return Some(format!(
+                "total sellable stock fell from {before} to {} ({:.1}%) since the last successful run, above [safety] max_stock_drop_share = {:.1}%",
+                g.sellable_now,
+                drop * 100.0,
+                safety.max_stock_drop_share * 100.0
+            ));
         }
     }
+    if g.registrations > safety.max_registrations {
+        return Some(format!(
+            "the run would look up or register {} SKUs in the WMS, above [safety] max_registrations = {} (a first run, or a lost id mapping?); check the mapping, then run with --force",
+            g.registrations, safety.max_registrations
+        ));
+    }
     None
+}
+
+/// SKUs [`apply_wms`] would send to the WMS (`update_good`, `add_good`).
+async fn registrations(ctx: &Context, plan: &rs::StockPlan) -> Result<usize> {
+    if ctx.config.wms.kind != WmsKind::Imsklad || plan.wms_missing.is_empty() {
+        return Ok(0);
+    }
+    if ctx.config.stock.create_missing_in_wms {
+        return Ok(plan.wms_missing.len());
+    }
+    let absent = mapping::all(&ctx.state, MapKind::AbsentGood).await?;
+    let recheck_ms = ctx
+        .config
+        .stock
+        .recheck_missing_hours
+        .saturating_mul(3_600_000);
+    let now = crate::db::now_ms();
+    Ok(plan
+        .wms_missing
+        .iter()
+        .filter(|sku| {
+            let checked_at = absent.get(*sku).and_then(|t| t.parse::<i64>().ok());
+            checked_at.is_none_or(|at| now - at >= recheck_ms)
+        })
+        .count())
 }
 
 async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
@@ -284,6 +376,14 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     );
     let store = ctx.config.retailcrm.store.clone();
     let key = crm.offer_key();
+    // SKUs whose WMS figures cannot be read are left out of every frame: no
+    // correction for them anywhere; they are reported `wms_unreadable`.
+    let unreadable: HashMap<&str, &Unreadable> = snap
+        .unreadable
+        .iter()
+        .map(|u| (u.sku.as_str(), u))
+        .collect();
+    let mut unreadable_crm: HashMap<&str, (i64, i64)> = HashMap::new();
     let mut crm_cols: (Vec<String>, Vec<i64>, Vec<i64>) = Default::default();
     let mut crm_seen = std::collections::HashSet::new();
     for offer in &offers {
@@ -296,11 +396,29 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
             continue;
         }
         let qty = offer.store_quantity(&store).unwrap_or(0.0);
+        if unreadable.contains_key(sku) {
+            unreadable_crm.insert(sku, (offer.id, qty.round() as i64));
+            continue;
+        }
         crm_cols.0.push(sku.to_string());
         crm_cols.1.push(offer.id);
         crm_cols.2.push(qty.round() as i64);
     }
-    let previous = runs::last_successful(&ctx.state, JOB).await?;
+    let (shop_skus, shop_quantities, unreadable_shop) = {
+        let mut skus = Vec::with_capacity(shop_stock.len());
+        let mut quantities = Vec::with_capacity(shop_stock.len());
+        let mut left_out: HashMap<&str, i64> = HashMap::new();
+        for s in &shop_stock {
+            if unreadable.contains_key(s.sku.as_str()) {
+                left_out.insert(s.sku.as_str(), s.quantity);
+            } else {
+                skus.push(s.sku.clone());
+                quantities.push(s.quantity);
+            }
+        }
+        (skus, quantities, left_out)
+    };
+    let previous = runs::last_baseline(&ctx.state, JOB, "total_sellable").await?;
     let sellable_before = previous
         .as_ref()
         .and_then(|r| r.summary.get("total_sellable"))
@@ -311,14 +429,16 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     let crm_df = df!("sku" => crm_cols.0, "crm_offer_id" => crm_cols.1, "quantity" => crm_cols.2)?;
     let shop_df = df!(
         "sku" => shop_skus.clone(),
-        "quantity" => shop_stock.iter().map(|s| s.quantity).collect::<Vec<i64>>(),
+        "quantity" => shop_quantities,
     )?;
     let classified = rs::classify_stock(&wms_df, &crm_df, &shop_df)?;
     let mut counts = rs::count_by_class(&classified)?;
     let plan = rs::plan_stock(&classified)?;
     let rows = ClassifiedRows::read(&classified)?;
     let n_skus = rows.distinct_skus();
-    let share = rs::change_share(&plan, n_skus);
+    let changed = rs::changed_skus(&plan);
+    let share = rs::change_share(&plan, snap.expected);
+    let registrations = registrations(ctx, &plan).await?;
     let sellable_now = rs::total_sellable(&wms_df)?;
     let coverage = if snap.expected == 0 {
         1.0
@@ -331,13 +451,26 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         "wms_reported": snap.reported,
         "wms_coverage": coverage,
         "change_share": share,
+        "changed_skus": changed,
+        "wms_registrations": registrations,
         "total_sellable": sellable_now,
         "crm_offers": offers.len(),
-        "shop_skus": shop_skus.len(),
+        "shop_skus": shop_stock.len(),
+        "wms_unreadable": snap.unreadable.len(),
     });
 
     // 3. Guards.
-    let guard = check_guards(ctx, &snap, coverage, share, sellable_now, sellable_before);
+    let guard = check_guards(
+        ctx,
+        &snap,
+        coverage,
+        &GuardInput {
+            changed,
+            registrations,
+            sellable_now,
+            sellable_before,
+        },
+    );
     let mut fates: HashMap<(String, &'static str), Fate> = HashMap::new();
     let mut corrections = CorrectionCounts {
         planned: (plan.crm_updates.len() + plan.shop_updates.len() + plan.wms_missing.len()) as u64,
@@ -391,6 +524,7 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         }
     } else {
         // 4. Apply. First the snapshot the `inventoriesUpload` callback answers from.
+        ctx.check_lock().await?;
         save_snapshot(ctx, &snap).await?;
         apply_crm(
             ctx,
@@ -411,6 +545,14 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     }
     for (_, class_name, _) in &extra_rows {
         *counts.entry(class_name.to_string()).or_insert(0) += 1;
+    }
+    if !snap.unreadable.is_empty() {
+        tracing::warn!(
+            run = run_id,
+            skus = snap.unreadable.len(),
+            "the WMS answered figures sverka cannot read; those SKUs are reported wms_unreadable and not corrected"
+        );
+        counts.insert(class::WMS_UNREADABLE.into(), snap.unreadable.len() as u64);
     }
 
     // 5. Report.
@@ -465,11 +607,33 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         cells[11] = Cell::Text(fate.note.clone());
         report.row(&cells)?;
     }
+    for u in &snap.unreadable {
+        left_for_people = true;
+        let crm = unreadable_crm.get(u.sku.as_str());
+        report.row(&[
+            Cell::Text(u.sku.clone()),
+            u.wms_id.into(),
+            crm.map(|c| c.0).into(),
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            crm.map(|c| c.1).into(),
+            unreadable_shop.get(u.sku.as_str()).copied().into(),
+            Cell::Text(class::WMS_UNREADABLE.into()),
+            Cell::Text("report".into()),
+            Cell::Text(String::new()),
+            Cell::Text(format!("{}; nothing corrected for this SKU", u.reason)),
+        ])?;
+    }
     let path = report.finish()?;
 
     let status = if blocked {
         RunStatus::Guarded
-    } else if left_for_people || corrections.failed > 0 || corrections.partial > 0 {
+    } else if left_for_people
+        || corrections.failed > 0
+        || corrections.partial > 0
+        || corrections.unknown > 0
+    {
         RunStatus::Discrepancies
     } else {
         RunStatus::Clean
@@ -587,8 +751,8 @@ async fn apply_crm(
         let first = chunk.first().map(|u| u.sku.as_str()).unwrap_or("");
         let last = chunk.last().map(|u| u.sku.as_str()).unwrap_or("");
         let key = format!("{first}..{last} ({} offers)", chunk.len());
-        let id = journal::plan(
-            &ctx.state,
+        let id = super::plan_write(
+            ctx,
             &Planned {
                 run_id,
                 job: JOB,
@@ -683,8 +847,8 @@ async fn apply_shop(
         .map(|u| json!({"sku": u.sku, "from": u.from, "to": u.to}))
         .collect::<Vec<_>>());
     let key = format!("{} SKUs", plan.shop_updates.len());
-    let id = journal::plan(
-        &ctx.state,
+    let id = super::plan_write(
+        ctx,
         &Planned {
             run_id,
             job: JOB,
@@ -695,30 +859,59 @@ async fn apply_shop(
         },
     )
     .await?;
-    let updates: Vec<(String, i64)> = plan
+    let updates: Vec<crate::shop::StockWrite> = plan
         .shop_updates
         .iter()
-        .map(|u| (u.sku.clone(), u.to))
+        .map(|u| crate::shop::StockWrite {
+            sku: u.sku.clone(),
+            from: u.from,
+            to: u.to,
+        })
         .collect();
     match ctx.shop.update_stock(&updates).await {
-        Ok(n) => {
+        Ok(outcome) => {
+            let changed: std::collections::HashSet<&str> = outcome
+                .changed_during_run
+                .iter()
+                .map(String::as_str)
+                .collect();
+            let status = if changed.is_empty() {
+                CorrectionStatus::Applied
+            } else {
+                CorrectionStatus::Partial
+            };
             journal::settle(
                 &ctx.state,
                 id,
-                CorrectionStatus::Applied,
-                &json!({"updated": n}).to_string(),
+                status,
+                &json!({
+                    "updated": outcome.updated.len(),
+                    "inserted": outcome.inserted.len(),
+                    "changed_during_run": outcome.changed_during_run,
+                })
+                .to_string(),
             )
             .await?;
-            corrections.applied += updates.len() as u64;
             for u in &plan.shop_updates {
-                fates.insert(
-                    (u.sku.clone(), class::QTY_MISMATCH_SHOP),
+                let fate = if changed.contains(u.sku.as_str()) {
+                    corrections.failed += 1;
                     Fate {
                         action: "shop_update",
-                        result: "applied".into(),
+                        result: ItemOutcome::ChangedDuringRun.as_str().into(),
+                        note: format!(
+                            "the shop row no longer held {} when sverka wrote {}: left as it is; the next run re-reads it",
+                            u.from, u.to
+                        ),
+                    }
+                } else {
+                    corrections.applied += 1;
+                    Fate {
+                        action: "shop_update",
+                        result: ItemOutcome::Applied.as_str().into(),
                         note: format!("{} → {}", u.from, u.to),
-                    },
-                );
+                    }
+                };
+                fates.insert((u.sku.clone(), class::QTY_MISMATCH_SHOP), fate);
             }
         }
         Err(e) => {
@@ -811,8 +1004,8 @@ async fn apply_wms(
                 good.description = product.description.clone();
                 good.weight = product.weight_g;
                 let payload = serde_json::to_value(&good).unwrap_or_default();
-                let id = journal::plan(
-                    &ctx.state,
+                let id = super::plan_write(
+                    ctx,
                     &Planned {
                         run_id,
                         job: JOB,
@@ -845,8 +1038,8 @@ async fn apply_wms(
                     Err(e) if e.is_not_found() && create => {
                         journal::settle(&ctx.state, id, CorrectionStatus::Failed, &e.to_string())
                             .await?;
-                        let add = journal::plan(
-                            &ctx.state,
+                        let add = super::plan_write(
+                            ctx,
                             &Planned {
                                 run_id,
                                 job: JOB,
@@ -878,15 +1071,18 @@ async fn apply_wms(
                                 );
                             }
                             Err(e) => {
-                                journal::settle(
-                                    &ctx.state,
-                                    add,
-                                    CorrectionStatus::Failed,
-                                    &e.to_string(),
-                                )
-                                .await?;
-                                corrections.failed += 1;
-                                set(sku, "wms_add", "failed", e.to_string());
+                                // add_good is not idempotent: an ambiguous failure is `unknown`.
+                                let (status, outcome) = super::failed_write(
+                                    crate::connectors::imsklad::is_idempotent("add_good"),
+                                    e.is_ambiguous(),
+                                );
+                                let mut text = e.to_string();
+                                if status == CorrectionStatus::Unknown {
+                                    text.push_str("; it may have been created: not re-sent in this run, the next run looks it up");
+                                }
+                                journal::settle(&ctx.state, add, status, &text).await?;
+                                super::count_failure(corrections, status);
+                                set(sku, "wms_add", outcome.as_str(), text);
                             }
                         }
                     }

@@ -258,15 +258,12 @@ pub fn write_order_status(data: &Value) -> Result<OrderUpdate, ListenerError> {
     })
 }
 
-fn count(types: &Value, name: &str) -> i64 {
-    types.get(name).and_then(value_to_i64).unwrap_or(0)
-}
-
 /// The stock snapshots of an `InventoryStatusUpdate` callback, taken at `now` (Unix ms).
 ///
 /// Sellable = ALL − EXPIRED − EXPIRATION_BLOCKED − DAMAGED − ORDERED − RESERVED
-/// (never negative); reserved = ORDERED + RESERVED. Cards without `COUNT_TYPES`
-/// fall back to the deprecated `COUNT` and `RESERVED_FOR_ORDERS`.
+/// (never negative); reserved = ORDERED + RESERVED. Cards without a readable
+/// `COUNT_TYPES` fall back to the deprecated `COUNT` (sellable = COUNT − ORDERED,
+/// see [`crate::connectors::egon::card_figures`]).
 pub fn inventory_status_update(
     data: &Value,
     now: i64,
@@ -284,28 +281,13 @@ pub fn inventory_status_update(
             .filter(|s| !s.is_empty())
             .or(key)
             .ok_or_else(|| ListenerError::Field("req_data[].ITEM_ID".into()))?;
-        let (all, reserved, sellable) = match card.get("COUNT_TYPES").filter(|t| t.is_object()) {
-            Some(t) => {
-                let all = count(t, "ALL");
-                let reserved = count(t, "ORDERED") + count(t, "RESERVED");
-                let blocked =
-                    count(t, "EXPIRED") + count(t, "EXPIRATION_BLOCKED") + count(t, "DAMAGED");
-                (all, reserved, all - blocked - reserved)
-            }
-            None => {
-                let all = card
-                    .get("COUNT")
-                    .and_then(value_to_i64)
-                    .ok_or_else(|| ListenerError::Field(format!("{sku}.COUNT_TYPES")))?;
-                let reserved = count(card, "RESERVED_FOR_ORDERS");
-                (all, reserved, all - reserved)
-            }
-        };
+        let figures = crate::connectors::egon::card_figures(card)
+            .map_err(|why| ListenerError::Field(format!("{sku}.COUNT_TYPES ({why})")))?;
         out.push(StockSnapshot {
             sku,
-            wms_stock: all,
-            wms_reserved: reserved,
-            sellable: sellable.max(0),
+            wms_stock: figures.stock,
+            wms_reserved: figures.reserved,
+            sellable: figures.sellable,
             source: SOURCE_EGON.to_string(),
             taken_at: now,
         });
@@ -348,8 +330,10 @@ mod tests {
         let data = json!({
             "SKU-1": {"ITEM_ID": 501, "COUNT_TYPES": {"ALL": 10, "EXPIRED": 1, "DAMAGED": "1",
                       "ORDERED": 2, "RESERVED": 1, "EXPIRATION_BLOCKED": 0}},
-            "SKU-2": {"COUNT_TYPES": {"ALL": 1, "ORDERED": 5}},
-            "SKU-3": {"COUNT": 4, "RESERVED_FOR_ORDERS": 1}
+            "SKU-2": {"COUNT_TYPES": {"ALL": 1, "ORDERED": 5, "RESERVED": 0, "EXPIRED": 0,
+                      "DAMAGED": 0, "EXPIRATION_BLOCKED": 0}},
+            "SKU-3": {"COUNT": 4, "RESERVED_FOR_ORDERS": 1, "ORDERED": 2},
+            "SKU-4": {"COUNT_TYPES": {"ALL": 9}, "COUNT": 6}
         });
         let s = inventory_status_update(&data, 7).unwrap();
         assert_eq!(
@@ -357,8 +341,15 @@ mod tests {
             ("501", 5, 3)
         );
         assert_eq!((s[1].sku.as_str(), s[1].sellable), ("SKU-2", 0));
-        assert_eq!((s[2].wms_stock, s[2].sellable), (4, 3));
+        // COUNT already excludes reserved: sellable = COUNT − ORDERED.
+        assert_eq!(
+            (s[2].wms_stock, s[2].wms_reserved, s[2].sellable),
+            (5, 3, 2)
+        );
+        // Incomplete COUNT_TYPES: the deprecated COUNT is used, not zeros.
+        assert_eq!((s[3].sku.as_str(), s[3].sellable), ("SKU-4", 6));
         assert!(inventory_status_update(&json!({"X": {}}), 7).is_err());
+        assert!(inventory_status_update(&json!({"X": {"COUNT_TYPES": {"ALL": 3}}}), 7).is_err());
     }
 
     #[test]

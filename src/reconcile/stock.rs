@@ -326,6 +326,11 @@ pub mod class {
     pub const QTY_MISMATCH_SHOP: &str = "qty_mismatch_shop";
     /// The WMS reports more reserved than in stock.
     pub const RESERVED_EXCEEDS_STOCK: &str = "reserved_exceeds_stock";
+    /// The WMS answered figures sverka cannot read (an EGON card without usable
+    /// counters, an IMSKLAD row without `stock`, a non-numeric or negative
+    /// count). Set by the stock job before classifying: such a SKU is left out
+    /// of [`super::classify_stock`]'s inputs, so nothing is corrected for it.
+    pub const WMS_UNREADABLE: &str = "wms_unreadable";
 
     /// Every class, sorted; a SKU's rows come out in this order.
     pub const ALL: [&str; 7] = [
@@ -835,13 +840,17 @@ pub fn change_share(plan: &StockPlan, n_skus: usize) -> f64 {
     if n_skus == 0 {
         return 0.0;
     }
-    let changed: BTreeSet<&str> = plan
-        .crm_updates
+    changed_skus(plan) as f64 / n_skus as f64
+}
+
+/// Number of distinct SKUs whose quantity the plan would change in the CRM or the shop.
+pub fn changed_skus(plan: &StockPlan) -> usize {
+    plan.crm_updates
         .iter()
         .map(|u| u.sku.as_str())
         .chain(plan.shop_updates.iter().map(|u| u.sku.as_str()))
-        .collect();
-    changed.len() as f64 / n_skus as f64
+        .collect::<BTreeSet<&str>>()
+        .len()
 }
 
 /// Σ sellable over the WMS frame, for the "stock fell by more than X" guard.

@@ -16,6 +16,9 @@ pub struct CorrectionCounts {
     pub partial: u64,
     /// Failed.
     pub failed: u64,
+    /// Outcome unknown: a write that is not idempotent failed ambiguously
+    /// (timeout, reset, unreadable answer) and was not sent again.
+    pub unknown: u64,
 }
 
 /// What one job run did.
@@ -86,9 +89,13 @@ impl JobSummary {
         }
         let c = &self.corrections;
         out.push_str(&format!(
-            "  corrections: {} planned, {} applied, {} partial, {} failed\n",
+            "  corrections: {} planned, {} applied, {} partial, {} failed",
             c.planned, c.applied, c.partial, c.failed
         ));
+        if c.unknown > 0 {
+            out.push_str(&format!(", {} unknown", c.unknown));
+        }
+        out.push('\n');
         for r in &self.reports {
             out.push_str(&format!("  report: {r}\n"));
         }

@@ -128,6 +128,7 @@ pub struct SandboxControl {
     hits: Arc<Mutex<Vec<usize>>>,
     log: Arc<Mutex<Vec<RecordedRequest>>>,
     rng: Arc<Mutex<StdRng>>,
+    arrived: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for SandboxControl {
@@ -147,7 +148,15 @@ impl SandboxControl {
             hits: Arc::new(Mutex::new(Vec::new())),
             log: Arc::new(Mutex::new(Vec::new())),
             rng: Arc::new(Mutex::new(StdRng::seed_from_u64(seed))),
+            arrived: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
+    }
+
+    /// Requests that have arrived so far, counted on arrival (before the
+    /// latency and before the answer; [`SandboxControl::requests`] records
+    /// them once answered). Lets a test act while a client waits.
+    pub fn arrived(&self) -> usize {
+        self.arrived.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The vendor name.
@@ -304,6 +313,8 @@ async fn fault_middleware(State(ctl): State<SandboxControl>, req: Request, next:
         (f.latency, f.timeout_delay)
     };
     let fault = ctl.pick_fault(&target, &bytes);
+    ctl.arrived
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

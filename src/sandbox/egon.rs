@@ -154,9 +154,30 @@ struct ScriptedCode {
     times: usize,
 }
 
+/// How a card's `count_types` is spoiled in `InventoryDetail` answers (a
+/// fault switch: EGON's documents promise the counters, a test checks what
+/// sverka does when they are not there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokenCounts {
+    /// No `count_types` key.
+    Missing,
+    /// `count_types: null`.
+    Null,
+    /// PHP's empty array `[]`.
+    EmptyArray,
+    /// An empty object `{}`.
+    EmptyObject,
+    /// Every sub-count but `all`.
+    WithoutAll,
+    /// Upper-case `COUNT_TYPES` as the callbacks spell it (readable).
+    UpperCase,
+}
+
 /// The sandbox's world: credentials, cards, orders, rate windows.
 #[derive(Debug)]
 pub struct EgonState {
+    /// Cards (by ITEM_ID) whose `InventoryDetail` counters are spoiled.
+    pub broken_counts: BTreeMap<String, BrokenCounts>,
     auth_id: String,
     auth_key: Secret,
     auth_token: Secret,
@@ -176,6 +197,7 @@ impl EgonState {
     pub fn new(auth_id: &str, auth_key: &str, auth_token: &str, seed: u64) -> Self {
         let offset = (seed % 1000) as i64;
         EgonState {
+            broken_counts: BTreeMap::new(),
             auth_id: auth_id.to_string(),
             auth_key: Secret::new(auth_key),
             auth_token: Secret::new(auth_token),
@@ -652,27 +674,62 @@ fn inventory_detail(st: &EgonState, data: &Value) -> Response {
             continue;
         }
         let c = &card.counts;
-        details.insert(
-            card.egon_id.to_string(),
-            json!({
-                "id": card.egon_id,
-                "item_id": id_value(&card.item_id),
-                "catalog_id": card.catalog_id,
-                "ean": card.ean,
-                "name": card.name,
+        let mut entry = json!({
+            "id": card.egon_id,
+            "item_id": id_value(&card.item_id),
+            "catalog_id": card.catalog_id,
+            "ean": card.ean,
+            "name": card.name,
+            "changed_at": card.changed_at.format(DATETIME_FORMAT).to_string(),
+            "count_types": {
+                "all": c.all,
+                "expired": c.expired,
+                "damaged": c.damaged,
+                "ordered": c.ordered,
+                "reserved": c.reserved,
+                "expirationBlocked": c.expiration_blocked,
                 "changed_at": card.changed_at.format(DATETIME_FORMAT).to_string(),
-                "count_types": {
-                    "all": c.all,
-                    "expired": c.expired,
-                    "damaged": c.damaged,
-                    "ordered": c.ordered,
-                    "reserved": c.reserved,
-                    "expirationBlocked": c.expiration_blocked,
-                    "changed_at": card.changed_at.format(DATETIME_FORMAT).to_string(),
-                },
-                "paired_cards": [],
-            }),
-        );
+            },
+            "paired_cards": [],
+        });
+        if let (Some(broken), Some(obj)) =
+            (st.broken_counts.get(&card.item_id), entry.as_object_mut())
+        {
+            match broken {
+                BrokenCounts::Missing => {
+                    obj.remove("count_types");
+                }
+                BrokenCounts::Null => {
+                    obj.insert("count_types".into(), Value::Null);
+                }
+                BrokenCounts::EmptyArray => {
+                    obj.insert("count_types".into(), json!([]));
+                }
+                BrokenCounts::EmptyObject => {
+                    obj.insert("count_types".into(), json!({}));
+                }
+                BrokenCounts::WithoutAll => {
+                    if let Some(Value::Object(counts)) = obj.get_mut("count_types") {
+                        counts.remove("all");
+                    }
+                }
+                BrokenCounts::UpperCase => {
+                    obj.remove("count_types");
+                    obj.insert(
+                        "COUNT_TYPES".into(),
+                        json!({
+                            "ALL": c.all,
+                            "EXPIRED": c.expired,
+                            "DAMAGED": c.damaged,
+                            "ORDERED": c.ordered,
+                            "RESERVED": c.reserved,
+                            "EXPIRATION_BLOCKED": c.expiration_blocked,
+                        }),
+                    );
+                }
+            }
+        }
+        details.insert(card.egon_id.to_string(), entry);
     }
     let details = if details.is_empty() {
         Value::Array(Vec::new())

@@ -17,7 +17,7 @@
 //!   keeps the old goods, applies the rest and answers the documented warning.
 //!
 //! Orders only move `stock`/`reserved` when [`ImskladState::track_reservations`]
-//! is on; the other knobs on [`ImskladState`] (`empty_stock`, `hidden_stock`,
+//! is on; the other knobs on [`ImskladState`] (`empty_stock`, `hidden_stock`, `stockless_rows`,
 //! `stock_as_strings`, `trailing_commas`, `amounts_as_strings`, `answer_delay`,
 //! [`ImskladState::fail_next`]) reproduce the service's quirks and failures.
 //! HTTP-level faults (500, timeouts, truncated bodies) come from
@@ -192,6 +192,12 @@ pub struct ImskladState {
     pub empty_stock: bool,
     /// WMS ids `get_stock` leaves out of its answer.
     pub hidden_stock: BTreeSet<i64>,
+    /// WMS ids whose `get_stock` row carries no `stock` (id and reserved only).
+    pub stockless_rows: BTreeSet<i64>,
+    /// How a duplicate `add_*` (a partner id that exists) is answered: code 4
+    /// alone (false, the default), or code 4 with the existing object's `id`.
+    /// IMSKLAD does not document which; the switch lets tests cover both.
+    pub duplicate_add_carries_id: bool,
     /// `get_stock` sends `stock`/`reserved`/`id` as strings.
     pub stock_as_strings: bool,
     /// `get_stock` and `get_billing` answers carry trailing commas, like the doc's examples.
@@ -233,6 +239,8 @@ impl ImskladState {
             max_in_flight: 0,
             empty_stock: false,
             hidden_stock: BTreeSet::new(),
+            stockless_rows: BTreeSet::new(),
+            duplicate_add_carries_id: false,
             stock_as_strings: false,
             trailing_commas: false,
             amounts_as_strings: false,
@@ -572,6 +580,7 @@ impl ImskladState {
 struct ApiFail {
     code: i64,
     message: String,
+    id: Option<i64>,
 }
 
 impl ApiFail {
@@ -579,6 +588,17 @@ impl ApiFail {
         ApiFail {
             code,
             message: message.into(),
+            id: None,
+        }
+    }
+
+    /// The answer to an `add_*` of a partner id that exists: code 4, with
+    /// the existing object's id when [`ImskladState::duplicate_add_carries_id`].
+    fn duplicate(state: &ImskladState, message: &str, existing: i64) -> Self {
+        ApiFail {
+            code: CODE_NOT_PERFORMED,
+            message: message.into(),
+            id: state.duplicate_add_carries_id.then_some(existing),
         }
     }
 
@@ -591,7 +611,11 @@ impl ApiFail {
     }
 
     fn body(&self) -> String {
-        json!({ "error": self.message, "code": self.code }).to_string()
+        match self.id {
+            Some(id) => json!({ "error": self.message, "code": self.code, "id": id }),
+            None => json!({ "error": self.message, "code": self.code }),
+        }
+        .to_string()
     }
 }
 
@@ -762,8 +786,12 @@ fn check_lines(state: &ImskladState, lines: &[OrderGood]) -> Result<(), ApiFail>
 fn add_good(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> {
     let good: Good = parse(data)?;
     require_nonempty(&good.id)?;
-    if state.goods.contains_key(&good.id) {
-        return Err(ApiFail::new(CODE_NOT_PERFORMED, "Good already exists"));
+    if let Some(existing) = state.goods.get(&good.id) {
+        return Err(ApiFail::duplicate(
+            state,
+            "Good already exists",
+            existing.wms_id,
+        ));
     }
     Ok(ok_id(state.put_good(good)))
 }
@@ -790,7 +818,13 @@ fn get_stock(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> 
             continue;
         }
         if let Some((stock, reserved)) = state.stock_of(id) {
-            rows.push(stock_row(id, stock, reserved, state.stock_as_strings));
+            let mut row = stock_row(id, stock, reserved, state.stock_as_strings);
+            if state.stockless_rows.contains(&id) {
+                if let Some(obj) = row.as_object_mut() {
+                    obj.remove("stock");
+                }
+            }
+            rows.push(row);
         }
     }
     Ok(render_array(&rows, state.trailing_commas))
@@ -837,8 +871,12 @@ fn add_order(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> 
     check_storage(state, data)?;
     let order: Order = parse(data)?;
     require_nonempty(&order.id)?;
-    if state.orders.contains_key(&order.id) {
-        return Err(ApiFail::new(CODE_NOT_PERFORMED, "Order already exists"));
+    if let Some(existing) = state.orders.get(&order.id) {
+        return Err(ApiFail::duplicate(
+            state,
+            "Order already exists",
+            existing.wms_id,
+        ));
     }
     check_lines(state, &order.goods)?;
     let wms_id = state.allocate_id();
@@ -911,8 +949,12 @@ fn add_preorder(state: &mut ImskladState, data: &Value) -> Result<String, ApiFai
     let doc: Preorder = parse(data)?;
     require_nonempty(&doc.id)?;
     check_kind(doc.kind)?;
-    if state.preorders.contains_key(&doc.id) {
-        return Err(ApiFail::new(CODE_NOT_PERFORMED, "Preorder already exists"));
+    if let Some(existing) = state.preorders.get(&doc.id) {
+        return Err(ApiFail::duplicate(
+            state,
+            "Preorder already exists",
+            existing.wms_id,
+        ));
     }
     check_lines(state, &doc.goods)?;
     let wms_id = state.allocate_id();
@@ -939,8 +981,12 @@ fn add_doc(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> {
     let doc: Doc = parse(data)?;
     require_nonempty(&doc.id)?;
     check_kind(doc.kind)?;
-    if state.docs.contains_key(&doc.id) {
-        return Err(ApiFail::new(CODE_NOT_PERFORMED, "Document already exists"));
+    if let Some(existing) = state.docs.get(&doc.id) {
+        return Err(ApiFail::duplicate(
+            state,
+            "Document already exists",
+            existing.wms_id,
+        ));
     }
     check_lines(state, &doc.goods)?;
     let wms_id = state.allocate_id();

@@ -114,7 +114,7 @@ async fn inventory_detail_all_some_and_on_stock() {
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].item_id, "100");
     assert_eq!(all[0].ean.as_deref(), Some("4601234567890"));
-    assert_eq!(all[0].counts.sellable(), 8);
+    assert_eq!(all[0].counts.as_ref().map(|c| c.sellable()), Ok(8));
     assert!(all[0].egon_id.is_some());
 
     let some = client
@@ -228,6 +228,37 @@ async fn create_update_and_refuse_orders() {
         EgonError::BadRequest { message, .. } => assert!(message.contains("customer_email")),
         other => panic!("expected BadRequest, got {other}"),
     }
+}
+
+#[tokio::test]
+async fn a_lost_create_new_order_answer_is_retried_after_the_update_interval() {
+    let sb = EgonSandbox::new(ID, KEY, TOKEN, 7);
+    let server = sb.start(any_local_port()).await.unwrap();
+    let mut cfg = config(&format!("{}/rest/v1", server.url));
+    cfg.order_update_interval = Duration::from_millis(1200);
+    let client = EgonClient::new(cfg).unwrap();
+    // EGON creates the order but its answer is cut off: CreateNewOrder is an
+    // upsert by original id, so sending it again is safe, once 20 s (here
+    // 1.2 s) have passed since the first request.
+    sb.control.push_fault(ScriptedFault {
+        path_contains: "CreateNewOrder".into(),
+        skip: 0,
+        times: 1,
+        kind: FaultKind::Truncate,
+    });
+    let answer = client
+        .create_new_order(&new_order("R-1", &[("100", 2)]))
+        .await
+        .expect("retried");
+    assert!(
+        !answer.created,
+        "the retry updated the order the first request created"
+    );
+    let sent = sb.control.requests_to("/rest/v1");
+    assert_eq!(sent.len(), 2);
+    let gap = sent[1].instant.duration_since(sent[0].instant);
+    assert!(gap >= Duration::from_millis(1200), "retried after {gap:?}");
+    assert_eq!(sb.lock().order("R-1").unwrap().lines[0].count, 2);
 }
 
 #[tokio::test]

@@ -185,7 +185,7 @@ async fn stock_is_batched_sorted_and_lenient() {
     let mut shuffled = ids.clone();
     shuffled.reverse();
     shuffled.push(ids[0]); // duplicates are asked once
-    let rows = client.get_stock(&shuffled).await.expect("stock");
+    let rows = client.get_stock(&shuffled).await.expect("stock").rows;
     assert_eq!(env.requests_with("get_stock"), 3);
     assert_eq!(rows.len(), 1200);
     assert!(rows.windows(2).all(|w| w[0].id < w[1].id));
@@ -219,19 +219,29 @@ async fn stock_is_batched_sorted_and_lenient() {
         s.trailing_commas = true;
         s.hidden_stock.insert(ids[1]);
     }
-    let rows = client.get_stock(&ids[..3]).await.expect("quirky stock");
+    let rows = client
+        .get_stock(&ids[..3])
+        .await
+        .expect("quirky stock")
+        .rows;
     assert_eq!(
         rows.iter().map(|r| r.id).collect::<Vec<_>>(),
         vec![ids[0], ids[2]]
     );
     assert_eq!(rows[1].stock, 2);
     env.sandbox.lock().empty_stock = true;
-    assert!(client.get_stock(&ids[..3]).await.expect("empty").is_empty());
+    assert!(client
+        .get_stock(&ids[..3])
+        .await
+        .expect("empty")
+        .rows
+        .is_empty());
     env.sandbox.control.clear_requests();
     assert!(client
         .get_stock(&[])
         .await
         .expect("nothing asked")
+        .rows
         .is_empty());
     assert_eq!(env.requests(), 0, "no call for no ids");
 }
@@ -250,7 +260,7 @@ async fn stock_concurrency_is_bounded() {
         c.stock_batch = 4;
         c.concurrency = 3;
     });
-    let rows = client.get_stock(&ids).await.expect("stock");
+    let rows = client.get_stock(&ids).await.expect("stock").rows;
     assert_eq!(rows.len(), 40);
     assert_eq!(env.requests_with("get_stock"), 10);
     let max = env.sandbox.lock().max_in_flight();
@@ -519,7 +529,10 @@ async fn http_faults_are_retried() {
     env.sandbox
         .control
         .push_fault(fault(FaultKind::Status(500), 2));
-    assert_eq!(client.get_stock(&ids).await.expect("after 500s").len(), 1);
+    assert_eq!(
+        client.get_stock(&ids).await.expect("after 500s").rows.len(),
+        1
+    );
     assert_eq!(env.requests(), 3);
 
     env.sandbox.control.set_faults(Default::default());
@@ -531,6 +544,7 @@ async fn http_faults_are_retried() {
             .get_stock(&ids)
             .await
             .expect("after truncation")
+            .rows
             .len(),
         1
     );

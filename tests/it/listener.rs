@@ -461,7 +461,8 @@ fn inventory_update() -> String {
         "SKU-1": {"ID": 7, "ITEM_ID": "SKU-1", "EAN": "460", "COUNT_TYPES":
             {"ALL": 10, "EXPIRED": 1, "DAMAGED": 1, "ORDERED": "2", "RESERVED": 1,
              "EXPIRATION_BLOCKED": 1}, "images": {}},
-        "SKU-2": {"ID": 8, "ITEM_ID": 2, "COUNT_TYPES": {"ALL": 1, "ORDERED": 3}},
+        "SKU-2": {"ID": 8, "ITEM_ID": 2, "COUNT_TYPES": {"ALL": 1, "ORDERED": 3, "RESERVED": 0,
+            "EXPIRED": 0, "DAMAGED": 0, "EXPIRATION_BLOCKED": 0}},
     }}})
     .to_string()
 }

@@ -15,6 +15,7 @@ mod orders;
 mod progress;
 mod reconcile;
 mod retailcrm;
+mod safety;
 mod scans;
 mod schedule;
 mod stock;

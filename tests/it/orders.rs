@@ -421,6 +421,8 @@ async fn the_change_share_guard_writes_nothing_unless_forced() {
     let db = support::sqlite();
     let mut f = fixture(&db, WmsKind::Imsklad, 12).await;
     f.config.safety.max_change_share = 0.05;
+    // The share guard at any size (below `small_below` the guard counts instead).
+    f.config.safety.small_below = 0;
     let guarded = run_orders(&f.config, false, false).await;
     assert_eq!(guarded.status, RunStatus::Guarded, "{guarded:?}");
     assert_eq!(guarded.exit_code(), 2);
@@ -442,6 +444,30 @@ async fn the_change_share_guard_writes_nothing_unless_forced() {
     assert!(forced.forced);
     assert_eq!(forced.status, RunStatus::Discrepancies, "{forced:?}");
     assert!(crm_edits(&f.set) > 0);
+    f.listener.stop().await;
+    f.set.stop().await;
+}
+
+#[tokio::test]
+async fn a_small_window_is_guarded_by_a_count_not_a_share() {
+    let db = support::sqlite();
+    let mut f = fixture(&db, WmsKind::Imsklad, 12).await;
+    // A third of 12 orders is an ordinary day: far below small_max_changes = 20.
+    f.config.safety.max_change_share = 0.05;
+    let s = run_orders(&f.config, false, false).await;
+    assert_ne!(s.status, RunStatus::Guarded, "{s:?}");
+    assert!(s.corrections.applied > 1, "{s:?}");
+    f.listener.stop().await;
+    f.set.stop().await;
+    // Below small_below, more changes than small_max_changes still stop the run.
+    let db = support::sqlite();
+    let mut f = fixture(&db, WmsKind::Imsklad, 12).await;
+    f.config.safety.small_max_changes = 1;
+    let s = run_orders(&f.config, false, false).await;
+    assert_eq!(s.status, RunStatus::Guarded, "{s:?}");
+    let reason = s.guard.unwrap_or_default();
+    assert!(reason.contains("small_max_changes = 1"), "{reason}");
+    assert_eq!(crm_edits(&f.set), 0);
     f.listener.stop().await;
     f.set.stop().await;
 }
@@ -490,4 +516,74 @@ async fn missing_orders_are_only_reported_unless_creation_is_enabled() {
     assert!(!corrections.iter().any(|c| c.action == "add_order"));
     f.listener.stop().await;
     f.set.stop().await;
+}
+
+#[tokio::test]
+async fn an_ambiguous_add_order_is_journaled_unknown_and_not_resent() {
+    use sverka::sandbox::common::{FaultKind, ScriptedFault};
+    // Both readings of IMSKLAD's undocumented answer to a duplicate add.
+    for carries_id in [false, true] {
+        let db = support::sqlite();
+        let f = fixture(&db, WmsKind::Imsklad, 12).await;
+        f.set.imsklad.lock().duplicate_add_carries_id = carries_id;
+        // IMSKLAD creates the first order sverka adds, but its answer is cut off.
+        f.set.imsklad.control.push_fault(ScriptedFault {
+            path_contains: "\"add_order\"".into(),
+            skip: 0,
+            times: 1,
+            kind: FaultKind::Truncate,
+        });
+        let s = run_orders(&f.config, false, false).await;
+        assert!(s.error.is_none(), "{:?}", s.error);
+        assert_ne!(s.status, RunStatus::Clean);
+        assert_eq!(s.corrections.unknown, 1, "{s:?}");
+        let corrections = journal::of_run(&f.state, s.run_id).await.unwrap();
+        let unknown = corrections
+            .iter()
+            .find(|c| c.action == "add_order" && c.status == "unknown")
+            .expect("an add_order journaled unknown");
+        let id = unknown.item_key.clone();
+        assert!(
+            f.set.imsklad.lock().order(&id).is_some(),
+            "IMSKLAD created it"
+        );
+        let sent = |set: &SandboxSet| {
+            set.imsklad
+                .control
+                .requests()
+                .iter()
+                .filter(|r| {
+                    let b = r.body_text();
+                    b.contains("\"add_order\"") && b.contains(&format!("\"{id}\""))
+                })
+                .count()
+        };
+        assert_eq!(sent(&f.set), 1, "not re-sent after an ambiguous failure");
+        let rep = report(&s);
+        let r = row(&rep, &id, class::MISSING_IN_WMS);
+        assert_eq!(r["result"], "unknown", "{r:?}");
+        assert!(r["note"].contains("may have been applied"), "{r:?}");
+
+        // The next run sends it once more; IMSKLAD refuses the duplicate with code 4.
+        let again = run_orders(&f.config, false, false).await;
+        assert_eq!(sent(&f.set), 2);
+        let rep = report(&again);
+        let r = row(&rep, &id, class::MISSING_IN_WMS);
+        let mapped = sverka::db::mapping::get(&f.state, sverka::db::mapping::MapKind::Order, &id)
+            .await
+            .unwrap();
+        if carries_id {
+            // Code 4 with an id: taken as already created and mapped (UNVERIFIED).
+            assert_eq!(r["result"], "partial", "{r:?}");
+            assert!(r["note"].contains("UNVERIFIED"), "{r:?}");
+            let wms_id = f.set.imsklad.lock().order(&id).unwrap().wms_id;
+            assert_eq!(mapped, Some(wms_id.to_string()));
+        } else {
+            // Code 4 alone: nothing says the order is there; it stays a failure.
+            assert_eq!(r["result"], "failed", "{r:?}");
+            assert!(r["note"].contains("already exists"), "{r:?}");
+        }
+        f.listener.stop().await;
+        f.set.stop().await;
+    }
 }

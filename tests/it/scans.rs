@@ -176,6 +176,7 @@ impl Fixture {
             force: false,
             http,
             stop: StopSignal::new(),
+            run_lock: None,
         }
     }
 
@@ -685,4 +686,59 @@ async fn a_stop_request_leaves_everything_due() {
     );
     assert_eq!(f.scan_row(&ids[0]).await.status, ScanStatus::Processing);
     assert_eq!(f.push_count(), 0);
+}
+
+#[tokio::test]
+async fn a_push_in_flight_when_the_process_dies_is_sent_again_with_the_same_scan_id() {
+    let f = Fixture::new().await;
+    let ids = f.processing_scans(&["LATE-1"]).await;
+    // IMSHOP answers slowly; the process dies while the push is in flight.
+    f.imshop.control.set_latency(Duration::from_secs(5));
+    let ctx = f.context(false).await;
+    let job = tokio::spawn(async move { scans::run(&ctx).await });
+    let started = std::time::Instant::now();
+    while f.imshop.control.arrived() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no push arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    job.abort();
+    let _ = job.await;
+    let planned = journal::unsettled(&f.state, "scans").await.unwrap();
+    let in_flight = planned
+        .iter()
+        .find(|c| c.action == "push_status" && c.item_key == ids[0])
+        .expect("the push was journaled before it was sent");
+    // The dead process's lease runs out.
+    f.state
+        .execute(
+            "UPDATE job_locks SET expires_at = 0 WHERE job = 'scans'",
+            &[],
+            "expiring the lease",
+        )
+        .await
+        .unwrap();
+    f.imshop.control.set_latency(Duration::ZERO);
+    let second = f.run(false).await;
+    assert!(second.error.is_none(), "{:?}", second.error);
+    // The in-flight push is recorded as unknown (it may have arrived), not failed…
+    let first_run = journal::of_run(&f.state, in_flight.run_id).await.unwrap();
+    let old = first_run.iter().find(|c| c.id == in_flight.id).unwrap();
+    assert_eq!(old.status, "unknown", "{old:?}");
+    // …and sent again with the same scan id and payload, so IMSHOP can de-duplicate.
+    let resent = journal::of_run(&f.state, second.run_id).await.unwrap();
+    let again = resent
+        .iter()
+        .find(|c| c.action == "push_status" && c.item_key == ids[0])
+        .expect("pushed again");
+    assert_eq!(again.payload, in_flight.payload);
+    assert_eq!(again.status, "applied");
+    let pushes = f.imshop.lock().pushes().to_vec();
+    let last = pushes
+        .last()
+        .and_then(|p| p.update.clone())
+        .expect("a push");
+    assert_eq!(last.id, ids[0]);
 }

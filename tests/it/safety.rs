@@ -1,0 +1,962 @@
+//! Runs that cannot do harm (issue 14): figures sverka cannot read are not
+//! zero, guards measure the right thing, shop writes are compare-and-set, the
+//! run lock is checked before writing, and non-idempotent writes are not
+//! blindly retried.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use sverka::config::{Config, WmsKind};
+use sverka::db::runs::RunStatus;
+use sverka::jobs::{stock, Context};
+use sverka::report::summary::JobSummary;
+use sverka::sandbox::egon::BrokenCounts;
+use sverka::sandbox::world::{World, WorldSpec};
+use sverka::sandbox::{SandboxOptions, SandboxSet};
+use sverka::shop::{Queries, Shop};
+
+use crate::stock::global;
+use crate::support;
+
+/// A sandbox world in the servers, a shop database and a state database.
+pub struct Fixture {
+    pub set: SandboxSet,
+    pub world: World,
+    pub config: Config,
+    pub _dir: tempfile::TempDir,
+}
+
+/// Like `stock::fixture`, with the state database at `state_url` (a temp
+/// SQLite file when None) and `max_change_share` 0.9.
+pub async fn fixture(
+    shop_url: &str,
+    state_url: Option<&str>,
+    spec: WorldSpec,
+    wms: WmsKind,
+) -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let set = SandboxSet::start(&SandboxOptions::default())
+        .await
+        .expect("sandbox");
+    let world = World::generate(&spec);
+    world.seed_servers(&set).expect("seed servers");
+    let state_url = state_url
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("state.db").display()));
+    let mut config = set.config(&state_url, shop_url, &dir.path().join("reports"), wms);
+    config.safety.max_change_share = 0.9;
+    let shop = open_shop(&config).await;
+    world.write_shop(&shop).await.expect("write shop");
+    let state = sverka::db::Db::connect_state(&state_url)
+        .await
+        .expect("state db");
+    world.write_mapping(&state, &set).await.expect("mapping");
+    Fixture {
+        set,
+        world,
+        config,
+        _dir: dir,
+    }
+}
+
+pub async fn open_shop(config: &Config) -> Shop {
+    let db = sverka::db::Db::connect(config.shop.database_url.expose())
+        .await
+        .expect("shop db");
+    Shop::new(db, Queries::builtin())
+}
+
+pub async fn context(config: &Config, force: bool) -> Context {
+    let mut ctx = Context::open(config, &global(false), force)
+        .await
+        .expect("context");
+    ctx.http.max_attempts = 2;
+    ctx.http.base_backoff = Duration::from_millis(20);
+    ctx.http.timeout = Duration::from_secs(5);
+    ctx
+}
+
+pub async fn run_stock(config: &Config, force: bool) -> JobSummary {
+    stock::run(&context(config, force).await).await
+}
+
+/// The report's rows as sku → [(class, action, result, note)].
+pub fn report_rows(
+    summary: &JobSummary,
+) -> BTreeMap<String, Vec<(String, String, String, String)>> {
+    let path = summary.reports.first().expect("a report");
+    let mut rdr = csv::Reader::from_path(path).expect("report readable");
+    let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for r in rdr.records() {
+        let r = r.expect("row");
+        out.entry(r[0].to_string()).or_default().push((
+            r[8].to_string(),
+            r[9].to_string(),
+            r[10].to_string(),
+            r[11].to_string(),
+        ));
+    }
+    out
+}
+
+fn crm_quantities(f: &Fixture) -> BTreeMap<String, Option<f64>> {
+    let crm = f.set.retailcrm.lock();
+    f.world
+        .skus
+        .iter()
+        .map(|s| {
+            (
+                s.sku.clone(),
+                crm.quantity(&s.sku, &f.set.keys.retailcrm_store),
+            )
+        })
+        .collect()
+}
+
+async fn shop_quantities(config: &Config) -> BTreeMap<String, i64> {
+    open_shop(config)
+        .await
+        .stock()
+        .await
+        .expect("shop stock")
+        .into_iter()
+        .map(|s| (s.sku, s.quantity))
+        .collect()
+}
+
+/// Every SKU uploaded to RetailCRM by the run.
+fn uploaded_skus(set: &SandboxSet) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for r in set
+        .retailcrm
+        .control
+        .requests_to("/store/inventories/upload")
+    {
+        for (k, v) in r.form() {
+            if k == "offers" {
+                let offers: serde_json::Value = serde_json::from_str(&v).expect("offers json");
+                for o in offers.as_array().into_iter().flatten() {
+                    if let Some(id) = o["externalId"].as_str() {
+                        out.insert(id.to_string());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// SKUs the shop sells, the CRM offers with a non-zero quantity, and the WMS
+/// holds with non-zero sellable stock that differs from both: a zero pushed
+/// for them would show in both targets.
+fn victims(f: &Fixture, n: usize) -> Vec<String> {
+    let out: Vec<String> = f
+        .world
+        .skus
+        .iter()
+        .filter(|s| {
+            s.in_wms
+                && s.mapped
+                && s.shop_quantity.is_some_and(|q| q > 0)
+                && s.crm_quantity.is_some_and(|q| q > 0)
+                && s.sellable() > 0
+        })
+        .take(n)
+        .map(|s| s.sku.clone())
+        .collect();
+    assert_eq!(out.len(), n, "the world has too few candidates");
+    out
+}
+
+#[tokio::test]
+async fn egon_cards_without_counters_are_wms_unreadable_and_nothing_is_pushed_for_them() {
+    for shop_db in support::engines("egon_cards_without_counters").await {
+        let engine = shop_db.engine();
+        let mut f = fixture(
+            &shop_db.url,
+            None,
+            WorldSpec {
+                skus: 60,
+                seed: 14,
+                ..WorldSpec::default()
+            },
+            WmsKind::Egon,
+        )
+        .await;
+        f.config.safety.min_wms_coverage = 0.5;
+        let victims = victims(&f, 6);
+        let broken = [
+            BrokenCounts::Missing,
+            BrokenCounts::Null,
+            BrokenCounts::EmptyArray,
+            BrokenCounts::EmptyObject,
+            BrokenCounts::WithoutAll,
+        ];
+        // The sixth card spells its counters in upper case, as the callbacks do: readable.
+        let upper = victims[5].clone();
+        {
+            let mut egon = f.set.egon.lock();
+            for (sku, how) in victims.iter().zip(broken) {
+                egon.broken_counts.insert(sku.clone(), how);
+            }
+            egon.broken_counts
+                .insert(upper.clone(), BrokenCounts::UpperCase);
+            // Make the upper-case card differ from the CRM and the shop.
+            let card = egon.item(&upper).expect("card").counts;
+            egon.add_item(
+                &upper,
+                sverka::connectors::egon::CountTypes {
+                    all: card.all + 5,
+                    ..card
+                },
+            );
+        }
+        let crm_before = crm_quantities(&f);
+        let shop_before = shop_quantities(&f.config).await;
+
+        let s = run_stock(&f.config, false).await;
+        assert!(s.error.is_none(), "{engine}: {:?}", s.error);
+        assert_eq!(s.status, RunStatus::Discrepancies, "{engine}: not clean");
+        assert_eq!(s.counts.get("wms_unreadable"), Some(&5), "{engine}");
+        let rows = report_rows(&s);
+        let uploaded = uploaded_skus(&f.set);
+        let crm_after = crm_quantities(&f);
+        let shop_after = shop_quantities(&f.config).await;
+        for sku in &victims[..5] {
+            let classes: Vec<&str> = rows[sku].iter().map(|r| r.0.as_str()).collect();
+            assert_eq!(classes, ["wms_unreadable"], "{engine} {sku}");
+            assert_eq!(rows[sku][0].1, "report");
+            assert!(rows[sku][0].3.contains("count_types"), "{:?}", rows[sku]);
+            assert!(!uploaded.contains(sku), "{engine}: {sku} uploaded");
+            assert_eq!(crm_after[sku], crm_before[sku], "{engine}: CRM {sku}");
+            assert_eq!(shop_after[sku], shop_before[sku], "{engine}: shop {sku}");
+        }
+        // The readable upper-case card is corrected like any other.
+        let sellable = f
+            .set
+            .egon
+            .lock()
+            .item(&upper)
+            .expect("card")
+            .counts
+            .sellable();
+        assert_eq!(shop_after[&upper], sellable, "{engine}");
+        assert!(uploaded.contains(&upper), "{engine}");
+        // Unreadable cards do not count as reported.
+        let state = sverka::db::Db::connect_state(f.config.state.database_url.expose())
+            .await
+            .unwrap();
+        let run = sverka::db::runs::get(&state, s.run_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let expected = run.summary["wms_expected"].as_u64().unwrap();
+        let reported = run.summary["wms_reported"].as_u64().unwrap();
+        let with_card = {
+            let egon = f.set.egon.lock();
+            shop_before
+                .keys()
+                .filter(|sku| egon.item(sku).is_some())
+                .count() as u64
+        };
+        assert_eq!(reported, with_card - 5, "{engine}");
+        assert!(reported < expected);
+        // The same answer with the default coverage: 5 of 60 unreadable trips the guard.
+        let mut strict = f.config.clone();
+        strict.safety.min_wms_coverage = reported as f64 / expected as f64 + 0.01;
+        let guarded = run_stock(&strict, false).await;
+        assert_eq!(guarded.status, RunStatus::Guarded, "{engine}");
+        assert!(guarded
+            .guard
+            .unwrap_or_default()
+            .contains("min_wms_coverage"));
+        f.set.stop().await;
+        shop_db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn imsklad_rows_without_stock_are_wms_unreadable() {
+    for shop_db in support::engines("imsklad_rows_without_stock").await {
+        let engine = shop_db.engine();
+        let mut f = fixture(
+            &shop_db.url,
+            None,
+            WorldSpec {
+                skus: 60,
+                seed: 15,
+                ..WorldSpec::default()
+            },
+            WmsKind::Imsklad,
+        )
+        .await;
+        f.config.safety.min_wms_coverage = 0.5;
+        let victims = victims(&f, 3);
+        {
+            let mut wms = f.set.imsklad.lock();
+            let ids: Vec<i64> = victims
+                .iter()
+                .map(|sku| wms.good_by_partner(sku).expect("good").wms_id)
+                .collect();
+            wms.stockless_rows = ids.into_iter().collect();
+        }
+        let crm_before = crm_quantities(&f);
+        let shop_before = shop_quantities(&f.config).await;
+        let s = run_stock(&f.config, false).await;
+        assert!(s.error.is_none(), "{engine}: {:?}", s.error);
+        assert_ne!(s.status, RunStatus::Clean);
+        assert_eq!(s.counts.get("wms_unreadable"), Some(&3), "{engine}");
+        let rows = report_rows(&s);
+        let uploaded = uploaded_skus(&f.set);
+        let crm_after = crm_quantities(&f);
+        let shop_after = shop_quantities(&f.config).await;
+        for sku in &victims {
+            let classes: Vec<&str> = rows[sku].iter().map(|r| r.0.as_str()).collect();
+            assert_eq!(classes, ["wms_unreadable"], "{engine} {sku}");
+            assert!(rows[sku][0].3.contains("stock"), "{:?}", rows[sku]);
+            assert!(!uploaded.contains(sku));
+            assert_eq!(crm_after[sku], crm_before[sku]);
+            assert_eq!(shop_after[sku], shop_before[sku]);
+        }
+        // No IMSKLAD look-up either: the SKU is mapped, only its figures are unreadable.
+        for r in f.set.imsklad.control.requests() {
+            let body = r.body_text();
+            if body.contains("update_good") || body.contains("add_good") {
+                for sku in &victims {
+                    assert!(!body.contains(&format!("\"{sku}\"")), "{sku}: {body}");
+                }
+            }
+        }
+        f.set.stop().await;
+        shop_db.drop_db().await;
+    }
+}
+
+/// Waits until `cond` holds (polling), panicking after 30 s.
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_shop_row_changed_between_read_and_write_is_not_overwritten() {
+    use sverka::sandbox::world::StockDrift;
+    for shop_db in support::engines("shop_compare_and_set").await {
+        let engine = shop_db.engine();
+        let f = fixture(
+            &shop_db.url,
+            None,
+            WorldSpec {
+                skus: 80,
+                seed: 16,
+                ..WorldSpec::default()
+            },
+            WmsKind::Imsklad,
+        )
+        .await;
+        let shop_drift: Vec<&sverka::sandbox::world::WorldSku> = f
+            .world
+            .skus
+            .iter()
+            .filter(|s| s.mapped && matches!(s.drift, StockDrift::ShopQuantity | StockDrift::Both))
+            .collect();
+        assert!(
+            shop_drift.len() >= 2,
+            "the world needs two shop corrections"
+        );
+        let victim = shop_drift[0].sku.clone();
+        let other = shop_drift[1].clone();
+        // A slow CRM: the run reads the shop, then waits on RetailCRM's pages.
+        f.set
+            .retailcrm
+            .control
+            .set_latency(Duration::from_millis(700));
+        let config = f.config.clone();
+        let job = tokio::spawn(async move { run_stock(&config, false).await });
+        let crm = f.set.retailcrm.control.clone();
+        wait_until("the run to read RetailCRM", || crm.arrived() >= 1).await;
+        // Meanwhile somebody sells from the shop: the row changes under the run.
+        let shop = open_shop(&f.config).await;
+        let n = shop
+            .db()
+            .execute(
+                "UPDATE stock SET quantity = ? WHERE sku = ?",
+                &[4242i64.into(), victim.as_str().into()],
+                "changing a shop row",
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        let s = job.await.unwrap();
+        assert!(s.error.is_none(), "{engine}: {:?}", s.error);
+        assert_ne!(s.status, RunStatus::Clean);
+        let after = shop_quantities(&f.config).await;
+        assert_eq!(after[&victim], 4242, "{engine}: the row was overwritten");
+        assert_eq!(
+            after[&other.sku],
+            other.sellable(),
+            "{engine}: others applied"
+        );
+        let rows = report_rows(&s);
+        let row = rows[&victim]
+            .iter()
+            .find(|r| r.0 == "qty_mismatch_shop")
+            .expect("shop row reported");
+        assert_eq!(
+            (row.1.as_str(), row.2.as_str()),
+            ("shop_update", "changed_during_run"),
+            "{engine}"
+        );
+        let state = sverka::db::Db::connect_state(f.config.state.database_url.expose())
+            .await
+            .unwrap();
+        let journal = sverka::db::journal::of_run(&state, s.run_id).await.unwrap();
+        let shop_write = journal
+            .iter()
+            .find(|c| c.action == "update_stock")
+            .expect("journaled");
+        assert_eq!(shop_write.status, "partial", "{engine}");
+        assert!(shop_write.answer.as_deref().unwrap_or("").contains(&victim));
+        // The next run re-reads and corrects it.
+        f.set.retailcrm.control.set_latency(Duration::ZERO);
+        let again = run_stock(&f.config, false).await;
+        assert!(again.error.is_none(), "{engine}: {:?}", again.error);
+        let after = shop_quantities(&f.config).await;
+        assert_eq!(after[&victim], shop_drift[0].sellable(), "{engine}");
+        f.set.stop().await;
+        shop_db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn a_sku_without_a_stock_row_still_gets_one() {
+    for shop_db in support::engines("shop_stock_insert").await {
+        let engine = shop_db.engine();
+        let f = fixture(
+            &shop_db.url,
+            None,
+            WorldSpec {
+                skus: 40,
+                seed: 17,
+                ..WorldSpec::default()
+            },
+            WmsKind::Imsklad,
+        )
+        .await;
+        let target = f
+            .world
+            .skus
+            .iter()
+            .find(|s| s.mapped && s.in_wms && s.shop_quantity.is_some() && s.sellable() > 0)
+            .expect("a candidate")
+            .clone();
+        let shop = open_shop(&f.config).await;
+        shop.db()
+            .execute(
+                "DELETE FROM stock WHERE sku = ?",
+                &[target.sku.as_str().into()],
+                "dropping a stock row",
+            )
+            .await
+            .unwrap();
+        let s = run_stock(&f.config, false).await;
+        assert!(s.error.is_none(), "{engine}: {:?}", s.error);
+        let after = shop_quantities(&f.config).await;
+        assert_eq!(after[&target.sku], target.sellable(), "{engine}");
+        let rows = report_rows(&s);
+        let row = rows[&target.sku]
+            .iter()
+            .find(|r| r.0 == "qty_mismatch_shop")
+            .expect("reported");
+        assert_eq!(row.2, "applied", "{engine}");
+        f.set.stop().await;
+        shop_db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn an_old_adapted_stock_update_is_refused_with_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("stock_update.sql"),
+        "-- my shop\nUPDATE goods_stock SET qty = ?, changed = ? WHERE article = ?\n",
+    )
+    .unwrap();
+    let err = Queries::load(Some(dir.path())).unwrap_err().to_string();
+    for needle in [
+        "stock_update.sql",
+        "takes 3 parameters",
+        "sverka binds 4",
+        "compare-and-set",
+        "AND quantity = ?",
+    ] {
+        assert!(err.contains(needle), "{needle:?} not in: {err}");
+    }
+    // The job refuses to start with it.
+    let shop_db = support::sqlite();
+    let f = fixture(
+        &shop_db.url,
+        None,
+        WorldSpec {
+            skus: 10,
+            seed: 1,
+            ..WorldSpec::default()
+        },
+        WmsKind::Imsklad,
+    )
+    .await;
+    let mut config = f.config.clone();
+    config.shop.queries_dir = Some(dir.path().to_path_buf());
+    let err = Context::open(&config, &global(false), false)
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("stock_update"), "{err}");
+    // An adapted copy with the new parameter is accepted.
+    std::fs::write(
+        dir.path().join("stock_update.sql"),
+        "UPDATE goods_stock SET qty = ?, changed = ? WHERE article = ? AND qty = ?\n",
+    )
+    .unwrap();
+    assert!(Queries::load(Some(dir.path())).is_ok());
+    f.set.stop().await;
+}
+
+/// Zeroes the IMSKLAD stock of `share` of the mapped SKUs (a WMS glitch).
+fn zero_wms_stock(f: &Fixture, share: f64) -> Vec<String> {
+    let mapped: Vec<&sverka::sandbox::world::WorldSku> = f
+        .world
+        .skus
+        .iter()
+        .filter(|s| s.mapped && s.in_wms && s.sellable() > 0)
+        .collect();
+    let n = (mapped.len() as f64 * share).ceil() as usize;
+    let mut wms = f.set.imsklad.lock();
+    mapped
+        .iter()
+        .take(n)
+        .map(|s| {
+            let id = wms.good_by_partner(&s.sku).expect("good").wms_id;
+            wms.set_stock(id, 0, 0).unwrap();
+            s.sku.clone()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_change_share_is_over_the_skus_the_wms_should_report() {
+    let shop_db = support::sqlite();
+    let f = fixture(
+        &shop_db.url,
+        None,
+        WorldSpec {
+            skus: 60,
+            seed: 18,
+            drift: false,
+            ..WorldSpec::default()
+        },
+        WmsKind::Imsklad,
+    )
+    .await;
+    let mut config = f.config.clone();
+    config.safety.max_change_share = 0.5;
+    // The CRM holds many offers the shop and the WMS do not know (class `ok`).
+    {
+        let mut crm = f.set.retailcrm.lock();
+        let store = f.set.keys.retailcrm_store.clone();
+        for i in 0..400 {
+            let id = format!("CRM-ONLY-{i:04}");
+            crm.add_offer(Some(&id), None, "crm only", 100, &[(store.as_str(), 3.0)]);
+        }
+    }
+    // A WMS glitch zeroes 60% of the mapped SKUs: 60% of what the WMS should report.
+    let zeroed = zero_wms_stock(&f, 0.6);
+    let shop_before = shop_quantities(&config).await;
+    let s = run_stock(&config, false).await;
+    assert_eq!(s.status, RunStatus::Guarded, "{s:?}");
+    let reason = s.guard.clone().unwrap_or_default();
+    assert!(reason.contains("max_change_share"), "{reason}");
+    assert!(reason.contains("SKUs the WMS should report"), "{reason}");
+    assert_eq!(
+        shop_quantities(&config).await,
+        shop_before,
+        "nothing written"
+    );
+    assert!(uploaded_skus(&f.set).is_empty());
+    assert!(!zeroed.is_empty());
+    f.set.stop().await;
+}
+
+#[tokio::test]
+async fn small_catalogues_are_guarded_by_a_count_not_a_share() {
+    let shop_db = support::sqlite();
+    let f = fixture(
+        &shop_db.url,
+        None,
+        WorldSpec {
+            skus: 12,
+            seed: 19,
+            drift: false,
+            ..WorldSpec::default()
+        },
+        WmsKind::Imsklad,
+    )
+    .await;
+    let mut config = f.config.clone();
+    config.safety.max_change_share = 0.5;
+    config.safety.max_stock_drop_share = 1.0;
+    // Ordinary changes of a small catalogue: more than half of it, fewer than small_max_changes.
+    let changed: Vec<String> = {
+        let mut wms = f.set.imsklad.lock();
+        f.world
+            .skus
+            .iter()
+            .filter(|s| s.mapped && s.in_wms && s.shop_quantity.is_some())
+            .take(8)
+            .map(|s| {
+                let id = wms.good_by_partner(&s.sku).expect("good").wms_id;
+                wms.set_stock(id, s.stock + 3, s.reserved).unwrap();
+                s.sku.clone()
+            })
+            .collect()
+    };
+    assert_eq!(changed.len(), 8);
+    let s = run_stock(&config, false).await;
+    assert!(s.error.is_none(), "{:?}", s.error);
+    assert_ne!(s.status, RunStatus::Guarded, "{:?}", s.guard);
+    assert_eq!(s.extra["changed_skus"], 8);
+    // Below small_below, more than small_max_changes is still stopped.
+    config.safety.small_max_changes = 3;
+    {
+        let mut wms = f.set.imsklad.lock();
+        for sku in &changed {
+            let id = wms.good_by_partner(sku).expect("good").wms_id;
+            let (stock, reserved) = wms.stock_of(id).unwrap();
+            wms.set_stock(id, stock + 2, reserved).unwrap();
+        }
+    }
+    let s = run_stock(&config, false).await;
+    assert_eq!(s.status, RunStatus::Guarded);
+    let reason = s.guard.unwrap_or_default();
+    assert!(reason.contains("small_max_changes = 3"), "{reason}");
+    f.set.stop().await;
+}
+
+#[tokio::test]
+async fn the_drop_guard_compares_with_the_last_unforced_run_with_stock() {
+    for state in support::engines("drop_guard_baseline").await {
+        let engine = state.engine();
+        let shop_db = support::sqlite();
+        let f = fixture(
+            &shop_db.url,
+            Some(&state.url),
+            WorldSpec {
+                skus: 60,
+                seed: 20,
+                drift: false,
+                ..WorldSpec::default()
+            },
+            WmsKind::Imsklad,
+        )
+        .await;
+        let mut config = f.config.clone();
+        config.safety.max_change_share = 1.0;
+        let first = run_stock(&config, false).await;
+        assert!(first.error.is_none(), "{engine}: {:?}", first.error);
+        assert_ne!(first.status, RunStatus::Guarded, "{engine}");
+        // The WMS answers zero for everything: guarded; an operator forces it through.
+        zero_wms_stock(&f, 1.0);
+        let guarded = run_stock(&config, false).await;
+        assert_eq!(guarded.status, RunStatus::Guarded, "{engine}");
+        assert!(guarded
+            .guard
+            .unwrap_or_default()
+            .contains("max_stock_drop_share"));
+        let forced = run_stock(&config, true).await;
+        assert!(forced.forced);
+        assert_ne!(forced.status, RunStatus::Guarded, "{engine}");
+        // The forced zero run is not the baseline: the next run is still compared with the first.
+        let next = run_stock(&config, false).await;
+        assert_eq!(next.status, RunStatus::Guarded, "{engine}: {next:?}");
+        let reason = next.guard.unwrap_or_default();
+        assert!(
+            reason.contains("max_stock_drop_share"),
+            "{engine}: {reason}"
+        );
+        f.set.stop().await;
+        state.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn a_lost_mapping_stops_before_registering_every_sku() {
+    for state in support::engines("max_registrations").await {
+        let engine = state.engine();
+        let shop_db = support::sqlite();
+        let f = fixture(
+            &shop_db.url,
+            Some(&state.url),
+            WorldSpec {
+                skus: 60,
+                seed: 21,
+                drift: false,
+                ..WorldSpec::default()
+            },
+            WmsKind::Imsklad,
+        )
+        .await;
+        let mut config = f.config.clone();
+        config.safety.max_registrations = 10;
+        // The id mapping is lost (a new state database, a bad restore).
+        let db = sverka::db::Db::connect_state(&state.url).await.unwrap();
+        db.execute("DELETE FROM id_map", &[], "losing the mapping")
+            .await
+            .unwrap();
+        let s = run_stock(&config, false).await;
+        assert_eq!(s.status, RunStatus::Guarded, "{engine}: {s:?}");
+        let reason = s.guard.clone().unwrap_or_default();
+        assert!(
+            reason.contains("max_registrations = 10"),
+            "{engine}: {reason}"
+        );
+        assert!(reason.contains("--force"), "{reason}");
+        let looked_up = f
+            .set
+            .imsklad
+            .control
+            .requests()
+            .iter()
+            .filter(|r| r.body_text().contains("update_good"))
+            .count();
+        assert_eq!(looked_up, 0, "{engine}: nothing sent to the WMS");
+        let forced = run_stock(&config, true).await;
+        assert!(forced.error.is_none(), "{engine}: {:?}", forced.error);
+        let looked_up = f
+            .set
+            .imsklad
+            .control
+            .requests()
+            .iter()
+            .filter(|r| r.body_text().contains("update_good"))
+            .count();
+        assert!(
+            looked_up > 10,
+            "{engine}: forced run looks them up ({looked_up})"
+        );
+        f.set.stop().await;
+        state.drop_db().await;
+    }
+}
+
+/// Takes the run lock of `job` away from whoever holds it in `state_url`'s
+/// database: the SQLite lease expires and another holder takes it (returned,
+/// to keep it held); the PostgreSQL / MySQL lock connection is killed.
+async fn take_the_lock_away(state_url: &str, job: &str) -> Option<sverka::db::lock::JobLock> {
+    use sverka::db::Dialect;
+    let db = sverka::db::Db::connect(state_url).await.unwrap();
+    match db.dialect() {
+        Dialect::Sqlite => {
+            let n = db
+                .execute(
+                    "UPDATE job_locks SET expires_at = 0 WHERE job = ?",
+                    &[job.into()],
+                    "expiring the lease",
+                )
+                .await
+                .unwrap();
+            assert_eq!(n, 1, "a lease to expire");
+            let other = sverka::db::lock::JobLock::acquire(&db, job, Duration::from_secs(60))
+                .await
+                .expect("another process takes the expired lease");
+            Some(other)
+        }
+        Dialect::Postgres => {
+            let killed: Vec<bool> = sqlx::query_scalar(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                 AND pid <> pg_backend_pid()",
+            )
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+            assert_eq!(killed, [true], "one lock connection terminated");
+            None
+        }
+        Dialect::MySql => {
+            let id: Option<i64> = sqlx::query_scalar(&format!(
+                "SELECT CAST(IS_USED_LOCK(CONCAT('sverka:', DATABASE(), ':{job}')) AS SIGNED)"
+            ))
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+            let id = id.expect("the named lock is held");
+            sqlx::query(&format!("KILL {id}"))
+                .execute(db.pool())
+                .await
+                .unwrap();
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_run_that_loses_its_lock_stops_before_its_next_write() {
+    for state in support::engines("lock_lost_mid_run").await {
+        let engine = state.engine();
+        let shop_db = support::sqlite();
+        let f = fixture(
+            &shop_db.url,
+            Some(&state.url),
+            WorldSpec {
+                skus: 60,
+                seed: 22,
+                ..WorldSpec::default()
+            },
+            WmsKind::Imsklad,
+        )
+        .await;
+        let shop_before = shop_quantities(&f.config).await;
+        // A slow CRM keeps the run reading while its lock is taken away.
+        f.set
+            .retailcrm
+            .control
+            .set_latency(Duration::from_millis(700));
+        let config = f.config.clone();
+        let job = tokio::spawn(async move { run_stock(&config, false).await });
+        let crm = f.set.retailcrm.control.clone();
+        wait_until("the run to read RetailCRM", || crm.arrived() >= 1).await;
+        let other = take_the_lock_away(&state.url, "stock").await;
+        let s = job.await.unwrap();
+        assert_eq!(s.status, RunStatus::Failed, "{engine}: {s:?}");
+        let error = s.error.clone().unwrap_or_default();
+        assert!(
+            error.contains("no longer holds the `stock` job lock"),
+            "{engine}: {error}"
+        );
+        // Nothing was written: no upload, no shop change, no correction journaled.
+        assert!(uploaded_skus(&f.set).is_empty(), "{engine}");
+        assert_eq!(shop_quantities(&f.config).await, shop_before, "{engine}");
+        let db = sverka::db::Db::connect_state(&state.url).await.unwrap();
+        let journal = sverka::db::journal::of_run(&db, s.run_id).await.unwrap();
+        assert!(journal.is_empty(), "{engine}: {journal:?}");
+        // The run that holds the lock now is not disturbed by the lost run's end.
+        if let Some(mut other) = other {
+            other.check().await.expect("the new holder still holds it");
+            other.release().await.unwrap();
+        }
+        f.set.stop().await;
+        state.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn job_locks_are_per_state_database() {
+    // Two deployments on one server: each takes its own `stock` lock.
+    let first = support::engines("job_locks_per_database").await;
+    let second = support::engines("job_locks_per_database").await;
+    for (a, b) in first.into_iter().zip(second).skip(1) {
+        let engine = a.engine();
+        let da = sverka::db::Db::connect_state(&a.url).await.unwrap();
+        let db = sverka::db::Db::connect_state(&b.url).await.unwrap();
+        let lease = Duration::from_secs(30);
+        let mut la = sverka::db::lock::JobLock::acquire(&da, "stock", lease)
+            .await
+            .unwrap_or_else(|e| panic!("{engine}: {e}"));
+        let mut lb = sverka::db::lock::JobLock::acquire(&db, "stock", lease)
+            .await
+            .unwrap_or_else(|e| panic!("{engine}: the other deployment's lock blocked: {e}"));
+        la.check().await.unwrap();
+        lb.check().await.unwrap();
+        // Within one database the lock is still exclusive.
+        assert!(sverka::db::lock::JobLock::acquire(&da, "stock", lease)
+            .await
+            .is_err());
+        la.release().await.unwrap();
+        lb.release().await.unwrap();
+        da.close().await;
+        db.close().await;
+        a.drop_db().await;
+        b.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn an_ambiguous_add_good_is_journaled_unknown_and_not_resent() {
+    use sverka::sandbox::common::{FaultKind, ScriptedFault};
+    use sverka::sandbox::world::StockDrift;
+    let shop_db = support::sqlite();
+    let mut f = fixture(
+        &shop_db.url,
+        None,
+        WorldSpec {
+            skus: 80,
+            seed: 23,
+            ..WorldSpec::default()
+        },
+        WmsKind::Imsklad,
+    )
+    .await;
+    f.config.stock.create_missing_in_wms = true;
+    assert!(f
+        .world
+        .skus
+        .iter()
+        .any(|s| s.drift == StockDrift::MissingInWms && s.shop_quantity.is_some()));
+    // IMSKLAD creates the first good sverka adds, but its answer is cut off.
+    f.set.imsklad.control.push_fault(ScriptedFault {
+        path_contains: "\"add_good\"".into(),
+        skip: 0,
+        times: 1,
+        kind: FaultKind::Truncate,
+    });
+    let s = run_stock(&f.config, false).await;
+    assert!(s.error.is_none(), "{:?}", s.error);
+    assert_eq!(s.corrections.unknown, 1, "{s:?}");
+    assert_ne!(s.status, RunStatus::Clean);
+    let state = sverka::db::Db::connect_state(f.config.state.database_url.expose())
+        .await
+        .unwrap();
+    let journal = sverka::db::journal::of_run(&state, s.run_id).await.unwrap();
+    let unknown = journal
+        .iter()
+        .find(|c| c.action == "add_good" && c.status == "unknown")
+        .expect("an add_good journaled unknown");
+    let sku = unknown.item_key.clone();
+    assert!(
+        f.set.imsklad.lock().good_by_partner(&sku).is_some(),
+        "created"
+    );
+    let adds = f
+        .set
+        .imsklad
+        .control
+        .requests()
+        .iter()
+        .filter(|r| {
+            let b = r.body_text();
+            b.contains("\"add_good\"") && b.contains(&format!("\"{sku}\""))
+        })
+        .count();
+    assert_eq!(adds, 1, "not re-sent after an ambiguous failure");
+    let rows = report_rows(&s);
+    let row = rows[&sku]
+        .iter()
+        .find(|r| r.0 == "missing_in_wms")
+        .expect("reported");
+    assert_eq!((row.1.as_str(), row.2.as_str()), ("wms_add", "unknown"));
+    // The next run looks it up with update_good and maps it: nothing created twice.
+    let again = run_stock(&f.config, false).await;
+    assert!(again.error.is_none(), "{:?}", again.error);
+    let mapped = sverka::db::mapping::get(&state, sverka::db::mapping::MapKind::Good, &sku)
+        .await
+        .unwrap();
+    let wms_id = f.set.imsklad.lock().good_by_partner(&sku).unwrap().wms_id;
+    assert_eq!(mapped, Some(wms_id.to_string()));
+    f.set.stop().await;
+}
