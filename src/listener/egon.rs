@@ -29,10 +29,10 @@ use axum::response::Response;
 use chrono::{NaiveDateTime, TimeZone};
 use serde_json::{json, Value};
 
-use super::{answer, journal, read_body, ListenerError, ListenerState};
+use super::{answer, journal, read_body, ListenerError, ListenerState, Meta};
 use crate::db::events::{Effect, OrderUpdate, StatusChange, StockSnapshot, SOURCE_EGON};
 use crate::db::now_ms;
-use crate::lenient::{value_to_i64, value_to_id};
+use crate::lenient::value_to_id;
 
 /// The time zone of EGON's `change_timestamp`.
 pub const EGON_TZ: chrono_tz::Tz = chrono_tz::Europe::Bratislava;
@@ -145,6 +145,18 @@ async fn respond(state: &ListenerState, envelope: Result<Value, ListenerError>) 
         Ok(response) => envelope_answer(1, response),
         Err(err) => {
             err.warn(SOURCE_EGON, &method);
+            if err.is_journaled_rejection() {
+                super::journal_rejected(
+                    &state.state_db,
+                    SOURCE_EGON,
+                    if method.is_empty() { "?" } else { &method },
+                    Ok(&envelope),
+                    super::EGON_SECRETS,
+                    &[],
+                    &err,
+                )
+                .await;
+            }
             if err.is_temporary() {
                 answer(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -181,12 +193,18 @@ async fn process(
         .pointer("/request/req_data")
         .cloned()
         .unwrap_or(Value::Null);
+    let mut meta = Meta::default();
     let effects = match method {
-        "WriteOrderStatus" => vec![Effect::Order(write_order_status(&data)?)],
-        "InventoryStatusUpdate" => inventory_status_update(&data, now_ms())?
-            .into_iter()
-            .map(Effect::Stock)
-            .collect(),
+        "WriteOrderStatus" => {
+            let update = write_order_status(&data)?;
+            meta.event_at = update.status.as_ref().and_then(|s| s.event_at);
+            vec![Effect::Order(update)]
+        }
+        "InventoryStatusUpdate" => {
+            let (snapshots, rejected) = inventory_status_update(&data, now_ms())?;
+            meta.rejected = rejected;
+            snapshots.into_iter().map(Effect::Stock).collect()
+        }
         "ShipmentNotifyConfirm" | "MyOrderClaimUpdate" => Vec::new(),
         "GetInvoiceUrl" => return Ok(refused("sverka issues no invoices")),
         "GetShippingLabel" => return Ok(refused("sverka prints no shipping labels")),
@@ -198,8 +216,9 @@ async fn process(
         SOURCE_EGON,
         method,
         envelope,
-        &["auth_key"],
+        super::EGON_SECRETS,
         &effects,
+        meta,
     )
     .await?;
     Ok(json!({"resp_status": 1}))
@@ -223,24 +242,32 @@ fn items(v: Option<&Value>) -> Vec<&Value> {
 }
 
 /// The order state a `WriteOrderStatus` callback implies.
+///
+/// `status_id` must be an integer in 0..=999; ids and the track must fit
+/// their columns (else the callback is rejected and changes nothing).
 pub fn write_order_status(data: &Value) -> Result<OrderUpdate, ListenerError> {
     let order_id = data
         .get("order_original_id")
         .and_then(value_to_id)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ListenerError::Field("req_data.order_original_id".into()))?;
-    let status = data
-        .get("status_id")
-        .and_then(value_to_i64)
-        .ok_or_else(|| ListenerError::Field("req_data.status_id".into()))?;
+    let order_id = super::within("req_data.order_original_id", order_id, super::MAX_ID_CHARS)?;
+    let status = super::status_field(data, "status_id", "req_data.status_id")?;
     let track = items(data.get("packages"))
         .into_iter()
         .filter_map(|p| p.get("package_nr").and_then(value_to_id))
-        .find(|t| !t.is_empty());
+        .find(|t| !t.is_empty())
+        .map(|t| super::within("req_data.packages[].package_nr", t, super::MAX_ID_CHARS))
+        .transpose()?;
+    let wms_order_id = data
+        .get("order_id")
+        .and_then(value_to_id)
+        .map(|t| super::within("req_data.order_id", t, super::MAX_WMS_ID_CHARS))
+        .transpose()?;
     Ok(OrderUpdate {
         order_id,
         source: SOURCE_EGON.to_string(),
-        wms_order_id: data.get("order_id").and_then(value_to_id),
+        wms_order_id,
         status: Some(StatusChange {
             status,
             old_status: None,
@@ -258,8 +285,51 @@ pub fn write_order_status(data: &Value) -> Result<OrderUpdate, ListenerError> {
     })
 }
 
-fn count(types: &Value, name: &str) -> i64 {
-    types.get(name).and_then(value_to_i64).unwrap_or(0)
+/// The largest count sverka accepts (sums of counts then never overflow).
+pub const MAX_COUNT: i64 = 1_000_000_000_000;
+
+/// `types[name]` as a count in 0..=[`MAX_COUNT`]; missing or null is 0.
+fn count(types: &Value, name: &str) -> Result<i64, String> {
+    match types.get(name) {
+        None | Some(Value::Null) => Ok(0),
+        Some(v) => super::int_in(v, 0..=MAX_COUNT)
+            .ok_or_else(|| format!("`{name}` {v} is not a count in 0..={MAX_COUNT}")),
+    }
+}
+
+/// One card's (sku, all, reserved, sellable).
+fn card_counts(key: Option<String>, card: &Value) -> Result<(String, i64, i64, i64), String> {
+    let sku = card
+        .get("ITEM_ID")
+        .and_then(value_to_id)
+        .filter(|s| !s.is_empty())
+        .or(key)
+        .ok_or_else(|| "missing `ITEM_ID`".to_string())?;
+    if sku.chars().count() > super::MAX_ID_CHARS {
+        return Err(format!(
+            "`ITEM_ID` is longer than {} characters",
+            super::MAX_ID_CHARS
+        ));
+    }
+    let (all, reserved, sellable) = match card.get("COUNT_TYPES").filter(|t| t.is_object()) {
+        Some(t) => {
+            let all = count(t, "ALL")?;
+            // Each count is at most MAX_COUNT, so these sums cannot overflow.
+            let reserved = count(t, "ORDERED")? + count(t, "RESERVED")?;
+            let blocked =
+                count(t, "EXPIRED")? + count(t, "EXPIRATION_BLOCKED")? + count(t, "DAMAGED")?;
+            (all, reserved, all - blocked - reserved)
+        }
+        None => {
+            if card.get("COUNT").is_none_or(Value::is_null) {
+                return Err(format!("`{sku}` has neither `COUNT_TYPES` nor `COUNT`"));
+            }
+            let all = count(card, "COUNT")?;
+            let reserved = count(card, "RESERVED_FOR_ORDERS")?;
+            (all, reserved, all - reserved)
+        }
+    };
+    Ok((sku, all, reserved, sellable))
 }
 
 /// The stock snapshots of an `InventoryStatusUpdate` callback, taken at `now` (Unix ms).
@@ -267,50 +337,41 @@ fn count(types: &Value, name: &str) -> i64 {
 /// Sellable = ALL − EXPIRED − EXPIRATION_BLOCKED − DAMAGED − ORDERED − RESERVED
 /// (never negative); reserved = ORDERED + RESERVED. Cards without `COUNT_TYPES`
 /// fall back to the deprecated `COUNT` and `RESERVED_FOR_ORDERS`.
+///
+/// A card without an id, without counters or with a count that is not an
+/// integer in 0..=[`MAX_COUNT`] is rejected on its own (returned with the
+/// reason); the other cards are applied.
 pub fn inventory_status_update(
     data: &Value,
     now: i64,
-) -> Result<Vec<StockSnapshot>, ListenerError> {
+) -> Result<(Vec<StockSnapshot>, Vec<(Value, String)>), ListenerError> {
     let cards: Vec<(Option<String>, &Value)> = match data {
         Value::Object(map) => map.iter().map(|(k, v)| (Some(k.clone()), v)).collect(),
         Value::Array(items) => items.iter().map(|v| (None, v)).collect(),
         _ => return Err(ListenerError::Field("req_data (a map of cards)".into())),
     };
     let mut out = Vec::with_capacity(cards.len());
+    let mut rejected = Vec::new();
     for (key, card) in cards {
-        let sku = card
-            .get("ITEM_ID")
-            .and_then(value_to_id)
-            .filter(|s| !s.is_empty())
-            .or(key)
-            .ok_or_else(|| ListenerError::Field("req_data[].ITEM_ID".into()))?;
-        let (all, reserved, sellable) = match card.get("COUNT_TYPES").filter(|t| t.is_object()) {
-            Some(t) => {
-                let all = count(t, "ALL");
-                let reserved = count(t, "ORDERED") + count(t, "RESERVED");
-                let blocked =
-                    count(t, "EXPIRED") + count(t, "EXPIRATION_BLOCKED") + count(t, "DAMAGED");
-                (all, reserved, all - blocked - reserved)
+        match card_counts(key.clone(), card) {
+            Ok((sku, all, reserved, sellable)) => out.push(StockSnapshot {
+                sku,
+                wms_stock: all,
+                wms_reserved: reserved,
+                sellable: sellable.max(0),
+                source: SOURCE_EGON.to_string(),
+                taken_at: now,
+            }),
+            Err(why) => {
+                let line = match key {
+                    Some(k) => json!({ k: card }),
+                    None => card.clone(),
+                };
+                rejected.push((line, why));
             }
-            None => {
-                let all = card
-                    .get("COUNT")
-                    .and_then(value_to_i64)
-                    .ok_or_else(|| ListenerError::Field(format!("{sku}.COUNT_TYPES")))?;
-                let reserved = count(card, "RESERVED_FOR_ORDERS");
-                (all, reserved, all - reserved)
-            }
-        };
-        out.push(StockSnapshot {
-            sku,
-            wms_stock: all,
-            wms_reserved: reserved,
-            sellable: sellable.max(0),
-            source: SOURCE_EGON.to_string(),
-            taken_at: now,
-        });
+        }
     }
-    Ok(out)
+    Ok((out, rejected))
 }
 
 #[cfg(test)]
@@ -351,14 +412,23 @@ mod tests {
             "SKU-2": {"COUNT_TYPES": {"ALL": 1, "ORDERED": 5}},
             "SKU-3": {"COUNT": 4, "RESERVED_FOR_ORDERS": 1}
         });
-        let s = inventory_status_update(&data, 7).unwrap();
+        let (s, rejected) = inventory_status_update(&data, 7).unwrap();
+        assert!(rejected.is_empty());
         assert_eq!(
             (s[0].sku.as_str(), s[0].sellable, s[0].wms_reserved),
             ("501", 5, 3)
         );
         assert_eq!((s[1].sku.as_str(), s[1].sellable), ("SKU-2", 0));
         assert_eq!((s[2].wms_stock, s[2].sellable), (4, 3));
-        assert!(inventory_status_update(&json!({"X": {}}), 7).is_err());
+        let (ok, rejected) = inventory_status_update(
+            &json!({"X": {}, "Y": {"COUNT_TYPES": {"ALL": 1e30}}, "Z": {"COUNT": 2}}),
+            7,
+        )
+        .unwrap();
+        assert_eq!(ok.len(), 1);
+        assert_eq!(rejected.len(), 2);
+        assert!(rejected.iter().any(|(_, why)| why.contains("not a count")));
+        assert!(inventory_status_update(&json!("x"), 7).is_err());
     }
 
     #[test]

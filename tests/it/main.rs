@@ -2,6 +2,7 @@
 
 mod support;
 
+mod atomic;
 mod bench;
 mod billing;
 mod cli;
