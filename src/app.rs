@@ -137,6 +137,63 @@ async fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
+        Command::Events(args) => {
+            let config = load_config(&global)?;
+            let db = Db::connect_state(config.state.database_url.expose()).await?;
+            let since = match args.since {
+                Some(t) => {
+                    use chrono::TimeZone;
+                    Some(
+                        config
+                            .tz()
+                            .from_local_datetime(&t)
+                            .earliest()
+                            .map(|t| t.timestamp_millis())
+                            .with_context(|| {
+                                format!("--since {t} does not exist in {}", config.tz())
+                            })?,
+                    )
+                }
+                None => None,
+            };
+            let list = crate::db::events::list(
+                &db,
+                &crate::db::events::EventFilter {
+                    rejected_only: args.rejected,
+                    source: args.source.clone(),
+                    since_ms: since,
+                    limit: args.limit,
+                },
+            )
+            .await?;
+            if global.json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("no events");
+            } else {
+                for e in list {
+                    let at = chrono::DateTime::from_timestamp_millis(e.received_at)
+                        .map(|t| {
+                            t.with_timezone(&config.tz())
+                                .format("%Y-%m-%d %H:%M:%S")
+                                .to_string()
+                        })
+                        .unwrap_or_default();
+                    println!(
+                        "{:>8}  {at}  {:<8} {:<24} {:<9} {}",
+                        e.id,
+                        e.source,
+                        e.method,
+                        e.status,
+                        e.error.as_deref().unwrap_or("")
+                    );
+                    if e.status == crate::db::events::STATUS_REJECTED {
+                        println!("          body: {}", e.body);
+                    }
+                }
+            }
+            Ok(0)
+        }
         Command::Reconcile(args) => {
             let config = load_config(&global)?;
             let ctx = crate::jobs::Context::open(&config, &global, args.force).await?;

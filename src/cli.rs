@@ -68,6 +68,8 @@ pub enum Command {
     Check,
     /// List recent runs.
     Runs(RunsArgs),
+    /// List journaled callbacks (newest first), e.g. the rejected ones.
+    Events(EventsArgs),
     /// Measure how fast sverka reconciles and how it scales (build with --release):
     /// pure stock/orders/billing reconcile (time, peak memory, pandas and DuckDB
     /// baselines), loading from SQLite/PostgreSQL, the end-to-end stock job against
@@ -189,6 +191,34 @@ pub struct RunsArgs {
     /// How many.
     #[arg(long, default_value_t = 20)]
     pub limit: i64,
+}
+
+/// `sverka events`
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only rejected callbacks and lines (with the reason and the redacted body).
+    #[arg(long)]
+    pub rejected: bool,
+    /// Only this source: imsklad, egon, imshop.
+    #[arg(long, value_name = "S")]
+    pub source: Option<String>,
+    /// Only events received at or after this local time (YYYY-MM-DD or YYYY-MM-DDTHH:MM).
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub since: Option<chrono::NaiveDateTime>,
+    /// How many at most.
+    #[arg(long, default_value_t = 100)]
+    pub limit: i64,
+}
+
+/// Parses `YYYY-MM-DD` (midnight) or `YYYY-MM-DDTHH:MM`.
+pub fn parse_since(s: &str) -> Result<chrono::NaiveDateTime, String> {
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M") {
+        return Ok(t);
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .ok_or_else(|| format!("`{s}` is neither YYYY-MM-DD nor YYYY-MM-DDTHH:MM"))
 }
 
 /// One benchmark figure of `sverka bench`.

@@ -41,7 +41,7 @@ impl Progress {
         Self::default()
     }
 
-    /// A bar counting `len` steps of `unit` (e.g. "pages"), with rate and ETA.
+    /// A bar counting `len` steps of `unit` (e.g. "pages"), with the time taken and an ETA.
     /// Steps of fewer than two units are not worth a bar.
     pub fn counter(msg: impl Into<Cow<'static, str>>, len: u64, unit: &str) -> Self {
         let Some(multi) = BARS.get() else {
@@ -50,8 +50,9 @@ impl Progress {
         if len < 2 {
             return Self::hidden();
         }
-        let template =
-            format!("{{msg}} [{{bar:30}}] {{pos}}/{{len}} {unit} · {{per_sec}} · ETA {{eta}}");
+        let template = format!(
+            "{{msg}} [{{bar:30}}] {{pos}}/{{len}} {unit} · {{elapsed_precise}} · ETA {{eta}}"
+        );
         let bar = multi.add(ProgressBar::new(len));
         if let Ok(style) = ProgressStyle::with_template(&template) {
             bar.set_style(style.progress_chars("=> "));

@@ -3,8 +3,37 @@
 //! Every callback the listener accepts is stored in `events` (source, method,
 //! raw body, idempotency key, arrival time) and the state it implies
 //! (`order_states`, `stock_snapshots`, `scans`) is updated in the same
-//! transaction, before the callback is acknowledged. A second delivery of the
-//! same event (same idempotency key) changes nothing.
+//! transaction, before the callback is acknowledged.
+//!
+//! # Atomic effects
+//! Each derived row is written under a row lock: an order state is created if
+//! absent (`INSERT … ON CONFLICT DO NOTHING`, MySQL `ON DUPLICATE KEY UPDATE`
+//! as a no-op), locked with `SELECT … FOR UPDATE`, merged in Rust and written
+//! back; stock snapshots and scans are single upserts whose conditions the
+//! engine evaluates on the locked row. Rows are locked in a fixed order. A
+//! deadlock, serialization failure, busy SQLite file or first-insert race
+//! rolls the transaction back and runs it again ([`with_retry`]), so two
+//! callbacks for one order (or several `sverka serve` processes on one
+//! PostgreSQL/MySQL database) never lose each other's update.
+//!
+//! # Redeliveries (the rule is UNVERIFIED)
+//! IMSKLAD bodies and EGON `InventoryStatusUpdate` carry no event id, so a
+//! redelivery cannot be told from a real repeat by the body alone. sverka
+//! assumes — this is **UNVERIFIED** against the vendors, who document no
+//! redelivery behaviour — that:
+//! - a callback identical (same idempotency key: source, method, canonical
+//!   body with secrets redacted by path) to the **latest event applied to each
+//!   entity it is about** (order, SKU card, scan; [`Entity`]) is a
+//!   redelivery: answered ok, neither journaled nor applied again;
+//! - otherwise it is journaled and applied, even when its body equals an older
+//!   event: stock 5 → 9 → 5 ends at 5, a track T1 → T2 → T1 at T1;
+//! - where the protocol carries a time (EGON `change_timestamp`), an event
+//!   older than the entity's latest is journaled with status `stale` and not
+//!   applied.
+//!
+//! `event_heads` holds the latest event per entity. The stock job's snapshot
+//! supersedes the SKU heads older than its WMS read, so a callback repeating
+//! the last one after a stock run is applied again.
 //!
 //! # Order status ordering
 //! Callbacks can arrive late or twice. [`status_may_move`] decides whether a
@@ -15,6 +44,9 @@
 //!   (delivered) are final; 9 (shipped) may only move on to 10 or 11; a higher
 //!   status is always taken; a lower one only when the event names the stored
 //!   status as its `old_status` (a genuine step back reported by the warehouse);
+//!   a stored status outside 0–11 (unknown, reported as `unmapped_wms_status`)
+//!   never blocks the next one. The listener rejects statuses that are not
+//!   integers in 0..=999, so none is stored;
 //! - EGON (non-monotonic status ids, events carry `change_timestamp`): the
 //!   final states (6, 9, 15, 16, 19, 55, 56) never change, otherwise the newer
 //!   or equally new event wins.
@@ -47,7 +79,7 @@ pub const EGON_FINAL: [i64; 7] = [6, 9, 15, 16, 19, 55, 56];
 pub const EGON_CANCELLED: [i64; 4] = [9, 15, 55, 56];
 
 /// One journaled callback.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EventRecord {
     /// Row id (increasing).
     pub id: i64,
@@ -61,7 +93,7 @@ pub struct EventRecord {
     pub body: String,
     /// Arrival time, Unix ms.
     pub received_at: i64,
-    /// `accepted`.
+    /// [`STATUS_ACCEPTED`], [`STATUS_STALE`] or [`STATUS_REJECTED`].
     pub status: String,
     /// Why processing failed, if it did.
     pub error: Option<String>,
@@ -150,6 +182,86 @@ pub struct NewEvent {
     pub idem_key: String,
     /// Arrival, Unix ms.
     pub received_at: i64,
+    /// The event's own time, when the protocol carries one (EGON `change_timestamp`).
+    pub event_at: Option<i64>,
+    /// What the event is about beyond its effects' rows (a document, a claim);
+    /// an event with neither effects nor subjects is about its method.
+    pub subjects: Vec<Entity>,
+    /// Lines of the callback that were rejected (journaled beside it as `rejected`).
+    pub rejected: Vec<RejectedLine>,
+}
+
+/// One rejected line of a list callback.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedLine {
+    /// The line as received (redacted, capped).
+    pub body: String,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// What an event is about: the unit of the redelivery rule (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Entity {
+    /// An order, by the shop's order id.
+    Order(String),
+    /// A SKU card, by SKU.
+    Sku(String),
+    /// An IMSHOP scan, by user and code.
+    Scan {
+        /// IMSHOP user id.
+        user: String,
+        /// Decoded code.
+        code: String,
+    },
+    /// Anything else: a document, a claim, a journal-only notification.
+    Other {
+        /// What kind of subject (usually the method).
+        kind: String,
+        /// Its id, or empty.
+        id: String,
+    },
+}
+
+impl Entity {
+    /// `order`, `sku`, `scan` or `other`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Entity::Order(_) => "order",
+            Entity::Sku(_) => "sku",
+            Entity::Scan { .. } => "scan",
+            Entity::Other { .. } => "other",
+        }
+    }
+
+    /// A readable name of the subject.
+    pub fn subject(&self) -> String {
+        match self {
+            Entity::Order(id) | Entity::Sku(id) => id.clone(),
+            Entity::Scan { user, code } => format!("{user} {code}"),
+            Entity::Other { kind, id } => format!("{kind} {id}"),
+        }
+    }
+
+    /// The primary key of its `event_heads` row: SHA-256 (hex) of kind and parts.
+    pub fn key(&self) -> String {
+        let parts: Vec<&str> = match self {
+            Entity::Order(id) | Entity::Sku(id) => vec![id],
+            Entity::Scan { user, code } => vec![user, code],
+            Entity::Other { kind, id } => vec![kind, id],
+        };
+        let mut h = Sha256::new();
+        h.update(self.kind().as_bytes());
+        for p in parts {
+            h.update([0u8]);
+            h.update(p.as_bytes());
+        }
+        hex(&h.finalize())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// SHA-256 (hex) of `source`, `method` and the canonical body, separated by NUL bytes.
@@ -163,10 +275,7 @@ pub fn idempotency_key(source: &str, method: &str, canonical_body: &str) -> Stri
     h.update(method.as_bytes());
     h.update([0u8]);
     h.update(canonical_body.as_bytes());
-    h.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
+    hex(&h.finalize())
 }
 
 /// A status reported by a callback.
@@ -225,13 +334,43 @@ pub enum Effect {
     Scan(ScanWrite),
 }
 
+impl Effect {
+    /// The entity whose row this effect writes.
+    pub fn entity(&self) -> Entity {
+        match self {
+            Effect::Order(u) => Entity::Order(u.order_id.clone()),
+            Effect::Stock(s) => Entity::Sku(s.sku.clone()),
+            Effect::Scan(w) => Entity::Scan {
+                user: w.user_id.clone(),
+                code: w.code.clone(),
+            },
+        }
+    }
+}
+
 /// The outcome of [`record`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
     /// Journaled with this id, effects applied.
     New(i64),
-    /// The same event was journaled before: nothing changed.
+    /// Journaled with this id as `stale` (older than the entity's latest event): not applied.
+    Stale(i64),
+    /// A redelivery of the latest event of every entity it is about: nothing changed.
     Duplicate,
+}
+
+/// Journal status of an applied event.
+pub const STATUS_ACCEPTED: &str = "accepted";
+/// Journal status of an event older than its entity's latest (not applied).
+pub const STATUS_STALE: &str = "stale";
+/// Journal status of a rejected callback or line (not applied).
+pub const STATUS_REJECTED: &str = "rejected";
+
+/// The stored head of one entity: the latest event applied to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Head {
+    idem_key: String,
+    event_at: Option<i64>,
 }
 
 /// Decides whether `change` may replace the stored status (see the module doc).
@@ -255,6 +394,10 @@ pub fn status_may_move(
     }
     if source == SOURCE_EGON {
         return !EGON_FINAL.contains(&status);
+    }
+    if !(0..=11).contains(&status) {
+        // An unknown status has no place in the order: it never blocks.
+        return true;
     }
     if IMSKLAD_FINAL.contains(&status) {
         return false;
@@ -453,17 +596,25 @@ impl Tx<'_> {
         self.tx.commit().await.map_err(DbError::query(what))
     }
 
-    /// Inserts the event; `None` when its idempotency key is already journaled.
-    async fn insert_event(&mut self, event: &NewEvent) -> Result<Option<i64>, DbError> {
+    /// Inserts the event with `status` (and `error`) and returns its id.
+    async fn insert_event(
+        &mut self,
+        event: &NewEvent,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<i64, DbError> {
         const WHAT: &str = "journaling a callback event";
-        let sql = "INSERT INTO events (source, method, idem_key, body, received_at, status) \
-                   VALUES (?, ?, ?, ?, ?, 'accepted')";
+        let sql =
+            "INSERT INTO events (source, method, idem_key, body, received_at, status, error) \
+                   VALUES (?, ?, ?, ?, ?, ?, ?)";
         let args = [
             Arg::from(event.source.as_str()),
             event.method.as_str().into(),
             event.idem_key.as_str().into(),
             event.body.as_str().into(),
             event.received_at.into(),
+            status.into(),
+            error.map(str::to_string).into(),
         ];
         let text = if self.dialect == Dialect::MySql {
             sql.to_string()
@@ -483,11 +634,10 @@ impl Tx<'_> {
                 .and_then(|row| int(&row, "id").map(Some))
         };
         match outcome {
-            Ok(Some(id)) => Ok(Some(id)),
+            Ok(Some(id)) => Ok(id),
             Ok(None) => Err(DbError::Corrupt(format!(
                 "{WHAT}: the driver returned no id"
             ))),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
             Err(source) => Err(DbError::Query {
                 what: WHAT.to_string(),
                 source,
@@ -495,17 +645,122 @@ impl Tx<'_> {
         }
     }
 
+    /// Creates the entity's head if absent and locks it; returns the stored
+    /// head (`None` when just created).
+    async fn lock_head(&mut self, entity: &Entity) -> Result<Option<Head>, DbError> {
+        let key = entity.key();
+        let args = [
+            Arg::from(key.as_str()),
+            entity.kind().into(),
+            entity.subject().into(),
+        ];
+        let row = match self.dialect {
+            Dialect::MySql => {
+                self.execute(
+                    "INSERT INTO event_heads (entity, kind, subject, event_id, idem_key, received_at) \
+                     VALUES (?, ?, ?, 0, '', 0) ON DUPLICATE KEY UPDATE entity = entity",
+                    &args,
+                    "creating an event head",
+                )
+                .await?;
+                self.fetch_optional(
+                    "SELECT event_id, idem_key, event_at FROM event_heads WHERE entity = ? FOR UPDATE",
+                    &[key.as_str().into()],
+                    "locking an event head",
+                )
+                .await?
+            }
+            _ => {
+                self.fetch_optional(
+                    "INSERT INTO event_heads (entity, kind, subject, event_id, idem_key, received_at) \
+                     VALUES (?, ?, ?, 0, '', 0) ON CONFLICT (entity) DO UPDATE SET entity = excluded.entity \
+                     RETURNING event_id, idem_key, event_at",
+                    &args,
+                    "locking an event head",
+                )
+                .await?
+            }
+        };
+        let row =
+            row.ok_or_else(|| DbError::Corrupt("event head missing after its upsert".into()))?;
+        let e = corrupt("event_heads");
+        if int(&row, "event_id").map_err(&e)? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Head {
+            idem_key: text(&row, "idem_key").map_err(&e)?,
+            event_at: opt_int(&row, "event_at").map_err(&e)?,
+        }))
+    }
+
+    /// Moves the entity's head to event `id`.
+    async fn set_head(
+        &mut self,
+        entity: &Entity,
+        id: i64,
+        event: &NewEvent,
+        event_at: Option<i64>,
+    ) -> Result<(), DbError> {
+        self.execute(
+            "UPDATE event_heads SET event_id = ?, idem_key = ?, event_at = ?, received_at = ? \
+             WHERE entity = ?",
+            &[
+                id.into(),
+                event.idem_key.as_str().into(),
+                event_at.into(),
+                event.received_at.into(),
+                entity.key().into(),
+            ],
+            "moving an event head",
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Applies one order update: the row is created if absent, then locked
+    /// (`SELECT … FOR UPDATE`), merged in Rust and written back, so two
+    /// concurrent callbacks for one order never overwrite each other.
     async fn apply_order(&mut self, update: &OrderUpdate, received_at: i64) -> Result<(), DbError> {
+        let absent = match self.dialect {
+            Dialect::MySql => {
+                "INSERT INTO order_states (order_id, source, updated_at, is_canceled) \
+                 VALUES (?, ?, ?, 0) ON DUPLICATE KEY UPDATE order_id = order_id"
+            }
+            _ => {
+                "INSERT INTO order_states (order_id, source, updated_at, is_canceled) \
+                 VALUES (?, ?, ?, 0) ON CONFLICT (order_id) DO NOTHING"
+            }
+        };
+        self.execute(
+            absent,
+            &[
+                update.order_id.as_str().into(),
+                update.source.as_str().into(),
+                received_at.into(),
+            ],
+            "creating an order state",
+        )
+        .await?;
         let existing = self
             .fetch_optional(
-                &format!("SELECT {ORDER_COLUMNS} FROM order_states WHERE order_id = ?"),
+                &format!(
+                    "SELECT {ORDER_COLUMNS} FROM order_states WHERE order_id = ?{}",
+                    self.for_update()
+                ),
                 &[update.order_id.as_str().into()],
-                "reading an order state",
+                "locking an order state",
             )
             .await?
             .map(|r| order_from(&r))
-            .transpose()?;
-        let next = merge_order(existing.as_ref(), update, received_at);
+            .transpose()?
+            .ok_or_else(|| {
+                DbError::Corrupt(format!(
+                    "order state `{}` missing right after it was created",
+                    update.order_id
+                ))
+            })?;
+        // A row just created holds no state yet: merging into it is merging into nothing.
+        let next = merge_order(Some(&existing), update, received_at);
         let args = [
             Arg::from(next.wms_order_id.clone()),
             next.wms_status.into(),
@@ -517,124 +772,295 @@ impl Tx<'_> {
             next.updated_at.into(),
             next.order_id.as_str().into(),
         ];
-        let sql = if existing.is_some() {
+        self.execute(
             "UPDATE order_states SET wms_order_id = ?, wms_status = ?, status_at = ?, track = ?, \
-             goods = ?, is_canceled = ?, source = ?, updated_at = ? WHERE order_id = ?"
-        } else {
-            "INSERT INTO order_states (wms_order_id, wms_status, status_at, track, goods, \
-             is_canceled, source, updated_at, order_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        };
-        self.execute(sql, &args, "storing an order state").await?;
+             goods = ?, is_canceled = ?, source = ?, updated_at = ? WHERE order_id = ?",
+            &args,
+            "storing an order state",
+        )
+        .await?;
         Ok(())
     }
 
-    /// Stores one SKU's stock unless a newer snapshot of it is stored.
+    /// `FOR UPDATE` where the engine has row locks (SQLite serialises writers instead).
+    fn for_update(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "",
+            _ => " FOR UPDATE",
+        }
+    }
+
+    /// Stores one SKU's stock unless a newer snapshot of it is stored, in one
+    /// atomic upsert (the comparison is made on the row as locked by the engine).
     async fn apply_stock(&mut self, s: &StockSnapshot) -> Result<(), DbError> {
-        let existing = self
-            .fetch_optional(
-                "SELECT taken_at FROM stock_snapshots WHERE sku = ?",
-                &[s.sku.as_str().into()],
-                "reading a stock snapshot",
-            )
-            .await?
-            .map(|r| int(&r, "taken_at").map_err(corrupt("stock_snapshots")))
-            .transpose()?;
         let args = [
-            Arg::from(s.wms_stock),
+            Arg::from(s.sku.as_str()),
+            s.wms_stock.into(),
             s.wms_reserved.into(),
             s.sellable.max(0).into(),
             s.source.as_str().into(),
             s.taken_at.into(),
-            s.sku.as_str().into(),
         ];
-        let sql = match existing {
-            Some(taken_at) if taken_at > s.taken_at => return Ok(()),
-            Some(_) => {
-                "UPDATE stock_snapshots SET wms_stock = ?, wms_reserved = ?, sellable = ?, \
-                 source = ?, taken_at = ? WHERE sku = ?"
-            }
-            None => {
-                "INSERT INTO stock_snapshots (wms_stock, wms_reserved, sellable, source, \
-                 taken_at, sku) VALUES (?, ?, ?, ?, ?, ?)"
-            }
-        };
-        self.execute(sql, &args, "storing a stock snapshot").await?;
+        self.execute(
+            upsert_stock_sql(self.dialect, 1),
+            &args,
+            "storing a stock snapshot",
+        )
+        .await?;
         Ok(())
     }
 
+    /// Stores a scan: one upsert by (user, code), so a first-insert race
+    /// between two deliveries cannot fail.
     async fn apply_scan(&mut self, w: &ScanWrite, now: i64) -> Result<(), DbError> {
-        let existing = self
-            .fetch_optional(
-                "SELECT id FROM scans WHERE user_id = ? AND code = ?",
-                &[w.user_id.as_str().into(), w.code.as_str().into()],
-                "reading a scan",
-            )
-            .await?
-            .map(|r| text(&r, "id").map_err(corrupt("scans")))
-            .transpose()?;
+        let sql = match self.dialect {
+            Dialect::MySql => {
+                "INSERT INTO scans (id, user_id, code, status, status_message, scanned_at, \
+                 created_at, updated_at, pushed_status, pushed_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE \
+                 status = VALUES(status), status_message = VALUES(status_message), \
+                 updated_at = VALUES(updated_at), pushed_status = VALUES(pushed_status), \
+                 pushed_at = VALUES(pushed_at), push_error = NULL"
+            }
+            _ => {
+                "INSERT INTO scans (id, user_id, code, status, status_message, scanned_at, \
+                 created_at, updated_at, pushed_status, pushed_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, code) DO UPDATE SET \
+                 status = excluded.status, status_message = excluded.status_message, \
+                 updated_at = excluded.updated_at, pushed_status = excluded.pushed_status, \
+                 pushed_at = excluded.pushed_at, push_error = NULL"
+            }
+        };
         let status = w.status.as_str();
-        match existing {
-            Some(id) => {
-                self.execute(
-                    "UPDATE scans SET status = ?, status_message = ?, updated_at = ?, \
-                     pushed_status = ?, pushed_at = ?, push_error = NULL WHERE id = ?",
-                    &[
-                        status.into(),
-                        w.status_message.clone().into(),
-                        now.into(),
-                        status.into(),
-                        now.into(),
-                        id.into(),
-                    ],
-                    "updating a scan",
-                )
-                .await?;
-            }
-            None => {
-                self.execute(
-                    "INSERT INTO scans (id, user_id, code, status, status_message, scanned_at, \
-                     created_at, updated_at, pushed_status, pushed_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    &[
-                        uuid::Uuid::new_v4().to_string().into(),
-                        w.user_id.as_str().into(),
-                        w.code.as_str().into(),
-                        status.into(),
-                        w.status_message.clone().into(),
-                        w.scanned_at.into(),
-                        now.into(),
-                        now.into(),
-                        status.into(),
-                        now.into(),
-                    ],
-                    "storing a scan",
-                )
-                .await?;
-            }
-        }
+        self.execute(
+            sql,
+            &[
+                uuid::Uuid::new_v4().to_string().into(),
+                w.user_id.as_str().into(),
+                w.code.as_str().into(),
+                status.into(),
+                w.status_message.clone().into(),
+                w.scanned_at.into(),
+                now.into(),
+                now.into(),
+                status.into(),
+                now.into(),
+            ],
+            "storing a scan",
+        )
+        .await?;
         Ok(())
+    }
+}
+
+/// The upsert of `rows` stock snapshots `(sku, wms_stock, wms_reserved,
+/// sellable, source, taken_at)` that keeps a stored row with a newer `taken_at`.
+///
+/// MySQL assigns `ON DUPLICATE KEY UPDATE` columns left to right, each seeing
+/// the ones already assigned, so `taken_at` is compared in every column and
+/// assigned last.
+fn upsert_stock_sql(dialect: Dialect, rows: usize) -> &'static str {
+    use std::sync::OnceLock;
+    static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<(u8, usize), &'static str>>> =
+        OnceLock::new();
+    let key = (dialect as u8, rows);
+    let cache = CACHE.get_or_init(Default::default);
+    let mut guard = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *guard.entry(key).or_insert_with(|| {
+        let mut sql = String::from(
+            "INSERT INTO stock_snapshots (sku, wms_stock, wms_reserved, sellable, source, taken_at) VALUES ",
+        );
+        for i in 0..rows {
+            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?)" });
+        }
+        match dialect {
+            Dialect::MySql => sql.push_str(
+                " ON DUPLICATE KEY UPDATE \
+                 wms_stock = IF(taken_at <= VALUES(taken_at), VALUES(wms_stock), wms_stock), \
+                 wms_reserved = IF(taken_at <= VALUES(taken_at), VALUES(wms_reserved), wms_reserved), \
+                 sellable = IF(taken_at <= VALUES(taken_at), VALUES(sellable), sellable), \
+                 source = IF(taken_at <= VALUES(taken_at), VALUES(source), source), \
+                 taken_at = GREATEST(taken_at, VALUES(taken_at))",
+            ),
+            _ => sql.push_str(
+                " ON CONFLICT (sku) DO UPDATE SET wms_stock = excluded.wms_stock, \
+                 wms_reserved = excluded.wms_reserved, sellable = excluded.sellable, \
+                 source = excluded.source, taken_at = excluded.taken_at \
+                 WHERE stock_snapshots.taken_at <= excluded.taken_at",
+            ),
+        }
+        Box::leak(sql.into_boxed_str())
+    })
+}
+
+/// True when `err` is a transient conflict a fresh attempt of the whole
+/// transaction resolves: a serialization failure or deadlock (PostgreSQL
+/// `40001`/`40P01`, MySQL 1213/1205), a busy SQLite database, or a unique
+/// violation of a first insert that raced another one.
+pub fn is_retryable(err: &DbError) -> bool {
+    let DbError::Query { source, .. } = err else {
+        return false;
+    };
+    let sqlx::Error::Database(e) = source else {
+        return matches!(source, sqlx::Error::PoolTimedOut);
+    };
+    if let Some(my) = e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return matches!(my.number(), 1213 | 1205) || e.is_unique_violation();
+    }
+    let code = e.code().map(|c| c.into_owned()).unwrap_or_default();
+    if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        let primary = code.parse::<i64>().map(|c| c & 0xff).unwrap_or(0);
+        return matches!(primary, 5 | 6) || e.is_unique_violation();
+    }
+    matches!(code.as_str(), "40001" | "40P01") || e.is_unique_violation()
+}
+
+/// Attempts of a callback transaction before a conflict is reported.
+pub const MAX_ATTEMPTS: u32 = 12;
+
+/// Runs `attempt` until it succeeds, fails for good, or [`MAX_ATTEMPTS`]
+/// conflicts ([`is_retryable`]) happened, waiting a little (growing, jittered)
+/// between attempts.
+pub async fn with_retry<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, DbError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DbError>>,
+{
+    let mut n = 0u32;
+    loop {
+        match attempt().await {
+            Err(e) if is_retryable(&e) && n + 1 < MAX_ATTEMPTS => {
+                n += 1;
+                let base = 2u64.saturating_pow(n.min(7)).min(200);
+                let jitter = (uuid::Uuid::new_v4().as_u128() as u64) % (base + 1);
+                tracing::debug!(what, attempt = n, error = %e, "conflict: retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+            }
+            other => return other,
+        }
     }
 }
 
 /// Journals `event` and applies `effects` in one transaction.
 ///
-/// A duplicate (same idempotency key) is rolled back and reported as
-/// [`Recorded::Duplicate`]: its effects were applied the first time.
+/// A redelivery (see the module doc) is rolled back and reported as
+/// [`Recorded::Duplicate`]: its effects were applied the first time. A
+/// conflict with a concurrent callback (deadlock, serialization failure,
+/// first-insert race) rolls back and runs the whole transaction again.
 pub async fn record(db: &Db, event: &NewEvent, effects: &[Effect]) -> Result<Recorded, DbError> {
+    with_retry("journaling a callback", || record_once(db, event, effects)).await
+}
+
+async fn record_once(db: &Db, event: &NewEvent, effects: &[Effect]) -> Result<Recorded, DbError> {
+    let mut entities: Vec<Entity> = effects
+        .iter()
+        .map(Effect::entity)
+        .chain(event.subjects.iter().cloned())
+        .collect();
+    if entities.is_empty() {
+        entities.push(Entity::Other {
+            kind: format!("{}.{}", event.source, event.method),
+            id: String::new(),
+        });
+    }
+    // Heads (and then rows) are locked in one order, so that two callbacks
+    // about the same entities cannot deadlock.
+    entities.sort();
+    entities.dedup();
     let mut tx = Tx::begin(db, "starting a callback transaction").await?;
-    let Some(id) = tx.insert_event(event).await? else {
+    let mut heads = Vec::with_capacity(entities.len());
+    for entity in &entities {
+        heads.push(tx.lock_head(entity).await?);
+    }
+    let redelivery = heads
+        .iter()
+        .all(|h| h.as_ref().is_some_and(|h| h.idem_key == event.idem_key));
+    if redelivery {
         return Ok(Recorded::Duplicate);
+    }
+    // Per entity: is this event older than the latest one applied to it?
+    let stale: Vec<bool> = heads
+        .iter()
+        .map(
+            |h| match (event.event_at, h.as_ref().and_then(|h| h.event_at)) {
+                (Some(at), Some(latest)) => at < latest,
+                _ => false,
+            },
+        )
+        .collect();
+    let all_stale = stale.iter().all(|s| *s);
+    let status = if all_stale {
+        STATUS_STALE
+    } else {
+        STATUS_ACCEPTED
     };
+    let note = (!event.rejected.is_empty()).then(|| {
+        format!(
+            "{} line(s) rejected, journaled beside this event",
+            event.rejected.len()
+        )
+    });
+    let id = tx.insert_event(event, status, note.as_deref()).await?;
+    for line in &event.rejected {
+        let rejected = NewEvent {
+            idem_key: idempotency_key(&event.source, &event.method, &line.body),
+            body: line.body.clone(),
+            ..event.clone()
+        };
+        tx.insert_event(&rejected, STATUS_REJECTED, Some(&line.reason))
+            .await?;
+    }
+    let stale_entities: std::collections::HashSet<&Entity> = entities
+        .iter()
+        .zip(&stale)
+        .filter(|(_, s)| **s)
+        .map(|(e, _)| e)
+        .collect();
     let now = now_ms();
-    for effect in effects {
+    let mut ordered: Vec<(Entity, &Effect)> = effects.iter().map(|e| (e.entity(), e)).collect();
+    ordered.sort_by(|a, b| a.0.cmp(&b.0));
+    for (entity, effect) in ordered {
+        if stale_entities.contains(&entity) {
+            continue;
+        }
         match effect {
             Effect::Order(update) => tx.apply_order(update, event.received_at).await?,
             Effect::Stock(snapshot) => tx.apply_stock(snapshot).await?,
             Effect::Scan(scan) => tx.apply_scan(scan, now).await?,
         }
     }
+    for ((entity, head), stale) in entities.iter().zip(&heads).zip(&stale) {
+        if !*stale {
+            let latest = head.as_ref().and_then(|h| h.event_at);
+            let event_at = match (event.event_at, latest) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            tx.set_head(entity, id, event, event_at).await?;
+        }
+    }
     tx.commit("committing a callback event").await?;
-    Ok(Recorded::New(id))
+    Ok(if all_stale {
+        Recorded::Stale(id)
+    } else {
+        Recorded::New(id)
+    })
+}
+
+/// Journals a rejected callback (or one rejected line of it) with the reason;
+/// nothing is applied. `event.body` should already be redacted and capped.
+pub async fn record_rejected(db: &Db, event: &NewEvent, reason: &str) -> Result<i64, DbError> {
+    with_retry("journaling a rejected callback", || async {
+        let mut tx = Tx::begin(db, "starting a callback transaction").await?;
+        let id = tx
+            .insert_event(event, STATUS_REJECTED, Some(reason))
+            .await?;
+        tx.commit("committing a rejected callback").await?;
+        Ok(id)
+    })
+    .await
 }
 
 /// Every order state, by order id.
@@ -663,38 +1089,59 @@ pub async fn stock_snapshot(db: &Db) -> Result<Vec<StockSnapshot>, DbError> {
     .collect()
 }
 
-/// Replaces the whole stock snapshot with `rows` in one transaction (the stock job).
+/// Replaces the stock snapshot with `rows` in one transaction (the stock job),
+/// keeping what is newer than the run.
+///
+/// `rows` carry the time the job began reading the WMS (`taken_at`; the
+/// oldest one is the cut-off). A stored snapshot taken after the cut-off —
+/// an EGON `InventoryStatusUpdate` acknowledged while the job ran — is kept,
+/// whether or not the run reported that SKU; everything else is replaced or
+/// removed, and the SKU heads up to the cut-off are superseded (a
+/// callback repeating the last one is then applied again, see the module doc).
+/// A repeated SKU keeps its last row. Empty `rows` change nothing.
 pub async fn put_stock_snapshot(db: &Db, rows: &[StockSnapshot]) -> Result<(), DbError> {
-    let mut tx = Tx::begin(db, "starting a stock snapshot transaction").await?;
-    tx.execute(
-        "DELETE FROM stock_snapshots",
-        &[],
-        "clearing the stock snapshot",
-    )
-    .await?;
-    // One row per SKU; a repeated SKU keeps its last row.
+    let Some(cutoff) = rows.iter().map(|r| r.taken_at).min() else {
+        return Ok(());
+    };
     let mut latest: std::collections::BTreeMap<&str, &StockSnapshot> = Default::default();
     for row in rows {
         latest.insert(row.sku.as_str(), row);
     }
-    // Multi-row INSERTs: one statement per 500 rows instead of one per row
+    let rows: Vec<&StockSnapshot> = latest.into_values().collect();
+    with_retry("saving the stock snapshot", || {
+        put_stock_snapshot_once(db, &rows, cutoff)
+    })
+    .await
+}
+
+async fn put_stock_snapshot_once(
+    db: &Db,
+    rows: &[&StockSnapshot],
+    cutoff: i64,
+) -> Result<(), DbError> {
+    let mut tx = Tx::begin(db, "starting a stock snapshot transaction").await?;
+    // Heads first, then snapshots: the order callbacks lock them in.
+    tx.execute(
+        "DELETE FROM event_heads WHERE kind = 'sku' AND received_at <= ?",
+        &[cutoff.into()],
+        "superseding the SKU event heads",
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM stock_snapshots WHERE taken_at <= ?",
+        &[cutoff.into()],
+        "clearing the stock snapshot",
+    )
+    .await?;
+    // Multi-row upserts: one statement per 500 rows instead of one per row
     // (a million SKUs is minutes row by row, seconds this way); 3,000 bound
     // parameters stay far below every engine's limit.
     const ROWS_PER_INSERT: usize = 500;
-    let rows: Vec<&StockSnapshot> = latest.into_values().collect();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut sql = String::from(
-            "INSERT INTO stock_snapshots (sku, wms_stock, wms_reserved, sellable, source, taken_at) VALUES ",
-        );
         let mut args = Vec::with_capacity(chunk.len() * 6);
-        for (i, s) in chunk.iter().enumerate() {
-            sql.push_str(if i == 0 {
-                "(?, ?, ?, ?, ?, ?)"
-            } else {
-                ", (?, ?, ?, ?, ?, ?)"
-            });
+        for s in chunk {
             args.extend([
-                s.sku.as_str().into(),
+                Arg::from(s.sku.as_str()),
                 s.wms_stock.into(),
                 s.wms_reserved.into(),
                 s.sellable.max(0).into(),
@@ -702,23 +1149,69 @@ pub async fn put_stock_snapshot(db: &Db, rows: &[StockSnapshot]) -> Result<(), D
                 s.taken_at.into(),
             ]);
         }
-        tx.execute(&sql, &args, "storing a stock snapshot").await?;
+        tx.execute(
+            upsert_stock_sql(tx.dialect, chunk.len()),
+            &args,
+            "storing a stock snapshot",
+        )
+        .await?;
     }
     tx.commit("committing the stock snapshot").await
 }
 
-/// Journaled events of `source` with an id above `since_id`, oldest first.
+/// Journaled notifications of `source` (accepted or stale; rejected ones are
+/// listed by [`list`]) with an id above `since_id`, oldest first.
 pub async fn events(db: &Db, source: &str, since_id: i64) -> Result<Vec<EventRecord>, DbError> {
     db.fetch_all(
         "SELECT id, source, method, idem_key, body, received_at, status, error FROM events \
-         WHERE source = ? AND id > ? ORDER BY id",
-        &[source.into(), since_id.into()],
+         WHERE source = ? AND id > ? AND status <> ? ORDER BY id",
+        &[source.into(), since_id.into(), STATUS_REJECTED.into()],
         "reading callback events",
     )
     .await?
     .iter()
     .map(event_from)
     .collect()
+}
+
+/// Which events [`list`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only rejected callbacks and lines.
+    pub rejected_only: bool,
+    /// Only this source.
+    pub source: Option<String>,
+    /// Only events received at or after this time, Unix ms.
+    pub since_ms: Option<i64>,
+    /// At most this many (newest first).
+    pub limit: i64,
+}
+
+/// Journaled events matching `filter`, newest first.
+pub async fn list(db: &Db, filter: &EventFilter) -> Result<Vec<EventRecord>, DbError> {
+    let mut sql = String::from(
+        "SELECT id, source, method, idem_key, body, received_at, status, error FROM events WHERE 1 = 1",
+    );
+    let mut args: Vec<Arg> = Vec::new();
+    if filter.rejected_only {
+        sql.push_str(" AND status = ?");
+        args.push(STATUS_REJECTED.into());
+    }
+    if let Some(source) = &filter.source {
+        sql.push_str(" AND source = ?");
+        args.push(source.as_str().into());
+    }
+    if let Some(since) = filter.since_ms {
+        sql.push_str(" AND received_at >= ?");
+        args.push(since.into());
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    args.push(filter.limit.max(0).into());
+    db.fetch_all(&sql, &args, "listing callback events")
+        .await?
+        .iter()
+        .map(event_from)
+        .collect()
 }
 
 /// The scan of `user_id` for `code`, if any.
@@ -890,6 +1383,13 @@ mod tests {
             s,
             Some((9, 5)),
             &change(11, Some(9), None),
+            9
+        ));
+        // An unknown stored status never blocks a real one.
+        assert!(status_may_move(
+            s,
+            Some((99, 5)),
+            &change(9, Some(8), None),
             9
         ));
     }

@@ -109,7 +109,22 @@ pub struct Planned<'a> {
     pub payload: &'a serde_json::Value,
 }
 
-/// Records a planned correction; returns its id.
+/// Length of the `item_key` column, characters.
+pub const MAX_ITEM_KEY_CHARS: usize = 255;
+
+/// `key` cut to [`MAX_ITEM_KEY_CHARS`] characters (ending in `…` when cut), so
+/// that a chunk named by two long SKUs never aborts a run at the journal.
+pub fn fit_item_key(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.chars().count() <= MAX_ITEM_KEY_CHARS {
+        return std::borrow::Cow::Borrowed(key);
+    }
+    let mut out: String = key.chars().take(MAX_ITEM_KEY_CHARS - 1).collect();
+    out.push('…');
+    std::borrow::Cow::Owned(out)
+}
+
+/// Records a planned correction; returns its id. An `item_key` longer than
+/// its column is cut ([`fit_item_key`]); the payload keeps the full data.
 pub async fn plan(db: &Db, p: &Planned<'_>) -> Result<i64, DbError> {
     let now = now_ms();
     db.insert_id(
@@ -120,7 +135,7 @@ pub async fn plan(db: &Db, p: &Planned<'_>) -> Result<i64, DbError> {
             p.job.into(),
             p.target.as_str().into(),
             p.action.into(),
-            p.item_key.into(),
+            fit_item_key(p.item_key).as_ref().into(),
             p.payload.to_string().into(),
             now.into(),
             now.into(),
@@ -208,4 +223,18 @@ pub async fn unsettled(db: &Db, job: &str) -> Result<Vec<CorrectionRecord>, DbEr
         )
         .await?;
     rows.iter().map(record).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_item_keys_are_cut_to_the_column() {
+        assert_eq!(fit_item_key("A..B (2 offers)"), "A..B (2 offers)");
+        let long = format!("{}..{} (250 offers)", "Я".repeat(200), "Z".repeat(200));
+        let cut = fit_item_key(&long);
+        assert_eq!(cut.chars().count(), MAX_ITEM_KEY_CHARS);
+        assert!(cut.ends_with('…') && cut.starts_with("ЯЯ"));
+    }
 }

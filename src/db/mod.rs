@@ -207,9 +207,32 @@ static DRIVERS: Once = Once::new();
 /// How long a statement may take before sqlx logs it (at `info`) as slow.
 const SLOW_STATEMENT: Duration = Duration::from_secs(10);
 
+/// Pragmas of every connection to sverka's own SQLite state database: WAL
+/// (readers do not block the writer), a 10 s wait for the write lock, and
+/// `synchronous = FULL` so that a commit is on disk before the callback it
+/// journals is acknowledged (WAL with NORMAL may lose the last commits on a
+/// power loss or OS crash). Never applied to the shop's database.
+pub const STATE_SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
+
+/// Whose database a pool is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// sverka's own state database (SQLite: [`STATE_SQLITE_PRAGMAS`]).
+    State,
+    /// Any other database, the shop's above all: opened as it is, no pragma
+    /// changes its file (sqlx's own per-connection 5 s busy wait only).
+    Plain,
+}
+
 impl Db {
-    /// Opens a pool for `url`. SQLite files are created when missing and run in WAL mode.
+    /// Opens a pool for `url` as it is (the shop's database: no pragma is set,
+    /// so its journal mode stays the shop's). SQLite files are created when missing.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
+        Db::open(url, Role::Plain).await
+    }
+
+    async fn open(url: &str, role: Role) -> Result<Db, DbError> {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let dialect = Dialect::from_url(url)?;
         let redacted = redact_url(url);
@@ -221,11 +244,10 @@ impl Db {
         let mut options = AnyPoolOptions::new()
             .max_connections(if dialect == Dialect::Sqlite { 4 } else { 8 })
             .acquire_timeout(Duration::from_secs(30));
-        if dialect == Dialect::Sqlite {
+        if dialect == Dialect::Sqlite && role == Role::State {
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;")
-                        .await?;
+                    conn.execute(STATE_SQLITE_PRAGMAS).await?;
                     Ok(())
                 })
             });
@@ -252,9 +274,10 @@ impl Db {
         })
     }
 
-    /// Opens the *state* database and applies sverka's migrations.
+    /// Opens the *state* database (SQLite: [`STATE_SQLITE_PRAGMAS`]) and
+    /// applies sverka's migrations.
     pub async fn connect_state(url: &str) -> Result<Db, DbError> {
-        let db = Db::connect(url).await?;
+        let db = Db::open(url, Role::State).await?;
         db.migrate().await?;
         Ok(db)
     }

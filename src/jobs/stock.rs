@@ -95,6 +95,9 @@ struct WmsSnapshot {
     /// SKUs whose WMS figures sverka cannot read (`wms_unreadable`): left
     /// out of the classification, so nothing is corrected for them anywhere.
     unreadable: Vec<Unreadable>,
+    /// When the WMS read began, Unix ms: the snapshot's time (a callback
+    /// acknowledged after it is newer and survives the job's save).
+    read_at: i64,
 }
 
 /// A SKU whose WMS figures cannot be read (missing is not zero).
@@ -114,6 +117,13 @@ struct Fate {
 }
 
 async fn read_wms(ctx: &Context, shop_skus: &[String]) -> Result<WmsSnapshot> {
+    let read_at = crate::db::now_ms();
+    let mut snap = read_wms_from(ctx, shop_skus).await?;
+    snap.read_at = read_at;
+    Ok(snap)
+}
+
+async fn read_wms_from(ctx: &Context, shop_skus: &[String]) -> Result<WmsSnapshot> {
     match ctx.config.wms.kind {
         WmsKind::Imsklad => {
             let client = ctx.imsklad()?;
@@ -651,9 +661,10 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
 }
 
 /// Replaces the stock snapshot the listener answers RetailCRM's
-/// `inventoriesUpload` callback from, with this run's WMS figures.
+/// `inventoriesUpload` callback from, with this run's WMS figures, keeping
+/// the callbacks acknowledged since the WMS read began.
 async fn save_snapshot(ctx: &Context, snap: &WmsSnapshot) -> Result<()> {
-    let now = crate::db::now_ms();
+    let now = snap.read_at;
     let rows: Vec<crate::db::events::StockSnapshot> = snap
         .skus
         .iter()

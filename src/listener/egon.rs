@@ -29,10 +29,10 @@ use axum::response::Response;
 use chrono::{NaiveDateTime, TimeZone};
 use serde_json::{json, Value};
 
-use super::{answer, journal, read_body, ListenerError, ListenerState};
+use super::{answer, journal, read_body, ListenerError, ListenerState, Meta};
 use crate::db::events::{Effect, OrderUpdate, StatusChange, StockSnapshot, SOURCE_EGON};
 use crate::db::now_ms;
-use crate::lenient::{value_to_i64, value_to_id};
+use crate::lenient::value_to_id;
 
 /// The time zone of EGON's `change_timestamp`.
 pub const EGON_TZ: chrono_tz::Tz = chrono_tz::Europe::Bratislava;
@@ -145,6 +145,18 @@ async fn respond(state: &ListenerState, envelope: Result<Value, ListenerError>) 
         Ok(response) => envelope_answer(1, response),
         Err(err) => {
             err.warn(SOURCE_EGON, &method);
+            if err.is_journaled_rejection() {
+                super::journal_rejected(
+                    &state.state_db,
+                    SOURCE_EGON,
+                    if method.is_empty() { "?" } else { &method },
+                    Ok(&envelope),
+                    super::EGON_SECRETS,
+                    &[],
+                    &err,
+                )
+                .await;
+            }
             if err.is_temporary() {
                 answer(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -181,12 +193,18 @@ async fn process(
         .pointer("/request/req_data")
         .cloned()
         .unwrap_or(Value::Null);
+    let mut meta = Meta::default();
     let effects = match method {
-        "WriteOrderStatus" => vec![Effect::Order(write_order_status(&data)?)],
-        "InventoryStatusUpdate" => inventory_status_update(&data, now_ms())?
-            .into_iter()
-            .map(Effect::Stock)
-            .collect(),
+        "WriteOrderStatus" => {
+            let update = write_order_status(&data)?;
+            meta.event_at = update.status.as_ref().and_then(|s| s.event_at);
+            vec![Effect::Order(update)]
+        }
+        "InventoryStatusUpdate" => {
+            let (snapshots, rejected) = inventory_status_update(&data, now_ms())?;
+            meta.rejected = rejected;
+            snapshots.into_iter().map(Effect::Stock).collect()
+        }
         "ShipmentNotifyConfirm" | "MyOrderClaimUpdate" => Vec::new(),
         "GetInvoiceUrl" => return Ok(refused("sverka issues no invoices")),
         "GetShippingLabel" => return Ok(refused("sverka prints no shipping labels")),
@@ -198,8 +216,9 @@ async fn process(
         SOURCE_EGON,
         method,
         envelope,
-        &["auth_key"],
+        super::EGON_SECRETS,
         &effects,
+        meta,
     )
     .await?;
     Ok(json!({"resp_status": 1}))
@@ -223,24 +242,32 @@ fn items(v: Option<&Value>) -> Vec<&Value> {
 }
 
 /// The order state a `WriteOrderStatus` callback implies.
+///
+/// `status_id` must be an integer in 0..=999; ids and the track must fit
+/// their columns (else the callback is rejected and changes nothing).
 pub fn write_order_status(data: &Value) -> Result<OrderUpdate, ListenerError> {
     let order_id = data
         .get("order_original_id")
         .and_then(value_to_id)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ListenerError::Field("req_data.order_original_id".into()))?;
-    let status = data
-        .get("status_id")
-        .and_then(value_to_i64)
-        .ok_or_else(|| ListenerError::Field("req_data.status_id".into()))?;
+    let order_id = super::within("req_data.order_original_id", order_id, super::MAX_ID_CHARS)?;
+    let status = super::status_field(data, "status_id", "req_data.status_id")?;
     let track = items(data.get("packages"))
         .into_iter()
         .filter_map(|p| p.get("package_nr").and_then(value_to_id))
-        .find(|t| !t.is_empty());
+        .find(|t| !t.is_empty())
+        .map(|t| super::within("req_data.packages[].package_nr", t, super::MAX_ID_CHARS))
+        .transpose()?;
+    let wms_order_id = data
+        .get("order_id")
+        .and_then(value_to_id)
+        .map(|t| super::within("req_data.order_id", t, super::MAX_WMS_ID_CHARS))
+        .transpose()?;
     Ok(OrderUpdate {
         order_id,
         source: SOURCE_EGON.to_string(),
-        wms_order_id: data.get("order_id").and_then(value_to_id),
+        wms_order_id,
         status: Some(StatusChange {
             status,
             old_status: None,
@@ -258,41 +285,65 @@ pub fn write_order_status(data: &Value) -> Result<OrderUpdate, ListenerError> {
     })
 }
 
+/// One card's snapshot, or why it cannot be read.
+fn card_snapshot(key: Option<String>, card: &Value, now: i64) -> Result<StockSnapshot, String> {
+    let sku = card
+        .get("ITEM_ID")
+        .and_then(value_to_id)
+        .filter(|s| !s.is_empty())
+        .or(key)
+        .ok_or_else(|| "missing `ITEM_ID`".to_string())?;
+    if sku.chars().count() > super::MAX_ID_CHARS {
+        return Err(format!(
+            "`ITEM_ID` is longer than {} characters",
+            super::MAX_ID_CHARS
+        ));
+    }
+    let figures =
+        crate::connectors::egon::card_figures(card).map_err(|why| format!("`{sku}`: {why}"))?;
+    Ok(StockSnapshot {
+        sku,
+        wms_stock: figures.stock,
+        wms_reserved: figures.reserved,
+        sellable: figures.sellable,
+        source: SOURCE_EGON.to_string(),
+        taken_at: now,
+    })
+}
+
 /// The stock snapshots of an `InventoryStatusUpdate` callback, taken at `now` (Unix ms).
 ///
 /// Sellable = ALL − EXPIRED − EXPIRATION_BLOCKED − DAMAGED − ORDERED − RESERVED
 /// (never negative); reserved = ORDERED + RESERVED. Cards without a readable
 /// `COUNT_TYPES` fall back to the deprecated `COUNT` (sellable = COUNT − ORDERED,
 /// see [`crate::connectors::egon::card_figures`]).
+///
+/// A card without an id or without readable counters is rejected on its own
+/// (returned with the reason); the other cards are applied.
 pub fn inventory_status_update(
     data: &Value,
     now: i64,
-) -> Result<Vec<StockSnapshot>, ListenerError> {
+) -> Result<(Vec<StockSnapshot>, Vec<(Value, String)>), ListenerError> {
     let cards: Vec<(Option<String>, &Value)> = match data {
         Value::Object(map) => map.iter().map(|(k, v)| (Some(k.clone()), v)).collect(),
         Value::Array(items) => items.iter().map(|v| (None, v)).collect(),
         _ => return Err(ListenerError::Field("req_data (a map of cards)".into())),
     };
     let mut out = Vec::with_capacity(cards.len());
+    let mut rejected = Vec::new();
     for (key, card) in cards {
-        let sku = card
-            .get("ITEM_ID")
-            .and_then(value_to_id)
-            .filter(|s| !s.is_empty())
-            .or(key)
-            .ok_or_else(|| ListenerError::Field("req_data[].ITEM_ID".into()))?;
-        let figures = crate::connectors::egon::card_figures(card)
-            .map_err(|why| ListenerError::Field(format!("{sku}.COUNT_TYPES ({why})")))?;
-        out.push(StockSnapshot {
-            sku,
-            wms_stock: figures.stock,
-            wms_reserved: figures.reserved,
-            sellable: figures.sellable,
-            source: SOURCE_EGON.to_string(),
-            taken_at: now,
-        });
+        match card_snapshot(key.clone(), card, now) {
+            Ok(snapshot) => out.push(snapshot),
+            Err(why) => {
+                let line = match key {
+                    Some(k) => json!({ k: card }),
+                    None => card.clone(),
+                };
+                rejected.push((line, why));
+            }
+        }
     }
-    Ok(out)
+    Ok((out, rejected))
 }
 
 #[cfg(test)]
@@ -335,7 +386,8 @@ mod tests {
             "SKU-3": {"COUNT": 4, "RESERVED_FOR_ORDERS": 1, "ORDERED": 2},
             "SKU-4": {"COUNT_TYPES": {"ALL": 9}, "COUNT": 6}
         });
-        let s = inventory_status_update(&data, 7).unwrap();
+        let (s, rejected) = inventory_status_update(&data, 7).unwrap();
+        assert!(rejected.is_empty());
         assert_eq!(
             (s[0].sku.as_str(), s[0].sellable, s[0].wms_reserved),
             ("501", 5, 3)
@@ -348,8 +400,17 @@ mod tests {
         );
         // Incomplete COUNT_TYPES: the deprecated COUNT is used, not zeros.
         assert_eq!((s[3].sku.as_str(), s[3].sellable), ("SKU-4", 6));
-        assert!(inventory_status_update(&json!({"X": {}}), 7).is_err());
-        assert!(inventory_status_update(&json!({"X": {"COUNT_TYPES": {"ALL": 3}}}), 7).is_err());
+        // Unreadable cards are rejected one by one; the readable one is applied.
+        let (ok, rejected) = inventory_status_update(
+            &json!({"X": {}, "Y": {"COUNT_TYPES": {"ALL": 3}}, "Z": {"COUNT": 2}}),
+            7,
+        )
+        .unwrap();
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].sku, "Z");
+        assert_eq!(rejected.len(), 2);
+        assert!(rejected.iter().all(|(_, why)| why.contains("COUNT")));
+        assert!(inventory_status_update(&json!("x"), 7).is_err());
     }
 
     #[test]

@@ -40,7 +40,7 @@ use axum::response::Response;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::{answer, journal, parse_json, read_body, ListenerError, ListenerState};
+use super::{answer, journal, parse_json, read_body, ListenerError, ListenerState, Meta};
 use crate::db::events::{self, Effect, Scan, ScanStatus, ScanWrite, SOURCE_IMSHOP};
 use crate::db::DbError;
 use crate::lenient::{value_to_i64, value_to_id};
@@ -83,9 +83,11 @@ pub fn error_answer(err: &ListenerError) -> Response {
         ListenerError::Unauthorized => StatusCode::UNAUTHORIZED,
         ListenerError::NotFound(_) => StatusCode::NOT_FOUND,
         ListenerError::Db(_) | ListenerError::Shop(_) => StatusCode::SERVICE_UNAVAILABLE,
-        ListenerError::Malformed(_) | ListenerError::UnknownMethod(_) | ListenerError::Field(_) => {
-            StatusCode::BAD_REQUEST
-        }
+        ListenerError::Malformed(_)
+        | ListenerError::UnknownMethod(_)
+        | ListenerError::Field(_)
+        | ListenerError::Invalid { .. }
+        | ListenerError::TooLong { .. } => StatusCode::BAD_REQUEST,
     };
     let message = if err.is_temporary() {
         "Temporary failure, retry later".to_string()
@@ -101,6 +103,17 @@ async fn authorized_body(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Value, ListenerError> {
+    let (_, parsed) = authorized(state, headers, body).await?;
+    parsed
+}
+
+/// Reads the body and checks the key; returns the bytes and their parse (an
+/// authenticated body that is not JSON is the inner error).
+async fn authorized(
+    state: &ListenerState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(axum::body::Bytes, Result<Value, ListenerError>), ListenerError> {
     let key = &state.settings.imshop_hook_key;
     if key.is_empty() {
         return Err(ListenerError::Closed);
@@ -120,7 +133,7 @@ async fn authorized_body(
     if !ok {
         return Err(ListenerError::Unauthorized);
     }
-    parsed
+    Ok((bytes, parsed))
 }
 
 /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
@@ -130,10 +143,12 @@ fn bearer_token(value: &str) -> Option<&str> {
 }
 
 fn user_id(body: &Value) -> Result<String, ListenerError> {
-    body.get("userId")
+    let id = body
+        .get("userId")
         .and_then(value_to_id)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| ListenerError::Field("userId".into()))
+        .ok_or_else(|| ListenerError::Field("userId".into()))?;
+    super::within("userId", id, super::MAX_ID_CHARS)
 }
 
 /// The code candidates of a barcode: the decoded base64 text (if the rule in
@@ -300,7 +315,32 @@ async fn process_scan(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Value, ListenerError> {
-    let body = authorized_body(state, headers, body).await?;
+    let (bytes, parsed) = authorized(state, headers, body).await?;
+    let outcome = match &parsed {
+        Ok(body) => scan_body(state, body).await,
+        Err(ListenerError::Malformed(m)) => Err(ListenerError::Malformed(m.clone())),
+        Err(other) => Err(ListenerError::Malformed(other.to_string())),
+    };
+    if let Err(err) = &outcome {
+        if err.is_journaled_rejection() {
+            let key = &state.settings.imshop_hook_key;
+            super::journal_rejected(
+                &state.state_db,
+                SOURCE_IMSHOP,
+                "scan",
+                parsed.as_ref().map_err(|_| &bytes[..]),
+                super::IMSHOP_SECRETS,
+                &[key],
+                err,
+            )
+            .await;
+        }
+    }
+    outcome
+}
+
+async fn scan_body(state: &ListenerState, body: &Value) -> Result<Value, ListenerError> {
+    let body = body.clone();
     let user = user_id(&body)?;
     let barcode = body
         .get("barcode")
@@ -311,7 +351,16 @@ async fn process_scan(
         .get("timestamp")
         .and_then(value_to_i64)
         .unwrap_or_else(|| crate::db::now_ms() / 1000);
-    let candidates = decode_barcode(barcode);
+    let candidates: Vec<String> = decode_barcode(barcode)
+        .into_iter()
+        .filter(|c| c.chars().count() <= super::MAX_ID_CHARS)
+        .collect();
+    if candidates.is_empty() {
+        return Err(ListenerError::TooLong {
+            field: "barcode".into(),
+            limit: super::MAX_ID_CHARS,
+        });
+    }
     let (code, mut verdict) = verdict(&state.shop, &candidates, &user).await;
     if verdict.status == ScanStatus::Processing {
         // The shop cannot be asked now: a decision taken earlier stands.
@@ -331,8 +380,9 @@ async fn process_scan(
         SOURCE_IMSHOP,
         "scan",
         &body,
-        &["key"],
+        super::IMSHOP_SECRETS,
         &[Effect::Scan(write)],
+        Meta::default(),
     )
     .await?;
     let stored = events::scan(&state.state_db, &user, &code)

@@ -27,8 +27,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{answer, journal, parse_json, read_body, ListenerError, ListenerState};
-use crate::db::events::{Effect, OrderUpdate, StatusChange, SOURCE_IMSKLAD};
+use super::{answer, journal, parse_json, read_body, ListenerError, ListenerState, Meta};
+use crate::db::events::{Effect, Entity, OrderUpdate, StatusChange, SOURCE_IMSKLAD};
 use crate::lenient::{value_to_i64, value_to_id};
 use crate::shop::{Product, Supplier};
 
@@ -68,9 +68,11 @@ pub fn error_answer(err: &ListenerError) -> Response {
             CODE_FATAL,
             "Temporary failure, retry later".to_string(),
         ),
-        ListenerError::Malformed(_) | ListenerError::UnknownMethod(_) | ListenerError::Field(_) => {
-            (StatusCode::OK, CODE_BAD_DATA, err.to_string())
-        }
+        ListenerError::Malformed(_)
+        | ListenerError::UnknownMethod(_)
+        | ListenerError::Field(_)
+        | ListenerError::Invalid { .. }
+        | ListenerError::TooLong { .. } => (StatusCode::OK, CODE_BAD_DATA, err.to_string()),
     };
     answer(status, json!({"error": message, "code": code}))
 }
@@ -89,47 +91,90 @@ async fn process(
     if !state.settings.imsklad_callback_key.matches(&key) {
         return Err(ListenerError::Unauthorized);
     }
-    let kind = str_field(&envelope, "type")?;
-    let action = str_field(&envelope, "action")?;
+    let outcome = dispatch(state, &envelope, method).await;
+    if let Err(err) = &outcome {
+        if err.is_journaled_rejection() {
+            super::journal_rejected(
+                &state.state_db,
+                SOURCE_IMSKLAD,
+                method,
+                Ok(&envelope),
+                super::IMSKLAD_SECRETS,
+                &[],
+                err,
+            )
+            .await;
+        }
+    }
+    outcome
+}
+
+async fn dispatch(
+    state: &ListenerState,
+    envelope: &Value,
+    method: &mut String,
+) -> Result<Value, ListenerError> {
+    let kind = str_field(envelope, "type")?;
+    let action = str_field(envelope, "action")?;
     *method = format!("{kind}.{action}");
     let data = envelope.get("data").cloned().unwrap_or(Value::Null);
-    let notify = |effects: Vec<Effect>| {
+    let subject = Meta {
+        event_at: None,
+        subjects: opt_text(&data, "id")
+            .map(|id| Entity::Other {
+                kind: method.clone(),
+                id,
+            })
+            .into_iter()
+            .collect(),
+        rejected: Vec::new(),
+    };
+    let notify = |effects: Vec<Effect>, meta: Meta| {
         let method = method.clone();
-        let envelope = &envelope;
         async move {
             journal(
                 &state.state_db,
                 SOURCE_IMSKLAD,
                 &method,
                 envelope,
-                &["key"],
+                super::IMSKLAD_SECRETS,
                 &effects,
+                meta,
             )
             .await
         }
     };
     match (kind.as_str(), action.as_str()) {
         ("order", "update_order") => {
-            let id = required_id(&data, "id")?;
-            notify(vec![Effect::Order(update_order(&data, &id))]).await?;
+            let id = order_id(&data, "id")?;
+            notify(
+                vec![Effect::Order(update_order(&data, &id)?)],
+                Meta::default(),
+            )
+            .await?;
             Ok(json!({"result": "ok", "id": data.get("id").cloned().unwrap_or(Value::Null)}))
         }
         ("order", "set_status") => {
-            notify(vec![Effect::Order(set_status(&data)?)]).await?;
+            notify(vec![Effect::Order(set_status(&data)?)], Meta::default()).await?;
             Ok(ok())
         }
         ("order", "update_tracks") => {
-            notify(update_tracks(&data)?).await?;
+            let (effects, rejected) = update_tracks(&data)?;
+            let meta = Meta {
+                rejected,
+                ..Meta::default()
+            };
+            notify(effects, meta).await?;
             Ok(ok())
         }
         ("order", "set_pay" | "send_to_cdek" | "send_to_boxberry" | "send_act_to_boxberry")
         | ("doc", "set_status") => {
-            notify(Vec::new()).await?;
+            notify(Vec::new(), subject).await?;
             Ok(ok())
         }
         ("doc", "add_doc" | "update_doc") => {
             required_id(&data, "id")?;
-            notify(Vec::new()).await?;
+            notify(Vec::new(), subject).await?;
             Ok(ok())
         }
         ("good", "get_good") => get_good(state, &data).await,
@@ -158,18 +203,34 @@ fn required_id(data: &Value, name: &str) -> Result<String, ListenerError> {
         .ok_or_else(|| ListenerError::Field(format!("data.{name}")))
 }
 
+/// The order id in `data[name]`, no longer than its column.
+fn order_id(data: &Value, name: &str) -> Result<String, ListenerError> {
+    super::within(
+        &format!("data.{name}"),
+        required_id(data, name)?,
+        super::MAX_ID_CHARS,
+    )
+}
+
 fn opt_text(data: &Value, name: &str) -> Option<String> {
     data.get(name)
         .and_then(value_to_id)
         .filter(|s| !s.is_empty())
 }
 
+/// `data[name]` as text no longer than `limit` characters, when present.
+fn opt_within(data: &Value, name: &str, limit: usize) -> Result<Option<String>, ListenerError> {
+    opt_text(data, name)
+        .map(|v| super::within(&format!("data.{name}"), v, limit))
+        .transpose()
+}
+
 /// The order state an `update_order` callback implies.
-pub fn update_order(data: &Value, id: &str) -> OrderUpdate {
-    OrderUpdate {
+pub fn update_order(data: &Value, id: &str) -> Result<OrderUpdate, ListenerError> {
+    Ok(OrderUpdate {
         order_id: id.to_string(),
         source: SOURCE_IMSKLAD.to_string(),
-        track: opt_text(data, "track"),
+        track: opt_within(data, "track", super::MAX_ID_CHARS)?,
         goods: data
             .get("goods")
             .filter(|g| !g.is_null())
@@ -179,49 +240,60 @@ pub fn update_order(data: &Value, id: &str) -> OrderUpdate {
             .and_then(value_to_i64)
             .map(|v| v != 0),
         ..OrderUpdate::default()
-    }
+    })
 }
 
 /// The order state a `set_status` callback implies.
+///
+/// `new_status` must be an integer in 0..=999 (else the callback is rejected
+/// and changes nothing); an `old_status` outside that range is ignored.
 pub fn set_status(data: &Value) -> Result<OrderUpdate, ListenerError> {
-    let id = required_id(data, "id")?;
-    let status = data
-        .get("new_status")
-        .and_then(value_to_i64)
-        .ok_or_else(|| ListenerError::Field("data.new_status".into()))?;
+    let id = order_id(data, "id")?;
+    let status = super::status_field(data, "new_status", "data.new_status")?;
     Ok(OrderUpdate {
         order_id: id,
         source: SOURCE_IMSKLAD.to_string(),
-        wms_order_id: opt_text(data, "system_id"),
+        wms_order_id: opt_within(data, "system_id", super::MAX_WMS_ID_CHARS)?,
         status: Some(StatusChange {
             status,
-            old_status: data.get("old_status").and_then(value_to_i64),
+            old_status: data
+                .get("old_status")
+                .and_then(|v| super::int_in(v, super::STATUS_RANGE)),
             event_at: None,
         }),
         ..OrderUpdate::default()
     })
 }
 
-/// The track updates of an `update_tracks` callback (lines with `err` carry none).
-pub fn update_tracks(data: &Value) -> Result<Vec<Effect>, ListenerError> {
+/// A list callback's valid effects and its rejected lines (line, reason).
+pub type Lines = (Vec<Effect>, Vec<(Value, String)>);
+
+/// The track updates of an `update_tracks` callback (lines with `err` carry
+/// none). A line without an id, or with an id or track longer than its
+/// column, is rejected on its own; the other lines are applied.
+pub fn update_tracks(data: &Value) -> Result<Lines, ListenerError> {
     let lines: Vec<&Value> = match data {
         Value::Array(items) => items.iter().collect(),
         Value::Object(map) => map.values().collect(),
         _ => return Err(ListenerError::Field("data (a list of tracks)".into())),
     };
     let mut effects = Vec::new();
+    let mut rejected = Vec::new();
     for line in lines {
-        let id = required_id(line, "id")?;
-        if let Some(track) = opt_text(line, "track") {
-            effects.push(Effect::Order(OrderUpdate {
+        let parsed = order_id(line, "id")
+            .and_then(|id| Ok((id, opt_within(line, "track", super::MAX_ID_CHARS)?)));
+        match parsed {
+            Ok((id, Some(track))) => effects.push(Effect::Order(OrderUpdate {
                 order_id: id,
                 source: SOURCE_IMSKLAD.to_string(),
                 track: Some(track),
                 ..OrderUpdate::default()
-            }));
+            })),
+            Ok((_, None)) => {}
+            Err(e) => rejected.push((line.clone(), e.to_string())),
         }
     }
-    Ok(effects)
+    Ok((effects, rejected))
 }
 
 /// Kopecks as roubles: an integer when whole, else a decimal number.
@@ -330,17 +402,59 @@ mod tests {
             set_status(&json!({"id": "A"})),
             Err(ListenerError::Field(_))
         ));
+        for bad in [
+            json!(1e20),
+            json!(-1),
+            json!(1000),
+            json!(2.5),
+            json!("x"),
+            json!("1e20"),
+        ] {
+            assert!(
+                matches!(
+                    set_status(&json!({"id": "A", "new_status": bad})),
+                    Err(ListenerError::Invalid { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            set_status(&json!({"id": "A", "new_status": 99.0}))
+                .unwrap()
+                .status
+                .unwrap()
+                .status,
+            99
+        );
+        let long = "x".repeat(256);
+        assert!(matches!(
+            set_status(&json!({"id": long, "new_status": 1})),
+            Err(ListenerError::TooLong { limit: 255, .. })
+        ));
     }
 
     #[test]
     fn update_tracks_takes_php_maps_and_skips_errors() {
-        let effects = update_tracks(&json!({
+        let (effects, rejected) = update_tracks(&json!({
             "0": {"id": "A", "track": "T"},
             "1": {"id": "B", "err": "Incorrect pvz"}
         }))
         .unwrap();
-        assert_eq!(effects.len(), 1);
+        assert_eq!((effects.len(), rejected.len()), (1, 0));
         assert!(update_tracks(&json!("x")).is_err());
-        assert!(update_tracks(&json!([{"track": "T"}])).is_err());
+        // A bad line is rejected alone; the good ones stay.
+        let (effects, rejected) = update_tracks(&json!([
+            {"track": "T"},
+            {"id": "C", "track": "T2"},
+            {"id": "D", "track": "x".repeat(300)}
+        ]))
+        .unwrap();
+        assert_eq!((effects.len(), rejected.len()), (1, 2));
+        assert!(rejected[0].1.contains("data.id"), "{}", rejected[0].1);
+        assert!(
+            rejected[1].1.contains("longer than 255"),
+            "{}",
+            rejected[1].1
+        );
     }
 }

@@ -19,9 +19,12 @@
 //! `get_supplier(s)`, `get_good_suppliers`, scan history, `inventoriesUpload`,
 //! `GetInvoiceUrl`, `GetShippingLabel`) are answered from data and not journaled.
 //!
-//! The journaled body is the request JSON re-serialised with credential fields
-//! (`key`, `auth_key`) replaced by `***`; the idempotency key is the SHA-256 of
-//! source, method and that body in canonical form (object keys sorted).
+//! The journaled body is the request JSON re-serialised with the credentials
+//! replaced by `***` by path (IMSKLAD's and IMSHOP's top-level `key`, EGON's
+//! `auth.auth_key`; a `key` inside the data is data); the idempotency key is
+//! the SHA-256 of source, method and that body in canonical form (object keys
+//! sorted). Which repeats are redeliveries is decided per entity: see
+//! [`crate::db::events`] (the rule is UNVERIFIED).
 //!
 //! # Errors
 //! Every rejection is answered in the protocol's own shape and logged with
@@ -39,7 +42,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -127,6 +130,23 @@ pub enum ListenerError {
     /// A required field is missing or has the wrong type.
     #[error("missing or invalid field `{0}`")]
     Field(String),
+    /// A field holds a value outside what sverka accepts (a status that is not
+    /// an integer in 0..=999, a negative count).
+    #[error("invalid value of `{field}`: {why}")]
+    Invalid {
+        /// The field.
+        field: String,
+        /// Why.
+        why: String,
+    },
+    /// An id or text is longer than its column.
+    #[error("`{field}` is longer than {limit} characters")]
+    TooLong {
+        /// The field.
+        field: String,
+        /// Its column's length.
+        limit: usize,
+    },
     /// The requested object does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -142,6 +162,19 @@ impl ListenerError {
     /// True for failures on sverka's side that a retry can fix.
     pub fn is_temporary(&self) -> bool {
         matches!(self, ListenerError::Db(_) | ListenerError::Shop(_))
+    }
+
+    /// True for the rejections of an authenticated notification that are kept
+    /// in the journal (bad data; not a wrong key, an oversized body or a lookup miss).
+    pub fn is_journaled_rejection(&self) -> bool {
+        matches!(
+            self,
+            ListenerError::Malformed(_)
+                | ListenerError::UnknownMethod(_)
+                | ListenerError::Field(_)
+                | ListenerError::Invalid { .. }
+                | ListenerError::TooLong { .. }
+        )
     }
 
     /// Logs the rejection (the error never carries a credential).
@@ -252,38 +285,52 @@ pub fn canonical_json(v: &Value) -> String {
     out
 }
 
-/// `v` with every object field named in `fields` (at any depth) replaced by `***`.
-pub fn redact_fields(v: &Value, fields: &[&str]) -> Value {
-    match v {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, inner)| {
-                    let value = if fields.contains(&k.as_str()) {
-                        Value::String("***".into())
-                    } else {
-                        redact_fields(inner, fields)
-                    };
-                    (k.clone(), value)
-                })
-                .collect::<Map<String, Value>>(),
-        ),
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|i| redact_fields(i, fields)).collect())
+/// A secret's place in a callback body: the object keys from the root.
+pub type SecretPath = &'static [&'static str];
+
+/// IMSKLAD: the envelope's `key`.
+pub const IMSKLAD_SECRETS: &[SecretPath] = &[&["key"]];
+/// EGON: `auth.auth_key` (and `auth.auth_token`, should EGON send one).
+pub const EGON_SECRETS: &[SecretPath] = &[&["auth", "auth_key"], &["auth", "auth_token"]];
+/// IMSHOP: the body's `key`.
+pub const IMSHOP_SECRETS: &[SecretPath] = &[&["key"]];
+
+/// `v` with the value at each of `paths` replaced by `***`; fields of the
+/// same name elsewhere (e.g. a `key` inside `data`) are kept, so two different
+/// bodies never share an idempotency key.
+pub fn redact_paths(v: &Value, paths: &[SecretPath]) -> Value {
+    let mut out = v.clone();
+    for path in paths {
+        let pointer: String = path.iter().map(|p| format!("/{p}")).collect();
+        if let Some(slot) = out.pointer_mut(&pointer) {
+            *slot = Value::String("***".into());
         }
-        scalar => scalar.clone(),
     }
+    out
 }
 
-/// Journals an event (body redacted of `secret_fields`) with its effects in one transaction.
+/// What a callback says about itself beyond its effects.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Meta {
+    /// The event's own time (EGON `change_timestamp`), Unix ms.
+    pub event_at: Option<i64>,
+    /// Subjects of a journal-only callback (see [`events::Entity`]).
+    pub subjects: Vec<events::Entity>,
+    /// Lines of a list callback that were rejected: (line JSON, reason).
+    pub rejected: Vec<(Value, String)>,
+}
+
+/// Journals an event (body redacted at `secrets`) with its effects in one transaction.
 pub(crate) async fn journal(
     db: &Db,
     source: &str,
     method: &str,
     body: &Value,
-    secret_fields: &[&str],
+    secrets: &[SecretPath],
     effects: &[Effect],
+    meta: Meta,
 ) -> Result<Recorded, ListenerError> {
-    let redacted = redact_fields(body, secret_fields);
+    let redacted = redact_paths(body, secrets);
     let canonical = canonical_json(&redacted);
     let event = NewEvent {
         source: source.to_string(),
@@ -291,12 +338,159 @@ pub(crate) async fn journal(
         idem_key: events::idempotency_key(source, method, &canonical),
         body: redacted.to_string(),
         received_at: now_ms(),
+        event_at: meta.event_at,
+        subjects: meta.subjects,
+        rejected: meta
+            .rejected
+            .iter()
+            .map(|(line, why)| events::RejectedLine {
+                body: cap_body(
+                    &redact_paths(line, secrets).to_string(),
+                    MAX_REJECTED_BODY_BYTES,
+                ),
+                reason: why.clone(),
+            })
+            .collect(),
     };
+    if !event.rejected.is_empty() {
+        tracing::warn!(
+            source,
+            method,
+            rejected = event.rejected.len(),
+            "callback lines rejected"
+        );
+    }
     let recorded = events::record(db, &event, effects).await?;
-    if recorded == Recorded::Duplicate {
-        tracing::info!(source, method, "duplicate callback: already journaled");
+    match recorded {
+        Recorded::Duplicate => {
+            tracing::info!(
+                source,
+                method,
+                "redelivery of the latest event: already journaled"
+            )
+        }
+        Recorded::Stale(id) => {
+            tracing::info!(
+                source,
+                method,
+                id,
+                "older than the latest event: journaled, not applied"
+            )
+        }
+        Recorded::New(_) => {}
     }
     Ok(recorded)
+}
+
+/// Length of the state database's id columns (order ids, SKUs, tracks, codes, users).
+pub const MAX_ID_CHARS: usize = 255;
+/// Length of the WMS order id column.
+pub const MAX_WMS_ID_CHARS: usize = 64;
+/// Largest rejected body kept in the journal, bytes (the rest is cut off).
+pub const MAX_REJECTED_BODY_BYTES: usize = 64 * 1024;
+
+/// `value` unless it is longer than `limit` characters.
+pub(crate) fn within(field: &str, value: String, limit: usize) -> Result<String, ListenerError> {
+    if value.chars().count() > limit {
+        return Err(ListenerError::TooLong {
+            field: field.to_string(),
+            limit,
+        });
+    }
+    Ok(value)
+}
+
+/// An integer in `range` from a number, a numeric string or an integral
+/// float; `None` for anything else (fractions, out-of-range or huge values:
+/// nothing saturates).
+pub fn int_in(v: &Value, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
+    let from_f64 = |f: f64| {
+        (f.fract() == 0.0 && f >= *range.start() as f64 && f <= *range.end() as f64)
+            .then_some(f as i64)
+    };
+    let n = match v {
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Some(i),
+            None => n.as_f64().and_then(from_f64),
+        },
+        Value::String(s) => {
+            let s = s.trim();
+            match s.parse::<i64>() {
+                Ok(i) => Some(i),
+                Err(_) => s.parse::<f64>().ok().and_then(from_f64),
+            }
+        }
+        _ => None,
+    }?;
+    range.contains(&n).then_some(n)
+}
+
+/// The range of a WMS status sverka accepts.
+pub const STATUS_RANGE: std::ops::RangeInclusive<i64> = 0..=999;
+
+/// The status in `data[field]`: an integer in [`STATUS_RANGE`].
+pub(crate) fn status_field(data: &Value, field: &str, path: &str) -> Result<i64, ListenerError> {
+    let v = data
+        .get(field)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| ListenerError::Field(path.to_string()))?;
+    int_in(v, STATUS_RANGE).ok_or_else(|| ListenerError::Invalid {
+        field: path.to_string(),
+        why: format!("{v} is not an integer in 0..=999"),
+    })
+}
+
+/// `text` cut to at most `limit` bytes on a character boundary, with a marker.
+pub fn cap_body(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_string();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[{} more bytes cut]", &text[..end], text.len() - end)
+}
+
+/// Journals a rejected authenticated notification: its body redacted at
+/// `secrets` (or, when it is not JSON, the raw text with `raw_secrets`
+/// replaced) and capped at [`MAX_REJECTED_BODY_BYTES`], with the reason.
+/// A failure to journal is logged; the sender still gets the protocol's error.
+pub(crate) async fn journal_rejected(
+    db: &Db,
+    source: &str,
+    method: &str,
+    body: Result<&Value, &[u8]>,
+    secrets: &[SecretPath],
+    raw_secrets: &[&Secret],
+    reason: &ListenerError,
+) {
+    let text = match body {
+        Ok(v) => redact_paths(v, secrets).to_string(),
+        Err(raw) => {
+            let mut t = String::from_utf8_lossy(raw).into_owned();
+            for s in raw_secrets {
+                if !s.is_empty() {
+                    t = t.replace(s.expose(), "***");
+                }
+            }
+            t
+        }
+    };
+    let body = cap_body(&text, MAX_REJECTED_BODY_BYTES);
+    let event = NewEvent {
+        source: source.to_string(),
+        method: method.to_string(),
+        idem_key: events::idempotency_key(source, method, &body),
+        body,
+        received_at: now_ms(),
+        event_at: None,
+        subjects: Vec::new(),
+        rejected: Vec::new(),
+    };
+    if let Err(e) = events::record_rejected(db, &event, &reason.to_string()).await {
+        tracing::warn!(source, method, error = %e, "could not journal a rejected callback");
+    }
 }
 
 /// A JSON answer with a status code.
@@ -319,11 +513,35 @@ mod tests {
     }
 
     #[test]
-    fn redaction_hides_credentials_anywhere() {
-        let v = json!({"key": "SECRET", "auth": {"auth_id": "id", "auth_key": "K"}, "list": [{"key": 1}]});
-        let r = redact_fields(&v, &["key", "auth_key"]).to_string();
-        assert!(!r.contains("SECRET") && !r.contains("\"K\""), "{r}");
-        assert!(r.contains("auth_id"));
+    fn redaction_is_by_path() {
+        let v = json!({"key": "SECRET", "auth": {"auth_id": "id", "auth_key": "K"},
+                       "data": {"key": "a"}, "list": [{"key": 1}]});
+        let r = redact_paths(&v, IMSKLAD_SECRETS);
+        assert_eq!(r["key"], "***");
+        assert_eq!(
+            (r["data"]["key"].clone(), r["list"][0]["key"].clone()),
+            (json!("a"), json!(1))
+        );
+        let e = redact_paths(&v, EGON_SECRETS).to_string();
+        assert!(
+            !e.contains("\"K\"") && e.contains("SECRET") && e.contains("auth_id"),
+            "{e}"
+        );
+        // Bodies differing only in a nested `key` keep different idempotency keys.
+        let other = json!({"key": "SECRET", "data": {"key": "b"}});
+        let a = canonical_json(&redact_paths(
+            &json!({"key": "SECRET", "data": {"key": "a"}}),
+            IMSKLAD_SECRETS,
+        ));
+        let b = canonical_json(&redact_paths(&other, IMSKLAD_SECRETS));
+        assert_ne!(a, b);
+        assert!(!a.contains("SECRET"));
+        // A missing path or a non-object parent is left alone.
+        assert_eq!(redact_paths(&json!([1]), EGON_SECRETS), json!([1]));
+        assert_eq!(
+            redact_paths(&json!({"auth": "x"}), EGON_SECRETS),
+            json!({"auth": "x"})
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod optional;
 mod support;
 
+mod atomic;
 mod bench;
 mod billing;
 mod cli;

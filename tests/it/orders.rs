@@ -587,3 +587,44 @@ async fn an_ambiguous_add_order_is_journaled_unknown_and_not_resent() {
         f.set.stop().await;
     }
 }
+
+/// Issue 13: a track set T1 → T2 → T1 is a real change, not a redelivery: the
+/// orders job sees T1 and pushes it to the CRM.
+#[tokio::test]
+async fn a_track_set_back_to_an_earlier_value_reaches_the_crm() {
+    let db = support::sqlite();
+    let f = fixture(&db, WmsKind::Imsklad, 12).await;
+    let o = first(&f.orders, OrderDrift::TrackMissingInCrm);
+    let http = reqwest::Client::new();
+    let send = |track: &str| {
+        let body = serde_json::json!({
+            "key": f.set.keys.imsklad_callback_key.as_str(),
+            "type": "order", "action": "update_tracks",
+            "data": [{"id": o.id, "track": track}],
+        })
+        .to_string();
+        let (http, url) = (http.clone(), format!("{}/imsklad", f.listener.url));
+        async move {
+            let resp = http.post(url).body(body).send().await.expect("send");
+            resp.json::<serde_json::Value>().await.expect("json")
+        }
+    };
+    for track in ["TRK-ONE", "TRK-TWO", "TRK-ONE"] {
+        assert_eq!(send(track).await, serde_json::json!({"result": "ok"}));
+    }
+    let summary = run_orders(&f.config, false, false).await;
+    let rep = report(&summary);
+    let r = row(&rep, &o.id, class::TRACK_MISSING_IN_CRM);
+    assert_eq!(r["track_wms"], "TRK-ONE", "{r:?}");
+    assert_eq!(
+        f.set
+            .retailcrm
+            .lock()
+            .order(&o.id)
+            .and_then(|c| c.track_number.clone())
+            .as_deref(),
+        Some("TRK-ONE")
+    );
+    f.listener.stop().await;
+    f.set.stop().await;
+}
