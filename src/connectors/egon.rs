@@ -1274,9 +1274,12 @@ impl EgonClient {
         let rid = request_id();
         let mut attempt = 1;
         loop {
-            self.limiter.acquire().await;
+            // Held until the answer is in, so EGON's own window never sees more
+            // than the limit however late a request arrives (see `RateLimiter::acquire_held`).
+            let permit = self.limiter.acquire_held().await;
             tracing::debug!(target: "sverka::egon", rid, method, attempt, "request");
             let outcome = self.attempt(method, body.clone(), attempt).await;
+            drop(permit);
             match outcome {
                 Attempt::Done(answer) => return Ok(answer),
                 Attempt::Fail(e) => return Err(e),
