@@ -160,7 +160,7 @@ impl Context {
     pub fn imshop(&self) -> Result<ImshopClient> {
         let c = &self.config.imshop;
         ImshopClient::new(ImshopConfig {
-            update_url: c.update_url.clone(),
+            update_url: c.update_url.expose().to_string(),
             key: c.key.clone(),
             key_in_body: false,
             policy: self.http.clone(),
