@@ -128,6 +128,10 @@ pub struct ShopSection {
     pub database_url: Secret,
     /// Folder with adapted copies of `sql/shop/*.sql` (missing files fall back to the built-ins).
     pub queries_dir: Option<PathBuf>,
+    /// Seconds a shop statement waits for a row lock before it fails
+    /// (PostgreSQL / MySQL; default 60). A lock somebody holds for ever
+    /// must not hold the job, and its job lock, for ever.
+    pub lock_timeout_secs: u64,
 }
 
 impl Default for ShopSection {
@@ -135,6 +139,7 @@ impl Default for ShopSection {
         ShopSection {
             database_url: Secret::new("sqlite://shop.db"),
             queries_dir: None,
+            lock_timeout_secs: crate::db::DEFAULT_LOCK_TIMEOUT.as_secs(),
         }
     }
 }
@@ -582,6 +587,16 @@ impl TimezoneSetting {
     }
 }
 
+/// `[http]`: how sverka talks to the vendors.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Refuse plain-`http://` vendor endpoints (default false: IMSKLAD's
+    /// documented endpoint is plain http). Without it, sverka warns at
+    /// start about every plain-http endpoint that is not on this machine.
+    pub require_https: bool,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -606,6 +621,8 @@ pub struct Config {
     pub reports: ReportsSection,
     /// `[safety]`
     pub safety: SafetySection,
+    /// `[http]`
+    pub http: HttpSection,
     /// `[stock]`
     pub stock: StockSection,
     /// `[orders]`
@@ -782,6 +799,14 @@ impl Config {
                 return Err(bad(key, format!("must be an http(s) URL, got `{url}`")));
             }
         }
+        if self.http.require_https {
+            if let Some((key, _)) = self.plain_http_endpoints().first() {
+                return Err(bad(
+                    key,
+                    "is a plain-http URL and [http] require_https is on; use https://".into(),
+                ));
+            }
+        }
         let update_url = self.imshop.update_url.expose();
         if !(update_url.is_empty()
             || update_url.starts_with("http://")
@@ -882,6 +907,38 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The vendor endpoints configured with plain `http://` (key, URL without
+    /// its query: the IMSHOP URL may carry a token).
+    pub fn plain_http_endpoints(&self) -> Vec<(&'static str, String)> {
+        [
+            ("imsklad.url", self.imsklad.url.as_str()),
+            ("egon.url", self.egon.url.as_str()),
+            ("retailcrm.url", self.retailcrm.url.as_str()),
+            ("imshop.update_url", self.imshop.update_url.expose()),
+        ]
+        .into_iter()
+        .filter(|(_, url)| url.starts_with("http://"))
+        .map(|(key, url)| {
+            let shown = url.split(['?', '#']).next().unwrap_or("");
+            (key, shown.to_string())
+        })
+        .collect()
+    }
+
+    /// Warns (once per endpoint) about plain-http vendor endpoints that are
+    /// not on this machine: keys and bodies would cross the network in clear.
+    pub fn warn_plain_http(&self) {
+        for (key, url) in self.plain_http_endpoints() {
+            if !crate::connectors::http::is_loopback(&url) {
+                tracing::warn!(
+                    key,
+                    url = %url,
+                    "plain-http endpoint: keys and data cross the network unencrypted; use https:// where the vendor offers it, or set [http] require_https = true to refuse it"
+                );
+            }
+        }
     }
 
     /// Checks that what a job needs to reach the outside systems is configured.
@@ -1032,6 +1089,34 @@ mod tests {
         assert_eq!(c.retailcrm.api_key.expose(), "12345");
         let c = load("[imshop]\nupdate_url = \"https://h/x?token=S3CRET\"\n", &[]).unwrap();
         assert!(!format!("{:?}", c.imshop).contains("S3CRET"));
+    }
+
+    #[test]
+    fn require_https_refuses_plain_http_endpoints() {
+        let text = "[imsklad]\nurl = \"http://client.imsklad.ru:7000/\"\n";
+        assert!(load(text, &[]).is_ok(), "plain http is allowed by default");
+        let c = load(text, &[]).unwrap();
+        assert_eq!(
+            c.plain_http_endpoints(),
+            [("imsklad.url", "http://client.imsklad.ru:7000/".to_string())]
+        );
+        let e = load(&format!("{text}[http]\nrequire_https = true\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("imsklad.url") && e.contains("require_https"),
+            "{e}"
+        );
+        let ok = "[imsklad]\nurl = \"https://client.imsklad.ru/\"\n[http]\nrequire_https = true\n";
+        assert!(load(ok, &[]).is_ok());
+        assert!(crate::connectors::http::is_loopback(
+            "http://127.0.0.1:8080/x"
+        ));
+        assert!(crate::connectors::http::is_loopback("http://localhost/x"));
+        assert!(crate::connectors::http::is_loopback("http://[::1]:9/"));
+        assert!(!crate::connectors::http::is_loopback(
+            "http://client.imsklad.ru:7000/"
+        ));
     }
 
     #[test]

@@ -1315,8 +1315,21 @@ impl EgonClient {
             }
         };
         let status = resp.status().as_u16();
-        let text = match resp.text().await {
-            Ok(t) => t,
+        // InventoryDetail answers the whole catalogue at once.
+        let cap = if method == "InventoryDetail" {
+            crate::connectors::http::body_caps::EGON_INVENTORY
+        } else {
+            crate::connectors::http::body_caps::DEFAULT
+        };
+        let text = match crate::connectors::http::read_capped(resp, cap).await {
+            Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(Err(too_large)) => {
+                return Attempt::Fail(EgonError::Decode {
+                    method,
+                    detail: too_large.to_string(),
+                    body: String::new(),
+                })
+            }
             Err(source) => {
                 return Attempt::Retry(EgonError::Transport {
                     method,

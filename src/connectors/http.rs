@@ -51,14 +51,72 @@ impl HttpPolicy {
             .min(self.max_backoff)
     }
 
-    /// Builds the `reqwest` client for this policy (rustls, `User-Agent`, timeouts).
+    /// Builds the `reqwest` client for this policy (rustls, `User-Agent`,
+    /// timeouts). It follows **no redirects**: a redirect would carry the
+    /// vendor's key (in `X-API-KEY` or in the body of a 307/308) to wherever
+    /// it points, so a 3xx is an answer like any other non-success status.
     pub fn client(&self) -> reqwest::Result<reqwest::Client> {
         reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
     }
+}
+
+/// The most bytes read of one answer, per kind of endpoint: a server that
+/// sends more is answered with [`BodyTooLarge`], never buffered whole.
+pub mod body_caps {
+    /// Ordinary API answers (a RetailCRM page, an IMSKLAD batch, an EGON order).
+    pub const DEFAULT: usize = 32 * 1024 * 1024;
+    /// EGON `InventoryDetail` answers the whole catalogue at once: about 400
+    /// bytes a card, so 1 GiB holds well over a million cards.
+    pub const EGON_INVENTORY: usize = 1024 * 1024 * 1024;
+    /// IMSKLAD `get_billing` over a long period.
+    pub const IMSKLAD_BILLING: usize = 256 * 1024 * 1024;
+}
+
+/// An answer longer than its endpoint's cap.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the answer exceeds {cap} bytes; refusing to read it whole")]
+pub struct BodyTooLarge {
+    /// The cap, in bytes.
+    pub cap: usize,
+}
+
+/// Reads a response body, at most `cap` bytes (a `Content-Length` above the
+/// cap is refused before reading).
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Result<Vec<u8>, BodyTooLarge>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Ok(Err(BodyTooLarge { cap }));
+    }
+    let mut out = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
+    while let Some(chunk) = response.chunk().await? {
+        if out.len() + chunk.len() > cap {
+            return Ok(Err(BodyTooLarge { cap }));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Ok(out))
+}
+
+/// Whether `url` points at this machine (`localhost`, `127.0.0.0/8`, `::1`).
+pub fn is_loopback(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let Some(host) = parsed.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A client-side rate limiter: at most `max` requests in any sliding `per` window.

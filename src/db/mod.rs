@@ -207,9 +207,23 @@ static DRIVERS: Once = Once::new();
 /// How long a statement may take before sqlx logs it (at `info`) as slow.
 const SLOW_STATEMENT: Duration = Duration::from_secs(10);
 
+/// How long a statement waits for a row or table lock before it fails
+/// (PostgreSQL `lock_timeout`, MySQL `innodb_lock_wait_timeout` and
+/// `lock_wait_timeout`; SQLite waits `busy_timeout`). Not a statement
+/// timeout: reading a million rows is legitimate; waiting forever on a lock
+/// somebody forgot is not, as the job holds its job lock meanwhile.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Db {
-    /// Opens a pool for `url`. SQLite files are created when missing and run in WAL mode.
+    /// Opens a pool for `url`. SQLite files are created when missing and run
+    /// in WAL mode; statements wait at most [`DEFAULT_LOCK_TIMEOUT`] for a lock.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
+        Db::connect_with(url, DEFAULT_LOCK_TIMEOUT).await
+    }
+
+    /// Opens a pool for `url` whose statements wait at most `lock_timeout`
+    /// for a row or table lock (PostgreSQL and MySQL; whole seconds, at least 1).
+    pub async fn connect_with(url: &str, lock_timeout: Duration) -> Result<Db, DbError> {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let dialect = Dialect::from_url(url)?;
         let redacted = redact_url(url);
@@ -229,6 +243,30 @@ impl Db {
                     Ok(())
                 })
             });
+        }
+        let lock_secs = lock_timeout.as_secs().max(1);
+        match dialect {
+            Dialect::Postgres => {
+                options = options.after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        let sql = format!("SET lock_timeout = '{lock_secs}s'");
+                        conn.execute(sql.as_str()).await?;
+                        Ok(())
+                    })
+                });
+            }
+            Dialect::MySql => {
+                options = options.after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        let sql = format!(
+                            "SET SESSION innodb_lock_wait_timeout = {lock_secs}, SESSION lock_wait_timeout = {lock_secs}"
+                        );
+                        conn.execute(sql.as_str()).await?;
+                        Ok(())
+                    })
+                });
+            }
+            Dialect::Sqlite => {}
         }
         let connect_err = |source| DbError::Connect {
             url: redacted.clone(),
