@@ -201,7 +201,16 @@ async fn run(cli: Cli) -> Result<u8> {
                 from: args.from,
                 to: args.to,
             };
+            // SIGTERM or Ctrl-C as with the daemon: the running job stops after
+            // its current step (each correction is journaled), then reports.
+            let stop = ctx.stop.clone();
+            let watcher = tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::warn!("stop requested: the job stops after its current step");
+                stop.stop();
+            });
             let summaries = crate::jobs::runner::run_kind(&ctx, args.job, window).await;
+            watcher.abort();
             print_summaries(&summaries, global.json)?;
             Ok(combined_exit_code(&summaries))
         }

@@ -128,6 +128,10 @@ pub struct ShopSection {
     pub database_url: Secret,
     /// Folder with adapted copies of `sql/shop/*.sql` (missing files fall back to the built-ins).
     pub queries_dir: Option<PathBuf>,
+    /// Seconds a shop statement waits for a row lock before it fails
+    /// (PostgreSQL / MySQL; default 60). A lock somebody holds for ever
+    /// must not hold the job, and its job lock, for ever.
+    pub lock_timeout_secs: u64,
 }
 
 impl Default for ShopSection {
@@ -135,6 +139,7 @@ impl Default for ShopSection {
         ShopSection {
             database_url: Secret::new("sqlite://shop.db"),
             queries_dir: None,
+            lock_timeout_secs: crate::db::DEFAULT_LOCK_TIMEOUT.as_secs(),
         }
     }
 }
@@ -241,8 +246,9 @@ impl Default for RetailCrmSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImshopSection {
-    /// URL IMSHOP issued for asynchronous scan-status updates.
-    pub update_url: String,
+    /// URL IMSHOP issued for asynchronous scan-status updates (it may carry
+    /// a token, so it is held like a key and never printed).
+    pub update_url: Secret,
     /// Key for that URL.
     pub key: Secret,
     /// Key IMSHOP sends with its hooks to sverka.
@@ -255,7 +261,7 @@ pub struct ImshopSection {
 impl Default for ImshopSection {
     fn default() -> Self {
         ImshopSection {
-            update_url: String::new(),
+            update_url: Secret::default(),
             key: Secret::default(),
             hook_key: Secret::default(),
             stuck_minutes: 60,
@@ -581,6 +587,16 @@ impl TimezoneSetting {
     }
 }
 
+/// `[http]`: how sverka talks to the vendors.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Refuse plain-`http://` vendor endpoints (default false: IMSKLAD's
+    /// documented endpoint is plain http). Without it, sverka warns at
+    /// start about every plain-http endpoint that is not on this machine.
+    pub require_https: bool,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -605,6 +621,8 @@ pub struct Config {
     pub reports: ReportsSection,
     /// `[safety]`
     pub safety: SafetySection,
+    /// `[http]`
+    pub http: HttpSection,
     /// `[stock]`
     pub stock: StockSection,
     /// `[orders]`
@@ -648,6 +666,11 @@ impl Config {
         // Check the file alone first, so its errors name the file.
         Self::from_table(table.clone(), &origin)?;
         let mut env_keys: Vec<(String, String)> = Vec::new();
+        // Overrides are taken as the strings they are (an all-digit EGON
+        // `auth_id` or key stays a string, leading zeros and all); one that a
+        // key refuses as a string is given to it as the number or boolean it
+        // reads as (`0.2`, `5`, `true`).
+        let mut retypable: Vec<(String, String, String, toml::Value)> = Vec::new();
         for (var, value) in env {
             let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
                 continue;
@@ -669,10 +692,31 @@ impl Config {
                     message: "is not a section".into(),
                 });
             };
-            sec.insert(key.clone(), env_value(&value));
+            let typed = env_value(&value);
+            if !typed.is_str() {
+                retypable.push((
+                    format!("{section}.{key}"),
+                    section.clone(),
+                    key.clone(),
+                    typed,
+                ));
+            }
+            sec.insert(key.clone(), toml::Value::String(value));
             env_keys.push((format!("{section}.{key}"), var));
         }
-        Self::from_table(table, &origin).map_err(|e| match e {
+        let result = loop {
+            match Self::from_table(table.clone(), &origin) {
+                Err(ConfigError::Key { key, .. }) if retypable.iter().any(|(k, ..)| *k == key) => {
+                    let pos = retypable.iter().position(|(k, ..)| *k == key).unwrap_or(0);
+                    let (_, section, field, typed) = retypable.remove(pos);
+                    if let Some(sec) = table.get_mut(&section).and_then(|v| v.as_table_mut()) {
+                        sec.insert(field, typed);
+                    }
+                }
+                other => break other,
+            }
+        };
+        result.map_err(|e| match e {
             ConfigError::Key { key, message, .. } => {
                 let var = env_keys
                     .iter()
@@ -750,11 +794,29 @@ impl Config {
             ("imsklad.url", &self.imsklad.url),
             ("egon.url", &self.egon.url),
             ("retailcrm.url", &self.retailcrm.url),
-            ("imshop.update_url", &self.imshop.update_url),
         ] {
             if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(bad(key, format!("must be an http(s) URL, got `{url}`")));
             }
+        }
+        if self.http.require_https {
+            if let Some((key, _)) = self.plain_http_endpoints().first() {
+                return Err(bad(
+                    key,
+                    "is a plain-http URL and [http] require_https is on; use https://".into(),
+                ));
+            }
+        }
+        let update_url = self.imshop.update_url.expose();
+        if !(update_url.is_empty()
+            || update_url.starts_with("http://")
+            || update_url.starts_with("https://"))
+        {
+            // Not echoed: the URL may carry a token.
+            return Err(bad(
+                "imshop.update_url",
+                "must be an http(s) URL (the value is not shown: it may carry a token)".into(),
+            ));
         }
         if self.stock.recheck_missing_hours < 0 {
             return Err(bad(
@@ -845,6 +907,38 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The vendor endpoints configured with plain `http://` (key, URL without
+    /// its query: the IMSHOP URL may carry a token).
+    pub fn plain_http_endpoints(&self) -> Vec<(&'static str, String)> {
+        [
+            ("imsklad.url", self.imsklad.url.as_str()),
+            ("egon.url", self.egon.url.as_str()),
+            ("retailcrm.url", self.retailcrm.url.as_str()),
+            ("imshop.update_url", self.imshop.update_url.expose()),
+        ]
+        .into_iter()
+        .filter(|(_, url)| url.starts_with("http://"))
+        .map(|(key, url)| {
+            let shown = url.split(['?', '#']).next().unwrap_or("");
+            (key, shown.to_string())
+        })
+        .collect()
+    }
+
+    /// Warns (once per endpoint) about plain-http vendor endpoints that are
+    /// not on this machine: keys and bodies would cross the network in clear.
+    pub fn warn_plain_http(&self) {
+        for (key, url) in self.plain_http_endpoints() {
+            if !crate::connectors::http::is_loopback(&url) {
+                tracing::warn!(
+                    key,
+                    url = %url,
+                    "plain-http endpoint: keys and data cross the network unencrypted; use https:// where the vendor offers it, or set [http] require_https = true to refuse it"
+                );
+            }
+        }
     }
 
     /// Checks that what a job needs to reach the outside systems is configured.
@@ -942,6 +1036,87 @@ mod tests {
         assert_eq!(c.imshop.stuck_minutes, 60);
         let c = load("[imshop]\nstuck_minutes = 15\n", &[]).unwrap();
         assert_eq!(c.imshop.stuck_minutes, 15);
+    }
+
+    #[test]
+    fn all_digit_env_overrides_of_string_keys_stay_strings() {
+        let c = load(
+            "",
+            &[
+                ("SVERKA_EGON__AUTH_ID", "123456"),
+                ("SVERKA_EGON__AUTH_KEY", "987654321"),
+                ("SVERKA_IMSKLAD__CALLBACK_KEY", "00042"),
+                ("SVERKA_IMSKLAD__KEY", "1e5"),
+                ("SVERKA_RETAILCRM__CLIENT_ID", "777"),
+                ("SVERKA_RETAILCRM__STORE", "42"),
+                ("SVERKA_IMSHOP__HOOK_KEY", "true"),
+                ("SVERKA_SAFETY__MAX_CHANGE_SHARE", "0.3"),
+                ("SVERKA_IMSKLAD__STORAGE_ID", "7"),
+                ("SVERKA_STOCK__CREATE_MISSING_IN_WMS", "true"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.egon.auth_id, "123456");
+        assert_eq!(c.egon.auth_key.expose(), "987654321");
+        assert_eq!(c.imsklad.callback_key.expose(), "00042");
+        assert_eq!(c.imsklad.key.expose(), "1e5");
+        assert_eq!(c.retailcrm.client_id.expose(), "777");
+        assert_eq!(c.retailcrm.store, "42");
+        assert_eq!(c.imshop.hook_key.expose(), "true");
+        assert_eq!(c.safety.max_change_share, 0.3);
+        assert_eq!(c.imsklad.storage_id, 7);
+        assert!(c.stock.create_missing_in_wms);
+    }
+
+    #[test]
+    fn config_errors_never_print_a_secret() {
+        let e = load("[retailcrm]\napi_key = 3.25\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("retailcrm.api_key") && !e.contains("3.25"),
+            "{e}"
+        );
+        let e = load("[imshop]\nupdate_url = \"ftp://h/x?token=S3CRET\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("imshop.update_url") && !e.contains("S3CRET"),
+            "{e}"
+        );
+        // A numeric key in the file is taken as its digits.
+        let c = load("[retailcrm]\napi_key = 12345\n", &[]).unwrap();
+        assert_eq!(c.retailcrm.api_key.expose(), "12345");
+        let c = load("[imshop]\nupdate_url = \"https://h/x?token=S3CRET\"\n", &[]).unwrap();
+        assert!(!format!("{:?}", c.imshop).contains("S3CRET"));
+    }
+
+    #[test]
+    fn require_https_refuses_plain_http_endpoints() {
+        let text = "[imsklad]\nurl = \"http://client.imsklad.ru:7000/\"\n";
+        assert!(load(text, &[]).is_ok(), "plain http is allowed by default");
+        let c = load(text, &[]).unwrap();
+        assert_eq!(
+            c.plain_http_endpoints(),
+            [("imsklad.url", "http://client.imsklad.ru:7000/".to_string())]
+        );
+        let e = load(&format!("{text}[http]\nrequire_https = true\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("imsklad.url") && e.contains("require_https"),
+            "{e}"
+        );
+        let ok = "[imsklad]\nurl = \"https://client.imsklad.ru/\"\n[http]\nrequire_https = true\n";
+        assert!(load(ok, &[]).is_ok());
+        assert!(crate::connectors::http::is_loopback(
+            "http://127.0.0.1:8080/x"
+        ));
+        assert!(crate::connectors::http::is_loopback("http://localhost/x"));
+        assert!(crate::connectors::http::is_loopback("http://[::1]:9/"));
+        assert!(!crate::connectors::http::is_loopback(
+            "http://client.imsklad.ru:7000/"
+        ));
     }
 
     #[test]

@@ -61,10 +61,47 @@ impl fmt::Display for Secret {
 }
 
 impl<'de> Deserialize<'de> for Secret {
+    /// A string, or an integer taken as its digits (a numeric key written
+    /// without quotes). Any other value is refused with an error that does
+    /// not show it.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Secret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(E::custom(HIDDEN))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(E::custom(HIDDEN))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Secret, A::Error> {
+                Err(serde::de::Error::custom(HIDDEN))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<Secret, A::Error> {
+                Err(serde::de::Error::custom(HIDDEN))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
+
+/// The error for a secret of the wrong type: it says what is expected, never the value.
+const HIDDEN: &str = "expected a string (the value is a secret and is not shown)";
 
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -84,25 +121,57 @@ impl From<String> for Secret {
     }
 }
 
-/// Replaces the password part of a database URL (`scheme://user:pass@host/db`) with `***`.
+/// Replaces the passwords of a database URL with `***`: the one in the
+/// user info (`scheme://user:pass@host/db`, found by the last `@` before the
+/// host, so a password holding `/`, `?`, `#` or `@` is covered whole) and
+/// `password=` / `pass=` / `pwd=` query parameters.
 pub fn redact_url(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        if let Some(at) = authority.rfind('@') {
-            let userinfo = &authority[..at];
-            if let Some(colon) = userinfo.find(':') {
-                return format!(
-                    "{}://{}:***@{}",
-                    &url[..scheme_end],
-                    &userinfo[..colon],
-                    &rest[at + 1..]
-                );
+    let Some(scheme_end) = url.find("://") else {
+        return redact_query(url);
+    };
+    let scheme = &url[..scheme_end];
+    let rest = &url[scheme_end + 3..];
+    // The user info ends at the last `@`: a password may hold `/`, `?`, `#`,
+    // even `@`. (An `@` in the query string makes this hide too much, never
+    // too little.)
+    let (userinfo, host_and_rest) = match rest.rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
+    };
+    let mut out = format!("{scheme}://");
+    if let Some(userinfo) = userinfo {
+        match userinfo.find(':') {
+            Some(colon) => {
+                out.push_str(&userinfo[..colon]);
+                out.push_str(":***");
             }
+            None => out.push_str(userinfo),
         }
+        out.push('@');
     }
-    url.to_string()
+    out.push_str(&redact_query(host_and_rest));
+    out
+}
+
+/// `password=…` style query parameters replaced by `***`.
+fn redact_query(text: &str) -> String {
+    let Some(q) = text.find('?') else {
+        return text.to_string();
+    };
+    let (head, query) = text.split_at(q + 1);
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _))
+                if ["password", "pass", "pwd", "passwd", "sslpassword"]
+                    .contains(&k.to_ascii_lowercase().as_str()) =>
+            {
+                format!("{k}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{head}{}", redacted.join("&"))
 }
 
 #[cfg(test)]
@@ -140,5 +209,46 @@ mod tests {
             redact_url("mysql://root@127.0.0.1/test"),
             "mysql://root@127.0.0.1/test"
         );
+    }
+
+    #[test]
+    fn query_passwords_and_odd_characters_are_redacted() {
+        for (url, secret) in [
+            ("postgres://db/shop?user=bob&password=s3cr3t", "s3cr3t"),
+            (
+                "postgres://db/shop?sslmode=require&PASSWORD=s3cr3t&x=1",
+                "s3cr3t",
+            ),
+            ("mysql://bob:pa/ss@db:3306/shop", "pa/ss"),
+            ("mysql://bob:pa?ss@db:3306/shop", "pa?ss"),
+            ("mysql://bob:pa#ss@db:3306/shop", "pa#ss"),
+            ("postgres://bob:p@ss@db/shop", "p@ss"),
+        ] {
+            let r = redact_url(url);
+            assert!(!r.contains(secret), "{url} → {r}");
+            assert!(r.contains("***"), "{url} → {r}");
+        }
+        assert_eq!(
+            redact_url("postgres://bob:pa/ss@db:5432/shop?sslmode=require"),
+            "postgres://bob:***@db:5432/shop?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://db/shop?password=x&sslmode=require"),
+            "postgres://db/shop?password=***&sslmode=require"
+        );
+    }
+
+    #[test]
+    fn numeric_secrets_deserialise_and_bad_types_hide_the_value() {
+        let s: Secret = serde_json::from_str("12345").unwrap();
+        assert_eq!(s.expose(), "12345");
+        let e = serde_json::from_str::<Secret>("true")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not shown") && !e.contains("true"), "{e}");
+        let e = serde_json::from_str::<Secret>("12.5")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("12.5"), "{e}");
     }
 }

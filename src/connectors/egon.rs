@@ -10,7 +10,7 @@
 //! documented, `order_items` as an object or an array, the payload either in
 //! `resp_data` or directly in `response`); requests are sent exactly as documented.
 
-use crate::connectors::http::{read_text, request_id, snippet, HttpPolicy, RateLimiter};
+use crate::connectors::http::{request_id, snippet, HttpPolicy, RateLimiter};
 use crate::lenient;
 use crate::progress::Progress;
 use crate::secret::Secret;
@@ -1319,14 +1319,27 @@ impl EgonClient {
             }
         };
         let status = resp.status().as_u16();
-        // The whole catalogue comes in one answer: show the bytes as they arrive.
-        let bar = if method == "InventoryDetail" {
-            Progress::bytes("EGON InventoryDetail")
+        // InventoryDetail answers the whole catalogue at once: show the bytes as they arrive.
+        let (cap, bar) = if method == "InventoryDetail" {
+            (
+                crate::connectors::http::body_caps::EGON_INVENTORY,
+                Progress::bytes("EGON InventoryDetail"),
+            )
         } else {
-            Progress::hidden()
+            (
+                crate::connectors::http::body_caps::DEFAULT,
+                Progress::hidden(),
+            )
         };
-        let text = match read_text(resp, &bar).await {
-            Ok(t) => t,
+        let text = match crate::connectors::http::read_capped_counting(resp, cap, &bar).await {
+            Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(Err(too_large)) => {
+                return Attempt::Fail(EgonError::Decode {
+                    method,
+                    detail: too_large.to_string(),
+                    body: String::new(),
+                })
+            }
             Err(source) => {
                 return Attempt::Retry(EgonError::Transport {
                     method,

@@ -51,14 +51,83 @@ impl HttpPolicy {
             .min(self.max_backoff)
     }
 
-    /// Builds the `reqwest` client for this policy (rustls, `User-Agent`, timeouts).
+    /// Builds the `reqwest` client for this policy (rustls, `User-Agent`,
+    /// timeouts). It follows **no redirects**: a redirect would carry the
+    /// vendor's key (in `X-API-KEY` or in the body of a 307/308) to wherever
+    /// it points, so a 3xx is an answer like any other non-success status.
     pub fn client(&self) -> reqwest::Result<reqwest::Client> {
         reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
     }
+}
+
+/// The most bytes read of one answer, per kind of endpoint: a server that
+/// sends more is answered with [`BodyTooLarge`], never buffered whole.
+pub mod body_caps {
+    /// Ordinary API answers (a RetailCRM page, an IMSKLAD batch, an EGON order).
+    pub const DEFAULT: usize = 32 * 1024 * 1024;
+    /// EGON `InventoryDetail` answers the whole catalogue at once: about 400
+    /// bytes a card, so 1 GiB holds well over a million cards.
+    pub const EGON_INVENTORY: usize = 1024 * 1024 * 1024;
+    /// IMSKLAD `get_billing` over a long period.
+    pub const IMSKLAD_BILLING: usize = 256 * 1024 * 1024;
+}
+
+/// An answer longer than its endpoint's cap.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the answer exceeds {cap} bytes; refusing to read it whole")]
+pub struct BodyTooLarge {
+    /// The cap, in bytes.
+    pub cap: usize,
+}
+
+/// Reads a response body, at most `cap` bytes (a `Content-Length` above the
+/// cap is refused before reading).
+pub async fn read_capped(
+    response: reqwest::Response,
+    cap: usize,
+) -> Result<Result<Vec<u8>, BodyTooLarge>, reqwest::Error> {
+    read_capped_counting(response, cap, &crate::progress::Progress::hidden()).await
+}
+
+/// [`read_capped`], counting the bytes on `progress` as they arrive (a
+/// spinner for one long call such as EGON `InventoryDetail`).
+pub async fn read_capped_counting(
+    mut response: reqwest::Response,
+    cap: usize,
+    progress: &crate::progress::Progress,
+) -> Result<Result<Vec<u8>, BodyTooLarge>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Ok(Err(BodyTooLarge { cap }));
+    }
+    let mut out = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
+    while let Some(chunk) = response.chunk().await? {
+        if out.len() + chunk.len() > cap {
+            return Ok(Err(BodyTooLarge { cap }));
+        }
+        progress.inc(chunk.len() as u64);
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Ok(out))
+}
+
+/// Whether `url` points at this machine (`localhost`, `127.0.0.0/8`, `::1`).
+pub fn is_loopback(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let Some(host) = parsed.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A client-side rate limiter: at most `max` requests in any sliding `per` window.
@@ -247,24 +316,6 @@ impl RateLimiter {
             }
         }
     }
-}
-
-/// Reads a response body chunk by chunk, counting the bytes on `progress`
-/// (a spinner for one long call such as EGON `InventoryDetail`). Invalid UTF-8
-/// is replaced, as `Response::text` does.
-pub async fn read_text(
-    mut resp: reqwest::Response,
-    progress: &crate::progress::Progress,
-) -> Result<String, reqwest::Error> {
-    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(1 << 24) as usize);
-    while let Some(chunk) = resp.chunk().await? {
-        progress.inc(chunk.len() as u64);
-        body.extend_from_slice(&chunk);
-    }
-    Ok(match String::from_utf8(body) {
-        Ok(text) => text,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    })
 }
 
 /// A short id for correlating a request with its log lines.

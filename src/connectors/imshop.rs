@@ -21,7 +21,7 @@ pub const GS: char = '\u{1d}';
 pub const SUCCESS_TYPO_KEY: &str = "suc\u{0441}ess";
 
 /// Where and how to push status updates to IMSHOP.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ImshopConfig {
     /// The URL IMSHOP's product manager issued (may embed a token).
     pub update_url: String,
@@ -31,6 +31,17 @@ pub struct ImshopConfig {
     pub key_in_body: bool,
     /// Timeouts and retry bounds.
     pub policy: HttpPolicy,
+}
+
+impl std::fmt::Debug for ImshopConfig {
+    /// Without the URL, which may carry a token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImshopConfig")
+            .field("update_url", &"***")
+            .field("key", &self.key)
+            .field("key_in_body", &self.key_in_body)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A scan's state.

@@ -1234,7 +1234,24 @@ impl ImskladClient {
             .await
             .map_err(transport)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(transport)?;
+        let cap = if action == "get_billing" {
+            crate::connectors::http::body_caps::IMSKLAD_BILLING
+        } else {
+            crate::connectors::http::body_caps::DEFAULT
+        };
+        let bytes = match crate::connectors::http::read_capped(response, cap)
+            .await
+            .map_err(transport)?
+        {
+            Ok(bytes) => bytes,
+            Err(too_large) => {
+                return Err(ImskladError::Decode {
+                    action: action.into(),
+                    reason: too_large.to_string(),
+                    snippet: String::new(),
+                })
+            }
+        };
         classify_answer(action, status.as_u16(), &bytes)
     }
 }

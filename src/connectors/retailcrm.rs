@@ -1231,15 +1231,17 @@ impl RetailCrmClient {
         const ENDPOINT: &str = "/store/inventories";
         let query = with_page(&base, 1, INVENTORY_PAGE_LIMIT);
         let first: InventoriesAnswer = self.call(ENDPOINT, Call::Get(&query)).await?;
-        if is_last_page(&first.pagination, 1, first.offers.len()) {
+        if is_last_page(
+            &first.pagination,
+            1,
+            first.offers.len(),
+            INVENTORY_PAGE_LIMIT,
+        ) {
             return Ok(first.offers);
         }
         // Pages 2..=`horizon` (the most pages any answer announced) are read
         // until a page turns out to be the last one (`end`).
-        let total = |p: &Pagination| {
-            p.total_page_count
-                .map_or(1, |t| t.clamp(1, i64::from(u32::MAX)) as u32)
-        };
+        let total = |p: &Pagination| pages_announced(p, INVENTORY_PAGE_LIMIT);
         let mut horizon = total(&first.pagination);
         let bar = Progress::counter("RetailCRM inventory pages", u64::from(horizon), "pages");
         bar.inc(1);
@@ -1278,7 +1280,12 @@ impl RetailCrmClient {
                 }
             };
             let answer = answer?;
-            if is_last_page(&answer.pagination, page, answer.offers.len()) {
+            if is_last_page(
+                &answer.pagination,
+                page,
+                answer.offers.len(),
+                INVENTORY_PAGE_LIMIT,
+            ) {
                 end = Some(end.map_or(page, |e| e.min(page)));
             } else {
                 horizon = horizon.max(total(&answer.pagination));
@@ -1313,7 +1320,12 @@ impl RetailCrmClient {
                 let query = with_page(&base, page, INVENTORY_PAGE_LIMIT);
                 let answer: InventoriesAnswer =
                     self.call("/store/inventories", Call::Get(&query)).await?;
-                let done = is_last_page(&answer.pagination, page, answer.offers.len());
+                let done = is_last_page(
+                    &answer.pagination,
+                    page,
+                    answer.offers.len(),
+                    INVENTORY_PAGE_LIMIT,
+                );
                 all.extend(answer.offers);
                 if done {
                     break;
@@ -1472,7 +1484,12 @@ impl RetailCrmClient {
             loop {
                 let query = with_page(&base, page, ORDERS_PAGE_LIMIT);
                 let answer: OrdersAnswer = self.call(endpoint, Call::Get(&query)).await?;
-                let done = is_last_page(&answer.pagination, page, answer.orders.len());
+                let done = is_last_page(
+                    &answer.pagination,
+                    page,
+                    answer.orders.len(),
+                    ORDERS_PAGE_LIMIT,
+                );
                 for raw in answer.orders {
                     all.push(raw.into_order(endpoint)?);
                 }
@@ -1611,7 +1628,18 @@ impl RetailCrmClient {
             .await
             .map_err(transport)?;
         let status = response.status().as_u16();
-        let body = response.text().await.map_err(transport)?;
+        let bytes = crate::connectors::http::read_capped(
+            response,
+            crate::connectors::http::body_caps::DEFAULT,
+        )
+        .await
+        .map_err(transport)?
+        .map_err(|too_large| RetailCrmError::Malformed {
+            endpoint: endpoint.to_string(),
+            status,
+            snippet: too_large.to_string(),
+        })?;
+        let body = String::from_utf8_lossy(&bytes);
         let value = interpret(endpoint, status, &body)?;
         serde_json::from_value(value).map_err(|e| RetailCrmError::Schema {
             endpoint: endpoint.to_string(),
@@ -1627,11 +1655,29 @@ fn with_page(base: &[(String, String)], page: u32, limit: u32) -> Vec<(String, S
     q
 }
 
-/// True when `page` is the last one (or the page came back empty).
-fn is_last_page(p: &Pagination, page: u32, items: usize) -> bool {
+/// True when `page` (of `limit` items a page) is the last one: the page came
+/// back empty, it is the last `totalPageCount` announces, or the pages so far
+/// hold `totalCount` items. A server that repeats pages or announces more
+/// pages than its `totalCount` fills is never followed past `totalCount`.
+fn is_last_page(p: &Pagination, page: u32, items: usize, limit: u32) -> bool {
     items == 0
         || p.total_page_count
             .is_none_or(|total| i64::from(page) >= total)
+        || p.total_count
+            .is_some_and(|count| i64::from(page).saturating_mul(i64::from(limit)) >= count)
+}
+
+/// The pages a list of `limit` items a page can have: `totalPageCount`, but
+/// never more than `totalCount` needs.
+fn pages_announced(p: &Pagination, limit: u32) -> u32 {
+    let by_pages = p
+        .total_page_count
+        .map_or(1, |t| t.clamp(1, i64::from(u32::MAX)));
+    let by_count = p.total_count.map_or(i64::MAX, |c| {
+        let limit = i64::from(limit.max(1));
+        (c.max(1) + limit - 1) / limit
+    });
+    by_pages.min(by_count).clamp(1, i64::from(u32::MAX)) as u32
 }
 
 /// Turns a status and body into the answer's JSON or a typed error.

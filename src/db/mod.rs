@@ -215,6 +215,13 @@ const SLOW_STATEMENT: Duration = Duration::from_secs(10);
 pub const STATE_SQLITE_PRAGMAS: &str =
     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
 
+/// How long a statement waits for a row or table lock before it fails
+/// (PostgreSQL `lock_timeout`, MySQL `innodb_lock_wait_timeout` and
+/// `lock_wait_timeout`; SQLite waits `busy_timeout`). Not a statement
+/// timeout: reading a million rows is legitimate; waiting forever on a lock
+/// somebody forgot is not, as the job holds its job lock meanwhile.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Whose database a pool is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -227,12 +234,19 @@ enum Role {
 
 impl Db {
     /// Opens a pool for `url` as it is (the shop's database: no pragma is set,
-    /// so its journal mode stays the shop's). SQLite files are created when missing.
+    /// so its journal mode stays the shop's). SQLite files are created when
+    /// missing; statements wait at most [`DEFAULT_LOCK_TIMEOUT`] for a lock.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
-        Db::open(url, Role::Plain).await
+        Db::open(url, Role::Plain, DEFAULT_LOCK_TIMEOUT).await
     }
 
-    async fn open(url: &str, role: Role) -> Result<Db, DbError> {
+    /// Like [`Db::connect`], with statements waiting at most `lock_timeout`
+    /// for a row or table lock (PostgreSQL and MySQL; whole seconds, at least 1).
+    pub async fn connect_with(url: &str, lock_timeout: Duration) -> Result<Db, DbError> {
+        Db::open(url, Role::Plain, lock_timeout).await
+    }
+
+    async fn open(url: &str, role: Role, lock_timeout: Duration) -> Result<Db, DbError> {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let dialect = Dialect::from_url(url)?;
         let redacted = redact_url(url);
@@ -251,6 +265,30 @@ impl Db {
                     Ok(())
                 })
             });
+        }
+        let lock_secs = lock_timeout.as_secs().max(1);
+        match dialect {
+            Dialect::Postgres => {
+                options = options.after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        let sql = format!("SET lock_timeout = '{lock_secs}s'");
+                        conn.execute(sql.as_str()).await?;
+                        Ok(())
+                    })
+                });
+            }
+            Dialect::MySql => {
+                options = options.after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        let sql = format!(
+                            "SET SESSION innodb_lock_wait_timeout = {lock_secs}, SESSION lock_wait_timeout = {lock_secs}"
+                        );
+                        conn.execute(sql.as_str()).await?;
+                        Ok(())
+                    })
+                });
+            }
+            Dialect::Sqlite => {}
         }
         let connect_err = |source| DbError::Connect {
             url: redacted.clone(),
@@ -277,7 +315,7 @@ impl Db {
     /// Opens the *state* database (SQLite: [`STATE_SQLITE_PRAGMAS`]) and
     /// applies sverka's migrations.
     pub async fn connect_state(url: &str) -> Result<Db, DbError> {
-        let db = Db::open(url, Role::State).await?;
+        let db = Db::open(url, Role::State, DEFAULT_LOCK_TIMEOUT).await?;
         db.migrate().await?;
         Ok(db)
     }

@@ -77,12 +77,16 @@ pub struct Context {
 impl Context {
     /// Opens the databases named by the configuration.
     pub async fn open(config: &Config, global: &GlobalArgs, force: bool) -> Result<Context> {
+        config.warn_plain_http();
         let state = Db::connect_state(config.state.database_url.expose())
             .await
             .context("opening the state database")?;
-        let shop_db = Db::connect(config.shop.database_url.expose())
-            .await
-            .context("opening the shop database")?;
+        let shop_db = Db::connect_with(
+            config.shop.database_url.expose(),
+            Duration::from_secs(config.shop.lock_timeout_secs),
+        )
+        .await
+        .context("opening the shop database")?;
         let queries = Queries::load(config.shop.queries_dir.as_deref())?;
         Ok(Context {
             config: config.clone(),
@@ -156,7 +160,7 @@ impl Context {
     pub fn imshop(&self) -> Result<ImshopClient> {
         let c = &self.config.imshop;
         ImshopClient::new(ImshopConfig {
-            update_url: c.update_url.clone(),
+            update_url: c.update_url.expose().to_string(),
             key: c.key.clone(),
             key_in_body: false,
             policy: self.http.clone(),

@@ -216,7 +216,7 @@ impl SandboxSet {
         c.retailcrm.site = Some(k.retailcrm_site.clone());
         c.retailcrm.store = k.retailcrm_store.clone();
         c.retailcrm.client_id = Secret::new(k.retailcrm_client_id.as_str());
-        c.imshop.update_url = self.urls.imshop.clone();
+        c.imshop.update_url = Secret::new(self.urls.imshop.as_str());
         c.imshop.key = Secret::new(k.imshop_key.as_str());
         c.imshop.hook_key = Secret::new(k.imshop_hook_key.as_str());
         c.reports.dir = report_dir.to_path_buf();

@@ -960,3 +960,285 @@ async fn an_ambiguous_add_good_is_journaled_unknown_and_not_resent() {
     assert_eq!(mapped, Some(wms_id.to_string()));
     f.set.stop().await;
 }
+
+/// `sverka reconcile stock` as a process: SIGTERM while it reads stops the
+/// run after its current step (nothing half-written, the run recorded), as
+/// the daemon does, instead of killing it mid-write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_to_reconcile_stops_after_the_current_step() {
+    let shop_db = support::sqlite();
+    let f = fixture(
+        &shop_db.url,
+        None,
+        WorldSpec {
+            skus: 60,
+            seed: 24,
+            ..WorldSpec::default()
+        },
+        WmsKind::Imsklad,
+    )
+    .await;
+    let k = &f.set.keys;
+    let dir = f._dir.path();
+    std::fs::write(
+        dir.join("sverka.toml"),
+        format!(
+            "[state]\ndatabase_url = \"{}\"\n[shop]\ndatabase_url = \"{}\"\n\
+             [imsklad]\nurl = \"{}\"\nkey = \"{}\"\nstorage_id = {}\n\
+             [retailcrm]\nurl = \"{}\"\napi_key = \"{}\"\nsite = \"{}\"\nstore = \"{}\"\n\
+             [safety]\nmax_change_share = 0.9\n[reports]\ndir = \"reports\"\n",
+            f.config.state.database_url.expose(),
+            f.config.shop.database_url.expose(),
+            f.set.urls.imsklad,
+            k.imsklad_key,
+            k.imsklad_storage_id,
+            f.set.urls.retailcrm,
+            k.retailcrm_key,
+            k.retailcrm_site,
+            k.retailcrm_store,
+        ),
+    )
+    .unwrap();
+    let shop_before = shop_quantities(&f.config).await;
+    f.set
+        .retailcrm
+        .control
+        .set_latency(Duration::from_millis(1500));
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sverka"))
+        .args(["reconcile", "stock", "--json"])
+        .current_dir(dir)
+        .env("RUST_LOG", "sverka=info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sverka reconcile starts");
+    let pid = child.id().expect("pid");
+    let crm = f.set.retailcrm.control.clone();
+    wait_until("the run to read RetailCRM", || crm.arrived() >= 1).await;
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("reconcile exits after SIGTERM")
+        .expect("output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Exited by itself with a report, not killed by the signal.
+    assert!(
+        out.status.code().is_some(),
+        "killed by the signal: {stderr}"
+    );
+    assert!(stderr.contains("stop requested"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON summary");
+    assert_eq!(summary["job"], "stock");
+    assert_ne!(summary["status"], "running");
+    assert!(
+        uploaded_skus(&f.set).is_empty(),
+        "nothing uploaded after the stop"
+    );
+    assert_eq!(
+        shop_quantities(&f.config).await,
+        shop_before,
+        "shop untouched"
+    );
+    f.set.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Transport
+// ---------------------------------------------------------------------------
+
+/// A server that counts the requests it gets.
+async fn counting_server(
+    answer: impl Fn(u32) -> axum::response::Response + Clone + Send + Sync + 'static,
+) -> (
+    sverka::sandbox::common::RunningServer,
+    std::sync::Arc<std::sync::atomic::AtomicU32>,
+) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let hits = std::sync::Arc::new(AtomicU32::new(0));
+    let counter = hits.clone();
+    let router = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        let answer = answer.clone();
+        async move {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            answer(n)
+        }
+    });
+    let server = sverka::sandbox::common::spawn(router, sverka::sandbox::common::any_local_port())
+        .await
+        .expect("server");
+    (server, hits)
+}
+
+#[tokio::test]
+async fn vendor_clients_follow_no_redirect_and_so_never_forward_keys() {
+    use axum::response::IntoResponse;
+    use std::sync::atomic::Ordering;
+    let (thief, stolen) = counting_server(|_| "got it".into_response()).await;
+    let target = format!("{}/steal", thief.url);
+    for status in [301u16, 302, 307, 308] {
+        let target = target.clone();
+        let (redirector, _) = counting_server(move |_| {
+            axum::response::Response::builder()
+                .status(status)
+                .header("Location", target.clone())
+                .body(axum::body::Body::empty())
+                .unwrap()
+        })
+        .await;
+        let mut policy = sverka::connectors::http::HttpPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        };
+        policy.timeout = Duration::from_secs(5);
+        let mut cfg = sverka::connectors::imsklad::ImskladConfig::new(
+            redirector.url.clone(),
+            sverka::secret::Secret::new("the-imsklad-key"),
+            1,
+        );
+        cfg.policy = policy.clone();
+        let imsklad = sverka::connectors::imsklad::ImskladClient::new(cfg).unwrap();
+        assert!(imsklad.get_stock(&[1, 2]).await.is_err(), "HTTP {status}");
+        let crm = sverka::connectors::retailcrm::RetailCrmClient::new(
+            sverka::connectors::retailcrm::RetailCrmConfig {
+                url: redirector.url.clone(),
+                api_key: sverka::secret::Secret::new("the-crm-key"),
+                site: None,
+                store: "main".into(),
+                offer_key: sverka::connectors::retailcrm::OfferKey::ExternalId,
+                rate_per_sec: 0,
+                policy,
+            },
+        )
+        .unwrap();
+        assert!(crm.inventories().await.is_err(), "HTTP {status}");
+        redirector.stop().await;
+    }
+    assert_eq!(stolen.load(Ordering::SeqCst), 0, "a redirect was followed");
+    thief.stop().await;
+}
+
+#[tokio::test]
+async fn paging_stops_at_total_count_even_if_the_server_repeats_pages() {
+    use axum::response::IntoResponse;
+    use std::sync::atomic::Ordering;
+    // Every page is the same 250 offers and announces a million pages, but
+    // only 300 offers in all: two pages hold them.
+    let (server, hits) = counting_server(|_| {
+        let offers: Vec<serde_json::Value> = (0..250)
+            .map(|i| serde_json::json!({"id": i, "externalId": format!("S{i}"), "stores": []}))
+            .collect();
+        axum::Json(serde_json::json!({
+            "success": true,
+            "pagination": {"limit": 250, "totalCount": 300, "currentPage": 1, "totalPageCount": 1_000_000},
+            "offers": offers,
+        }))
+        .into_response()
+    })
+    .await;
+    let crm = sverka::connectors::retailcrm::RetailCrmClient::new(
+        sverka::connectors::retailcrm::RetailCrmConfig {
+            url: server.url.clone(),
+            api_key: sverka::secret::Secret::new("k"),
+            site: None,
+            store: "main".into(),
+            offer_key: sverka::connectors::retailcrm::OfferKey::ExternalId,
+            rate_per_sec: 0,
+            policy: Default::default(),
+        },
+    )
+    .unwrap();
+    let offers = tokio::time::timeout(Duration::from_secs(30), crm.inventories())
+        .await
+        .expect("paging ends")
+        .expect("pages");
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "pages read");
+    assert_eq!(offers.len(), 500);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn answers_are_read_up_to_a_cap() {
+    use axum::response::IntoResponse;
+    let (server, _) = counting_server(|_| "x".repeat(5000).into_response()).await;
+    let client = sverka::connectors::http::HttpPolicy::default()
+        .client()
+        .unwrap();
+    let small = client.get(&server.url).send().await.unwrap();
+    let read = sverka::connectors::http::read_capped(small, 1000)
+        .await
+        .unwrap();
+    assert_eq!(read.unwrap_err().cap, 1000);
+    let big = client.get(&server.url).send().await.unwrap();
+    let read = sverka::connectors::http::read_capped(big, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(read.unwrap().len(), 5000);
+    // The EGON catalogue cap holds a million cards of about 400 bytes.
+    const { assert!(sverka::connectors::http::body_caps::EGON_INVENTORY >= 1_000_000 * 400) };
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_stuck_shop_row_lock_fails_the_write_instead_of_hanging_the_job() {
+    for shop_db in support::engines("shop_lock_timeout").await {
+        let engine = shop_db.engine();
+        let mut f = fixture(
+            &shop_db.url,
+            None,
+            WorldSpec {
+                skus: 60,
+                seed: 25,
+                ..WorldSpec::default()
+            },
+            WmsKind::Imsklad,
+        )
+        .await;
+        f.config.shop.lock_timeout_secs = 2;
+        let victim = f
+            .world
+            .skus
+            .iter()
+            .find(|s| {
+                s.mapped
+                    && matches!(
+                        s.drift,
+                        sverka::sandbox::world::StockDrift::ShopQuantity
+                            | sverka::sandbox::world::StockDrift::Both
+                    )
+            })
+            .expect("a shop correction")
+            .sku
+            .clone();
+        // Somebody holds the row (or, on SQLite, the database) locked and never lets go.
+        let blocker = open_shop(&f.config).await;
+        let mut tx = blocker.db().pool().begin().await.unwrap();
+        let sql = blocker
+            .db()
+            .sql("UPDATE stock SET updated_at = updated_at + 1 WHERE sku = ?")
+            .into_owned();
+        sqlx::query(&sql)
+            .bind(victim.clone())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let s = tokio::time::timeout(Duration::from_secs(90), run_stock(&f.config, false))
+            .await
+            .unwrap_or_else(|_| panic!("{engine}: the job hung on a row lock"));
+        let rows = report_rows(&s);
+        let row = rows[&victim]
+            .iter()
+            .find(|r| r.0 == "qty_mismatch_shop")
+            .expect("reported");
+        assert_eq!(row.2, "failed", "{engine}: {row:?}");
+        assert_ne!(s.status, RunStatus::Clean);
+        tx.rollback().await.unwrap();
+        f.set.stop().await;
+        shop_db.drop_db().await;
+    }
+}

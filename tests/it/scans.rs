@@ -110,7 +110,8 @@ impl Fixture {
         let imshop = ImshopSandbox::new(PUSH_KEY, 7);
         let imshop_server = imshop.start(any_local_port()).await.expect("imshop");
         let mut config = Config::default();
-        config.imshop.update_url = format!("{}/scans/update?token=t0k", imshop_server.url);
+        config.imshop.update_url =
+            Secret::new(format!("{}/scans/update?token=t0k", imshop_server.url));
         config.imshop.key = Secret::new(PUSH_KEY);
         config.imshop.hook_key = Secret::new(HOOK_KEY);
         Fixture {
@@ -651,7 +652,7 @@ async fn a_dry_run_changes_and_pushes_nothing() {
 async fn an_unconfigured_update_url_fails_the_run_with_a_report() {
     let mut f = Fixture::new().await;
     let ids = f.processing_scans(&["LATE-1"]).await;
-    f.config.imshop.update_url = String::new();
+    f.config.imshop.update_url = Secret::default();
     let failed = f.run(false).await;
     assert_eq!(failed.status, RunStatus::Failed);
     assert!(
@@ -667,7 +668,7 @@ async fn an_unconfigured_update_url_fails_the_run_with_a_report() {
     );
     // The re-check stands; the push stays due for a configured run.
     assert_eq!(f.scan_row(&ids[0]).await.status, ScanStatus::Approved);
-    f.config.imshop.update_url = format!("{}/scans/update", f.imshop_server.url);
+    f.config.imshop.update_url = Secret::new(format!("{}/scans/update", f.imshop_server.url));
     assert_eq!(f.run(false).await.status, RunStatus::Clean);
     assert_eq!(f.answered(&ids[0]), [204]);
 }
