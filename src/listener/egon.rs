@@ -54,7 +54,7 @@ pub async fn handle_post(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let envelope = match read_body(body, state.settings.max_body_bytes).await {
+    let envelope = match read_body(body, &state.settings).await {
         Ok(bytes) => envelope_from(&headers, &bytes, query.as_deref()),
         Err(e) => Err(e),
     };
@@ -297,6 +297,10 @@ fn count(types: &Value, name: &str) -> Result<i64, String> {
     }
 }
 
+/// The snapshots of a stock callback's valid cards, and its rejected cards
+/// (the card, the reason).
+pub type Cards = (Vec<StockSnapshot>, Vec<(Value, String)>);
+
 /// One card's (sku, all, reserved, sellable).
 fn card_counts(key: Option<String>, card: &Value) -> Result<(String, i64, i64, i64), String> {
     let sku = card
@@ -341,10 +345,7 @@ fn card_counts(key: Option<String>, card: &Value) -> Result<(String, i64, i64, i
 /// A card without an id, without counters or with a count that is not an
 /// integer in 0..=[`MAX_COUNT`] is rejected on its own (returned with the
 /// reason); the other cards are applied.
-pub fn inventory_status_update(
-    data: &Value,
-    now: i64,
-) -> Result<(Vec<StockSnapshot>, Vec<(Value, String)>), ListenerError> {
+pub fn inventory_status_update(data: &Value, now: i64) -> Result<Cards, ListenerError> {
     let cards: Vec<(Option<String>, &Value)> = match data {
         Value::Object(map) => map.iter().map(|(k, v)| (Some(k.clone()), v)).collect(),
         Value::Array(items) => items.iter().map(|v| (None, v)).collect(),

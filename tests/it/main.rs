@@ -16,4 +16,5 @@ mod reconcile;
 mod retailcrm;
 mod scans;
 mod schedule;
+mod serve;
 mod stock;
