@@ -277,6 +277,16 @@ pub struct ListenerSection {
     pub bind: SocketAddr,
     /// Largest accepted callback body, bytes.
     pub max_body_bytes: usize,
+    /// Seconds a client has to send a request's headers (also the idle
+    /// keep-alive limit); default 10.
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body; default 30.
+    pub body_timeout_secs: u64,
+    /// Open connections at most; more wait in the kernel's accept queue. Default 512.
+    pub max_connections: usize,
+    /// Seconds requests in flight get to finish on shutdown (SIGTERM) before
+    /// their connections are closed; default 30.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for ListenerSection {
@@ -284,6 +294,10 @@ impl Default for ListenerSection {
         ListenerSection {
             bind: SocketAddr::from(([127, 0, 0, 1], 8088)),
             max_body_bytes: 1024 * 1024,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            max_connections: 512,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -776,6 +790,28 @@ impl Config {
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(bad(key, format!("must be between 0 and 1, got {v}")));
+            }
+        }
+        for (key, v) in [
+            (
+                "listener.max_body_bytes",
+                self.listener.max_body_bytes as u64,
+            ),
+            (
+                "listener.header_timeout_secs",
+                self.listener.header_timeout_secs,
+            ),
+            (
+                "listener.body_timeout_secs",
+                self.listener.body_timeout_secs,
+            ),
+            (
+                "listener.max_connections",
+                self.listener.max_connections as u64,
+            ),
+        ] {
+            if v == 0 {
+                return Err(bad(key, "must be at least 1".into()));
             }
         }
         if self.imsklad.stock_batch == 0 {

@@ -64,6 +64,10 @@ pub fn listener_settings(config: &Config) -> ListenerSettings {
     ListenerSettings {
         bind: config.listener.bind,
         max_body_bytes: config.listener.max_body_bytes,
+        header_timeout: std::time::Duration::from_secs(config.listener.header_timeout_secs),
+        body_timeout: std::time::Duration::from_secs(config.listener.body_timeout_secs),
+        max_connections: config.listener.max_connections,
+        shutdown_grace: std::time::Duration::from_secs(config.listener.shutdown_grace_secs),
         imsklad_callback_key: config.imsklad.callback_key.clone(),
         egon_auth_id: config.egon.auth_id.clone(),
         egon_auth_key: config.egon.auth_key.clone(),

@@ -1,8 +1,11 @@
 //! Figure 5: the callback listener under load. `clients` concurrent HTTP
-//! clients send `callbacks` distinct order-status callbacks (IMSKLAD
-//! `order/set_status` and EGON `WriteOrderStatus`, alternating) to
-//! [`crate::listener::spawn`]; each is journaled with its effect in one
-//! transaction before the answer, so callbacks/s is the persisted rate.
+//! clients send `callbacks` order callbacks to [`crate::listener::spawn`]:
+//! EGON `WriteOrderStatus` (odd indexes) and IMSKLAD pairs for one order, a
+//! `set_status` and an `update_tracks` sent back to back (indexes 4k and
+//! 4k+2), so that callbacks for the same order are in flight at once. Each is
+//! journaled with its effect in one transaction before the answer, so
+//! callbacks/s is the persisted rate; afterwards every order's state is
+//! checked and an effect that is missing counts as lost (the run fails).
 
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
@@ -41,16 +44,34 @@ pub struct ListenerResult {
     pub p50_ms: f64,
     /// 99th percentile latency, ms.
     pub p99_ms: f64,
+    /// Acknowledged effects missing from the order states afterwards (must be 0).
+    #[serde(default)]
+    pub lost_effects: usize,
+}
+
+/// The IMSKLAD order of callback `i` (even), its track.
+fn imsklad_order(i: usize) -> (String, String) {
+    (format!("B-{:08}", i / 4), format!("T-{:08}", i / 4))
 }
 
 /// The `i`-th callback: (path, content type, body).
 fn callback(i: usize) -> (&'static str, &'static str, String) {
-    if i % 2 == 0 {
+    if i % 4 == 0 {
+        let (id, _) = imsklad_order(i);
         let body = json!({
             "key": IMSKLAD_KEY,
             "type": "order",
             "action": "set_status",
-            "data": {"id": format!("B-{i:08}"), "old_status": 0, "new_status": 1, "system_id": 100_000 + i},
+            "data": {"id": id, "old_status": 0, "new_status": 1, "system_id": 100_000 + i},
+        });
+        ("/imsklad", "application/json", body.to_string())
+    } else if i % 4 == 2 {
+        let (id, track) = imsklad_order(i);
+        let body = json!({
+            "key": IMSKLAD_KEY,
+            "type": "order",
+            "action": "update_tracks",
+            "data": [{"id": id, "track": track}],
         });
         ("/imsklad", "application/json", body.to_string())
     } else {
@@ -165,11 +186,15 @@ async fn measure(
         )
         .await?
         .len();
+    let lost_effects = lost(&state_db, callbacks).await?;
     state_db.close().await;
     shop.db().close().await;
     let _ = std::fs::remove_file(&shop_path);
     if journaled < callbacks {
         bail!("only {journaled} of {callbacks} callbacks were journaled");
+    }
+    if lost_effects > 0 {
+        bail!("{lost_effects} acknowledged effects were lost (of {callbacks} callbacks)");
     }
     Ok(ListenerResult {
         engine: engine.name().to_string(),
@@ -179,7 +204,39 @@ async fn measure(
         per_second: rate(callbacks, seconds),
         p50_ms: median(&latencies).unwrap_or(0.0),
         p99_ms: percentile(&latencies, 99.0).unwrap_or(0.0),
+        lost_effects,
     })
+}
+
+/// Effects of the `callbacks` sent that the order states do not show.
+async fn lost(state_db: &Db, callbacks: usize) -> Result<usize> {
+    let states: std::collections::HashMap<String, crate::db::events::OrderState> =
+        crate::db::events::order_states(state_db)
+            .await?
+            .into_iter()
+            .map(|o| (o.order_id.clone(), o))
+            .collect();
+    let mut lost = 0;
+    for i in 0..callbacks {
+        let ok = match i % 4 {
+            0 => states
+                .get(&imsklad_order(i).0)
+                .is_some_and(|o| o.wms_status == Some(1)),
+            2 => {
+                let (id, track) = imsklad_order(i);
+                states
+                    .get(&id)
+                    .is_some_and(|o| o.track.as_deref() == Some(track.as_str()))
+            }
+            _ => states
+                .get(&format!("E-{i:08}"))
+                .is_some_and(|o| o.wms_status == Some(2)),
+        };
+        if !ok {
+            lost += 1;
+        }
+    }
+    Ok(lost)
 }
 
 #[cfg(test)]
@@ -187,13 +244,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn callbacks_are_distinct_and_alternate() {
+    fn callbacks_alternate_and_pair_up_on_one_order() {
         let (p0, _, b0) = callback(0);
         let (p1, c1, b1) = callback(1);
-        let (_, _, b2) = callback(2);
-        assert_eq!((p0, p1), ("/imsklad", "/egon"));
+        let (p2, _, b2) = callback(2);
+        assert_eq!((p0, p1, p2), ("/imsklad", "/egon", "/imsklad"));
         assert_eq!(c1, "application/x-www-form-urlencoded");
-        assert_ne!(b0, b2);
+        assert!(b0.contains("set_status") && b2.contains("update_tracks"));
+        assert!(b0.contains("B-00000000") && b2.contains("B-00000000"));
         assert!(b1.starts_with("req="));
+        assert!(callback(4).2.contains("B-00000001"));
     }
 }

@@ -140,14 +140,15 @@ pub fn e2e_line(r: &E2eResult) -> String {
 /// One progress line of a listener run.
 pub fn listener_line(r: &ListenerResult) -> String {
     format!(
-        "{}: {} callbacks from {} clients in {} = {}, p50 {:.1} ms, p99 {:.1} ms",
+        "{}: {} callbacks from {} clients in {} = {}, p50 {:.1} ms, p99 {:.1} ms, {} effects lost",
         r.engine,
         thousands(r.callbacks),
         r.clients,
         duration(r.seconds),
         per_second(r.per_second),
         r.p50_ms,
-        r.p99_ms
+        r.p99_ms,
+        r.lost_effects
     )
 }
 
@@ -243,19 +244,22 @@ pub fn markdown(report: &Report) -> String {
         out.push('\n');
     }
     if !report.listener.is_empty() {
-        out.push_str("**5. Callback listener** (IMSKLAD and EGON order callbacks over HTTP, each journaled before the answer)\n\n");
-        out.push_str("| state database | clients | callbacks | callbacks/s | p50 | p99 |\n");
-        out.push_str("|---|---:|---:|---:|---:|---:|\n");
+        out.push_str("**5. Callback listener** (IMSKLAD and EGON order callbacks over HTTP, each journaled before the answer; IMSKLAD `set_status` and `update_tracks` for one order sent at once; every effect checked afterwards)\n\n");
+        out.push_str(
+            "| state database | clients | callbacks | callbacks/s | p50 | p99 | effects lost |\n",
+        );
+        out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
         for r in &report.listener {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:.1} ms | {:.1} ms |",
+                "| {} | {} | {} | {} | {:.1} ms | {:.1} ms | {} |",
                 r.engine,
                 r.clients,
                 thousands(r.callbacks),
                 per_second(r.per_second),
                 r.p50_ms,
-                r.p99_ms
+                r.p99_ms,
+                r.lost_effects
             );
         }
         out.push('\n');

@@ -859,6 +859,9 @@ impl Tx<'_> {
 /// MySQL assigns `ON DUPLICATE KEY UPDATE` columns left to right, each seeing
 /// the ones already assigned, so `taken_at` is compared in every column and
 /// assigned last.
+// The cache holds `&'static str`s: the `*` copies one out of the map (clippy
+// reads it as a needless deref).
+#[allow(clippy::explicit_auto_deref)]
 fn upsert_stock_sql(dialect: Dialect, rows: usize) -> &'static str {
     use std::sync::OnceLock;
     static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<(u8, usize), &'static str>>> =

@@ -54,7 +54,7 @@ pub async fn handle_post(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let envelope = match read_body(body, state.settings.max_body_bytes).await {
+    let envelope = match read_body(body, &state.settings).await {
         Ok(bytes) => envelope_from(&headers, &bytes, query.as_deref()),
         Err(e) => Err(e),
     };
@@ -285,6 +285,10 @@ pub fn write_order_status(data: &Value) -> Result<OrderUpdate, ListenerError> {
     })
 }
 
+/// The snapshots of a stock callback's valid cards, and its rejected cards
+/// (the card, the reason).
+pub type Cards = (Vec<StockSnapshot>, Vec<(Value, String)>);
+
 /// One card's snapshot, or why it cannot be read.
 fn card_snapshot(key: Option<String>, card: &Value, now: i64) -> Result<StockSnapshot, String> {
     let sku = card
@@ -320,10 +324,7 @@ fn card_snapshot(key: Option<String>, card: &Value, now: i64) -> Result<StockSna
 ///
 /// A card without an id or without readable counters is rejected on its own
 /// (returned with the reason); the other cards are applied.
-pub fn inventory_status_update(
-    data: &Value,
-    now: i64,
-) -> Result<(Vec<StockSnapshot>, Vec<(Value, String)>), ListenerError> {
+pub fn inventory_status_update(data: &Value, now: i64) -> Result<Cards, ListenerError> {
     let cards: Vec<(Option<String>, &Value)> = match data {
         Value::Object(map) => map.iter().map(|(k, v)| (Some(k.clone()), v)).collect(),
         Value::Array(items) => items.iter().map(|v| (None, v)).collect(),

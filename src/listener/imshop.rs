@@ -118,7 +118,7 @@ async fn authorized(
     if key.is_empty() {
         return Err(ListenerError::Closed);
     }
-    let bytes = read_body(body, state.settings.max_body_bytes).await?;
+    let bytes = read_body(body, &state.settings).await?;
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -82,7 +82,7 @@ async fn process(
     body: Body,
     method: &mut String,
 ) -> Result<Value, ListenerError> {
-    let bytes = read_body(body, state.settings.max_body_bytes).await?;
+    let bytes = read_body(body, &state.settings).await?;
     let envelope = parse_json(&bytes)?;
     let key = envelope
         .get("key")

@@ -46,6 +46,7 @@ use serde_json::Value;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::db::events::{self, Effect, NewEvent, Recorded};
 use crate::db::{now_ms, Db, DbError};
@@ -55,6 +56,14 @@ use crate::shop::{Shop, ShopError};
 
 /// Default request body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default time a client has to send a request's headers (and idle keep-alive limit).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a client has to send a request's body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default cap on open connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default time requests in flight get to finish on shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Configuration of the listener.
 #[derive(Debug, Clone)]
@@ -63,6 +72,14 @@ pub struct ListenerSettings {
     pub bind: SocketAddr,
     /// Largest accepted request body (default [`DEFAULT_MAX_BODY_BYTES`]).
     pub max_body_bytes: usize,
+    /// Time to send the headers (default [`DEFAULT_HEADER_TIMEOUT`]).
+    pub header_timeout: Duration,
+    /// Time to send the body (default [`DEFAULT_BODY_TIMEOUT`]).
+    pub body_timeout: Duration,
+    /// Open connections at most (default [`DEFAULT_MAX_CONNECTIONS`]).
+    pub max_connections: usize,
+    /// Time in-flight requests get on shutdown (default [`DEFAULT_SHUTDOWN_GRACE`]).
+    pub shutdown_grace: Duration,
     /// The endpoint key IMSKLAD sends in its callbacks.
     pub imsklad_callback_key: Secret,
     /// EGON `auth_id` expected in callbacks.
@@ -84,6 +101,10 @@ impl Default for ListenerSettings {
         ListenerSettings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8787)),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             imsklad_callback_key: Secret::default(),
             egon_auth_id: String::new(),
             egon_auth_key: Secret::default(),
@@ -109,8 +130,9 @@ pub struct ListenerState {
 /// Why a callback was rejected; each protocol renders it in its own shape.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenerError {
-    /// The body is larger than `max_body_bytes` (or could not be read).
-    #[error("request body larger than {limit} bytes or unreadable")]
+    /// The body is larger than `max_body_bytes`, could not be read, or did
+    /// not arrive within the body timeout.
+    #[error("request body larger than {limit} bytes, unreadable or too slow")]
     TooLarge {
         /// The limit.
         limit: usize,
@@ -199,22 +221,91 @@ pub fn router(state: ListenerState) -> Router {
 }
 
 /// Serves on `state.settings.bind` until `shutdown` resolves; requests in
-/// flight finish (and are journaled) before it returns.
+/// flight get `shutdown_grace` to finish (and be journaled) before their
+/// connections are closed.
 pub async fn serve(
     state: ListenerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(state.settings.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "listener started");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_on(listener, state, shutdown).await
 }
 
 /// Starts the listener on `addr` (port 0 picks a free one) in the background;
 /// the returned server knows its address and stops on `stop()` or drop.
 pub async fn spawn(state: ListenerState, addr: SocketAddr) -> std::io::Result<RunningServer> {
-    crate::sandbox::common::spawn(router(state), addr).await
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = rx.await;
+        };
+        if let Err(e) = serve_on(listener, state, stopped).await {
+            tracing::warn!(error = %e, "listener stopped with an error");
+        }
+    });
+    Ok(RunningServer::from_task(addr, tx, handle))
+}
+
+/// The accept loop: HTTP/1 connections with a header read timeout, at most
+/// `max_connections` at once (further clients wait in the accept queue), and
+/// a bounded graceful shutdown.
+async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: ListenerState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let settings = state.settings.clone();
+    let app = router(state);
+    let permits = Arc::new(tokio::sync::Semaphore::new(settings.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, then go on.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(settings.header_timeout);
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(settings.shutdown_grace) => {
+            tracing::warn!(
+                grace_secs = settings.shutdown_grace.as_secs(),
+                "connections still open after the shutdown grace: closing them"
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn healthz(axum::extract::State(state): axum::extract::State<ListenerState>) -> Response {
@@ -235,11 +326,16 @@ async fn healthz(axum::extract::State(state): axum::extract::State<ListenerState
     }
 }
 
-/// Reads the body up to `limit` bytes.
-pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ListenerError> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ListenerError::TooLarge { limit })
+/// Reads the body up to `max_body_bytes`, within `body_timeout`.
+pub(crate) async fn read_body(
+    body: Body,
+    settings: &ListenerSettings,
+) -> Result<Bytes, ListenerError> {
+    let limit = settings.max_body_bytes;
+    match tokio::time::timeout(settings.body_timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) | Err(_) => Err(ListenerError::TooLarge { limit }),
+    }
 }
 
 /// Parses JSON leniently (trailing commas) into a value.

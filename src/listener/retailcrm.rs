@@ -57,7 +57,7 @@ async fn process(
     query: Option<&str>,
     body: Body,
 ) -> Result<Value, ListenerError> {
-    let bytes = read_body(body, state.settings.max_body_bytes).await?;
+    let bytes = read_body(body, &state.settings).await?;
     let client_id = field(&bytes, "clientId")
         .or_else(|| query.and_then(|q| field(q.as_bytes(), "clientId")))
         .ok_or(ListenerError::Unauthorized)?;

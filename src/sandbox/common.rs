@@ -424,6 +424,22 @@ impl Drop for RunningServer {
     }
 }
 
+impl RunningServer {
+    /// A server running as `handle` on `addr`, stopped by sending on `shutdown`.
+    pub fn from_task(
+        addr: SocketAddr,
+        shutdown: tokio::sync::oneshot::Sender<()>,
+        handle: tokio::task::JoinHandle<()>,
+    ) -> RunningServer {
+        RunningServer {
+            url: format!("http://{addr}"),
+            addr,
+            shutdown: Some(shutdown),
+            handle,
+        }
+    }
+}
+
 /// Serves `router` on `addr` (use port 0 for an ephemeral port).
 pub async fn spawn(router: Router, addr: SocketAddr) -> std::io::Result<RunningServer> {
     let listener = tokio::net::TcpListener::bind(addr).await?;

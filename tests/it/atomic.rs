@@ -681,3 +681,62 @@ async fn keys_compare_byte_exactly_on_every_engine() {
         t.drop_db().await;
     }
 }
+
+#[tokio::test]
+async fn sverka_events_lists_rejected_callbacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_url = format!("sqlite://{}", dir.path().join("state.db").display());
+    let f = Listener::start(&state_url).await;
+    f.post(
+        "/imsklad",
+        tracks(json!([{"track": "NO-ID"}, {"id": "V-1", "track": "T"}])),
+    )
+    .await;
+    f.post(
+        "/imsklad",
+        imsklad("set_status", json!({"id": "V-2", "new_status": "soon"})),
+    )
+    .await;
+    f.stop().await;
+    std::fs::write(
+        dir.path().join("sverka.toml"),
+        format!("[state]\ndatabase_url = \"{state_url}\"\n"),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sverka"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run sverka")
+    };
+    let out = run(&["events", "--rejected", "--source", "imsklad", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let list = list.as_array().expect("a list");
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list.iter().all(|e| e["status"] == "rejected"));
+    assert!(
+        list[0]["error"].as_str().unwrap_or("").contains("0..=999"),
+        "{list:?}"
+    );
+    assert!(list[1]["body"].as_str().unwrap_or("").contains("NO-ID"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(IMSKLAD_KEY));
+    let text = run(&["events"]);
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        text.contains("order.update_tracks") && text.contains("accepted"),
+        "{text}"
+    );
+    let later = run(&["events", "--since", "2999-01-01T00:00", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&later.stdout).trim(), "[]");
+    assert_eq!(
+        run(&["events", "--since", "yesterday"]).status.code(),
+        Some(2)
+    );
+}

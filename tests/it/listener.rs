@@ -82,6 +82,7 @@ fn settings(max_body_bytes: usize) -> ListenerSettings {
         retailcrm_client_id: Secret::new(CRM_CLIENT),
         retailcrm_store: "main".into(),
         crm_offer_key_is_xml_id: false,
+        ..ListenerSettings::default()
     }
 }
 

@@ -19,4 +19,5 @@ mod retailcrm;
 mod safety;
 mod scans;
 mod schedule;
+mod serve;
 mod stock;

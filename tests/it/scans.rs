@@ -96,6 +96,7 @@ impl Fixture {
             retailcrm_client_id: Secret::new("unused-crm"),
             retailcrm_store: "main".into(),
             crm_offer_key_is_xml_id: false,
+            ..ListenerSettings::default()
         };
         let listener = listener::spawn(
             ListenerState {
