@@ -11,6 +11,7 @@ mod imshop;
 mod imsklad;
 mod listener;
 mod orders;
+mod protocol;
 mod reconcile;
 mod retailcrm;
 mod scans;
