@@ -88,6 +88,7 @@ async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Check => crate::check::run(&global).await,
+        Command::Map(args) => crate::map_import::run(&args, &global).await,
         Command::Runs(args) => {
             let config = load_config(&global)?;
             let db = Db::connect_state(config.state.database_url.expose()).await?;

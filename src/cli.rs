@@ -70,6 +70,8 @@ pub enum Command {
     Runs(RunsArgs),
     /// List journaled callbacks (newest first), e.g. the rejected ones.
     Events(EventsArgs),
+    /// The goods id mapping (shop SKU → IMSKLAD goods id).
+    Map(MapArgs),
     /// Measure how fast sverka reconciles and how it scales (build with --release):
     /// pure stock/orders/billing reconcile (time, peak memory, pandas and DuckDB
     /// baselines), loading from SQLite/PostgreSQL, the end-to-end stock job against
@@ -180,6 +182,29 @@ pub struct SandboxArgs {
     /// Also write the goods id mapping into this state database URL.
     #[arg(long, value_name = "URL")]
     pub write_state: Option<String>,
+    /// Switch every sandbox strictness switch to its strict reading (see the
+    /// README's "Protocol notes").
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `sverka map`
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    /// What to do with the mapping.
+    #[command(subcommand)]
+    pub action: MapAction,
+}
+
+/// `sverka map …`
+#[derive(Debug, Subcommand)]
+pub enum MapAction {
+    /// Import `sku,wms_id` pairs from a CSV file (header optional), for a shop
+    /// that already runs on IMSKLAD: no `update_good` look-up is needed for them.
+    Import {
+        /// The CSV file: `sku,wms_id` per line (`,` or `;`).
+        file: PathBuf,
+    },
 }
 
 /// `sverka runs`

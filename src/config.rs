@@ -104,6 +104,76 @@ pub enum OfferKeyField {
     XmlId,
 }
 
+/// `[imsklad] carrier_export`: who exports orders to CDEK / BoxBerry when
+/// IMSKLAD asks the shop to (`send_to_cdek`, `send_to_boxberry`, `send_act_to_boxberry`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CarrierExport {
+    /// Nobody on the shop's side: sverka journals the request, reports it
+    /// (`carrier_export_requested`) and answers IMSKLAD's error code 4.
+    #[default]
+    Refuse,
+    /// Another system of the shop does it: sverka journals and answers ok.
+    Elsewhere,
+}
+
+/// `[imsklad] order_goods_id`: which id goes into `goods[].id` of
+/// `add_order` / `update_order` (UNVERIFIED: seed 002 says the partner's id,
+/// typed Int).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderGoodsId {
+    /// The shop SKU (an integer when it is one, else a string).
+    #[default]
+    Partner,
+    /// The mapped WMS goods id (an integer).
+    Wms,
+}
+
+/// `[stock] lookup_unmapped`: how a shop SKU without a WMS id mapping is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LookupUnmapped {
+    /// Ask IMSKLAD with `update_good` (sending the full product record; this
+    /// writes the WMS catalogue).
+    #[default]
+    UpdateGood,
+    /// Only report it (map it with `sverka map import`).
+    Report,
+}
+
+/// `[imshop] hook_auth`: whether the scan and history hooks require a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HookAuth {
+    /// `[imshop] hook_key` as a bearer token, a body `key` or a `key` query
+    /// parameter; an empty `hook_key` closes the hooks.
+    #[default]
+    Key,
+    /// No credential (for setups restricted by IP); must be set explicitly.
+    None,
+}
+
+/// `[imshop] push_key`: where the key goes on status pushes (UNVERIFIED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PushKey {
+    /// `Authorization: Bearer <key>`.
+    #[default]
+    Bearer,
+    /// A `key` field of the JSON body.
+    Body,
+    /// Both.
+    Both,
+}
+
+/// The default `[retailcrm] call_points` (UNVERIFIED: no public source lists
+/// the values RetailCRM accepts).
+pub const DEFAULT_CALL_POINTS: [&str; 2] = ["order.create", "order.edit"];
+
+/// The default `[egon] timezone` of `change_timestamp` / `changed_at` (UNVERIFIED).
+pub const DEFAULT_EGON_TIMEZONE: &str = "Europe/Bratislava";
+
 /// `[state]`: sverka's own database.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -176,6 +246,10 @@ pub struct ImskladSection {
     pub stock_batch: usize,
     /// get_stock calls in flight at once.
     pub concurrency: usize,
+    /// Who exports orders to carriers when IMSKLAD asks (`refuse` | `elsewhere`).
+    pub carrier_export: CarrierExport,
+    /// Which id order lines carry (`partner` | `wms`, UNVERIFIED).
+    pub order_goods_id: OrderGoodsId,
 }
 
 impl Default for ImskladSection {
@@ -187,12 +261,14 @@ impl Default for ImskladSection {
             callback_key: Secret::default(),
             stock_batch: 500,
             concurrency: 4,
+            carrier_export: CarrierExport::Refuse,
+            order_goods_id: OrderGoodsId::Partner,
         }
     }
 }
 
 /// `[egon]`
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EgonSection {
     /// API endpoint, e.g. `https://api.isklad.com/rest/v1`.
@@ -203,6 +279,30 @@ pub struct EgonSection {
     pub auth_key: Secret,
     /// auth_token.
     pub auth_token: Secret,
+    /// Time zone of EGON's `change_timestamp` and `changed_at` (UNVERIFIED;
+    /// default Europe/Bratislava, iSklad being Slovak).
+    pub timezone: String,
+}
+
+impl Default for EgonSection {
+    fn default() -> Self {
+        EgonSection {
+            url: String::new(),
+            auth_id: String::new(),
+            auth_key: Secret::default(),
+            auth_token: Secret::default(),
+            timezone: DEFAULT_EGON_TIMEZONE.into(),
+        }
+    }
+}
+
+impl EgonSection {
+    /// The configured time zone (validated at load).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone
+            .parse()
+            .unwrap_or(chrono_tz::Europe::Bratislava)
+    }
 }
 
 /// `[retailcrm]`
@@ -225,6 +325,23 @@ pub struct RetailCrmSection {
     pub client_id: Secret,
     /// Requests per second (RetailCRM allows 10 per key).
     pub rate_per_sec: usize,
+    /// `integrationCode` of the module (the module `code` must start with it;
+    /// default: `module_code`).
+    pub integration_code: Option<String>,
+    /// `callPoints` of the `inventoriesUpload` action (UNVERIFIED values).
+    pub call_points: Vec<String>,
+    /// Logo URL shown in the CRM's marketplace (optional).
+    pub logo: Option<String>,
+}
+
+impl RetailCrmSection {
+    /// The module's `integrationCode`: the configured one, else the module code.
+    pub fn integration_code(&self) -> String {
+        self.integration_code
+            .clone()
+            .filter(|c| !c.trim().is_empty())
+            .unwrap_or_else(|| self.module_code.clone())
+    }
 }
 
 impl Default for RetailCrmSection {
@@ -238,6 +355,9 @@ impl Default for RetailCrmSection {
             module_code: "sverka".into(),
             client_id: Secret::default(),
             rate_per_sec: 10,
+            integration_code: None,
+            call_points: DEFAULT_CALL_POINTS.iter().map(|s| s.to_string()).collect(),
+            logo: None,
         }
     }
 }
@@ -256,6 +376,10 @@ pub struct ImshopSection {
     /// A scan still `processing` this many minutes after its last change is
     /// reported as stuck by `reconcile scans` (default 60).
     pub stuck_minutes: u64,
+    /// Whether the hooks require `hook_key` (`key`) or no credential (`none`).
+    pub hook_auth: HookAuth,
+    /// Where the key goes on status pushes (`bearer` | `body` | `both`, UNVERIFIED).
+    pub push_key: PushKey,
 }
 
 impl Default for ImshopSection {
@@ -265,6 +389,8 @@ impl Default for ImshopSection {
             key: Secret::default(),
             hook_key: Secret::default(),
             stuck_minutes: 60,
+            hook_auth: HookAuth::Key,
+            push_key: PushKey::Bearer,
         }
     }
 }
@@ -397,6 +523,8 @@ pub struct StockSection {
     pub create_missing_in_wms: bool,
     /// Hours before a SKU the WMS did not know is looked up again.
     pub recheck_missing_hours: i64,
+    /// How unmapped shop SKUs are handled (`update_good` | `report`).
+    pub lookup_unmapped: LookupUnmapped,
 }
 
 impl Default for StockSection {
@@ -404,6 +532,7 @@ impl Default for StockSection {
         StockSection {
             create_missing_in_wms: false,
             recheck_missing_hours: 24,
+            lookup_unmapped: LookupUnmapped::UpdateGood,
         }
     }
 }
@@ -431,7 +560,8 @@ pub struct OrdersSection {
     /// EGON transport id (`id_delivery`) for orders sverka creates.
     pub egon_delivery_id: Option<i64>,
     /// Public URL of `sverka serve`, registered as the RetailCRM module's
-    /// `baseUrl` (default `http://<listener.bind>`).
+    /// `baseUrl`: absolute, and https unless its host is loopback. Without it
+    /// the module is registered without the `inventoriesUpload` callback.
     pub listener_url: Option<String>,
 }
 
@@ -449,6 +579,47 @@ impl Default for OrdersSection {
             listener_url: None,
         }
     }
+}
+
+impl OrdersSection {
+    /// The RetailCRM module's `baseUrl` from `listener_url`: `Ok(None)` when it
+    /// is not set, an error naming the problem when it is not absolute or is
+    /// plain http on a host that is not loopback (RetailCRM's cloud cannot call
+    /// a private address, and the callback carries the account's `clientId`).
+    pub fn module_base_url(&self) -> Result<Option<String>, String> {
+        let Some(raw) = self.listener_url.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        let url = reqwest::Url::parse(raw)
+            .map_err(|e| format!("`{raw}` is not an absolute URL ({e})"))?;
+        let host = url.host_str().unwrap_or_default();
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback_host(host) => {}
+            "http" => {
+                return Err(format!(
+                    "`{raw}` is plain http on `{host}`: use https (http is only for a loopback host, as in the demo and tests)"
+                ))
+            }
+            other => return Err(format!("`{raw}`: scheme `{other}` is not http(s)")),
+        }
+        if host.is_empty() {
+            return Err(format!("`{raw}` has no host"));
+        }
+        Ok(Some(raw.trim_end_matches('/').to_owned()))
+    }
+}
+
+/// True for `localhost`, 127.0.0.0/8 and `::1`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// One expected charge of the billing tariff table (`[[billing.tariff]]`).
@@ -882,6 +1053,15 @@ impl Config {
                     format!("must be an http(s) URL, got `{url}`"),
                 ));
             }
+        }
+        if self.egon.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(bad(
+                "egon.timezone",
+                format!(
+                    "unknown time zone `{}` (use an IANA name such as Europe/Bratislava)",
+                    self.egon.timezone
+                ),
+            ));
         }
         self.validate_billing(origin)?;
         if self.timezone.name().parse::<chrono_tz::Tz>().is_err() {

@@ -75,6 +75,10 @@ pub fn listener_settings(config: &Config) -> ListenerSettings {
         retailcrm_client_id: config.retailcrm.client_id.clone(),
         retailcrm_store: config.retailcrm.store.clone(),
         crm_offer_key_is_xml_id: config.retailcrm.offer_key == crate::config::OfferKeyField::XmlId,
+        imsklad_carrier_export_elsewhere: config.imsklad.carrier_export
+            == crate::config::CarrierExport::Elsewhere,
+        egon_tz: config.egon.tz(),
+        imshop_hook_auth_none: config.imshop.hook_auth == crate::config::HookAuth::None,
     }
 }
 
@@ -185,6 +189,8 @@ pub async fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<u8> {
         ),
     );
 
+    // RetailCRM calls the warehouse module back at the listener (loopback http).
+    config.orders.listener_url = Some(listener.url.clone());
     let ctx_global = GlobalArgs {
         config: None,
         dry_run: global.dry_run,

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod jobs;
 pub mod lenient;
 pub mod listener;
+pub mod map_import;
 pub mod progress;
 pub mod reconcile;
 pub mod report;

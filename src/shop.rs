@@ -282,6 +282,41 @@ pub struct Product {
     pub ean: Option<String>,
     /// Supplier id.
     pub supplier_id: Option<String>,
+    /// Width, mm (`width_mm`, optional column).
+    pub width_mm: Option<i64>,
+    /// Height, mm (`height_mm`, optional column).
+    pub height_mm: Option<i64>,
+    /// Length, mm (`length_mm`, optional column).
+    pub length_mm: Option<i64>,
+    /// IMSKLAD colour id (`color_id`, optional column).
+    pub color_id: Option<i64>,
+    /// Size text (`size`, optional column).
+    pub size: Option<String>,
+    /// External picture URL (`image_url`, optional column).
+    pub image_url: Option<String>,
+}
+
+impl Product {
+    /// The IMSKLAD goods record of this product: every documented field the
+    /// shop has (`add_good` / `update_good` replace the WMS copy, so nothing
+    /// the shop knows is left out).
+    pub fn to_imsklad_good(&self) -> crate::connectors::imsklad::Good {
+        let mut good = crate::connectors::imsklad::Good::new(
+            self.sku.clone(),
+            self.name.clone(),
+            self.price_kop,
+        );
+        good.cost_kop = self.cost_kop;
+        good.description = self.description.clone();
+        good.image = self.image_url.clone();
+        good.weight = self.weight_g;
+        good.width = self.width_mm;
+        good.height = self.height_mm;
+        good.length = self.length_mm;
+        good.color = self.color_id;
+        good.size = self.size.clone();
+        good
+    }
 }
 
 /// A shop order.
@@ -315,6 +350,38 @@ pub struct ShopOrder {
     pub phone: Option<String>,
     /// Address.
     pub address: Option<String>,
+    /// Discount, kopecks (`discount_kop`, optional column; 0 when absent).
+    pub discount_kop: i64,
+    /// IMSKLAD courier id (`courier`, optional column).
+    pub courier: Option<i64>,
+    /// Carrier pickup point code (`pickup_point`, optional column).
+    pub pickup_point: Option<String>,
+    /// Post code (`post_code`, optional column).
+    pub post_code: Option<String>,
+    /// Address parts (`city`, `street`, `house`, `room`, optional columns).
+    pub address_parts: AddressParts,
+}
+
+/// A delivery address in parts, as far as the shop keeps them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AddressParts {
+    /// City.
+    pub city: Option<String>,
+    /// Street.
+    pub street: Option<String>,
+    /// House.
+    pub house: Option<String>,
+    /// Flat.
+    pub room: Option<String>,
+}
+
+impl AddressParts {
+    /// True when no part is known.
+    pub fn is_empty(&self) -> bool {
+        [&self.city, &self.street, &self.house, &self.room]
+            .iter()
+            .all(|p| p.as_deref().is_none_or(|t| t.trim().is_empty()))
+    }
 }
 
 /// What billing needs to know of a shop order.
@@ -345,6 +412,8 @@ pub struct ShopOrderItem {
     pub quantity: i64,
     /// Unit price, kopecks.
     pub price_kop: i64,
+    /// The product name (`name`, optional column).
+    pub name: Option<String>,
 }
 
 /// A marking (Честный ЗНАК) code known to the shop.
@@ -428,6 +497,40 @@ fn opt_int(
             .try_get::<Option<i32>, _>(name)
             .map(|v| v.map(i64::from))
             .map_err(|source| ShopError::query(query, source)),
+    }
+}
+
+/// True when a query simply did not return an optional column.
+fn column_absent(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::ColumnNotFound(_))
+}
+
+/// An optional integer column: `None` when NULL or not returned at all.
+fn may_int(
+    row: &sqlx::any::AnyRow,
+    name: &str,
+    query: &'static str,
+) -> Result<Option<i64>, ShopError> {
+    match row.try_get::<Option<i64>, _>(name) {
+        Ok(v) => Ok(v),
+        Err(e) if column_absent(&e) => Ok(None),
+        Err(_) => row
+            .try_get::<Option<i32>, _>(name)
+            .map(|v| v.map(i64::from))
+            .map_err(|source| ShopError::Query { query, source }),
+    }
+}
+
+/// An optional text column: `None` when NULL, blank or not returned at all.
+fn may_text(
+    row: &sqlx::any::AnyRow,
+    name: &str,
+    query: &'static str,
+) -> Result<Option<String>, ShopError> {
+    match crate::db::opt_text(row, name) {
+        Ok(v) => Ok(v.filter(|t| !t.trim().is_empty())),
+        Err(e) if column_absent(&e) => Ok(None),
+        Err(source) => Err(ShopError::Query { query, source }),
     }
 }
 
@@ -573,6 +676,12 @@ impl Shop {
             weight_g: opt_int(r, "weight_g", q)?,
             ean: col(r, "ean", q)?,
             supplier_id: col(r, "supplier_id", q)?,
+            width_mm: may_int(r, "width_mm", q)?,
+            height_mm: may_int(r, "height_mm", q)?,
+            length_mm: may_int(r, "length_mm", q)?,
+            color_id: may_int(r, "color_id", q)?,
+            size: may_text(r, "size", q)?,
+            image_url: may_text(r, "image_url", q)?,
         })
     }
 
@@ -621,6 +730,16 @@ impl Shop {
                 email: col(r, "email", Q)?,
                 phone: col(r, "phone", Q)?,
                 address: col(r, "address", Q)?,
+                discount_kop: may_int(r, "discount_kop", Q)?.unwrap_or(0),
+                courier: may_int(r, "courier", Q)?,
+                pickup_point: may_text(r, "pickup_point", Q)?,
+                post_code: may_text(r, "post_code", Q)?,
+                address_parts: AddressParts {
+                    city: may_text(r, "city", Q)?,
+                    street: may_text(r, "street", Q)?,
+                    house: may_text(r, "house", Q)?,
+                    room: may_text(r, "room", Q)?,
+                },
             })
         })
         .collect()
@@ -692,6 +811,7 @@ impl Shop {
                 sku: col(r, "sku", Q)?,
                 quantity: int(r, "quantity", Q)?,
                 price_kop: int(r, "price_kop", Q)?,
+                name: may_text(r, "name", Q)?,
             })
         })
         .collect()

@@ -9,7 +9,13 @@ CREATE TABLE IF NOT EXISTS products (
     weight_g BIGINT,
     ean VARCHAR(32),
     supplier_id VARCHAR(64),
-    active INTEGER NOT NULL DEFAULT 1
+    active INTEGER NOT NULL DEFAULT 1,
+    width_mm BIGINT,
+    height_mm BIGINT,
+    length_mm BIGINT,
+    color_id BIGINT,
+    size VARCHAR(64),
+    image_url VARCHAR(512)
 );
 CREATE TABLE IF NOT EXISTS stock (
     sku VARCHAR(64) PRIMARY KEY,
@@ -30,7 +36,15 @@ CREATE TABLE IF NOT EXISTS orders (
     customer_name VARCHAR(255) NOT NULL,
     email VARCHAR(255),
     phone VARCHAR(64),
-    address VARCHAR(512)
+    address VARCHAR(512),
+    discount_kop BIGINT NOT NULL DEFAULT 0,
+    courier BIGINT,
+    pickup_point VARCHAR(64),
+    post_code VARCHAR(16),
+    city VARCHAR(255),
+    street VARCHAR(255),
+    house VARCHAR(64),
+    room VARCHAR(64)
 );
 CREATE TABLE IF NOT EXISTS order_items (
     order_id VARCHAR(64) NOT NULL,

@@ -580,7 +580,8 @@ pub struct InventoryItem {
         deserialize_with = "strict_counts"
     )]
     pub counts: Result<CountTypes, String>,
-    /// When the card last changed (EGON local time), when the answer says.
+    /// When the card's counts last changed (EGON local time): `count_types.changed_at`
+    /// as documented, else a card-level `changed_at`.
     #[serde(default, deserialize_with = "opt_datetime")]
     pub changed_at: Option<NaiveDateTime>,
 }
@@ -1362,6 +1363,13 @@ impl EgonClient {
             });
         }
         if !(200..300).contains(&status) {
+            // response-codes.md: HTTP 401 when `auth_status` is 202, 403 when
+            // the account or API is disabled; the body still says which.
+            if let Ok(fail @ Attempt::Fail(_)) =
+                Answer::parse(&text).map(|a| self.classify(method, a, attempt))
+            {
+                return fail;
+            }
             return Attempt::Fail(EgonError::Http {
                 method,
                 status,
@@ -1441,7 +1449,18 @@ fn parse_inventory_details(v: Value) -> Result<Vec<InventoryItem>, String> {
     };
     cards
         .into_iter()
-        .map(|c| serde_json::from_value::<InventoryItem>(c).map_err(|e| e.to_string()))
+        .map(|mut c| {
+            // InventoryDetail.md puts `changed_at` inside `count_types`; a
+            // card-level one is read only when that is missing.
+            let inner = c
+                .pointer("/count_types/changed_at")
+                .filter(|v| !v.is_null())
+                .cloned();
+            if let (Some(at), Some(card)) = (inner, c.as_object_mut()) {
+                card.insert("changed_at".into(), at);
+            }
+            serde_json::from_value::<InventoryItem>(c).map_err(|e| e.to_string())
+        })
         .collect()
 }
 
@@ -1580,6 +1599,22 @@ mod tests {
 
     #[test]
     fn inventory_details_accept_map_list_and_empty_array() {
+        // InventoryDetail.md's sample: `changed_at` sits inside `count_types`.
+        let doc = json!({"240442": {"id": 240442, "item_id": 1, "count_types": {
+            "all": 0, "ordered": 1, "changed_at": "2022-09-12 11:07:51"}}});
+        let items = parse_inventory_details(doc).unwrap();
+        assert_eq!(items[0].changed_at, parse_datetime("2022-09-12 11:07:51"));
+        // A card-level one only counts when count_types has none.
+        let both = json!([{"item_id": 1, "changed_at": "2020-01-01 00:00:00",
+            "count_types": {"all": 1, "changed_at": "2022-09-12 11:07:51"}},
+            {"item_id": 2, "changed_at": "2020-01-01 00:00:00", "count_types": {"all": 1}}]);
+        let items = parse_inventory_details(both).unwrap();
+        assert_eq!(items[0].changed_at, parse_datetime("2022-09-12 11:07:51"));
+        assert_eq!(items[1].changed_at, parse_datetime("2020-01-01 00:00:00"));
+    }
+
+    #[test]
+    fn inventory_details_also_accept_list_and_empty_array() {
         let map = json!({"240442": {"id": 240442, "item_id": 1, "ean": "123",
             "count_types": {"all": 3}, "paired_cards": []}});
         let items = parse_inventory_details(map).unwrap();

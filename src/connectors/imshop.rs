@@ -25,9 +25,12 @@ pub const SUCCESS_TYPO_KEY: &str = "suc\u{0441}ess";
 pub struct ImshopConfig {
     /// The URL IMSHOP's product manager issued (may embed a token).
     pub update_url: String,
-    /// The key IMSHOP issued; sent as `Authorization: Bearer <key>`.
+    /// The key IMSHOP issued.
     pub key: Secret,
-    /// Also send the key as a `key` field of the JSON body.
+    /// Send the key as `Authorization: Bearer <key>` (UNVERIFIED where IMSHOP
+    /// wants it: `[imshop] push_key`).
+    pub key_in_header: bool,
+    /// Send the key as a `key` field of the JSON body.
     pub key_in_body: bool,
     /// Timeouts and retry bounds.
     pub policy: HttpPolicy,
@@ -246,10 +249,11 @@ impl ImshopClient {
     }
 
     async fn attempt(&self, body: String) -> Result<Attempt, ImshopError> {
-        let sent = self
-            .http
-            .post(&self.cfg.update_url)
-            .bearer_auth(self.cfg.key.expose())
+        let mut request = self.http.post(&self.cfg.update_url);
+        if self.cfg.key_in_header {
+            request = request.bearer_auth(self.cfg.key.expose());
+        }
+        let sent = request
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send()
@@ -517,6 +521,7 @@ mod tests {
         let cfg = |key_in_body| ImshopConfig {
             update_url: "http://x".into(),
             key: Secret::new("k-s3cr3t"),
+            key_in_header: true,
             key_in_body,
             policy: HttpPolicy::default(),
         };
@@ -540,6 +545,7 @@ mod tests {
         let cfg = ImshopConfig {
             update_url: "http://x".into(),
             key: Secret::default(),
+            key_in_header: true,
             key_in_body: false,
             policy: HttpPolicy::default(),
         };

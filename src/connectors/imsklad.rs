@@ -897,52 +897,95 @@ impl StockAnswer {
     }
 }
 
-/// Billing type "other", assumed when a line carries no `type` (the doc's own
-/// example has none).
+/// Billing type "other".
 pub const BILLING_KIND_OTHER: i64 = 9;
+/// A billing line without `type` whose comment names no documented operation
+/// (seed 002's own example has no `type` on any line): it takes part in no
+/// tariff or duplicate check and is reported as `untyped_charge`.
+pub const BILLING_KIND_UNTYPED: i64 = -1;
 
-fn billing_kind<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    Ok(lenient::opt_int(d)?.unwrap_or(BILLING_KIND_OTHER))
-}
-
-fn default_billing_kind() -> i64 {
-    BILLING_KIND_OTHER
+/// The operation type a line's comment names, for lines without `type`:
+/// the comments seed 002 documents ("Сборка заказа" → 0, "Пополнение баланса"
+/// → 1, "Доставка…" → 2, "Забор товара" → 9; case and surrounding spaces
+/// ignored), else [`BILLING_KIND_UNTYPED`].
+pub fn billing_kind_from_comment(comment: &str) -> i64 {
+    let c = comment.trim().to_lowercase();
+    if c.starts_with("сборка заказа") {
+        0
+    } else if c.starts_with("пополнение баланса") {
+        1
+    } else if c.starts_with("доставка") {
+        2
+    } else if c.starts_with("забор товара") {
+        BILLING_KIND_OTHER
+    } else {
+        BILLING_KIND_UNTYPED
+    }
 }
 
 fn comment_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(de_opt_string(d)?.unwrap_or_default())
 }
 
+/// A `billing[]` line as sent: `type` may be missing.
+#[derive(Deserialize)]
+struct RawBillingLine {
+    #[serde(deserialize_with = "lenient::int")]
+    id: i64,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    order_id: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    foreign_order_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    doc_request_id: Option<i64>,
+    #[serde(rename = "type", default, deserialize_with = "lenient::opt_int")]
+    kind: Option<i64>,
+    #[serde(deserialize_with = "lenient::int")]
+    date: i64,
+    #[serde(rename = "amount", with = "money")]
+    amount_kop: i64,
+    #[serde(default, deserialize_with = "comment_text")]
+    comment: String,
+}
+
+impl From<RawBillingLine> for BillingLine {
+    fn from(r: RawBillingLine) -> Self {
+        BillingLine {
+            id: r.id,
+            order_id: r.order_id,
+            foreign_order_id: r.foreign_order_id,
+            doc_request_id: r.doc_request_id,
+            kind: r
+                .kind
+                .unwrap_or_else(|| billing_kind_from_comment(&r.comment)),
+            date: r.date,
+            amount_kop: r.amount_kop,
+            comment: r.comment,
+        }
+    }
+}
+
 /// One balance operation (`get_billing` → `billing[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "RawBillingLine")]
 pub struct BillingLine {
     /// Operation id.
-    #[serde(deserialize_with = "lenient::int")]
     pub id: i64,
     /// WMS order id.
-    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub order_id: Option<i64>,
     /// Partner (shop) order id.
-    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub foreign_order_id: Option<String>,
     /// WMS request (document) id.
-    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub doc_request_id: Option<i64>,
-    /// `type`: 0 assembly, 1 top-up, 2 delivery, 9 other (9 when absent).
-    #[serde(
-        rename = "type",
-        default = "default_billing_kind",
-        deserialize_with = "billing_kind"
-    )]
+    /// `type`: 0 assembly, 1 top-up, 2 delivery, 9 other; without `type`, the
+    /// type its comment names ([`billing_kind_from_comment`]), else
+    /// [`BILLING_KIND_UNTYPED`].
     pub kind: i64,
     /// Operation time (unix).
-    #[serde(deserialize_with = "lenient::int")]
     pub date: i64,
     /// Amount in kopecks; negative is a charge.
-    #[serde(rename = "amount", with = "money")]
     pub amount_kop: i64,
     /// Comment (empty when absent).
-    #[serde(default, deserialize_with = "comment_text")]
     pub comment: String,
 }
 
@@ -1758,12 +1801,42 @@ mod tests {
         let first = &b.lines[0];
         assert_eq!(first.order_id, Some(153_383));
         assert_eq!(first.foreign_order_id.as_deref(), Some("359407"));
-        assert_eq!((first.kind, first.amount_kop), (BILLING_KIND_OTHER, -5_000));
+        // The example's lines carry no `type`: an empty comment names no
+        // operation, "Забор товара" is a documented "other" (9).
+        assert_eq!(
+            (first.kind, first.amount_kop),
+            (BILLING_KIND_UNTYPED, -5_000)
+        );
         let second = &b.lines[1];
         assert_eq!((second.doc_request_id, second.order_id), (Some(1120), None));
         assert_eq!(second.comment, "Забор товара");
+        assert_eq!(second.kind, BILLING_KIND_OTHER);
         let sum: i64 = b.lines.iter().map(|l| l.amount_kop).sum();
         assert_eq!(sum, b.change_of_balance_kop);
+    }
+
+    #[test]
+    fn untyped_billing_lines_take_the_type_their_comment_documents() {
+        for (comment, kind) in [
+            ("Сборка заказа", 0),
+            ("  сборка заказа 359407", 0),
+            ("Пополнение баланса", 1),
+            ("Доставка", 2),
+            ("Доставка СДЭК", 2),
+            ("Забор товара", BILLING_KIND_OTHER),
+            ("", BILLING_KIND_UNTYPED),
+            ("Хранение", BILLING_KIND_UNTYPED),
+        ] {
+            assert_eq!(billing_kind_from_comment(comment), kind, "{comment:?}");
+        }
+        // An explicit type always wins over the comment.
+        let b: Billing = lenient::from_str(
+            r#"{"current_balance": 0, "change_of_balance": 0, "billing": [
+            {"id": 1, "type": 2, "date": 1, "amount": -1, "comment": "Сборка заказа"},
+            {"id": 2, "date": 1, "amount": -1, "comment": "Сборка заказа"}]}"#,
+        )
+        .unwrap();
+        assert_eq!((b.lines[0].kind, b.lines[1].kind), (2, 0));
     }
 
     #[test]

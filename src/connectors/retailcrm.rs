@@ -31,8 +31,13 @@ use std::time::Duration;
 
 /// At most this many offers go into one `POST /store/inventories/upload`.
 pub const MAX_OFFERS_PER_UPLOAD: usize = 250;
-/// Page size for `GET /store/inventories` (the largest the API allows).
+/// Page size `GET /store/inventories` asks for first. UNVERIFIED: the official
+/// PHP client validates 20/50/100 only; when the CRM refuses 250 the client
+/// falls back to [`INVENTORY_FALLBACK_LIMIT`] for the rest of its life (one
+/// run), once, with a log line.
 pub const INVENTORY_PAGE_LIMIT: u32 = 250;
+/// The page size inventory reads use after the CRM refused [`INVENTORY_PAGE_LIMIT`].
+pub const INVENTORY_FALLBACK_LIMIT: u32 = 100;
 /// Inventory pages in flight at once after the first page: the shared rate
 /// limiter still decides when each request is sent, this only lets the
 /// latency of one page overlap the next ones.
@@ -43,8 +48,9 @@ pub const ORDERS_PAGE_LIMIT: u32 = 50;
 pub const ORDER_IDS_PER_REQUEST: usize = 100;
 /// Page size for `GET /orders/history`.
 pub const HISTORY_PAGE_LIMIT: u32 = 100;
-/// Page sizes the API accepts.
-pub const ALLOWED_LIMITS: [u32; 4] = [20, 50, 100, 250];
+/// Page sizes every list method accepts (the official PHP client's
+/// `checkPaginationLimit`); only `/store/inventories` is asked for more.
+pub const ALLOWED_LIMITS: [u32; 3] = [20, 50, 100];
 
 /// Which offer field carries the shop SKU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -1128,6 +1134,8 @@ struct Inner {
     offer_key: OfferKey,
     policy: HttpPolicy,
     limiter: RateLimiter,
+    /// The page size inventory reads ask for (250, or 100 once refused).
+    inventory_limit: std::sync::atomic::AtomicU32,
 }
 
 /// A RetailCRM v5 client; clones share the connection pool, and every client
@@ -1174,8 +1182,58 @@ impl RetailCrmClient {
                     Duration::from_secs(1),
                 ),
                 policy: cfg.policy,
+                inventory_limit: std::sync::atomic::AtomicU32::new(INVENTORY_PAGE_LIMIT),
             }),
         })
+    }
+
+    /// The page size inventory reads ask for now: [`INVENTORY_PAGE_LIMIT`]
+    /// until the CRM refuses it, then [`INVENTORY_FALLBACK_LIMIT`].
+    pub fn inventory_page_limit(&self) -> u32 {
+        self.inner
+            .inventory_limit
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One `/store/inventories` page at the current page size; when the CRM
+    /// refuses that size, falls back to [`INVENTORY_FALLBACK_LIMIT`] (once per
+    /// client, with a log line) and asks again. Answers the page and the size
+    /// it was read with.
+    async fn inventory_page(
+        &self,
+        base: &[(String, String)],
+        page: u32,
+    ) -> Result<(InventoriesAnswer, u32), RetailCrmError> {
+        use std::sync::atomic::Ordering;
+        const ENDPOINT: &str = "/store/inventories";
+        let limit = self.inventory_page_limit();
+        let query = with_page(base, page, limit);
+        match self
+            .call::<InventoriesAnswer>(ENDPOINT, Call::Get(&query))
+            .await
+        {
+            Err(e) if limit > INVENTORY_FALLBACK_LIMIT && refuses_page_size(&e) => {
+                if self
+                    .inner
+                    .inventory_limit
+                    .compare_exchange(
+                        limit,
+                        INVENTORY_FALLBACK_LIMIT,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    tracing::warn!(
+                        "RetailCRM refused page size {limit} on {ENDPOINT} ({e}); reading {INVENTORY_FALLBACK_LIMIT} a page for the rest of the run"
+                    );
+                }
+                let query = with_page(base, page, INVENTORY_FALLBACK_LIMIT);
+                let answer = self.call(ENDPOINT, Call::Get(&query)).await?;
+                Ok((answer, INVENTORY_FALLBACK_LIMIT))
+            }
+            other => other.map(|answer| (answer, limit)),
+        }
     }
 
     /// The configured store code.
@@ -1216,7 +1274,8 @@ impl RetailCrmClient {
         }
     }
 
-    /// Every offer's stock with the per-store breakdown (all pages, 250 a page).
+    /// Every offer's stock with the per-store breakdown (all pages, 250 a
+    /// page, or 100 when the CRM refuses 250).
     ///
     /// The first page tells how many pages there are; the others are then
     /// read concurrently (at most [`INVENTORY_READ_CONCURRENCY`] in flight,
@@ -1229,19 +1288,15 @@ impl RetailCrmClient {
             base.push(("filter[sites][]".into(), site.clone()));
         }
         const ENDPOINT: &str = "/store/inventories";
-        let query = with_page(&base, 1, INVENTORY_PAGE_LIMIT);
-        let first: InventoriesAnswer = self.call(ENDPOINT, Call::Get(&query)).await?;
-        if is_last_page(
-            &first.pagination,
-            1,
-            first.offers.len(),
-            INVENTORY_PAGE_LIMIT,
-        ) {
+        // The first page settles the page size (250, or 100 once refused);
+        // every other page is asked for with the same size.
+        let (first, limit) = self.inventory_page(&base, 1).await?;
+        if is_last_page(&first.pagination, 1, first.offers.len(), limit) {
             return Ok(first.offers);
         }
         // Pages 2..=`horizon` (the most pages any answer announced) are read
         // until a page turns out to be the last one (`end`).
-        let total = |p: &Pagination| pages_announced(p, INVENTORY_PAGE_LIMIT);
+        let total = |p: &Pagination| pages_announced(p, limit);
         let mut horizon = total(&first.pagination);
         let bar = Progress::counter("RetailCRM inventory pages", u64::from(horizon), "pages");
         bar.inc(1);
@@ -1257,7 +1312,7 @@ impl RetailCrmClient {
             {
                 let client = self.clone();
                 let page = next as u32;
-                let query = with_page(&base, page, INVENTORY_PAGE_LIMIT);
+                let query = with_page(&base, page, limit);
                 tasks.spawn(async move {
                     let answer = client
                         .call::<InventoriesAnswer>(ENDPOINT, Call::Get(&query))
@@ -1280,12 +1335,7 @@ impl RetailCrmClient {
                 }
             };
             let answer = answer?;
-            if is_last_page(
-                &answer.pagination,
-                page,
-                answer.offers.len(),
-                INVENTORY_PAGE_LIMIT,
-            ) {
+            if is_last_page(&answer.pagination, page, answer.offers.len(), limit) {
                 end = Some(end.map_or(page, |e| e.min(page)));
             } else {
                 horizon = horizon.max(total(&answer.pagination));
@@ -1315,17 +1365,18 @@ impl RetailCrmClient {
             }
             let filter = self.inner.offer_key.inventory_filter();
             base.extend(batch.iter().map(|s| (filter.to_string(), s.clone())));
+            let (first, limit) = self.inventory_page(&base, 1).await?;
+            let mut next = Some(first);
             let mut page = 1;
             loop {
-                let query = with_page(&base, page, INVENTORY_PAGE_LIMIT);
-                let answer: InventoriesAnswer =
-                    self.call("/store/inventories", Call::Get(&query)).await?;
-                let done = is_last_page(
-                    &answer.pagination,
-                    page,
-                    answer.offers.len(),
-                    INVENTORY_PAGE_LIMIT,
-                );
+                let answer: InventoriesAnswer = match next.take() {
+                    Some(a) => a,
+                    None => {
+                        let query = with_page(&base, page, limit);
+                        self.call("/store/inventories", Call::Get(&query)).await?
+                    }
+                };
+                let done = is_last_page(&answer.pagination, page, answer.offers.len(), limit);
                 all.extend(answer.offers);
                 if done {
                     break;
@@ -1417,7 +1468,7 @@ impl RetailCrmClient {
         Value::Array(list)
     }
 
-    /// One page of catalogue products (`limit` ∈ {20, 50, 100, 250}).
+    /// One page of catalogue products (`limit` ∈ {20, 50, 100}).
     pub async fn products(&self, page: u32, limit: u32) -> Result<Paged<Product>, RetailCrmError> {
         let query = self.paged_query(page, limit)?;
         let a: ProductsAnswer = self.call("/store/products", Call::Get(&query)).await?;
@@ -1655,6 +1706,24 @@ fn with_page(base: &[(String, String)], page: u32, limit: u32) -> Vec<(String, S
     q
 }
 
+/// True when the CRM refused the page size: a 400 whose `errors` (or message) name `limit`.
+pub fn refuses_page_size(e: &RetailCrmError) -> bool {
+    match e {
+        RetailCrmError::Api {
+            status: 400,
+            message,
+            errors,
+            ..
+        } => {
+            errors.iter().any(|f| {
+                f.field.as_deref() == Some("limit")
+                    || (f.field.is_none() && f.message.contains("limit"))
+            }) || message.contains("limit")
+        }
+        _ => false,
+    }
+}
+
 /// True when `page` (of `limit` items a page) is the last one: the page came
 /// back empty, it is the last `totalPageCount` announces, or the pages so far
 /// hold `totalCount` items. A server that repeats pages or announces more
@@ -1824,6 +1893,25 @@ mod tests {
 
     #[test]
     fn errors_are_typed_and_classified() {
+        let refused = interpret(
+            "/store/inventories",
+            400,
+            r#"{"success":false,"errorMsg":"Errors in the input parameters","errors":{"limit":"This value is not valid."}}"#,
+        )
+        .unwrap_err();
+        assert!(refuses_page_size(&refused), "{refused}");
+        let other = interpret(
+            "/store/inventories",
+            400,
+            r#"{"success":false,"errorMsg":"Errors in the input parameters","errors":{"page":"bad"}}"#,
+        )
+        .unwrap_err();
+        assert!(!refuses_page_size(&other));
+        assert_eq!(ALLOWED_LIMITS, [20, 50, 100]);
+    }
+
+    #[test]
+    fn errors_are_typed_and_classified_by_kind() {
         let e = interpret(
             "/x",
             403,

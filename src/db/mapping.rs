@@ -99,3 +99,22 @@ pub async fn remove(db: &Db, kind: MapKind, partner_id: &str) -> Result<(), DbEr
     .await?;
     Ok(())
 }
+
+/// The partner ids mapped to `wms_id` (a reverse look-up: IMSKLAD's `get_good`
+/// callback may name a product by its WMS goods id). Normally one; several
+/// mean the mapping holds a duplicate, and the first (by partner id) is used.
+pub async fn partners_of(db: &Db, kind: MapKind, wms_id: &str) -> Result<Vec<String>, DbError> {
+    let rows = db
+        .fetch_all(
+            "SELECT partner_id FROM id_map WHERE kind = ? AND wms_id = ? ORDER BY partner_id",
+            &[kind.as_str().into(), wms_id.into()],
+            "reading an id mapping by WMS id",
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            r.try_get::<String, _>("partner_id")
+                .map_err(|e| DbError::Corrupt(format!("id_map row: {e}")))
+        })
+        .collect()
+}

@@ -610,6 +610,7 @@ pub fn kind_name(k: i64) -> String {
         kind::TOP_UP => "top_up".into(),
         kind::DELIVERY => "delivery".into(),
         kind::OTHER => "other".into(),
+        kind::UNTYPED => "untyped".into(),
         other => format!("type {other}"),
     }
 }
@@ -728,7 +729,11 @@ impl ReportData<'_> {
             report.row(&[
                 Cell::Int(r.id),
                 Cell::Text(local_time(tz, r.date)),
-                Cell::Int(r.kind),
+                if r.kind == kind::UNTYPED {
+                    Cell::Empty
+                } else {
+                    Cell::Int(r.kind)
+                },
                 Cell::Text(kind_name(r.kind)),
                 Cell::Money(r.amount_kop),
                 r.wms_order_id.into(),

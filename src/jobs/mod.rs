@@ -2,6 +2,7 @@
 
 pub mod billing;
 pub mod orders;
+pub mod orders_protocol;
 pub mod runner;
 pub mod scans;
 pub mod schedule;
@@ -162,7 +163,8 @@ impl Context {
         ImshopClient::new(ImshopConfig {
             update_url: c.update_url.expose().to_string(),
             key: c.key.clone(),
-            key_in_body: false,
+            key_in_header: c.push_key != crate::config::PushKey::Body,
+            key_in_body: c.push_key != crate::config::PushKey::Bearer,
             policy: self.http.clone(),
         })
         .context("configuring the IMSHOP client")

@@ -27,10 +27,11 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use super::orders_protocol as op;
 use super::{begin, Context, Outcome};
 use crate::config::WmsKind;
 use crate::connectors::egon::{self, EgonClient, EgonConfig, EgonError, NewOrder, OrderRef};
-use crate::connectors::imsklad::{Order, OrderGood, WriteOutcome};
+use crate::connectors::imsklad::WriteOutcome;
 use crate::connectors::retailcrm::{
     CrmOrder, IntegrationModule, Integrations, OrderPatch, RetailCrmClient, StoreAction,
     StoreIntegration,
@@ -510,14 +511,10 @@ fn egon_client(ctx: &Context) -> Result<EgonClient> {
 }
 
 /// The view a `GetOrderStatus` answer gives.
-fn view_from_poll(status: &egon::OrderStatus, now: i64) -> WmsView {
+fn view_from_poll(status: &egon::OrderStatus, now: i64, tz: chrono_tz::Tz) -> WmsView {
     let changed = status
         .change_timestamp
-        .and_then(|t| {
-            crate::listener::egon::EGON_TZ
-                .from_local_datetime(&t)
-                .earliest()
-        })
+        .and_then(|t| tz.from_local_datetime(&t).earliest())
         .map(|t| t.timestamp_millis())
         .unwrap_or(now);
     WmsView {
@@ -587,8 +584,10 @@ async fn read_wms(
                 .await
             {
                 Ok(status) => {
-                    side.views
-                        .insert(order.id.clone(), view_from_poll(&status, now));
+                    side.views.insert(
+                        order.id.clone(),
+                        view_from_poll(&status, now, ctx.config.egon.tz()),
+                    );
                 }
                 Err(EgonError::NotFound { .. }) => {}
                 Err(e) => {
@@ -855,6 +854,20 @@ async fn execute(ctx: &Context, run_id: i64, window: (i64, i64)) -> Result<(RunS
         .await
         .context("reading shop order items")?;
     let wms = read_wms(ctx, &map, &shop_orders, now).await?;
+    // Carrier exports IMSKLAD asked for (sverka does none) and export failures.
+    let mut notes: Vec<op::Note> = if kind == WmsKind::Imsklad {
+        op::carrier_notes(
+            &ctx.state,
+            window.0,
+            ctx.config.imsklad.carrier_export != crate::config::CarrierExport::Elsewhere,
+            ctx.config.tz(),
+            |id| wms.views.get(id).is_some_and(|v| v.track.is_some()),
+        )
+        .await
+        .context("reading carrier export callbacks from the journal")?
+    } else {
+        Vec::new()
+    };
     let shop_ids: BTreeSet<&str> = shop_orders.iter().map(|o| o.id.as_str()).collect();
     let scope = wms_in_scope(&wms, &shop_ids, &map, kind, window);
     let unmapped: Vec<(&str, i64)> = wms
@@ -981,7 +994,7 @@ async fn execute(ctx: &Context, run_id: i64, window: (i64, i64)) -> Result<(RunS
             .iter()
             .map(|(id, v, _)| (*id, v.last_change_at))
             .collect();
-        apply_crm(
+        if let Some(note) = apply_crm(
             ctx,
             run_id,
             &crm,
@@ -990,7 +1003,10 @@ async fn execute(ctx: &Context, run_id: i64, window: (i64, i64)) -> Result<(RunS
             &mut fates,
             &mut corrections,
         )
-        .await?;
+        .await?
+        {
+            extra["crm_module"] = json!(note);
+        }
         let shop_by_id: BTreeMap<&str, &ShopOrder> =
             shop_orders.iter().map(|o| (o.id.as_str(), o)).collect();
         let mut items_by_id: BTreeMap<&str, Vec<&ShopOrderItem>> = BTreeMap::new();
@@ -1004,7 +1020,16 @@ async fn execute(ctx: &Context, run_id: i64, window: (i64, i64)) -> Result<(RunS
             orders: &shop_by_id,
             items: &items_by_id,
         };
-        apply_wms(ctx, run_id, &plan, &shop, &mut fates, &mut corrections).await?;
+        apply_wms(
+            ctx,
+            run_id,
+            &plan,
+            &shop,
+            &mut fates,
+            &mut corrections,
+            &mut notes,
+        )
+        .await?;
     }
 
     // 5. Report.
@@ -1043,6 +1068,13 @@ async fn execute(ctx: &Context, run_id: i64, window: (i64, i64)) -> Result<(RunS
         *counts.entry(CLASS_WMS_STATE_UNKNOWN.into()).or_insert(0) += 1;
         let row = extra_row(id, CLASS_WMS_STATE_UNKNOWN, None);
         report.row(&cells(&row, &Fate::new("report", "", why.clone())))?;
+    }
+    for n in &notes {
+        left_for_people = true;
+        *counts.entry(n.class.into()).or_insert(0) += 1;
+        let wms_status = wms.views.get(&n.order_id).map(|v| v.status.to_string());
+        let row = extra_row(&n.order_id, n.class, wms_status);
+        report.row(&cells(&row, &Fate::new("report", "", n.note.clone())))?;
     }
     let path = report.finish()?;
     let status = if blocked {
@@ -1177,37 +1209,80 @@ fn for_ship_mark(fates: &mut Fates, id: &str, track: bool, status: bool, fate: &
 // CRM corrections
 // ---------------------------------------------------------------------------
 
-/// The warehouse module sverka registers so that `order[shipped]` is writable.
-fn desired_module(ctx: &Context) -> IntegrationModule {
-    let base_url = ctx
-        .config
-        .orders
-        .listener_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", ctx.config.listener.bind));
-    IntegrationModule {
-        code: ctx.config.retailcrm.module_code.clone(),
-        integration_code: None,
+/// The `url` of the `inventoriesUpload` action, appended to `baseUrl`.
+pub const INVENTORIES_CALLBACK_PATH: &str = "/retailcrm/inventories";
+
+/// The warehouse module sverka registers so that `order[shipped]` is writable,
+/// and a note when it goes without the `inventoriesUpload` callback.
+///
+/// `baseUrl` is `[orders] listener_url` (absolute, https unless loopback);
+/// without a usable one the module carries no action (nothing to call back)
+/// and `baseUrl` is the CRM account's own URL. An empty `clientId` is an
+/// error: the CRM needs it to identify the account in callbacks.
+pub fn desired_module(
+    config: &crate::config::Config,
+) -> Result<(IntegrationModule, Option<String>), String> {
+    let crm = &config.retailcrm;
+    if crm.client_id.is_empty() {
+        return Err(
+            "[retailcrm] client_id is empty: RetailCRM needs it to register the warehouse module; the module was not registered"
+                .into(),
+        );
+    }
+    let (base_url, actions, note) = match config.orders.module_base_url() {
+        Ok(Some(url)) => (
+            url,
+            vec![StoreAction {
+                code: "inventoriesUpload".into(),
+                url: INVENTORIES_CALLBACK_PATH.into(),
+                call_points: crm.call_points.clone(),
+            }],
+            None,
+        ),
+        Ok(None) => (
+            crm.url.trim_end_matches('/').to_owned(),
+            Vec::new(),
+            Some("the warehouse module was registered without the inventoriesUpload callback: [orders] listener_url is not set".to_owned()),
+        ),
+        Err(why) => (
+            crm.url.trim_end_matches('/').to_owned(),
+            Vec::new(),
+            Some(format!("the warehouse module was registered without the inventoriesUpload callback: [orders] listener_url {why}")),
+        ),
+    };
+    let module = IntegrationModule {
+        code: crm.module_code.clone(),
+        integration_code: Some(crm.integration_code()),
         name: "sverka".into(),
         active: true,
-        base_url: base_url.trim_end_matches('/').to_owned(),
-        client_id: ctx.config.retailcrm.client_id.clone(),
-        logo: None,
+        base_url,
+        client_id: crm.client_id.clone(),
+        logo: crm.logo.clone().filter(|l| !l.trim().is_empty()),
         account_url: None,
         integrations: Some(Integrations {
-            store: Some(StoreIntegration {
-                actions: vec![StoreAction {
-                    code: "inventoriesUpload".into(),
-                    url: "/retailcrm/inventories".into(),
-                    call_points: Vec::new(),
-                }],
-            }),
+            store: Some(StoreIntegration { actions }),
         }),
-    }
+    };
+    Ok((module, note))
 }
 
-/// True when `existing` already is the module sverka wants (the client id is
-/// not compared: the CRM may not echo it).
+/// A fingerprint (SHA-256, hex) of everything sverka registers, `clientId`
+/// included: a change of any of it means registering again.
+pub fn module_fingerprint(m: &IntegrationModule) -> String {
+    use sha2::{Digest, Sha256};
+    let mut value = serde_json::to_value(m).unwrap_or_default();
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("clientId".into(), json!(m.client_id.expose()));
+    }
+    let text = crate::listener::canonical_json(&value);
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// True when `existing` already is the module sverka wants: active, same
+/// `baseUrl`, and every wanted action with its `url` and `callPoints` (the
+/// client id is not compared: the CRM may not echo it; the stored
+/// fingerprint covers it).
 fn module_matches(existing: &IntegrationModule, wanted: &IntegrationModule) -> bool {
     let actions = |m: &IntegrationModule| {
         m.integrations
@@ -1216,32 +1291,56 @@ fn module_matches(existing: &IntegrationModule, wanted: &IntegrationModule) -> b
             .map(|s| {
                 s.actions
                     .iter()
-                    .map(|a| (a.code.clone(), a.url.clone()))
+                    .map(|a| {
+                        let points: BTreeSet<String> = a.call_points.iter().cloned().collect();
+                        (a.code.clone(), a.url.clone(), points)
+                    })
                     .collect::<BTreeSet<_>>()
             })
+            .unwrap_or_default()
     };
     existing.active
         && existing.base_url.trim_end_matches('/') == wanted.base_url
-        && actions(existing)
-            .is_some_and(|have| actions(wanted).is_some_and(|want| want.is_subset(&have)))
+        && actions(wanted).is_subset(&actions(existing))
 }
 
-/// Registers sverka's warehouse module unless it already is (journaled).
-/// The inner error says why shipped marks cannot be sent this run; the outer
-/// one is a journal failure that ends the run.
+/// Registers sverka's warehouse module unless it already is (journaled):
+/// the CRM's copy must match and the stored fingerprint must equal what
+/// sverka would register now. The inner error says why shipped marks cannot
+/// be sent this run; the inner `Ok` carries a note for the report (a module
+/// without callback); the outer error is a journal failure that ends the run.
 async fn ensure_module(
     ctx: &Context,
     run_id: i64,
     crm: &RetailCrmClient,
-) -> Result<Result<(), String>> {
-    let wanted = desired_module(ctx);
+) -> Result<Result<Option<String>, String>> {
+    let (wanted, note) = match desired_module(&ctx.config) {
+        Ok(w) => w,
+        Err(why) => return Ok(Err(why)),
+    };
+    if let Some(n) = &note {
+        tracing::warn!(run = run_id, "{n}");
+    }
+    let fingerprint = module_fingerprint(&wanted);
+    let stored = crate::db::protocol::module_fingerprint(&ctx.state, &wanted.code).await?;
     match crm.integration_module_get(&wanted.code).await {
-        Ok(Some(existing)) if module_matches(&existing, &wanted) => return Ok(Ok(())),
+        Ok(Some(existing))
+            if module_matches(&existing, &wanted)
+                && stored.as_deref() == Some(fingerprint.as_str()) =>
+        {
+            return Ok(Ok(note))
+        }
         Ok(_) => {}
         Err(e) => return Ok(Err(format!("reading the warehouse module failed: {e}"))),
     }
-    let payload =
-        json!({"code": wanted.code, "baseUrl": wanted.base_url, "actions": ["inventoriesUpload"]});
+    let actions: Vec<&str> = wanted
+        .integrations
+        .iter()
+        .flat_map(|i| i.store.iter())
+        .flat_map(|s| s.actions.iter().map(|a| a.code.as_str()))
+        .collect();
+    let payload = json!({"code": wanted.code, "baseUrl": wanted.base_url, "actions": actions,
+                         "fingerprint": fingerprint});
     let id = super::plan_write(
         ctx,
         &Planned {
@@ -1257,7 +1356,9 @@ async fn ensure_module(
     match crm.integration_module_edit(&wanted).await {
         Ok(()) => {
             journal::settle(&ctx.state, id, CorrectionStatus::Applied, "{}").await?;
-            Ok(Ok(()))
+            crate::db::protocol::put_module_fingerprint(&ctx.state, &wanted.code, &fingerprint)
+                .await?;
+            Ok(Ok(note))
         }
         Err(e) => {
             let text = e.to_string();
@@ -1320,12 +1421,13 @@ async fn apply_crm(
     shipped_at: &BTreeMap<&str, i64>,
     fates: &mut Fates,
     corrections: &mut CorrectionCounts,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let module = if plan.crm_ship_marks.is_empty() {
-        Ok(())
+        Ok(None)
     } else {
         ensure_module(ctx, run_id, crm).await?
     };
+    let module_note = module.as_ref().ok().cloned().flatten();
     let tz = ctx.config.tz();
     let bar = Progress::counter(
         "RetailCRM order edits",
@@ -1396,7 +1498,7 @@ async fn apply_crm(
         };
         fates.insert((t.order_id.clone(), class::TRACK_MISSING_IN_CRM), fate);
     }
-    Ok(())
+    Ok(module_note)
 }
 
 // ---------------------------------------------------------------------------
@@ -1407,22 +1509,6 @@ async fn apply_crm(
 struct ShopData<'a> {
     orders: &'a BTreeMap<&'a str, &'a ShopOrder>,
     items: &'a BTreeMap<&'a str, Vec<&'a ShopOrderItem>>,
-}
-
-/// The IMSKLAD order for a shop order and its lines.
-fn imsklad_order(order: &ShopOrder, items: &[&ShopOrderItem]) -> Order {
-    let goods = items
-        .iter()
-        .map(|i| OrderGood::new(i.sku.clone(), i.quantity, i.price_kop))
-        .collect();
-    let mut o = Order::new(order.id.clone(), order.customer_name.clone(), goods);
-    o.email.clone_from(&order.email);
-    o.phone.clone_from(&order.phone);
-    o.address.clone_from(&order.address);
-    o.delivery_kop = order.delivery_kop;
-    o.total_paid_kop = if order.paid { order.total_kop } else { 0 };
-    o.delivery_type = order.delivery_type;
-    o
 }
 
 /// EGON's address fields, split from the shop's one-line address.
@@ -1528,12 +1614,28 @@ fn egon_order(
             .iter()
             .map(|i| egon::NewOrderItem {
                 item_id: i.sku.clone(),
-                name: i.sku.clone(),
+                name: i.name.clone().unwrap_or_else(|| i.sku.clone()),
                 count: i.quantity,
                 catalog_id: None,
                 price_with_tax_kop: Some(i.price_kop),
             })
             .collect(),
+    }
+}
+
+/// The SKU → WMS goods id mapping when order lines carry WMS ids
+/// (`[imsklad] order_goods_id = "wms"`), else nothing.
+async fn line_id_map(ctx: &Context) -> Result<Option<BTreeMap<String, String>>> {
+    Ok(match ctx.config.imsklad.order_goods_id {
+        crate::config::OrderGoodsId::Partner => None,
+        crate::config::OrderGoodsId::Wms => Some(mapping::all(&ctx.state, MapKind::Good).await?),
+    })
+}
+
+fn line_ids(map: &Option<BTreeMap<String, String>>) -> op::LineIds<'_> {
+    match map {
+        Some(m) => op::LineIds::Wms(m),
+        None => op::LineIds::Partner,
     }
 }
 
@@ -1620,6 +1722,7 @@ async fn apply_wms(
     shop: &ShopData<'_>,
     fates: &mut Fates,
     corrections: &mut CorrectionCounts,
+    notes: &mut Vec<op::Note>,
 ) -> Result<()> {
     if plan.wms_adds.is_empty() && plan.wms_cancels.is_empty() {
         return Ok(());
@@ -1640,7 +1743,7 @@ async fn apply_wms(
     }
     for id in &plan.wms_cancels {
         bar.inc(1);
-        let fate = cancel_one(ctx, &client, run_id, id, shop, corrections).await?;
+        let fate = cancel_one(ctx, &client, run_id, id, shop, corrections, notes).await?;
         fates.insert((id.clone(), class::CANCELLED_IN_SHOP_ACTIVE_IN_WMS), fate);
     }
     Ok(())
@@ -1671,12 +1774,19 @@ async fn add_one(
     };
     match client {
         WmsClient::Imsklad(imsklad) => {
-            let o = imsklad_order(order, items);
+            let goods_ids = line_id_map(ctx).await?;
+            let o = match op::imsklad_order(order, items, line_ids(&goods_ids)) {
+                Ok(o) => o,
+                Err(why) => return Ok(Fate::new("report", "", format!("not sent: {why}"))),
+            };
             let payload = serde_json::to_value(&o).unwrap_or_default();
             let jid = plan_wms(ctx, run_id, action::IMSKLAD_ADD, id, &payload).await?;
             let answer = imsklad.add_order(&o).await;
             if let Some(wms_id) = answer.as_ref().ok().and_then(WriteOutcome::id) {
                 mapping::put(&ctx.state, MapKind::Order, id, &wms_id.to_string()).await?;
+            }
+            if answer.is_ok() {
+                op::remember_sent(&ctx.state, &o).await?;
             }
             let (result, note) = settle_imsklad(ctx, jid, &answer, corrections).await?;
             Ok(Fate::new(ACT, result, note))
@@ -1693,6 +1803,17 @@ async fn add_one(
                 ));
             };
             let o = egon_order(order, items, setting, delivery);
+            let problems = op::create_order_problems(&o);
+            if !problems.is_empty() {
+                return Ok(Fate::new(
+                    "report",
+                    "",
+                    format!(
+                        "not sent: EGON would refuse CreateNewOrder with 301: {}",
+                        problems.join("; ")
+                    ),
+                ));
+            }
             let payload = serde_json::to_value(&o).unwrap_or_default();
             let jid = plan_wms(ctx, run_id, action::EGON_ADD, id, &payload).await?;
             match egon_api.create_new_order(&o).await {
@@ -1737,6 +1858,7 @@ async fn cancel_one(
     id: &str,
     shop: &ShopData<'_>,
     corrections: &mut CorrectionCounts,
+    notes: &mut Vec<op::Note>,
 ) -> Result<Fate> {
     const ACT: &str = "wms_cancel";
     if ctx.stop.is_stopped() {
@@ -1748,19 +1870,36 @@ async fn cancel_one(
     }
     match client {
         WmsClient::Imsklad(imsklad) => {
-            let Some(order) = shop.orders.get(id) else {
-                return Ok(Fate::new(
-                    "report",
-                    "",
-                    "not in the shop's window; not cancelled",
-                ));
+            let goods_ids = line_id_map(ctx).await?;
+            let from_shop = || {
+                let order = shop
+                    .orders
+                    .get(id)
+                    .ok_or_else(|| "not in the shop's window; not cancelled".to_owned())?;
+                let items = shop.items.get(id).map(Vec::as_slice).unwrap_or_default();
+                op::imsklad_order(order, items, line_ids(&goods_ids))
             };
-            let items = shop.items.get(id).map(Vec::as_slice).unwrap_or_default();
-            let mut o = imsklad_order(order, items);
-            o.is_canceled = Some(1);
+            let (o, full) = match op::cancellation(&ctx.state, id, from_shop).await? {
+                Ok(found) => found,
+                Err(why) => return Ok(Fate::new("report", "", why)),
+            };
+            if !full {
+                notes.push(op::Note {
+                    order_id: id.to_owned(),
+                    class: op::CLASS_PARTIAL_ORDER_DATA,
+                    note: format!(
+                        "sverka holds no full copy of the order as the WMS has it; the cancellation went out with the shop's data (discount {}, {} goods lines)",
+                        o.discount_kop as f64 / 100.0,
+                        o.goods.len()
+                    ),
+                });
+            }
             let payload = serde_json::to_value(&o).unwrap_or_default();
             let jid = plan_wms(ctx, run_id, action::IMSKLAD_CANCEL, id, &payload).await?;
             let answer = imsklad.update_order(&o).await;
+            if answer.is_ok() {
+                op::remember_sent(&ctx.state, &o).await?;
+            }
             let (result, note) = settle_imsklad(ctx, jid, &answer, corrections).await?;
             Ok(Fate::new(ACT, result, note))
         }
@@ -1790,6 +1929,7 @@ async fn cancel_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connectors::imsklad::OrderGood;
     use crate::secret::Secret;
 
     const NOW: i64 = 1_800_000_000_000;
@@ -1824,6 +1964,11 @@ mod tests {
             email: Some("i@example.ru".into()),
             phone: Some("+7 900".into()),
             address: Some("101000, Москва, ул. Тверская, д. 7".into()),
+            discount_kop: 0,
+            courier: None,
+            pickup_point: None,
+            post_code: None,
+            address_parts: Default::default(),
         }
     }
 
@@ -2045,9 +2190,10 @@ mod tests {
             sku: "101".into(),
             quantity: 2,
             price_kop: 60_000,
+            name: None,
         }];
         let refs: Vec<&ShopOrderItem> = items.iter().collect();
-        let o = imsklad_order(&order, &refs);
+        let o = op::imsklad_order(&order, &refs, op::LineIds::Partner).unwrap();
         assert_eq!(o.goods, vec![OrderGood::new("101", 2, 60_000)]);
         assert_eq!(
             (o.total_paid_kop, o.delivery_kop, o.is_canceled),
@@ -2096,6 +2242,58 @@ mod tests {
         let mut bare = echoed;
         bare.integrations = None;
         assert!(!module_matches(&bare, &wanted));
+    }
+
+    #[test]
+    fn the_module_needs_a_client_id_and_carries_call_points_only_with_a_listener_url() {
+        let mut c = crate::config::Config::default();
+        c.retailcrm.url = "https://shop.retailcrm.ru/".into();
+        assert!(desired_module(&c).unwrap_err().contains("client_id"));
+        c.retailcrm.client_id = Secret::new("client-1");
+        let actions =
+            |m: &IntegrationModule| m.integrations.clone().unwrap().store.unwrap().actions;
+        // No listener_url: no fallback to the bind address, no callback.
+        let (m, note) = desired_module(&c).unwrap();
+        assert!(actions(&m).is_empty());
+        assert_eq!(m.base_url, "https://shop.retailcrm.ru");
+        assert!(note.unwrap().contains("listener_url is not set"));
+        // Plain http on a routable host is not registered as a callback.
+        c.orders.listener_url = Some("http://10.0.0.5:8088".into());
+        let (m, note) = desired_module(&c).unwrap();
+        assert!(actions(&m).is_empty());
+        assert!(note.unwrap().contains("https"));
+        // https (or loopback http): the action with the configured callPoints.
+        c.orders.listener_url = Some("https://sverka.example.ru/".into());
+        let (m, note) = desired_module(&c).unwrap();
+        assert!(note.is_none());
+        assert_eq!(m.base_url, "https://sverka.example.ru");
+        assert_eq!(m.integration_code.as_deref(), Some("sverka"));
+        let a = actions(&m);
+        assert_eq!(a[0].code, "inventoriesUpload");
+        assert_eq!(
+            a[0].call_points,
+            crate::config::DEFAULT_CALL_POINTS.map(String::from)
+        );
+        c.orders.listener_url = Some("http://127.0.0.1:8088".into());
+        assert_eq!(actions(&desired_module(&c).unwrap().0).len(), 1);
+        // The fingerprint covers the client id, which the CRM may not echo.
+        let fp = module_fingerprint(&m);
+        assert_eq!(fp.len(), 64);
+        let mut other = m.clone();
+        other.client_id = Secret::new("client-2");
+        assert_ne!(fp, module_fingerprint(&other));
+        // Changed callPoints are a mismatch.
+        let mut echoed = m.clone();
+        echoed.integrations = Some(Integrations {
+            store: Some(StoreIntegration {
+                actions: vec![StoreAction {
+                    call_points: Vec::new(),
+                    ..a[0].clone()
+                }],
+            }),
+        });
+        assert!(!module_matches(&echoed, &m));
+        assert!(module_matches(&m, &m));
     }
 
     #[test]

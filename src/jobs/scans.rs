@@ -167,7 +167,8 @@ pub async fn run(ctx: &Context) -> JobSummary {
 }
 
 /// The update IMSHOP is sent for `scan`: its id, user, own timestamp, code,
-/// current status and status message.
+/// current status and status message (the push replaces `code` with the
+/// barcode as IMSHOP sent it, when sverka has it).
 pub fn update_for(scan: &Scan) -> ScanUpdate {
     ScanUpdate {
         id: scan.id.clone(),
@@ -561,6 +562,10 @@ async fn push_all(
             None
         }
     };
+    let ids: Vec<&str> = scans.iter().map(|s| s.id.as_str()).collect();
+    let barcodes = crate::db::protocol::scan_barcodes(&ctx.state, &ids)
+        .await
+        .map_err(db("reading scan barcodes"))?;
     let mut pushed = 0;
     for scan in scans {
         if tally.stopped.is_none() && ctx.stop.is_stopped() {
@@ -573,7 +578,8 @@ async fn push_all(
             continue;
         }
         let Some(client) = &client else { continue };
-        if push_one(ctx, client, run_id, scan, tally).await? {
+        let barcode = barcodes.get(&scan.id).map(String::as_str);
+        if push_one(ctx, client, run_id, scan, barcode, tally).await? {
             pushed += 1;
         }
     }
@@ -586,9 +592,14 @@ async fn push_one(
     client: &ImshopClient,
     run_id: i64,
     scan: &Scan,
+    barcode: Option<&str>,
     tally: &mut Tally,
 ) -> Result<bool, ScansError> {
-    let update = update_for(scan);
+    let mut update = update_for(scan);
+    if let Some(b) = barcode {
+        // `code` is the barcode exactly as IMSHOP sent it in the scan.
+        update.code = b.to_owned();
+    }
     let payload = serde_json::to_value(&update).unwrap_or_else(|_| json!({"id": scan.id}));
     let id = super::plan_write(
         ctx,

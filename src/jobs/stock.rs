@@ -18,9 +18,12 @@
 //!
 //! Unmapped shop SKUs are looked up in IMSKLAD with `update_good` (which answers
 //! the WMS goods id of a known partner id and refreshes its catalogue data from
-//! the shop, the catalogue's master); unknown ones are created with `add_good`
-//! only when `[stock] create_missing_in_wms = true`. Both happen after the
-//! reads, so the next run compares them.
+//! the shop, the catalogue's master: the full product record is sent, since
+//! the WMS copy is replaced); unknown ones (code 2 or 4, UNVERIFIED) are
+//! created with `add_good` only when `[stock] create_missing_in_wms = true`.
+//! `[stock] lookup_unmapped = "report"` writes nothing to the WMS catalogue
+//! for the look-up (map such SKUs with `sverka map import`). Both happen after
+//! the reads, so the next run compares them.
 
 use anyhow::{Context as _, Result};
 use polars::prelude::*;
@@ -28,7 +31,7 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 
 use super::{begin, Context, Outcome};
-use crate::config::WmsKind;
+use crate::config::{LookupUnmapped, WmsKind};
 use crate::connectors::imsklad::Good;
 use crate::connectors::retailcrm::{OfferStock, RetailCrmClient, MAX_OFFERS_PER_UPLOAD};
 use crate::db::journal::{self, CorrectionStatus, ItemOutcome, Planned, Target};
@@ -199,13 +202,14 @@ async fn read_wms_from(ctx: &Context, shop_skus: &[String]) -> Result<WmsSnapsho
                 shop_skus.iter().map(String::as_str).collect();
             let mut snap = WmsSnapshot::default();
             let mut seen = std::collections::HashSet::new();
+            let egon_tz = ctx.config.egon.tz();
             for item in items {
                 if !seen.insert(item.item_id.clone()) {
                     continue;
                 }
                 let detail_at = item.changed_at.and_then(|t| {
                     use chrono::TimeZone;
-                    crate::listener::egon::EGON_TZ
+                    egon_tz
                         .from_local_datetime(&t)
                         .earliest()
                         .map(|t| t.timestamp_millis())
@@ -944,6 +948,71 @@ async fn apply_shop(
     Ok(())
 }
 
+/// True when an `update_good` look-up answer means "unknown to the WMS"
+/// (code 2, or code 4: UNVERIFIED which one the real service sends).
+fn unknown_good(e: &crate::connectors::imsklad::ImskladError) -> bool {
+    e.is_not_found() || e.is_not_performed()
+}
+
+/// `add_good`, journaled; maps the SKU to the answered WMS id. The inner
+/// error is the refusal's text.
+async fn add_good(
+    ctx: &Context,
+    client: &crate::connectors::imsklad::ImskladClient,
+    run_id: i64,
+    sku: &str,
+    good: &Good,
+    payload: &serde_json::Value,
+    corrections: &mut CorrectionCounts,
+) -> Result<(&'static str, String)> {
+    let add = super::plan_write(
+        ctx,
+        &Planned {
+            run_id,
+            job: JOB,
+            target: Target::Wms,
+            action: "add_good",
+            item_key: sku,
+            payload,
+        },
+    )
+    .await?;
+    match client.add_good(good).await {
+        Ok(wms_id) => {
+            mapping::put(&ctx.state, MapKind::Good, sku, &wms_id.to_string()).await?;
+            mapping::remove(&ctx.state, MapKind::AbsentGood, sku).await?;
+            journal::settle(
+                &ctx.state,
+                add,
+                CorrectionStatus::Applied,
+                &json!({"id": wms_id}).to_string(),
+            )
+            .await?;
+            corrections.applied += 1;
+            Ok((
+                "applied",
+                format!("created in the WMS as goods id {wms_id}"),
+            ))
+        }
+        Err(e) => {
+            // add_good is not idempotent: an ambiguous failure is `unknown`.
+            let (status, outcome) = super::failed_write(
+                crate::connectors::imsklad::is_idempotent("add_good"),
+                e.is_ambiguous(),
+            );
+            let mut text = e.to_string();
+            if status == CorrectionStatus::Unknown {
+                text.push_str(
+                    "; it may have been created: not re-sent in this run, the next run looks it up",
+                );
+            }
+            journal::settle(&ctx.state, add, status, &text).await?;
+            super::count_failure(corrections, status);
+            Ok((outcome.as_str(), text))
+        }
+    }
+}
+
 async fn apply_wms(
     ctx: &Context,
     run_id: i64,
@@ -955,6 +1024,7 @@ async fn apply_wms(
         return Ok(());
     }
     let create = ctx.config.stock.create_missing_in_wms;
+    let lookup = ctx.config.stock.lookup_unmapped;
     let catalogue: BTreeMap<String, crate::shop::Product> = ctx
         .shop
         .products()
@@ -1010,11 +1080,19 @@ async fn apply_wms(
                     );
                     continue;
                 };
-                let mut good = Good::new(sku.clone(), product.name.clone(), product.price_kop);
-                good.cost_kop = product.cost_kop;
-                good.description = product.description.clone();
-                good.weight = product.weight_g;
+                // The full record: update_good replaces the WMS copy.
+                let good = product.to_imsklad_good();
                 let payload = serde_json::to_value(&good).unwrap_or_default();
+                if lookup == LookupUnmapped::Report {
+                    if !create {
+                        set(sku, "report", "", "no WMS goods id mapped; [stock] lookup_unmapped = \"report\": map it with `sverka map import`".into());
+                        continue;
+                    }
+                    let (result, note) =
+                        add_good(ctx, &client, run_id, sku, &good, &payload, corrections).await?;
+                    set(sku, "wms_add", result, note);
+                    continue;
+                }
                 let id = super::plan_write(
                     ctx,
                     &Planned {
@@ -1046,63 +1124,22 @@ async fn apply_wms(
                             format!("known to the WMS as goods id {wms_id}; mapped"),
                         );
                     }
-                    Err(e) if e.is_not_found() && create => {
+                    // UNVERIFIED: seed 002 does not say what update_good of an
+                    // unknown id answers; code 2 (not found) and code 4 (not
+                    // performed) both count as "unknown to the WMS".
+                    Err(e) if unknown_good(&e) => {
                         journal::settle(&ctx.state, id, CorrectionStatus::Failed, &e.to_string())
                             .await?;
-                        let add = super::plan_write(
-                            ctx,
-                            &Planned {
-                                run_id,
-                                job: JOB,
-                                target: Target::Wms,
-                                action: "add_good",
-                                item_key: sku,
-                                payload: &payload,
-                            },
-                        )
-                        .await?;
-                        match client.add_good(&good).await {
-                            Ok(wms_id) => {
-                                mapping::put(&ctx.state, MapKind::Good, sku, &wms_id.to_string())
+                        if create {
+                            let (result, note) =
+                                add_good(ctx, &client, run_id, sku, &good, &payload, corrections)
                                     .await?;
-                                mapping::remove(&ctx.state, MapKind::AbsentGood, sku).await?;
-                                journal::settle(
-                                    &ctx.state,
-                                    add,
-                                    CorrectionStatus::Applied,
-                                    &json!({"id": wms_id}).to_string(),
-                                )
+                            set(sku, "wms_add", result, note);
+                        } else {
+                            mapping::put(&ctx.state, MapKind::AbsentGood, sku, &now.to_string())
                                 .await?;
-                                corrections.applied += 1;
-                                set(
-                                    sku,
-                                    "wms_add",
-                                    "applied",
-                                    format!("created in the WMS as goods id {wms_id}"),
-                                );
-                            }
-                            Err(e) => {
-                                // add_good is not idempotent: an ambiguous failure is `unknown`.
-                                let (status, outcome) = super::failed_write(
-                                    crate::connectors::imsklad::is_idempotent("add_good"),
-                                    e.is_ambiguous(),
-                                );
-                                let mut text = e.to_string();
-                                if status == CorrectionStatus::Unknown {
-                                    text.push_str("; it may have been created: not re-sent in this run, the next run looks it up");
-                                }
-                                journal::settle(&ctx.state, add, status, &text).await?;
-                                super::count_failure(corrections, status);
-                                set(sku, "wms_add", outcome.as_str(), text);
-                            }
+                            set(sku, "report", "", "unknown to the WMS; set [stock] create_missing_in_wms = true to create it".into());
                         }
-                    }
-                    Err(e) if e.is_not_found() => {
-                        journal::settle(&ctx.state, id, CorrectionStatus::Failed, &e.to_string())
-                            .await?;
-                        mapping::put(&ctx.state, MapKind::AbsentGood, sku, &now.to_string())
-                            .await?;
-                        set(sku, "report", "", "unknown to the WMS; set [stock] create_missing_in_wms = true to create it".into());
                     }
                     Err(e) => {
                         journal::settle(&ctx.state, id, CorrectionStatus::Failed, &e.to_string())

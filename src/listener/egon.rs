@@ -1,8 +1,10 @@
 //! `GET|POST /egon`: EGON callbacks (seed 000).
 //!
 //! The envelope `{"auth":{"auth_id","auth_key"},"request":{"req_method","req_data"}}`
-//! is read from, in this order: the form field `req` of a POST body, a raw JSON
-//! POST body, or the `req` query parameter. A `req` value that is not JSON as it
+//! is read from, in this order: the form field `req` of a POST body
+//! (`application/x-www-form-urlencoded`, or `multipart/form-data` as PHP's
+//! cURL posts an array; UNVERIFIED which one EGON sends), a raw JSON POST
+//! body, or the `req` query parameter. A `req` value that is not JSON as it
 //! stands is HTML-entity-decoded (`&quot;` …) and parsed again.
 //!
 //! | req_method | effect | answer `response` |
@@ -10,6 +12,7 @@
 //! | WriteOrderStatus | journal; order state: `status_id`, `order_id` as WMS id, first `packages[].package_nr` as track, `order_items` as goods; `change_timestamp` orders the statuses | `{"resp_status":1}` |
 //! | InventoryStatusUpdate | journal; one stock snapshot per card (SKU = `ITEM_ID`, else the map key) | `{"resp_status":1}` |
 //! | ShipmentNotifyConfirm, MyOrderClaimUpdate | journal | `{"resp_status":1}` |
+//! | UpdatePackageTracking, OrderReturnLabelTracking (deprecated, removed from the docs) | journal | `{"resp_status":1}` |
 //! | GetInvoiceUrl | — sverka issues no invoices | `{"resp_status":0,"resp_message":…}` |
 //! | GetShippingLabel | — sverka prints no labels | `{"resp_status":0,"resp_message":…}` |
 //!
@@ -19,7 +22,8 @@
 //! `resp_message`. A failing state database gives HTTP 503 (EGON retries);
 //! an oversized body HTTP 413.
 //!
-//! `change_timestamp` (`Y-m-d H:i:s`) is read in [`EGON_TZ`] (iSklad is Slovak).
+//! `change_timestamp` (`Y-m-d H:i:s`) is read in `[egon] timezone` (default
+//! [`EGON_TZ`], iSklad being Slovak; UNVERIFIED).
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -34,7 +38,7 @@ use crate::db::events::{Effect, OrderUpdate, StatusChange, StockSnapshot, SOURCE
 use crate::db::now_ms;
 use crate::lenient::value_to_id;
 
-/// The time zone of EGON's `change_timestamp`.
+/// The default time zone of EGON's `change_timestamp` (`[egon] timezone`).
 pub const EGON_TZ: chrono_tz::Tz = chrono_tz::Europe::Bratislava;
 
 /// Handles a GET callback (`?req=`).
@@ -77,6 +81,16 @@ pub fn envelope_from(
             return parse_req(&req);
         }
     }
+    if let Some(boundary) = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(multipart_boundary)
+    {
+        return match multipart_field(body, &boundary, "req") {
+            Some(req) => parse_req(&String::from_utf8_lossy(&req)),
+            None => Err(ListenerError::Field("req".into())),
+        };
+    }
     let trimmed = body.trim_ascii();
     if !trimmed.is_empty() {
         return parse_req(&String::from_utf8_lossy(trimmed));
@@ -85,6 +99,58 @@ pub fn envelope_from(
         Some(req) => parse_req(&req),
         None => Err(ListenerError::Field("req".into())),
     }
+}
+
+/// The boundary of a `multipart/form-data` content type.
+pub fn multipart_boundary(content_type: &str) -> Option<String> {
+    let mut parts = content_type.split(';').map(str::trim);
+    if !parts.next()?.eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+        .filter(|b| !b.is_empty())
+}
+
+/// The value of the form field `name` in a `multipart/form-data` body.
+pub fn multipart_field(body: &[u8], boundary: &str, name: &str) -> Option<Vec<u8>> {
+    let delimiter = format!("--{boundary}");
+    let delimiter = delimiter.as_bytes();
+    let mut rest = body;
+    while let Some(at) = find(rest, delimiter) {
+        rest = &rest[at + delimiter.len()..];
+        if rest.starts_with(b"--") {
+            return None;
+        }
+        let head_end = find(rest, b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&rest[..head_end]);
+        let content = &rest[head_end + 4..];
+        let end = find(content, delimiter).unwrap_or(content.len());
+        let value = content[..end]
+            .strip_suffix(b"\r\n")
+            .unwrap_or(&content[..end]);
+        let named = head.lines().any(|line| {
+            let l = line.to_ascii_lowercase();
+            l.starts_with("content-disposition:")
+                && (l.contains(&format!("name=\"{name}\""))
+                    || l.contains(&format!("name={name};"))
+                    || l.ends_with(&format!("name={name}")))
+        });
+        if named {
+            return Some(value.to_vec());
+        }
+        rest = &content[end..];
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn form_field(encoded: &[u8], name: &str) -> Option<String> {
@@ -196,7 +262,7 @@ async fn process(
     let mut meta = Meta::default();
     let effects = match method {
         "WriteOrderStatus" => {
-            let update = write_order_status(&data)?;
+            let update = write_order_status_in(&data, state.settings.egon_tz)?;
             meta.event_at = update.status.as_ref().and_then(|s| s.event_at);
             vec![Effect::Order(update)]
         }
@@ -206,6 +272,9 @@ async fn process(
             snapshots.into_iter().map(Effect::Stock).collect()
         }
         "ShipmentNotifyConfirm" | "MyOrderClaimUpdate" => Vec::new(),
+        // Deprecated (removed from the docs in ea83afb); older set-ups may
+        // still send them: journaled, not refused.
+        "UpdatePackageTracking" | "OrderReturnLabelTracking" => Vec::new(),
         "GetInvoiceUrl" => return Ok(refused("sverka issues no invoices")),
         "GetShippingLabel" => return Ok(refused("sverka prints no shipping labels")),
         "" => return Err(ListenerError::Field("request.req_method".into())),
@@ -226,9 +295,13 @@ async fn process(
 
 /// Parses `Y-m-d H:i:s` in [`EGON_TZ`] to Unix ms.
 pub fn parse_change_timestamp(s: &str) -> Option<i64> {
+    parse_change_timestamp_in(s, EGON_TZ)
+}
+
+/// Parses `Y-m-d H:i:s` in `tz` to Unix ms.
+pub fn parse_change_timestamp_in(s: &str, tz: chrono_tz::Tz) -> Option<i64> {
     let naive = NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S").ok()?;
-    EGON_TZ
-        .from_local_datetime(&naive)
+    tz.from_local_datetime(&naive)
         .earliest()
         .map(|t| t.timestamp_millis())
 }
@@ -241,11 +314,19 @@ fn items(v: Option<&Value>) -> Vec<&Value> {
     }
 }
 
-/// The order state a `WriteOrderStatus` callback implies.
+/// The order state a `WriteOrderStatus` callback implies ([`EGON_TZ`]).
 ///
 /// `status_id` must be an integer in 0..=999; ids and the track must fit
 /// their columns (else the callback is rejected and changes nothing).
 pub fn write_order_status(data: &Value) -> Result<OrderUpdate, ListenerError> {
+    write_order_status_in(data, EGON_TZ)
+}
+
+/// The order state a `WriteOrderStatus` callback implies, `change_timestamp` read in `tz`.
+pub fn write_order_status_in(
+    data: &Value,
+    tz: chrono_tz::Tz,
+) -> Result<OrderUpdate, ListenerError> {
     let order_id = data
         .get("order_original_id")
         .and_then(value_to_id)
@@ -274,7 +355,7 @@ pub fn write_order_status(data: &Value) -> Result<OrderUpdate, ListenerError> {
             event_at: data
                 .get("change_timestamp")
                 .and_then(Value::as_str)
-                .and_then(parse_change_timestamp),
+                .and_then(|t| parse_change_timestamp_in(t, tz)),
         }),
         track,
         goods: data
@@ -416,6 +497,27 @@ mod tests {
 
     #[test]
     fn change_timestamp_is_local_bratislava_time() {
+        let boundary = "XyZ";
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\n1\r\n--XyZ\r\nContent-Disposition: form-data; name=\"req\"\r\n\r\n{\"a\":1}\r\n--XyZ--\r\n";
+        assert_eq!(
+            multipart_boundary("multipart/form-data; boundary=\"XyZ\""),
+            Some(boundary.to_string())
+        );
+        assert_eq!(multipart_boundary("application/json"), None);
+        assert_eq!(
+            multipart_field(body, boundary, "req").as_deref(),
+            Some(&b"{\"a\":1}"[..])
+        );
+        assert_eq!(multipart_field(body, boundary, "nope"), None);
+        // The time zone is a setting: the same wall time in Moscow is an hour or two earlier.
+        let msk =
+            parse_change_timestamp_in("2024-01-15 12:00:00", chrono_tz::Europe::Moscow).unwrap();
+        let bts = parse_change_timestamp("2024-01-15 12:00:00").unwrap();
+        assert_eq!(bts - msk, 2 * 3_600_000);
+    }
+
+    #[test]
+    fn change_timestamp_defaults_to_bratislava_time() {
         let ms = parse_change_timestamp("2024-01-15 12:00:00").unwrap();
         assert_eq!(ms, 1_705_316_400_000);
         assert!(parse_change_timestamp("15.01.2024").is_none());

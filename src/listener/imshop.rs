@@ -1,9 +1,20 @@
 //! `POST /imshop/scan` and `POST /imshop/history`: IMSHOP marking scans (seed 003).
 //!
 //! # Key
-//! `Authorization: Bearer <key>` or a `key` field in the JSON body, compared in
-//! constant time. No key configured: the hooks are closed (HTTP 403); a wrong or
-//! missing key: HTTP 401. Both answer `{"success":false,"error":…}`.
+//! Seed 003 documents no credential on these hooks. sverka takes `[imshop]
+//! hook_key` as `Authorization: Bearer <key>`, a `key` field in the JSON body,
+//! or a `key` query parameter of the hook URL the shop gives IMSHOP (e.g.
+//! `https://shop.example/imshop/scan?key=…`), compared in constant time. No key
+//! configured: the hooks are closed, unless `[imshop] hook_auth = "none"` says
+//! explicitly that they take no credential (for setups restricted by IP).
+//!
+//! # Answers
+//! Seed 003 says the scan hook answers HTTP 200: refusals (closed, wrong key,
+//! malformed body, missing field, oversized body) are HTTP 200 with
+//! `success: false`, `status: "denied"` and the reason (`error`,
+//! `statusMessage`, `alertMessage`); the history hook refuses with HTTP 200,
+//! `success: false` and an empty `scans`. Only a failing state database
+//! answers HTTP 503: the scan could not be stored, and an HTTP 200 would drop it.
 //!
 //! # Barcode decoding
 //! `barcode` is "text, or base64 for binary data". It is taken as base64 when
@@ -30,10 +41,12 @@
 //!
 //! # History
 //! `{"userId": …}` (string or number) → `{"scans":[{"id","timestamp","code",
-//! "status","statusMessage"?}]}`, newest first.
+//! "status","statusMessage"?}]}`, newest first; `code` is the barcode exactly
+//! as IMSHOP sent it in that scan (the decoded code for scans stored before
+//! sverka kept barcodes).
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -50,12 +63,17 @@ use crate::shop::{MarkingCode, Shop, ShopError};
 pub const GS: char = '\u{1d}';
 
 /// Handles a scan registration.
-pub async fn scan(State(state): State<ListenerState>, headers: HeaderMap, body: Body) -> Response {
-    match process_scan(&state, &headers, body).await {
+pub async fn scan(
+    State(state): State<ListenerState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match process_scan(&state, &headers, query.as_deref(), body).await {
         Ok(v) => answer(StatusCode::OK, v),
         Err(err) => {
             err.warn(SOURCE_IMSHOP, "scan");
-            error_answer(&err)
+            scan_refusal(&err)
         }
     }
 }
@@ -63,16 +81,44 @@ pub async fn scan(State(state): State<ListenerState>, headers: HeaderMap, body: 
 /// Handles a history request.
 pub async fn history(
     State(state): State<ListenerState>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match process_history(&state, &headers, body).await {
+    match process_history(&state, &headers, query.as_deref(), body).await {
         Ok(v) => answer(StatusCode::OK, v),
-        Err(err) => {
+        Err(err) if err.is_temporary() => {
             err.warn(SOURCE_IMSHOP, "history");
             error_answer(&err)
         }
+        Err(err) => {
+            err.warn(SOURCE_IMSHOP, "history");
+            answer(
+                StatusCode::OK,
+                json!({"success": false, "error": err.to_string(), "scans": []}),
+            )
+        }
     }
+}
+
+/// A refused scan in the documented answer shape, HTTP 200 (a failing state
+/// database still answers 503: the scan was not stored, IMSHOP should retry).
+pub fn scan_refusal(err: &ListenerError) -> Response {
+    if err.is_temporary() {
+        return error_answer(err);
+    }
+    let message = err.to_string();
+    answer(
+        StatusCode::OK,
+        json!({
+            "success": false,
+            "status": ScanStatus::Denied.as_str(),
+            "error": message,
+            "alertTitle": "Ошибка",
+            "alertMessage": message,
+            "statusMessage": "Сканирование не принято",
+        }),
+    )
 }
 
 /// Renders an error: `{"success": false, "error": text}` with a fitting HTTP status.
@@ -97,13 +143,15 @@ pub fn error_answer(err: &ListenerError) -> Response {
     answer(status, json!({"success": false, "error": message}))
 }
 
-/// Reads the body and checks the key (header first, then the `key` field).
+/// Reads the body and checks the key: the bearer token, the `key` field, or
+/// the `key` query parameter ([`crate::config::HookAuth`]).
 async fn authorized_body(
     state: &ListenerState,
     headers: &HeaderMap,
+    query: Option<&str>,
     body: Body,
 ) -> Result<Value, ListenerError> {
-    let (_, parsed) = authorized(state, headers, body).await?;
+    let (_, parsed) = authorized(state, headers, query, body).await?;
     parsed
 }
 
@@ -112,24 +160,39 @@ async fn authorized_body(
 async fn authorized(
     state: &ListenerState,
     headers: &HeaderMap,
+    query: Option<&str>,
     body: Body,
 ) -> Result<(axum::body::Bytes, Result<Value, ListenerError>), ListenerError> {
     let key = &state.settings.imshop_hook_key;
-    if key.is_empty() {
+    let open = state.settings.imshop_hook_auth_none;
+    if key.is_empty() && !open {
         return Err(ListenerError::Closed);
     }
     let bytes = read_body(body, &state.settings).await?;
+    let parsed = parse_json(&bytes);
+    if open {
+        return Ok((bytes, parsed));
+    }
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token);
-    let parsed = parse_json(&bytes);
     let field = parsed
         .as_ref()
         .ok()
         .and_then(|v| v.get("key"))
         .and_then(value_to_id);
-    let ok = bearer.is_some_and(|b| key.matches(b)) | field.is_some_and(|f| key.matches(&f));
+    let in_query = query.and_then(|q| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == "key")
+            .map(|(_, v)| v)
+    });
+    // Every comparison runs, whichever carries the key.
+    let ok = bearer.is_some_and(|b| key.matches(b))
+        | field.is_some_and(|f| key.matches(&f))
+        | in_query.is_some_and(|q| key.matches(&q));
     if !ok {
         return Err(ListenerError::Unauthorized);
     }
@@ -313,9 +376,10 @@ fn scan_answer(scan: &Scan, verdict: Option<&Verdict>) -> Value {
 async fn process_scan(
     state: &ListenerState,
     headers: &HeaderMap,
+    query: Option<&str>,
     body: Body,
 ) -> Result<Value, ListenerError> {
-    let (bytes, parsed) = authorized(state, headers, body).await?;
+    let (bytes, parsed) = authorized(state, headers, query, body).await?;
     let outcome = match &parsed {
         Ok(body) => scan_body(state, body).await,
         Err(ListenerError::Malformed(m)) => Err(ListenerError::Malformed(m.clone())),
@@ -342,11 +406,12 @@ async fn process_scan(
 async fn scan_body(state: &ListenerState, body: &Value) -> Result<Value, ListenerError> {
     let body = body.clone();
     let user = user_id(&body)?;
-    let barcode = body
+    let barcode_value = body
         .get("barcode")
-        .and_then(Value::as_str)
+        .and_then(value_to_id)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ListenerError::Field("barcode".into()))?;
+    let barcode = barcode_value.as_str();
     let scanned_at = body
         .get("timestamp")
         .and_then(value_to_i64)
@@ -392,6 +457,8 @@ async fn scan_body(state: &ListenerState, body: &Value) -> Result<Value, Listene
                 "the scan is missing right after it was stored".into(),
             ))
         })?;
+    // The barcode exactly as IMSHOP sent it: history and pushes repeat it as `code`.
+    crate::db::protocol::put_scan_barcode(&state.state_db, &stored.id, barcode).await?;
     Ok(scan_answer(&stored, Some(&verdict)))
 }
 
@@ -421,18 +488,21 @@ async fn known_verdict(
 async fn process_history(
     state: &ListenerState,
     headers: &HeaderMap,
+    query: Option<&str>,
     body: Body,
 ) -> Result<Value, ListenerError> {
-    let body = authorized_body(state, headers, body).await?;
+    let body = authorized_body(state, headers, query, body).await?;
     let user = user_id(&body)?;
     let scans = events::user_scans(&state.state_db, &user).await?;
+    let ids: Vec<&str> = scans.iter().map(|s| s.id.as_str()).collect();
+    let barcodes = crate::db::protocol::scan_barcodes(&state.state_db, &ids).await?;
     let list: Vec<Value> = scans
         .iter()
         .map(|s| {
             let mut item = json!({
                 "id": s.id,
                 "timestamp": s.scanned_at,
-                "code": s.code,
+                "code": barcodes.get(&s.id).unwrap_or(&s.code),
                 "status": s.status.as_str(),
             });
             if let (Some(m), Some(obj)) = (&s.status_message, item.as_object_mut()) {

@@ -5,12 +5,13 @@
 //!
 //! | type | action | effect | answer |
 //! |---|---|---|---|
-//! | order | update_order | journal; order state: goods, track, is_canceled | `{"result":"ok","id":<data.id>}` |
+//! | order | update_order | journal; order state: goods, track, is_canceled; the order kept as the last full copy (a cancellation re-sends it) | `{"result":"ok","id":<data.id>}` |
 //! | order | set_status | journal; order status (see [`crate::db::events`] for ordering), `system_id` as WMS id | `{"result":"ok"}` |
 //! | order | update_tracks | journal; each `{id, track}` sets the track (`err` lines are only journaled) | `{"result":"ok"}` |
-//! | order | set_pay, send_to_cdek, send_to_boxberry, send_act_to_boxberry | journal | `{"result":"ok"}` |
+//! | order | set_pay | journal | `{"result":"ok"}` |
+//! | order | send_to_cdek, send_to_boxberry, send_act_to_boxberry | journal (the orders report lists them as `carrier_export_requested`) | `{"error":…,"code":4}`: sverka exports nothing to carriers; `{"result":"ok"}` only with `[imsklad] carrier_export = "elsewhere"` |
 //! | doc | add_doc, update_doc (need `data.id`), set_status | journal | `{"result":"ok"}` |
-//! | good | get_good | — | the goods object: `id` (as sent), `name`, `description`, `price`, `cost` (roubles), `weight` (g) |
+//! | good (or goods) | get_good | — | the goods object: `id` (as sent), `name`, `description`, `price`, `cost` (roubles), and what the shop has of `image`, `weight` (g), `width`, `height`, `length` (mm), `color`, `size`; the id is looked up as a WMS goods id in the mapping first, then as a shop SKU |
 //! | good | get_good_suppliers | — | array of supplier objects (empty when the product has none) |
 //! | supplier | get_supplier | — | supplier object `{id, name, inn, phone, email, address}` |
 //! | supplier | get_suppliers | — | array of supplier objects |
@@ -38,6 +39,12 @@ pub const CODE_FATAL: i64 = 1;
 pub const CODE_NOT_FOUND: i64 = 2;
 /// IMSKLAD error code: bad request data.
 pub const CODE_BAD_DATA: i64 = 3;
+/// IMSKLAD error code: operation not performed.
+pub const CODE_NOT_PERFORMED: i64 = 4;
+
+/// The callbacks asking the shop to export orders to a carrier.
+pub const CARRIER_EXPORT_ACTIONS: [&str; 3] =
+    ["send_to_cdek", "send_to_boxberry", "send_act_to_boxberry"];
 
 /// Handles one IMSKLAD callback.
 pub async fn handle(State(state): State<ListenerState>, body: Body) -> Response {
@@ -114,8 +121,12 @@ async fn dispatch(
     envelope: &Value,
     method: &mut String,
 ) -> Result<Value, ListenerError> {
-    let kind = str_field(envelope, "type")?;
+    let mut kind = str_field(envelope, "type")?;
     let action = str_field(envelope, "action")?;
+    if kind == "goods" {
+        // The client API says `goods`, the callback table `good`: take both.
+        kind = "good".into();
+    }
     *method = format!("{kind}.{action}");
     let data = envelope.get("data").cloned().unwrap_or(Value::Null);
     let subject = Meta {
@@ -152,6 +163,14 @@ async fn dispatch(
                 Meta::default(),
             )
             .await?;
+            // The last full copy of the order, for a later cancellation.
+            crate::db::protocol::put_order_document(
+                &state.state_db,
+                &id,
+                crate::db::protocol::origin::RECEIVED,
+                &data.to_string(),
+            )
+            .await?;
             Ok(json!({"result": "ok", "id": data.get("id").cloned().unwrap_or(Value::Null)}))
         }
         ("order", "set_status") => {
@@ -167,8 +186,20 @@ async fn dispatch(
             notify(effects, meta).await?;
             Ok(ok())
         }
-        ("order", "set_pay" | "send_to_cdek" | "send_to_boxberry" | "send_act_to_boxberry")
-        | ("doc", "set_status") => {
+        ("order", "send_to_cdek" | "send_to_boxberry" | "send_act_to_boxberry") => {
+            notify(Vec::new(), subject.clone()).await?;
+            if state.settings.imsklad_carrier_export_elsewhere {
+                Ok(ok())
+            } else {
+                // Not done here: saying "ok" would tell IMSKLAD the parcels
+                // are registered with the carrier.
+                Ok(json!({
+                    "error": "Carrier export is not performed by this endpoint (sverka); the request is reported to the shop",
+                    "code": CODE_NOT_PERFORMED,
+                }))
+            }
+        }
+        ("order", "set_pay") | ("doc", "set_status") => {
             notify(Vec::new(), subject).await?;
             Ok(ok())
         }
@@ -305,19 +336,47 @@ pub fn roubles(kop: i64) -> Value {
     }
 }
 
-/// The goods object of `get_good` for `product`, echoing the requested id.
+/// The goods object of `get_good` for `product`, echoing the requested id:
+/// every documented goods field the shop has.
 pub fn good_object(requested_id: &Value, product: &Product) -> Value {
-    let mut good = json!({
-        "id": requested_id,
-        "name": product.name,
-        "description": product.description.clone().unwrap_or_default(),
-        "price": roubles(product.price_kop),
-        "cost": roubles(product.cost_kop),
-    });
-    if let (Some(weight), Some(obj)) = (product.weight_g, good.as_object_mut()) {
-        obj.insert("weight".into(), json!(weight));
+    let mut good = serde_json::to_value(product.to_imsklad_good()).unwrap_or_else(|_| json!({}));
+    if let Some(obj) = good.as_object_mut() {
+        obj.insert("id".into(), requested_id.clone());
+        obj.entry("description").or_insert(json!(""));
+        obj.insert("price".into(), roubles(product.price_kop));
+        obj.insert("cost".into(), roubles(product.cost_kop));
     }
     good
+}
+
+/// The shop SKU a `get_good` id names: the WMS goods id in the mapping wins
+/// (seed 002's example id is the one `add_good` returned), else the id is the
+/// SKU itself. An id that is both a mapped WMS id and another product's SKU is
+/// logged.
+async fn sku_of_good_id(state: &ListenerState, id: &str) -> Result<String, ListenerError> {
+    let partners =
+        crate::db::mapping::partners_of(&state.state_db, crate::db::mapping::MapKind::Good, id)
+            .await?;
+    match partners.first() {
+        Some(sku) => {
+            if partners.len() > 1 {
+                tracing::warn!(
+                    wms_id = id,
+                    skus = ?partners,
+                    "get_good: several SKUs map to this WMS goods id; answering the first"
+                );
+            }
+            if sku != id && state.shop.product(id).await?.is_some() {
+                tracing::warn!(
+                    id,
+                    sku = %sku,
+                    "get_good: the id is a mapped WMS goods id and also a shop SKU; the WMS id wins"
+                );
+            }
+            Ok(sku.clone())
+        }
+        None => Ok(id.to_owned()),
+    }
 }
 
 /// The supplier object of `get_supplier`.
@@ -333,7 +392,8 @@ pub fn supplier_object(s: &Supplier) -> Value {
 }
 
 async fn get_good(state: &ListenerState, data: &Value) -> Result<Value, ListenerError> {
-    let sku = required_id(data, "id")?;
+    let id = required_id(data, "id")?;
+    let sku = sku_of_good_id(state, &id).await?;
     let product = state
         .shop
         .product(&sku)
@@ -346,7 +406,8 @@ async fn get_good(state: &ListenerState, data: &Value) -> Result<Value, Listener
 }
 
 async fn get_good_suppliers(state: &ListenerState, data: &Value) -> Result<Value, ListenerError> {
-    let sku = required_id(data, "id")?;
+    let id = required_id(data, "id")?;
+    let sku = sku_of_good_id(state, &id).await?;
     let product = state
         .shop
         .product(&sku)

@@ -94,6 +94,15 @@ pub struct ListenerSettings {
     pub retailcrm_store: String,
     /// Name offers by `xmlId` instead of `externalId`.
     pub crm_offer_key_is_xml_id: bool,
+    /// Another system of the shop exports orders to carriers: IMSKLAD's
+    /// `send_to_cdek`, `send_to_boxberry` and `send_act_to_boxberry` are
+    /// answered ok (`[imsklad] carrier_export = "elsewhere"`); otherwise they
+    /// are journaled and answered error code 4.
+    pub imsklad_carrier_export_elsewhere: bool,
+    /// Time zone of EGON's `change_timestamp` (`[egon] timezone`).
+    pub egon_tz: chrono_tz::Tz,
+    /// The IMSHOP hooks take no credential (`[imshop] hook_auth = "none"`).
+    pub imshop_hook_auth_none: bool,
 }
 
 impl Default for ListenerSettings {
@@ -112,6 +121,9 @@ impl Default for ListenerSettings {
             retailcrm_client_id: Secret::default(),
             retailcrm_store: String::new(),
             crm_offer_key_is_xml_id: false,
+            imsklad_carrier_export_elsewhere: false,
+            egon_tz: crate::listener::egon::EGON_TZ,
+            imshop_hook_auth_none: false,
         }
     }
 }

@@ -31,6 +31,9 @@ pub mod class {
     pub const AMOUNT_OFF_TARIFF: &str = "amount_off_tariff";
     /// Σ amount ≠ change of balance, or previous closing + change ≠ current balance.
     pub const BALANCE_GAP: &str = "balance_gap";
+    /// A line without `type` whose comment names no documented operation:
+    /// listed, and left out of the tariff and duplicate checks.
+    pub const UNTYPED_CHARGE: &str = "untyped_charge";
     /// No discrepancy.
     pub const OK: &str = "ok";
 }
@@ -45,6 +48,9 @@ pub mod kind {
     pub const DELIVERY: i64 = 2;
     /// Anything else.
     pub const OTHER: i64 = 9;
+    /// No `type`, and a comment naming no documented operation
+    /// ([`crate::connectors::imsklad::BILLING_KIND_UNTYPED`]).
+    pub const UNTYPED: i64 = crate::connectors::imsklad::BILLING_KIND_UNTYPED;
 }
 
 /// Output column names of [`BillingResult::lines`].
@@ -363,6 +369,10 @@ fn classify_line(
     if line.is_charge() && order.is_some_and(|o| o.cancelled_before_picking) {
         push(class::CHARGE_FOR_CANCELLED_ORDER);
     }
+    if line.kind == kind::UNTYPED {
+        push(class::UNTYPED_CHARGE);
+    }
+    // An untyped line has no tariff (no tariff names type -1).
     let tariff = tariff_for(tariffs, line.kind, order.and_then(|o| o.delivery_type));
     let difference_kop = tariff.map(|t| {
         line.amount_kop
@@ -1066,6 +1076,39 @@ mod reference {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_untyped_line_is_listed_and_takes_part_in_no_tariff_or_duplicate_check() {
+        let tariffs: Tariffs = [(
+            (kind::ASSEMBLY, None),
+            Tariff {
+                expected_kop: 4_500,
+                tolerance_kop: 0,
+            },
+        )]
+        .into_iter()
+        .collect();
+        let line = Line {
+            id: 1,
+            wms_order_id: None,
+            foreign_order_id: Some("A"),
+            kind: kind::UNTYPED,
+            date: 1,
+            amount_kop: -9_999,
+            comment: "",
+        };
+        let order = ShopOrder {
+            status: "shipped",
+            cancelled_before_picking: false,
+            shipped_at: Some(1),
+            delivery_type: None,
+        };
+        let v = classify_line(&line, Some(&order), &tariffs, false);
+        assert_eq!(v.classes(), [class::UNTYPED_CHARGE]);
+        assert_eq!(v.expected_kop, None);
+        let twice = [line, Line { id: 2, ..line }];
+        assert_eq!(duplicate_assembly_charges(&twice), [false, false]);
+    }
+
     use super::*;
 
     const FROM: i64 = 1_000;

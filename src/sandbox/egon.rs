@@ -173,11 +173,40 @@ pub enum BrokenCounts {
     UpperCase,
 }
 
+/// Readings of EGON behaviour, one switch each: the defaults are the readings
+/// sverka tries first; [`EgonStrictness::strict`] is what the documentation
+/// says where the lenient sandbox did more.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EgonStrictness {
+    /// `InventoryDetail` also sends `changed_at` at card level (default off:
+    /// only inside `count_types`, where InventoryDetail.md puts it).
+    pub changed_at_on_card: bool,
+    /// A refused credential is answered HTTP 401 (response-codes.md: "401
+    /// when auth_status is 202"); default off: HTTP 200.
+    pub auth_refusal_http_401: bool,
+    /// `CreateNewOrder` refuses an `item_id` that is not an integer with 301
+    /// (the documentation types it Integer); default off.
+    pub integer_item_ids: bool,
+}
+
+impl EgonStrictness {
+    /// Every switch on the documented reading.
+    pub fn strict() -> Self {
+        EgonStrictness {
+            changed_at_on_card: false,
+            auth_refusal_http_401: true,
+            integer_item_ids: true,
+        }
+    }
+}
+
 /// The sandbox's world: credentials, cards, orders, rate windows.
 #[derive(Debug)]
 pub struct EgonState {
     /// Cards (by ITEM_ID) whose `InventoryDetail` counters are spoiled.
     pub broken_counts: BTreeMap<String, BrokenCounts>,
+    /// Which reading of the documents the sandbox follows.
+    pub strict: EgonStrictness,
     auth_id: String,
     auth_key: Secret,
     auth_token: Secret,
@@ -198,6 +227,7 @@ impl EgonState {
         let offset = (seed % 1000) as i64;
         EgonState {
             broken_counts: BTreeMap::new(),
+            strict: EgonStrictness::default(),
             auth_id: auth_id.to_string(),
             auth_key: Secret::new(auth_key),
             auth_token: Secret::new(auth_token),
@@ -637,7 +667,11 @@ async fn handle(State(state): State<Arc<Mutex<EgonState>>>, body: Bytes) -> Resp
         return answer(codes::TOO_MANY_REQUESTS, None);
     }
     if !st.credentials_match(auth) {
-        return auth_answer(codes::AUTH_UNAUTHORIZED);
+        let mut refused = auth_answer(codes::AUTH_UNAUTHORIZED);
+        if st.strict.auth_refusal_http_401 {
+            *refused.status_mut() = StatusCode::UNAUTHORIZED;
+        }
+        return refused;
     }
     if let Some(code) = st.take_scripted(method) {
         return answer(code, None);
@@ -680,7 +714,6 @@ fn inventory_detail(st: &EgonState, data: &Value) -> Response {
             "catalog_id": card.catalog_id,
             "ean": card.ean,
             "name": card.name,
-            "changed_at": card.changed_at.format(DATETIME_FORMAT).to_string(),
             "count_types": {
                 "all": c.all,
                 "expired": c.expired,
@@ -728,6 +761,9 @@ fn inventory_detail(st: &EgonState, data: &Value) -> Response {
                     );
                 }
             }
+        }
+        if st.strict.changed_at_on_card {
+            entry["changed_at"] = json!(card.changed_at.format(DATETIME_FORMAT).to_string());
         }
         details.insert(card.egon_id.to_string(), entry);
     }
@@ -815,6 +851,22 @@ fn create_new_order(st: &mut EgonState, data: &Value) -> Response {
     let Some(lines) = data.get("items").and_then(order_lines) else {
         return bad_request("items need item_id and a positive count");
     };
+    if st.strict.integer_item_ids {
+        let items: Vec<&Value> = match data.get("items") {
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(Value::Object(m)) => m.values().collect(),
+            _ => Vec::new(),
+        };
+        if let Some(bad) = items
+            .iter()
+            .find(|i| !i.get("item_id").is_some_and(|v| v.is_i64() || v.is_u64()))
+        {
+            return bad_request(&format!(
+                "items.item_id must be Integer, got {}",
+                bad.get("item_id").cloned().unwrap_or(Value::Null)
+            ));
+        }
+    }
     let reference = data.get("reference_number").and_then(lenient::value_to_id);
     let delivery_id = data.get("id_delivery").and_then(lenient::value_to_i64);
     let now = st.tick();
@@ -926,6 +978,9 @@ pub enum Transport {
     QueryReq,
     /// Like [`Transport::FormReq`] with the JSON HTML-entity-escaped (`&quot;`).
     FormReqHtmlEscaped,
+    /// `POST`, `multipart/form-data` with the JSON in the part `req` (as PHP's
+    /// cURL posts an array; UNVERIFIED which encoding EGON uses).
+    MultipartReq,
 }
 
 /// The callback envelope: `{"auth":{auth_id, auth_key}, "request":{req_method, req_data}}` (no token).
@@ -960,6 +1015,19 @@ pub async fn send_callback(
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(json),
         Transport::QueryReq => client.get(url).query(&[("req", json.as_str())]),
+        Transport::MultipartReq => {
+            let boundary = "------------------------sverkaSandboxBoundary7MA4YWxk";
+            let body = format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"req\"\r\n\r\n{json}\r\n--{boundary}--\r\n"
+            );
+            client
+                .post(url)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body)
+        }
     };
     let resp = request.send().await?;
     let status = resp.status().as_u16();

@@ -9,7 +9,12 @@
 //! - `add_*` with a partner id that already exists → code 4 (`... already exists`),
 //!   `update_*` of an unknown partner id → code 2;
 //! - goods lines of orders, preorders and documents must name a known product
-//!   (partner id, or failing that WMS id) → else code 2;
+//!   (partner id, or failing that WMS id; see [`ImskladStrictness::line_ids`]) → else code 2;
+//!
+//! Where seed 002 allows two readings, [`ImskladState::strict`] picks one
+//! ([`ImskladStrictness`]: billing lines with or without `type`, the code of
+//! `update_good` for an unknown id, the id space and JSON type of goods lines,
+//! the id `get_good` callbacks carry).
 //! - `get_stock` silently leaves out unknown WMS ids;
 //! - `update_order` with `is_canceled = 1` moves an order that has not left the
 //!   warehouse (status < 9) to status 10;
@@ -170,6 +175,64 @@ pub struct ScriptedError {
     pub times: usize,
 }
 
+/// Which id space an id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdSpace {
+    /// The partner's (shop's) id.
+    Partner,
+    /// The WMS's own id (what `add_good` answered).
+    Wms,
+    /// Either: the partner id first, the WMS id as a fallback.
+    Either,
+}
+
+/// Readings of IMSKLAD behaviour seed 002 leaves open, one switch each. The
+/// defaults are the readings sverka tries first (so the bench keeps its
+/// figures); [`ImskladStrictness::strict`] is the other reading of each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImskladStrictness {
+    /// `get_billing` lines carry `type` (default on). Off: no line has one,
+    /// like seed 002's own example.
+    pub billing_type: bool,
+    /// The error code `update_good` of an unknown partner id answers
+    /// (UNVERIFIED: 2 "not found" by default; 4 "not performed" is the other reading).
+    pub update_good_unknown_code: i64,
+    /// Which ids order, preorder and document lines may name (default
+    /// [`IdSpace::Either`]; seed 002 says the partner id).
+    pub line_ids: IdSpace,
+    /// Lines must name their goods by a JSON integer (seed 002 types
+    /// `goods.id` Int); a string id is refused with code 3. Default off.
+    pub integer_line_ids: bool,
+    /// The id `get_good` callbacks carry (default [`IdSpace::Wms`], as seed
+    /// 002's example id is the one `add_good` answered).
+    pub get_good_id: IdSpace,
+}
+
+impl Default for ImskladStrictness {
+    fn default() -> Self {
+        ImskladStrictness {
+            billing_type: true,
+            update_good_unknown_code: CODE_NOT_FOUND,
+            line_ids: IdSpace::Either,
+            integer_line_ids: false,
+            get_good_id: IdSpace::Wms,
+        }
+    }
+}
+
+impl ImskladStrictness {
+    /// The other reading of every switch.
+    pub fn strict() -> Self {
+        ImskladStrictness {
+            billing_type: false,
+            update_good_unknown_code: CODE_NOT_PERFORMED,
+            line_ids: IdSpace::Partner,
+            integer_line_ids: true,
+            get_good_id: IdSpace::Wms,
+        }
+    }
+}
+
 /// Everything the IMSKLAD sandbox knows, plus knobs for tests.
 #[derive(Debug)]
 pub struct ImskladState {
@@ -216,6 +279,8 @@ pub struct ImskladState {
     /// releases it, shipping (status 9) takes the goods out of stock. Off by
     /// default, so seeded stock stays exactly as set.
     pub track_reservations: bool,
+    /// Which reading of the undocumented behaviour the sandbox follows.
+    pub strict: ImskladStrictness,
 }
 
 impl ImskladState {
@@ -247,6 +312,7 @@ impl ImskladState {
             billing_slack_secs: 0,
             answer_delay: Duration::ZERO,
             track_reservations: false,
+            strict: ImskladStrictness::default(),
         }
     }
 
@@ -558,13 +624,31 @@ impl ImskladState {
         }
     }
 
-    /// The WMS id a goods line names: partner id first, WMS id as a fallback.
+    /// The WMS id a goods line names, in the id space
+    /// [`ImskladStrictness::line_ids`] allows (partner first with `Either`).
     fn resolve_line(&self, id: &str) -> Option<i64> {
-        if let Some(g) = self.goods.get(id) {
-            return Some(g.wms_id);
+        let space = self.strict.line_ids;
+        if space != IdSpace::Wms {
+            if let Some(g) = self.goods.get(id) {
+                return Some(g.wms_id);
+            }
+        }
+        if space == IdSpace::Partner {
+            return None;
         }
         let wms: i64 = id.parse().ok()?;
-        self.stock.contains_key(&wms).then_some(wms)
+        (self.stock.contains_key(&wms) || self.goods.values().any(|g| g.wms_id == wms))
+            .then_some(wms)
+    }
+
+    /// The `data` of a `good/get_good` callback about the product with partner
+    /// id `sku`, in the id space [`ImskladStrictness::get_good_id`] says.
+    pub fn get_good_callback_data(&self, sku: &str) -> Option<Value> {
+        let good = self.goods.get(sku)?;
+        Some(match self.strict.get_good_id {
+            IdSpace::Partner => json!({ "id": good.good.id }),
+            _ => get_good_data(good.wms_id),
+        })
     }
 
     fn unknown_line(&self, lines: &[OrderGood]) -> Option<String> {
@@ -770,6 +854,28 @@ fn check_storage(state: &ImskladState, data: &Value) -> Result<(), ApiFail> {
     }
 }
 
+/// [`ImskladStrictness::integer_line_ids`]: every `goods[].id` a JSON integer.
+fn check_integer_lines(state: &ImskladState, data: &Value) -> Result<(), ApiFail> {
+    if !state.strict.integer_line_ids {
+        return Ok(());
+    }
+    let lines = data.get("goods").map_or_else(Vec::new, |g| match g {
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(m) => m.values().collect(),
+        _ => Vec::new(),
+    });
+    match lines
+        .iter()
+        .find(|l| !l.get("id").is_some_and(|v| v.is_i64() || v.is_u64()))
+    {
+        Some(l) => Err(ApiFail::bad(format!(
+            "Incorrect data: goods.id must be Int, got {}",
+            l.get("id").cloned().unwrap_or(Value::Null)
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn check_lines(state: &ImskladState, lines: &[OrderGood]) -> Result<(), ApiFail> {
     if let Some(l) = lines.iter().find(|l| l.quantity <= 0) {
         return Err(ApiFail::bad(format!(
@@ -799,7 +905,15 @@ fn add_good(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> {
 fn update_good(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> {
     let good: Good = parse(data)?;
     if !state.goods.contains_key(&good.id) {
-        return Err(ApiFail::not_found("Good not found"));
+        let code = state.strict.update_good_unknown_code;
+        return Err(ApiFail::new(
+            code,
+            if code == CODE_NOT_FOUND {
+                "Good not found"
+            } else {
+                "Operation not performed"
+            },
+        ));
     }
     Ok(ok_id(state.put_good(good)))
 }
@@ -869,6 +983,7 @@ fn render_object_trailing(v: &Value) -> String {
 
 fn add_order(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> {
     check_storage(state, data)?;
+    check_integer_lines(state, data)?;
     let order: Order = parse(data)?;
     require_nonempty(&order.id)?;
     if let Some(existing) = state.orders.get(&order.id) {
@@ -900,6 +1015,7 @@ fn add_order(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> 
 }
 
 fn update_order(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> {
+    check_integer_lines(state, data)?;
     let mut order: Order = parse(data)?;
     check_lines(state, &order.goods)?;
     let existing = state
@@ -946,6 +1062,7 @@ fn update_order(state: &mut ImskladState, data: &Value) -> Result<String, ApiFai
 
 fn add_preorder(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> {
     check_storage(state, data)?;
+    check_integer_lines(state, data)?;
     let doc: Preorder = parse(data)?;
     require_nonempty(&doc.id)?;
     check_kind(doc.kind)?;
@@ -965,6 +1082,7 @@ fn add_preorder(state: &mut ImskladState, data: &Value) -> Result<String, ApiFai
 }
 
 fn update_preorder(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> {
+    check_integer_lines(state, data)?;
     let doc: Preorder = parse(data)?;
     check_kind(doc.kind)?;
     check_lines(state, &doc.goods)?;
@@ -978,6 +1096,7 @@ fn update_preorder(state: &mut ImskladState, data: &Value) -> Result<String, Api
 
 fn add_doc(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> {
     check_storage(state, data)?;
+    check_integer_lines(state, data)?;
     let doc: Doc = parse(data)?;
     require_nonempty(&doc.id)?;
     check_kind(doc.kind)?;
@@ -997,6 +1116,7 @@ fn add_doc(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> {
 }
 
 fn update_doc(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> {
+    check_integer_lines(state, data)?;
     let doc: Doc = parse(data)?;
     check_kind(doc.kind)?;
     check_lines(state, &doc.goods)?;
@@ -1030,7 +1150,7 @@ fn get_billing(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail
     let lines: Vec<Value> = billing
         .lines
         .iter()
-        .map(|l| billing_line_json(l, strings))
+        .map(|l| billing_line_json(l, strings, state.strict.billing_type))
         .collect();
     let lines_text = render_array(&lines, state.trailing_commas);
     Ok(format!(
@@ -1040,8 +1160,8 @@ fn get_billing(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail
     ))
 }
 
-fn billing_line_json(l: &BillingLine, strings: bool) -> Value {
-    json!({
+fn billing_line_json(l: &BillingLine, strings: bool, with_type: bool) -> Value {
+    let mut v = json!({
         "id": l.id,
         "order_id": l.order_id,
         "foreign_order_id": l.foreign_order_id,
@@ -1050,7 +1170,13 @@ fn billing_line_json(l: &BillingLine, strings: bool) -> Value {
         "date": l.date,
         "amount": amount_json(l.amount_kop, strings),
         "comment": l.comment,
-    })
+    });
+    if !with_type {
+        if let Some(m) = v.as_object_mut() {
+            m.remove("type");
+        }
+    }
+    v
 }
 
 /// Rubles as the service sends them: a number (`-50`, `12.5`) or, as a

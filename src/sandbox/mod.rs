@@ -96,6 +96,11 @@ pub struct SandboxOptions {
     pub latency: Duration,
     /// Enforce the vendors' rate limits (RetailCRM 10/s, EGON 180/min).
     pub rate_limits: bool,
+    /// Every strictness switch on its strict reading
+    /// ([`retailcrm::RetailCrmStrictness::strict`],
+    /// [`imsklad::ImskladStrictness::strict`], [`egon::EgonStrictness::strict`]);
+    /// off by default, so the sandbox follows the readings sverka tries first.
+    pub strict: bool,
 }
 
 impl Default for SandboxOptions {
@@ -105,6 +110,7 @@ impl Default for SandboxOptions {
             port: 0,
             latency: Duration::ZERO,
             rate_limits: true,
+            strict: false,
         }
     }
 }
@@ -149,6 +155,11 @@ impl SandboxSet {
             opts.seed,
         );
         let imshop = imshop::ImshopSandbox::new(&keys.imshop_key, opts.seed);
+        if opts.strict {
+            retailcrm.lock().strict = retailcrm::RetailCrmStrictness::strict();
+            imsklad.lock().strict = imsklad::ImskladStrictness::strict();
+            egon.lock().strict = egon::EgonStrictness::strict();
+        }
         if !opts.rate_limits {
             retailcrm.lock().set_rate_limit(0);
             egon.lock().set_rate_limit(0, Duration::from_secs(60));

@@ -30,8 +30,50 @@ use std::time::Duration;
 pub const DEFAULT_RATE_LIMIT: usize = 10;
 /// Most offers one upload may carry.
 pub const MAX_UPLOAD: usize = 250;
-/// Page sizes the API accepts.
-pub const LIMITS: [usize; 4] = [20, 50, 100, 250];
+/// Page sizes every list method accepts (as the official PHP client validates).
+pub const LIMITS: [usize; 3] = [20, 50, 100];
+/// The larger page size `/store/inventories` accepts unless
+/// [`RetailCrmStrictness::inventory_limit_250`] is off (UNVERIFIED).
+pub const INVENTORY_LIMIT_250: usize = 250;
+
+/// Readings of the real CRM's behaviour that nothing public settles, or rules
+/// the real CRM may apply that the lenient sandbox does not: one switch each.
+/// The defaults are the readings sverka tries first (so the bench keeps its
+/// figures); tests switch the strict ones on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetailCrmStrictness {
+    /// `/store/inventories` also accepts `limit=250` (UNVERIFIED; default
+    /// on). Off: 20/50/100 only, like every other list method, and 250 is
+    /// refused with `400 {"errors": {"limit": "This value is not valid."}}`.
+    pub inventory_limit_250: bool,
+    /// Module registrations follow seed 001 strictly: `integrationCode`
+    /// required (and a prefix of `code`), every action with a known code and
+    /// a non-empty `callPoints`, `baseUrl` https unless its host is loopback.
+    /// Default off: `name`, `baseUrl` and `clientId` are required.
+    pub strict_modules: bool,
+}
+
+impl Default for RetailCrmStrictness {
+    fn default() -> Self {
+        RetailCrmStrictness {
+            inventory_limit_250: true,
+            strict_modules: false,
+        }
+    }
+}
+
+impl RetailCrmStrictness {
+    /// Every switch on its strict reading.
+    pub fn strict() -> Self {
+        RetailCrmStrictness {
+            inventory_limit_250: false,
+            strict_modules: true,
+        }
+    }
+}
+
+/// Store action codes the strict module check knows (seed 001 names `inventoriesUpload`).
+pub const KNOWN_STORE_ACTIONS: [&str; 1] = ["inventoriesUpload"];
 
 /// Why a seeding call was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -241,6 +283,8 @@ pub struct RetailCrmState {
     /// Offers (by externalId or xmlId) deleted right before the next upload,
     /// to test `notFoundOffers` for offers that were read a moment earlier.
     pub vanish_on_upload: std::collections::BTreeSet<String>,
+    /// Which reading of the undocumented behaviour the sandbox follows.
+    pub strict: RetailCrmStrictness,
     api_key: Secret,
     site: String,
     account_exists: bool,
@@ -296,6 +340,7 @@ impl RetailCrmState {
             modules: BTreeMap::new(),
             next_id: 1,
             vanish_on_upload: Default::default(),
+            strict: RetailCrmStrictness::default(),
         };
         for (i, (code, name, group)) in DEFAULT_STATUSES.iter().enumerate() {
             state.add_status(code, name, group, (i as i64 + 1) * 10);
@@ -670,7 +715,11 @@ impl RetailCrmState {
     }
 
     fn inventories(&self, query: &Params) -> Answer {
-        let (page, limit) = page_params(query)?;
+        let (page, limit) = if self.strict.inventory_limit_250 {
+            page_params_with(query, &[20, 50, 100, INVENTORY_LIMIT_250])?
+        } else {
+            page_params(query)?
+        };
         let ext = query.list("filter[offerExternalId]");
         let xml = query.list("filter[offerXmlId]");
         let ids = query.list("filter[ids]");
@@ -1247,6 +1296,9 @@ impl RetailCrmState {
                 );
             }
         }
+        if self.strict.strict_modules {
+            strict_module_errors(&module, &mut errors);
+        }
         if let Some(actions) = module
             .get("integrations")
             .and_then(|i| i.get("store"))
@@ -1272,6 +1324,56 @@ impl RetailCrmState {
         }
         self.modules.insert(code.to_string(), Value::Object(module));
         ok(json!({ "info": [] }))
+    }
+}
+
+/// The rules [`RetailCrmStrictness::strict_modules`] adds to a module edit.
+fn strict_module_errors(module: &Map<String, Value>, errors: &mut Map<String, Value>) {
+    let ic = module
+        .get("integrationCode")
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty());
+    if ic.is_none() {
+        errors.insert(
+            "integrationCode".into(),
+            json!("This value should not be blank."),
+        );
+    }
+    if let Some(base) = module.get("baseUrl").and_then(Value::as_str) {
+        let allowed = match reqwest::Url::parse(base) {
+            Ok(u) => {
+                u.scheme() == "https"
+                    || (u.scheme() == "http"
+                        && crate::config::is_loopback_host(u.host_str().unwrap_or_default()))
+            }
+            Err(_) => false,
+        };
+        if !allowed {
+            errors.insert(
+                "baseUrl".into(),
+                json!("This value is not a valid URL: https is required."),
+            );
+        }
+    }
+    let actions = module
+        .get("integrations")
+        .and_then(|i| i.get("store"))
+        .and_then(|s| s.get("actions"));
+    for (i, action) in php_list(actions).iter().enumerate() {
+        let code = action.get("code").and_then(Value::as_str).unwrap_or("");
+        if !code.is_empty() && !KNOWN_STORE_ACTIONS.contains(&code) {
+            errors.insert(
+                format!("integrations[store][actions][{i}][code]"),
+                json!("The value you selected is not a valid choice."),
+            );
+        }
+        let points = php_list(action.get("callPoints"));
+        if points.is_empty() || points.iter().any(|p| p.as_str().is_none_or(str::is_empty)) {
+            errors.insert(
+                format!("integrations[store][actions][{i}][callPoints]"),
+                json!("This collection should contain 1 element or more."),
+            );
+        }
     }
 }
 
@@ -1382,16 +1484,16 @@ fn json_field(form: &Params, name: &str) -> Result<Value, Refusal> {
 }
 
 fn page_params(query: &Params) -> Result<(usize, usize), Refusal> {
+    page_params_with(query, &LIMITS)
+}
+
+/// `page` and `limit` of a list request, `limit` one of `allowed`.
+fn page_params_with(query: &Params, allowed: &[usize]) -> Result<(usize, usize), Refusal> {
     let limit = match query.get("limit") {
         None => 20,
         Some(text) => match text.trim().parse::<usize>() {
-            Ok(l) if LIMITS.contains(&l) => l,
-            _ => {
-                return Err(bad_input(
-                    "limit",
-                    "The value you selected is not a valid choice.",
-                ))
-            }
+            Ok(l) if allowed.contains(&l) => l,
+            _ => return Err(bad_input("limit", "This value is not valid.")),
         },
     };
     let page = match query.get("page") {
@@ -1713,8 +1815,9 @@ mod tests {
         assert_eq!(meta["currentPage"], 9);
         assert!(page_params(&params("limit=30")).is_err());
         assert!(page_params(&params("page=0")).is_err());
+        assert!(page_params(&params("limit=250&page=2")).is_err());
         assert_eq!(
-            page_params(&params("limit=250&page=2")).ok(),
+            page_params_with(&params("limit=250&page=2"), &[100, 250]).ok(),
             Some((2, 250))
         );
     }

@@ -29,6 +29,7 @@ pub async fn run(
         port: args.port,
         latency: Duration::from_millis(args.latency_ms),
         rate_limits: true,
+        strict: args.strict,
     })
     .await
     .context("starting the sandbox servers")?;

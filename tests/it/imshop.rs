@@ -38,6 +38,7 @@ fn client(url: &str, key: &str, key_in_body: bool) -> ImshopClient {
     ImshopClient::new(ImshopConfig {
         update_url: url.to_string(),
         key: Secret::new(key),
+        key_in_header: true,
         key_in_body,
         policy: policy(),
     })
@@ -222,6 +223,7 @@ async fn timeouts_are_retried() {
     let c = ImshopClient::new(ImshopConfig {
         update_url: srv.url.clone(),
         key: Secret::new(KEY),
+        key_in_header: true,
         key_in_body: false,
         policy: HttpPolicy {
             timeout: Duration::from_millis(250),

@@ -14,6 +14,7 @@ mod imsklad;
 mod listener;
 mod orders;
 mod progress;
+mod protocol;
 mod reconcile;
 mod retailcrm;
 mod safety;

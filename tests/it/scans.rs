@@ -313,7 +313,7 @@ async fn registration_answers_every_case_and_history_is_newest_first() {
         .unwrap();
     assert_eq!(gs1.used_by.as_deref(), Some(USER));
 
-    // History: newest first, decoded codes, documented fields.
+    // History: newest first, each code as IMSHOP sent it, documented fields.
     let history = f.history(USER).await;
     let codes: Vec<&str> = history
         .iter()
@@ -322,11 +322,11 @@ async fn registration_answers_every_case_and_history_is_newest_first() {
     assert_eq!(
         codes,
         [
-            GS1_B64,
+            b64.as_str(),
             GS1_RAW,
             "NOT-A-CODE-123",
             "TAKEN-CODE",
-            SAMPLE_CODE
+            "YXNkYXNkIGpha2RzIGxha2RzYWE="
         ]
     );
     assert_eq!(history[4]["id"], id.as_str());

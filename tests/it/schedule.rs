@@ -588,11 +588,15 @@ async fn heartbeats_ping_start_success_and_fail() {
     let (stop, handle) = start(scheduler);
     settled(&clock).await;
     clock.set(utc("2026-11-22T10:05:00Z"));
-    eventually("four pings and three runs", || async {
+    // Each run finished (its record written after its last heartbeat), not just begun.
+    let finished = |runs: Vec<sverka::db::runs::RunRecord>| {
+        runs.len() == 1 && runs[0].status != RunStatus::Running
+    };
+    eventually("four pings and three finished runs", || async {
         entries(&pings).len() == 4
-            && runs_of(&db, "billing").await.len() == 1
-            && runs_of(&db, "orders").await.len() == 1
-            && runs_of(&db, "stock").await.len() == 1
+            && finished(runs_of(&db, "billing").await)
+            && finished(runs_of(&db, "orders").await)
+            && finished(runs_of(&db, "stock").await)
     })
     .await;
     let got = entries(&pings);

@@ -54,7 +54,7 @@ pub async fn fixture(shop_db: support::TestDb, spec: WorldSpec, wms: WmsKind) ->
     }
 }
 
-async fn open_shop(config: &Config) -> Shop {
+pub(crate) async fn open_shop(config: &Config) -> Shop {
     let db = sverka::db::Db::connect(config.shop.database_url.expose())
         .await
         .expect("shop db");
@@ -82,7 +82,7 @@ pub async fn run_stock(config: &Config, dry_run: bool, force: bool) -> JobSummar
 }
 
 /// The report's rows as (sku, class) → (action, result).
-fn report(summary: &JobSummary) -> BTreeMap<(String, String), (String, String)> {
+pub(crate) fn report(summary: &JobSummary) -> BTreeMap<(String, String), (String, String)> {
     let path = summary.reports.first().expect("a report");
     let mut rdr = csv::Reader::from_path(path).expect("report readable");
     let headers = rdr.headers().expect("header").clone();
