@@ -10,6 +10,7 @@ pub mod events;
 pub mod journal;
 pub mod lock;
 pub mod mapping;
+pub mod rate;
 pub mod runs;
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
