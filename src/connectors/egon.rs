@@ -1135,6 +1135,9 @@ pub struct EgonClient {
     cfg: Arc<EgonConfig>,
     http: reqwest::Client,
     limiter: RateLimiter,
+    /// The account's limit shared with every sverka process of the state
+    /// database ([`crate::db::rate`]), when set.
+    shared: Option<crate::db::rate::SharedRateLimit>,
 }
 
 impl EgonClient {
@@ -1158,7 +1161,28 @@ impl EgonClient {
             cfg: Arc::new(cfg),
             http,
             limiter,
+            shared: None,
         })
+    }
+
+    /// This client, also keeping `limit`: the account's 180 requests a
+    /// minute shared with every sverka process of one state database.
+    pub fn with_shared_limit(mut self, limit: crate::db::rate::SharedRateLimit) -> Self {
+        self.shared = Some(limit);
+        self
+    }
+
+    /// The bucket name and limit of this account for [`Self::with_shared_limit`].
+    pub fn shared_limit_key(&self) -> (String, usize, Duration) {
+        (
+            format!(
+                "egon:{} {}",
+                self.cfg.url.trim_end_matches('/'),
+                self.cfg.auth_id
+            ),
+            self.cfg.rate_per_min,
+            self.cfg.rate_window,
+        )
     }
 
     /// `InventoryDetail`: the cards `item_ids` (all cards when empty), optionally
@@ -1278,9 +1302,27 @@ impl EgonClient {
             // Held until the answer is in, so EGON's own window never sees more
             // than the limit however late a request arrives (see `RateLimiter::acquire_held`).
             let permit = self.limiter.acquire_held().await;
+            // Across processes: a slot in the state database, held until the
+            // answer is in (a state database that cannot be asked leaves this
+            // process's own limit).
+            let slot = match &self.shared {
+                Some(limit) => match limit.acquire().await {
+                    Ok(slot) => Some(slot),
+                    Err(e) => {
+                        tracing::warn!(target: "sverka::egon", error = %e, "shared EGON rate limit unavailable; keeping this process's own");
+                        None
+                    }
+                },
+                None => None,
+            };
             tracing::debug!(target: "sverka::egon", rid, method, attempt, "request");
             let outcome = self.attempt(method, body.clone(), attempt).await;
             drop(permit);
+            if let Some(slot) = slot {
+                if let Err(e) = slot.release().await {
+                    tracing::warn!(target: "sverka::egon", error = %e, "could not give back a shared rate-limit slot");
+                }
+            }
             match outcome {
                 Attempt::Done(answer) => return Ok(answer),
                 Attempt::Fail(e) => return Err(e),

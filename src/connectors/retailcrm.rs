@@ -1136,6 +1136,9 @@ struct Inner {
     limiter: RateLimiter,
     /// The page size inventory reads ask for (250, or 100 once refused).
     inventory_limit: std::sync::atomic::AtomicU32,
+    /// The account's limit shared with every other sverka process of the
+    /// state database (see [`crate::db::rate`]), when set.
+    shared: Option<crate::db::rate::SharedRateLimit>,
 }
 
 /// A RetailCRM v5 client; clones share the connection pool, and every client
@@ -1183,6 +1186,7 @@ impl RetailCrmClient {
                 ),
                 policy: cfg.policy,
                 inventory_limit: std::sync::atomic::AtomicU32::new(INVENTORY_PAGE_LIMIT),
+                shared: None,
             }),
         })
     }
@@ -1234,6 +1238,19 @@ impl RetailCrmClient {
             }
             other => other.map(|answer| (answer, limit)),
         }
+    }
+
+    /// This client, also keeping `limit`: the account's rate limit shared with
+    /// every sverka process of one state database. Call it on a new client
+    /// (before it is cloned).
+    pub fn with_shared_limit(mut self, limit: crate::db::rate::SharedRateLimit) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.shared = Some(limit),
+            None => tracing::warn!(
+                "the RetailCRM client was already shared; its rate limit stays per process"
+            ),
+        }
+        self
     }
 
     /// The configured store code.
@@ -1644,7 +1661,25 @@ impl RetailCrmClient {
         loop {
             // Held until the answer is in: see `RateLimiter::acquire_held`.
             let permit = self.inner.limiter.acquire_held().await;
+            // The same, across processes: a slot in the state database, held
+            // until the answer is in. A state database that cannot be asked
+            // leaves this process's own limit (logged, not fatal).
+            let slot = match &self.inner.shared {
+                Some(limit) => match limit.acquire().await {
+                    Ok(slot) => Some(slot),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "shared RetailCRM rate limit unavailable; keeping this process's own");
+                        None
+                    }
+                },
+                None => None,
+            };
             let result = self.send_once(endpoint, &call).await;
+            if let Some(slot) = slot {
+                if let Err(e) = slot.release().await {
+                    tracing::warn!(error = %e, "could not give back a shared rate-limit slot");
+                }
+            }
             drop(permit);
             match result {
                 Err(e) if e.is_retryable() && attempt < policy.max_attempts.max(1) => {

@@ -11,6 +11,7 @@ pub mod journal;
 pub mod lock;
 pub mod mapping;
 pub mod protocol;
+pub mod rate;
 pub mod runs;
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};

@@ -136,7 +136,26 @@ impl Context {
             c.auth_token.clone(),
         );
         cfg.policy = self.http.clone();
-        EgonClient::new(cfg).context("configuring the EGON client")
+        EgonClient::new(cfg)
+            .map(|client| self.share_egon_limit(client))
+            .context("configuring the EGON client")
+    }
+
+    /// `client` sharing its account's rate limit (180 requests a minute)
+    /// with every sverka process of the state database.
+    pub fn share_egon_limit(&self, client: EgonClient) -> EgonClient {
+        let (bucket, max, window) = client.shared_limit_key();
+        if max == 0 {
+            return client;
+        }
+        let limit = crate::db::rate::SharedRateLimit::new(
+            self.state.clone(),
+            &bucket,
+            max,
+            window,
+            self.http.timeout + Duration::from_secs(5),
+        );
+        client.with_shared_limit(limit)
     }
 
     /// The RetailCRM client for `[retailcrm]`.
@@ -153,6 +172,20 @@ impl Context {
             },
             rate_per_sec: c.rate_per_sec,
             policy: self.http.clone(),
+        })
+        .map(|client| {
+            if c.rate_per_sec == 0 {
+                return client;
+            }
+            // RetailCRM counts the account's requests, whichever process sends
+            // them: the limit is shared through the state database.
+            client.with_shared_limit(crate::db::rate::SharedRateLimit::new(
+                self.state.clone(),
+                &format!("retailcrm:{}", c.url.trim_end_matches('/')),
+                c.rate_per_sec,
+                Duration::from_secs(1),
+                self.http.timeout + Duration::from_secs(5),
+            ))
         })
         .context("configuring the RetailCRM client")
     }

@@ -507,7 +507,9 @@ fn egon_client(ctx: &Context) -> Result<EgonClient> {
     );
     cfg.shop_setting_id = ctx.config.orders.egon_shop_setting_id;
     cfg.policy = ctx.http.clone();
-    EgonClient::new(cfg).context("configuring the EGON client")
+    EgonClient::new(cfg)
+        .map(|client| ctx.share_egon_limit(client))
+        .context("configuring the EGON client")
 }
 
 /// The view a `GetOrderStatus` answer gives.

@@ -1242,3 +1242,125 @@ async fn a_stuck_shop_row_lock_fails_the_write_instead_of_hanging_the_job() {
         shop_db.drop_db().await;
     }
 }
+
+// ---------------------------------------------------------------------------
+// Shared rate limits
+// ---------------------------------------------------------------------------
+
+/// Two sverka processes of one state database (`reconcile stock` and
+/// `reconcile orders`) talk to one RetailCRM account at once. Each alone keeps
+/// RetailCRM's 10 requests a second; together they still do, through the
+/// slots they share in the state database: no 503, never more than 10
+/// requests in any second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_retailcrm_s_rate_limit_through_the_state_database() {
+    use sverka::sandbox::world_orders as wo;
+    for state in support::engines("shared_rate_limit").await {
+        let engine = state.engine();
+        let shop_db = support::sqlite();
+        let spec = WorldSpec {
+            skus: 2500,
+            orders: 1000,
+            seed: 26,
+            ..WorldSpec::default()
+        };
+        let f = fixture(&shop_db.url, Some(&state.url), spec, WmsKind::Imsklad).await;
+        let orders = wo::generate_orders(&f.world, sverka::db::now_ms());
+        wo::seed_orders(&f.set, &orders).await.expect("seed orders");
+        let shop = open_shop(&f.config).await;
+        wo::write_shop_orders(&shop, &orders)
+            .await
+            .expect("write orders");
+        let k = &f.set.keys;
+        let dir = f._dir.path();
+        std::fs::write(
+            dir.join("sverka.toml"),
+            format!(
+                "[state]\ndatabase_url = \"{}\"\n[shop]\ndatabase_url = \"{}\"\n\
+                 [imsklad]\nurl = \"{}\"\nkey = \"{}\"\nstorage_id = {}\n\
+                 [retailcrm]\nurl = \"{}\"\napi_key = \"{}\"\nsite = \"{}\"\nstore = \"{}\"\n\
+                 [safety]\nmax_change_share = 0.9\n[reports]\ndir = \"reports\"\n",
+                state.url,
+                f.config.shop.database_url.expose(),
+                f.set.urls.imsklad,
+                k.imsklad_key,
+                k.imsklad_storage_id,
+                f.set.urls.retailcrm,
+                k.retailcrm_key,
+                k.retailcrm_site,
+                k.retailcrm_store,
+            ),
+        )
+        .unwrap();
+        f.set.retailcrm.control.clear_requests();
+        // A network latency keeps both processes talking to RetailCRM for a while.
+        f.set
+            .retailcrm
+            .control
+            .set_latency(Duration::from_millis(100));
+        let spawn = |job: &str| {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_sverka"))
+                .args(["reconcile", job, "--json"])
+                .current_dir(dir)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("sverka reconcile starts")
+        };
+        let (stock, orders_job) = (spawn("stock"), spawn("orders"));
+        let (a, b) = tokio::join!(stock.wait_with_output(), orders_job.wait_with_output());
+        let (a, b) = (a.expect("stock output"), b.expect("orders output"));
+        for (job, out) in [("stock", &a), ("orders", &b)] {
+            let summary: serde_json::Value =
+                serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+                    panic!(
+                        "{engine} {job}: {e}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                });
+            assert!(
+                summary["error"].is_null(),
+                "{engine} {job}: {}",
+                summary["error"]
+            );
+        }
+        let requests = f.set.retailcrm.control.requests();
+        let rejected = requests
+            .iter()
+            .filter(|r| r.status == 503 || r.status == 429)
+            .count();
+        assert_eq!(rejected, 0, "{engine}: requests refused by the rate limit");
+        let max = f
+            .set
+            .retailcrm
+            .control
+            .max_requests_per(Duration::from_secs(1));
+        assert!(max <= 10, "{engine}: {max} requests in one second");
+        // The two really ran at once.
+        let span = |needle: &str| {
+            let at: Vec<std::time::Instant> = requests
+                .iter()
+                .filter(|r| r.path.ends_with(needle))
+                .map(|r| r.instant)
+                .collect();
+            (at.iter().min().copied(), at.iter().max().copied(), at.len())
+        };
+        let (s0, s1, sn) = span("/store/inventories");
+        let (o0, o1, on) = span("/orders");
+        assert!(
+            sn >= 5 && on >= 5,
+            "{engine}: {sn} inventory and {on} order requests"
+        );
+        assert!(
+            s0 < o1 && o0 < s1,
+            "{engine}: the processes did not overlap"
+        );
+        eprintln!(
+            "{engine}: {} RetailCRM requests ({sn} inventory pages, {on} order pages), at most {max} in one second, {rejected} refused",
+            requests.len()
+        );
+        f.set.stop().await;
+        state.drop_db().await;
+    }
+}

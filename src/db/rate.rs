@@ -1,0 +1,184 @@
+//! Rate limits shared by every sverka process of one state database.
+//!
+//! RetailCRM allows an account 10 requests a second, whoever sends them: the
+//! daemon, a cron run, a manual `reconcile`, the listener. Each process already
+//! keeps its own requests within the limit ([`crate::connectors::http::RateLimiter`]);
+//! this keeps them within it *together*. A request takes a slot in the state
+//! database's `rate_slots` table before it is sent and gives it back when its
+//! answer is in; at most `max` slots may be in flight or released within the
+//! last `window`, so no server-side window of that length can count more than
+//! `max` requests of all processes. Taking a slot is serialised per account
+//! by a row lock on `rate_buckets` (the write lock on SQLite). A slot a dead
+//! process never gave back stops counting after `stale`.
+
+use std::time::Duration;
+
+use super::{bind_args, now_ms, Arg, Db, DbError, Dialect};
+
+/// A limit of `max` requests per `window` for one account, shared through `db`.
+#[derive(Debug, Clone)]
+pub struct SharedRateLimit {
+    db: Db,
+    bucket: String,
+    max: usize,
+    window: Duration,
+    stale: Duration,
+}
+
+/// A slot taken with [`SharedRateLimit::acquire`]; give it back with
+/// [`SharedSlot::release`] once the answer is in.
+#[derive(Debug)]
+pub struct SharedSlot {
+    db: Db,
+    slot: String,
+}
+
+impl SharedRateLimit {
+    /// A limit of `max` requests per `window` for the account named `bucket`.
+    /// A slot held longer than `stale` (a crashed process) stops counting.
+    pub fn new(db: Db, bucket: &str, max: usize, window: Duration, stale: Duration) -> Self {
+        // The key is a name, never a secret: callers pass the account URL.
+        let mut bucket = bucket.to_string();
+        bucket.truncate(190);
+        SharedRateLimit {
+            db,
+            bucket,
+            max: max.max(1),
+            window,
+            stale,
+        }
+    }
+
+    /// Waits for a free slot and takes it.
+    pub async fn acquire(&self) -> Result<SharedSlot, DbError> {
+        let mut pause = Duration::from_millis(5);
+        loop {
+            if let Some(slot) = self.try_take().await? {
+                return Ok(SharedSlot {
+                    db: self.db.clone(),
+                    slot,
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(40));
+        }
+    }
+
+    async fn try_take(&self) -> Result<Option<String>, DbError> {
+        let q = |what: &'static str| DbError::query(what);
+        let db = &self.db;
+        let mut tx = db
+            .pool()
+            .begin()
+            .await
+            .map_err(q("taking a shared rate-limit slot"))?;
+        let now = now_ms();
+        // The row lock (SQLite: the write lock) serialises the slot count
+        // below. It is taken by an UPDATE first: an INSERT that finds the row
+        // would take a shared lock, and two of those upgrading deadlock.
+        let locked = bind_args(
+            sqlx::query(
+                &db.sql("UPDATE rate_buckets SET touched_at = touched_at + 1 WHERE name = ?"),
+            ),
+            &[Arg::Text(self.bucket.clone())],
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(q("locking the rate bucket"))?
+        .rows_affected();
+        if locked == 0 {
+            let ensure = match db.dialect() {
+                Dialect::MySql => {
+                    "INSERT IGNORE INTO rate_buckets (name, touched_at) VALUES (?, ?)"
+                }
+                _ => "INSERT INTO rate_buckets (name, touched_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            };
+            bind_args(
+                sqlx::query(&db.sql(ensure)),
+                &[Arg::Text(self.bucket.clone()), Arg::I64(now)],
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(q("creating the rate bucket"))?;
+            tx.commit().await.map_err(q("creating the rate bucket"))?;
+            return Ok(None);
+        }
+        let window_ms = self.window.as_millis() as i64;
+        let stale_ms = self.stale.as_millis() as i64;
+        // A current read, not a snapshot: on MySQL (REPEATABLE READ) a plain
+        // SELECT may read the snapshot of an earlier statement of this
+        // transaction and miss a slot committed while it waited for the lock.
+        let count_sql = format!(
+            "SELECT COUNT(*) FROM rate_slots WHERE bucket = ? AND \
+             ((released_at IS NULL AND taken_at > ?) OR released_at > ?){}",
+            if db.dialect() == Dialect::MySql {
+                " FOR UPDATE"
+            } else {
+                ""
+            }
+        );
+        let row = bind_args(
+            sqlx::query(&db.sql(&count_sql)),
+            &[
+                Arg::Text(self.bucket.clone()),
+                Arg::I64(now - stale_ms),
+                Arg::I64(now - window_ms),
+            ],
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(q("counting rate slots"))?;
+        let count: i64 = sqlx::Row::try_get(&row, 0).map_err(q("reading the rate slot count"))?;
+        let taken = if (count as usize) < self.max {
+            let slot = uuid::Uuid::new_v4().simple().to_string();
+            bind_args(
+                sqlx::query(&db.sql(
+                    "INSERT INTO rate_slots (slot, bucket, taken_at, released_at) VALUES (?, ?, ?, NULL)",
+                )),
+                &[
+                    Arg::Text(slot.clone()),
+                    Arg::Text(self.bucket.clone()),
+                    Arg::I64(now),
+                ],
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(q("taking a rate slot"))?;
+            // Old slots go, so the table stays small.
+            bind_args(
+                sqlx::query(&db.sql(
+                    "DELETE FROM rate_slots WHERE bucket = ? AND taken_at < ? AND (released_at IS NOT NULL OR taken_at < ?)",
+                )),
+                &[
+                    Arg::Text(self.bucket.clone()),
+                    Arg::I64(now - 10 * window_ms),
+                    Arg::I64(now - stale_ms),
+                ],
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(q("pruning rate slots"))?;
+            Some(slot)
+        } else {
+            None
+        };
+        tx.commit()
+            .await
+            .map_err(q("taking a shared rate-limit slot"))?;
+        Ok(taken)
+    }
+}
+
+impl SharedSlot {
+    /// Gives the slot back: it keeps counting for one window from now.
+    pub async fn release(self) -> Result<(), DbError> {
+        self.db
+            .execute(
+                "UPDATE rate_slots SET released_at = ? WHERE slot = ?",
+                &[now_ms().into(), self.slot.clone().into()],
+                "releasing a rate slot",
+            )
+            .await?;
+        Ok(())
+    }
+}
