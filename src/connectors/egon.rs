@@ -423,12 +423,13 @@ pub struct CountTypes {
 impl CountTypes {
     /// What the shop may sell: ALL − EXPIRED − EXPIRATION_BLOCKED − DAMAGED − ORDERED − RESERVED, never below 0.
     pub fn sellable(&self) -> i64 {
-        (self.all
-            - self.expired
-            - self.expiration_blocked
-            - self.damaged
-            - self.ordered
-            - self.reserved)
+        // Vendor numbers: saturating, never a debug panic or a silent wrap.
+        self.all
+            .saturating_sub(self.expired)
+            .saturating_sub(self.expiration_blocked)
+            .saturating_sub(self.damaged)
+            .saturating_sub(self.ordered)
+            .saturating_sub(self.reserved)
             .max(0)
     }
 }
@@ -514,7 +515,11 @@ impl InventoryCardStatus {
     pub fn sellable(&self) -> Option<i64> {
         match (&self.count_types, self.deprecated_count) {
             (Some(c), _) => Some(c.sellable()),
-            (None, Some(count)) => Some((count - self.deprecated_ordered.unwrap_or(0)).max(0)),
+            (None, Some(count)) => Some(
+                count
+                    .saturating_sub(self.deprecated_ordered.unwrap_or(0))
+                    .max(0),
+            ),
             (None, None) => None,
         }
     }
@@ -1334,6 +1339,15 @@ mod tests {
             expiration_blocked: 3,
         };
         assert_eq!(c.sellable(), 191);
+        let huge = CountTypes {
+            all: i64::MAX,
+            expired: i64::MIN,
+            damaged: 0,
+            ordered: 0,
+            reserved: 0,
+            expiration_blocked: 0,
+        };
+        assert_eq!(huge.sellable(), i64::MAX);
         let short = CountTypes {
             all: 1,
             reserved: 5,

@@ -175,8 +175,13 @@ async fn read_wms_from(ctx: &Context, shop_skus: &[String]) -> Result<WmsSnapsho
                 }
                 let c = &item.counts;
                 // Usable units and units promised to orders; sellable = usable − promised.
-                let mut stock = c.all - c.expired - c.expiration_blocked - c.damaged;
-                let mut reserved = c.ordered + c.reserved;
+                // Vendor numbers: saturating, never a debug panic or a silent wrap.
+                let mut stock = c
+                    .all
+                    .saturating_sub(c.expired)
+                    .saturating_sub(c.expiration_blocked)
+                    .saturating_sub(c.damaged);
+                let mut reserved = c.ordered.saturating_add(c.reserved);
                 let detail_at = item.changed_at.and_then(|t| {
                     use chrono::TimeZone;
                     crate::listener::egon::EGON_TZ
@@ -187,7 +192,7 @@ async fn read_wms_from(ctx: &Context, shop_skus: &[String]) -> Result<WmsSnapsho
                 if let (Some(p), Some(at)) = (pushed.get(&item.item_id), detail_at) {
                     if p.taken_at > at {
                         reserved = p.wms_reserved;
-                        stock = p.sellable + p.wms_reserved;
+                        stock = p.sellable.saturating_add(p.wms_reserved);
                     }
                 }
                 snap.skus.push(item.item_id);
@@ -201,7 +206,8 @@ async fn read_wms_from(ctx: &Context, shop_skus: &[String]) -> Result<WmsSnapsho
                 if !seen.contains(sku) {
                     snap.skus.push(sku.clone());
                     snap.wms_ids.push(None);
-                    snap.stock.push(Some(p.sellable + p.wms_reserved));
+                    snap.stock
+                        .push(Some(p.sellable.saturating_add(p.wms_reserved)));
                     snap.reserved.push(Some(p.wms_reserved));
                 }
             }
@@ -501,7 +507,7 @@ async fn save_snapshot(ctx: &Context, snap: &WmsSnapshot) -> Result<()> {
                 sku: sku.clone(),
                 wms_stock: stock,
                 wms_reserved: reserved,
-                sellable: (stock - reserved).max(0),
+                sellable: stock.saturating_sub(reserved).max(0),
                 source: crate::db::events::SOURCE_STOCK_JOB.to_string(),
                 taken_at: now,
             })
