@@ -1555,6 +1555,15 @@ mod tests {
             expiration_blocked: 3,
         };
         assert_eq!(c.sellable(), 191);
+        let huge = CountTypes {
+            all: i64::MAX,
+            expired: i64::MIN,
+            damaged: 0,
+            ordered: 0,
+            reserved: 0,
+            expiration_blocked: 0,
+        };
+        assert_eq!(huge.sellable(), i64::MAX);
         let short = CountTypes {
             all: 1,
             reserved: 5,

@@ -680,7 +680,7 @@ async fn save_snapshot(ctx: &Context, snap: &WmsSnapshot) -> Result<()> {
                 sku: sku.clone(),
                 wms_stock: stock,
                 wms_reserved: reserved,
-                sellable: (stock - reserved).max(0),
+                sellable: stock.saturating_sub(reserved).max(0),
                 source: crate::db::events::SOURCE_STOCK_JOB.to_string(),
                 taken_at: now,
             })

@@ -586,6 +586,9 @@ pub(crate) async fn journal_rejected(
         }
     };
     let body = cap_body(&text, MAX_REJECTED_BODY_BYTES);
+    // An unknown method's name comes from the sender: cut to the column's 64.
+    let method: String = method.chars().take(64).collect();
+    let method = method.as_str();
     let event = NewEvent {
         source: source.to_string(),
         method: method.to_string(),
