@@ -688,3 +688,25 @@ async fn a_stop_request_leaves_everything_due() {
     assert_eq!(f.scan_row(&ids[0]).await.status, ScanStatus::Processing);
     assert_eq!(f.push_count(), 0);
 }
+
+/// Issue 15 item 14: a status push repeats the barcode exactly as IMSHOP sent
+/// it in the scan (here base64), not the decoded code.
+#[tokio::test]
+async fn pushes_carry_the_barcode_as_imshop_sent_it() {
+    use base64::Engine;
+    let f = Fixture::new().await;
+    let b64 = base64::engine::general_purpose::STANDARD.encode("LATE-1");
+    let ids = f.processing_scans(&[b64.as_str()]).await;
+    let summary = f.run(false).await;
+    assert_eq!(summary.status, RunStatus::Clean, "{summary:?}");
+    let st = f.imshop.lock();
+    let u = st.pushes()[0].update.clone().unwrap();
+    assert_eq!(
+        (u.id.as_str(), u.code.as_str(), u.status),
+        (
+            ids[0].as_str(),
+            b64.as_str(),
+            sverka::connectors::imshop::ScanStatus::Approved
+        )
+    );
+}
