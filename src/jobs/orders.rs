@@ -2211,6 +2211,43 @@ mod tests {
             (3, 291, false)
         );
         assert_eq!(e.items[0].count, 2);
+        // Without a product name the SKU stands in; with one, the item is named by it.
+        assert_eq!(e.items[0].name, "101");
+        let named = [ShopOrderItem {
+            name: Some("Тестовый товар".into()),
+            ..items[0].clone()
+        }];
+        let refs: Vec<&ShopOrderItem> = named.iter().collect();
+        assert_eq!(
+            egon_order(&order, &refs, 3, 291).items[0].name,
+            "Тестовый товар"
+        );
+        // Everything the shop has of the order goes to add_order.
+        let mut rich = order.clone();
+        rich.discount_kop = 5_000;
+        rich.courier = Some(42);
+        rich.pickup_point = Some("MSK-17".into());
+        rich.post_code = Some("123321".into());
+        rich.address_parts.city = Some("Москва".into());
+        let o = op::imsklad_order(&rich, &refs, op::LineIds::Partner).unwrap();
+        assert_eq!(
+            (
+                o.discount_kop,
+                o.courier,
+                o.pickup_point.as_deref(),
+                o.post_code.as_deref()
+            ),
+            (5_000, Some(42), Some("MSK-17"), Some("123321"))
+        );
+        assert_eq!(o.address_obj.unwrap().city.as_deref(), Some("Москва"));
+        let wms_ids = BTreeMap::from([("101".to_string(), "124323".to_string())]);
+        let o = op::imsklad_order(&rich, &refs, op::LineIds::Wms(&wms_ids)).unwrap();
+        assert_eq!(o.goods[0].id, "124323");
+        assert!(
+            op::imsklad_order(&rich, &refs, op::LineIds::Wms(&BTreeMap::new()))
+                .unwrap_err()
+                .contains("101")
+        );
     }
 
     #[test]

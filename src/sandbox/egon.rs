@@ -29,27 +29,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Seed 000's sample callback request, verbatim.
-pub const SAMPLE_CALLBACK_REQUEST: &str = r#"{
-  "auth": {
-    "auth_id": "AUTH_ID",
-    "auth_key": "AUTH_KEY"
-  },
-  "request": {
-    "req_method": "MethodName",
-    "req_data": {
-      "param1": 1,
-      "param2": 2
-    }
-  }
-}"#;
+pub const SAMPLE_CALLBACK_REQUEST: &str =
+    include_str!("../../tests/fixtures/vendors/egon/01-egon-to-client-sample-request.json");
 
 /// Seed 000's sample callback answer, verbatim.
-pub const SAMPLE_CALLBACK_RESPONSE: &str = r#"{
-  "auth_status": 1,
-  "response": {
-    "resp_status": 1
-  }
-}"#;
+pub const SAMPLE_CALLBACK_RESPONSE: &str =
+    include_str!("../../tests/fixtures/vendors/egon/02-egon-to-client-sample-response.json");
 
 /// Order statuses in which `StornoOrder` is allowed (nothing has left the warehouse).
 pub const CANCELLABLE_STATUSES: &[i64] = &[0, 1, 2, 3, 10];

@@ -17,52 +17,30 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Seed 003: the scan registration request example, verbatim.
-pub const SAMPLE_SCAN_REQUEST: &str = r#"{
-  "barcode": "YXNkYXNkIGpha2RzIGxha2RzYWE=",
-  "userId": "79991234567",
-  "timestamp": 1662660581,
-  "data": {
-    "customField1": "value1"
-  }
-}"#;
+pub const SAMPLE_SCAN_REQUEST: &str = include_str!(
+    "../../tests/fixtures/vendors/imshop/01-otpravka-zaprosa-na-skanirovanie-zapros.json"
+);
 
 /// Seed 003: the scan registration answer example, verbatim — with its
 /// `sucсess` typo (the second `с` is Cyrillic).
-pub const SAMPLE_SCAN_ANSWER: &str = r#"{
-  "sucсess": false,
-  "id": "YXNkYXNkIGpha2RzIGxha2RzYWE=",
-  "alertTitle": "Ошибка",
-  "alertMessage": "Срок начисления бонусов по данному коду истек",
-  "statusMessage": "Начисление бонусов по данному коду невозможно",
-  "status": "denied"
-}"#;
+pub const SAMPLE_SCAN_ANSWER: &str = include_str!(
+    "../../tests/fixtures/vendors/imshop/02-otpravka-zaprosa-na-skanirovanie-otvet.json"
+);
 
 /// Seed 003: the history request example, verbatim.
-pub const SAMPLE_HISTORY_REQUEST: &str = r#"{
-    "userId": "79991234567"
-}"#;
+pub const SAMPLE_HISTORY_REQUEST: &str = include_str!(
+    "../../tests/fixtures/vendors/imshop/03-zapros-statusov-skanirovaniya-zapros.json"
+);
 
 /// Seed 003: the history answer example, verbatim — not valid JSON: the scan
 /// inside the array has no braces.
-pub const SAMPLE_HISTORY_ANSWER: &str = r#"{
-    "scans": [
-        "id": "2cff9e9e-3d89-43de-98bf-b0d922233a62",
-        "code": "YXNkYXNkIGpha2RzIGxha2RzYWE=",
-        "timestamp": 1662660581,
-        "status": "approved",
-        "statusMessage": "Начислено 200 бонусов"
-    ]
-}"#;
+pub const SAMPLE_HISTORY_ANSWER: &str =
+    include_str!("../../tests/fixtures/vendors/imshop/04-zapros-statusov-skanirovaniya-otvet.json");
 
 /// Seed 003: the asynchronous status update example, verbatim.
-pub const SAMPLE_STATUS_UPDATE: &str = r#"{
-        "id": "2cff9e9e-3d89-43de-98bf-b0d922233a62",
-        "userId": "79991234567",
-        "code": "YXNkYXNkIGpha2RzIGxha2RzYWE=",
-        "timestamp": 1662660581,
-        "status": "approved",
-        "statusMessage": "Начислено 200 бонусов"
-}"#;
+pub const SAMPLE_STATUS_UPDATE: &str = include_str!(
+    "../../tests/fixtures/vendors/imshop/05-asinhronnoe-obnovlenie-statusov-primer-zaprosa.json"
+);
 
 /// One status update as the sandbox received it.
 #[derive(Debug, Clone, PartialEq)]

@@ -1317,513 +1317,111 @@ pub async fn send_raw_callback(
 // ---------------------------------------------------------------------------
 
 /// Callback good/get_good request example, verbatim from seed 002.
-pub const CALLBACK_GET_GOOD_EXAMPLE: &str = r##"{
-  "key": "YOUR_ENDPOINT_KEY",
-  "type": "good",
-  "action": "get_good",
-  "data": {
-    "id" : 124323
-  }
-}"##;
+pub const CALLBACK_GET_GOOD_EXAMPLE: &str =
+    include_str!("../../tests/fixtures/vendors/imsklad/24-avtorizaciya-request.json");
 
 /// The answer the doc expects to good/get_good.
-pub const CALLBACK_GET_GOOD_ANSWER_EXAMPLE: &str = r##"{
-    "id": 124323,
-    "name" : "Тестовый товар",
-    "description" : "Очень тестовый товар",
-    "price" : 100,
-    "cost" : 100,
-    "weight" : 100,
-    "width" : 10,
-    "height" : 20,
-    "length" : 30,
-    "color" : 13,
-    "size" : "Большой"
-}"##;
+pub const CALLBACK_GET_GOOD_ANSWER_EXAMPLE: &str =
+    include_str!("../../tests/fixtures/vendors/imsklad/25-avtorizaciya-answer.json");
 
 /// Callback order/update_order request example (`delivery_type_id`, `delivery_courier_id`).
-pub const CALLBACK_UPDATE_ORDER_EXAMPLE: &str = r##"{
-  "key": "YOUR_ENDPOINT_KEY",
-  "type": "order",
-  "action": "update_order",
-  "data": {
-    "id" : "AZ-1234",
-    "guid": null,
-    "tags" : "to-assemble",
-    "name" : "Иванов Иван Иванович",
-    "email": "test@test.ru",
-    "phone" : "79990000000",
-    "phone2" : null,
-    "post_code" : "123321",
-    "address" : "Москва, ул. Минская д.18 к.2",
-    "address_lat" : 55.741688,
-    "address_lng": 37.483840,
-    "comment" : "Домофон 1232",
-    "owner_comment" : "Доставить к 15:00",
-    "discount" : 0,
-    "delivery" : 500,
-    "total_paid" : 1000,
-    "delivery_type_id" : 4,
-    "delivery_date_from" : 1565377798,
-    "delivery_date_to" : 1565397798,
-    "shipment_date" : 1565177798,
-    "delivery_courier_id": 42,
-    "is_canceled" : 0,
-    "tracked" : 0,
-    "track" : null,
-    "track_status" : null,
-    "track_update" : 0,
-    "city_id" : 8192,
-    "pickup_point" : "",
-    "courier_city_code" : "",
-    "address_obj" : {
-      "city" : "Москва",
-      "street": "ул. Минская",
-      "house": "д.18 к.2",
-      "room": ""
-    },
-    "goods" : [
-      {
-        "id" : 123123,
-        "quantity" : 4,
-        "price" : 1000
-      },
-      {
-        "id" : 342343,
-        "quantity" : 1,
-        "price" : 5000
-      }
-    ]
-  }
-}"##;
+pub const CALLBACK_UPDATE_ORDER_EXAMPLE: &str =
+    include_str!("../../tests/fixtures/vendors/imsklad/26-callback-obnovlenie-zakaza-request.json");
 
 /// The answer the doc expects to order/update_order (echoes the partner id).
-pub const CALLBACK_UPDATE_ORDER_ANSWER_EXAMPLE: &str = r##"{
-    "result": "ok",
-    "id": "AZ-1234"
-}"##;
+pub const CALLBACK_UPDATE_ORDER_ANSWER_EXAMPLE: &str =
+    include_str!("../../tests/fixtures/vendors/imsklad/27-callback-obnovlenie-zakaza-answer.json");
 
 /// Callback order/set_status request example (trailing comma after `guid`).
-pub const CALLBACK_SET_STATUS_EXAMPLE: &str = r##"{
-  "key": "YOUR_ENDPOINT_KEY",
-  "type": "order",
-  "action": "set_status",
-  "data": {
-    "id" : "AZ-1234",
-    "old_status" : 0,
-    "new_status" : 1,
-    "system_id" : 11232,
-    "guid": "67060465-4b5e-11eb-80c6-00155dd99f08",
-  }
-}"##;
+pub const CALLBACK_SET_STATUS_EXAMPLE: &str = include_str!(
+    "../../tests/fixtures/vendors/imsklad/28-callback-obnovlenie-statusa-zakaza-request.json"
+);
 
 /// Callback example of "Создание документа" exactly as printed (it says order/set_status with empty data).
-pub const CALLBACK_ADD_DOC_EXAMPLE: &str = r##"{
-  "key": "YOUR_ENDPOINT_KEY",
-  "type": "order",
-  "action": "set_status",
-  "data": {
-
-  }
-}"##;
+pub const CALLBACK_ADD_DOC_EXAMPLE: &str = include_str!(
+    "../../tests/fixtures/vendors/imsklad/30-callback-sozdanie-dokumenta-request.json"
+);
 
 /// Callback order/update_tracks request example (trailing comma after the last entry).
-pub const CALLBACK_UPDATE_TRACKS_EXAMPLE: &str = r##"{
-  "key": "YOUR_ENDPOINT_KEY",
-  "type": "order",
-  "action": "update_tracks",
-  "data": [
-    {
-      "id" : "AZ-1234",
-      "guid": "67060465-4b5e-11eb-80c6-00155dd99f08",
-      "track": "345345345234"
-    },
-    {
-      "id" : "AZ-2322",
-      "guid": null,
-      "track": "45345344544"
-    },
-    {
-      "id" : "AZ-2324",
-      "guid": "9ec81f66-4ba7-11eb-80c6-00155dd99f08",
-      "err": "Incorrect pvz"
-    },
-  ]
-}"##;
+pub const CALLBACK_UPDATE_TRACKS_EXAMPLE: &str = include_str!(
+    "../../tests/fixtures/vendors/imsklad/32-callback-obnovlenie-trekov-zakazov-request.json"
+);
 
 /// The `{"result": "ok"}` answer the doc expects to callbacks.
-pub const CALLBACK_OK_ANSWER_EXAMPLE: &str = r##"{
-    "result": "ok"
-}"##;
+pub const CALLBACK_OK_ANSWER_EXAMPLE: &str = include_str!(
+    "../../tests/fixtures/vendors/imsklad/29-callback-obnovlenie-statusa-zakaza-answer.json"
+);
 
 /// The client API examples of seed 002, verbatim (requests and answers).
 pub mod doc_examples {
     /// The envelope example of "Авторизация и схема запроса" (goods/add_good).
-    pub const ENVELOPE_REQUEST: &str = r##"{
-  "key": "YOUR_API_KEY",
-  "type": "goods",
-  "action": "add_good",
-  "data": {
-    "id" : 13,
-    "name" : "Тестовый товар",
-    "description" : "",
-    "price" : 100,
-    "cost" : 100,
-    "weight" : 100,
-    "width" : 0,
-    "height" : 0,
-    "length" : 0,
-    "color" : 13,
-    "size" : ""
-  }
-}"##;
+    pub const ENVELOPE_REQUEST: &str = include_str!(
+        "../../tests/fixtures/vendors/imsklad/01-avtorizaciya-i-shema-zaprosa-request.json"
+    );
 
     /// The `{"result":"ok","id":…}` answer example.
-    pub const OK_ANSWER: &str = r##"{
-    "result": "ok",
-    "id": 124323
-}"##;
+    pub const OK_ANSWER: &str = include_str!(
+        "../../tests/fixtures/vendors/imsklad/02-avtorizaciya-i-shema-zaprosa-answer.json"
+    );
 
     /// The error answer example of "Сообщения об ошибках".
-    pub const ERROR_ANSWER: &str = r##"{
-    "error": "Incorrect data",
-    "code": 3
-}"##;
+    pub const ERROR_ANSWER: &str = include_str!(
+        "../../tests/fixtures/vendors/imsklad/03-soobscheniya-ob-oshibkah-error-answer.json"
+    );
 
     /// goods/add_good request example.
-    pub const ADD_GOOD_REQUEST: &str = r##"{
-  "key": "YOUR_API_KEY",
-  "type": "goods",
-  "action": "add_good",
-  "data": {
-    "id" : 13,
-    "name" : "Тестовый товар",
-    "description" : "",
-    "price" : 100,
-    "cost" : 100,
-    "image": "http://api.imsklad.ru/img/1.png",
-    "weight" : 100,
-    "width" : 0,
-    "height" : 0,
-    "length" : 0,
-    "color" : 13,
-    "size" : ""
-  }
-}"##;
+    pub const ADD_GOOD_REQUEST: &str =
+        include_str!("../../tests/fixtures/vendors/imsklad/04-dobavlenie-tovara-request.json");
 
     /// goods/update_good request example.
-    pub const UPDATE_GOOD_REQUEST: &str = r##"{
-  "key": "YOUR_API_KEY",
-  "type": "goods",
-  "action": "update_good",
-  "data": {
-    "id" : 13,
-    "name" : "Тестовый товар",
-    "description" : "",
-    "price" : 100,
-    "cost" : 100,
-    "weight" : 100,
-    "width" : 0,
-    "height" : 0,
-    "length" : 0,
-    "color" : 13,
-    "size" : ""
-  }
-}"##;
+    pub const UPDATE_GOOD_REQUEST: &str =
+        include_str!("../../tests/fixtures/vendors/imsklad/06-obnovlenie-tovara-request.json");
 
     /// goods/get_stock request example (trailing comma after `ids`).
-    pub const GET_STOCK_REQUEST: &str = r##"{
-  "key": "YOUR_API_KEY",
-  "type": "goods",
-  "action": "get_stock",
-  "data": {
-    "storage_id" : 1,
-    "ids" : [
-        124323,
-        342343
-    ],
-  }
-}"##;
+    pub const GET_STOCK_REQUEST: &str = include_str!(
+        "../../tests/fixtures/vendors/imsklad/08-poluchenie-ostatkov-na-sklade-request.json"
+    );
 
     /// goods/get_stock answer example (a bare array).
-    pub const GET_STOCK_ANSWER: &str = r##"[
-  {
-      "id" : 124323,
-      "stock": 10,
-      "reserved": 2
-  },
-  {
-      "id" : 342343,
-      "stock": 25,
-      "reserved": 4
-  }
-]"##;
+    pub const GET_STOCK_ANSWER: &str = include_str!(
+        "../../tests/fixtures/vendors/imsklad/09-poluchenie-ostatkov-na-sklade-answer.json"
+    );
 
     /// order/add_order request example.
-    pub const ADD_ORDER_REQUEST: &str = r##"{
-  "key": "YOUR_API_KEY",
-  "type": "order",
-  "action": "add_order",
-  "data": {
-    "id" : "AZ-1234",
-    "guid": "67060465-4b5e-11eb-80c6-00155dd99f08",
-    "storage_id" : 1,
-    "tags" : "to-assemble",
-    "name" : "Иванов Иван Иванович",
-    "email": "test@test.ru",
-    "phone" : "79990000000",
-    "phone2" : null,
-    "post_code" : "123321",
-    "address" : "Москва, ул. Минская д.18 к.2",
-    "address_lat" : 55.741688,
-    "address_lng": 37.483840,
-    "comment" : "Домофон 1232",
-    "owner_comment" : "Доставить к 15:00",
-    "discount" : 0,
-    "delivery" : 500,
-    "total_paid" : 1000,
-    "delivery_type" : 4,
-    "delivery_date_from" : 1565377798,
-    "delivery_date_to" : 1565397798,
-    "shipment_date" : 1565177798,
-    "courier": 42,
-    "is_canceled" : 0,
-    "tracked" : 0,
-    "track" : null,
-    "track_status" : null,
-    "track_update" : 0,
-    "city_id" : 8192,
-    "pickup_point" : "",
-    "courier_city_code" : "",
-    "address_obj" : {
-      "city" : "Москва",
-      "street": "ул. Минская",
-      "house": "д.18 к.2",
-      "room": ""
-    },
-    "goods" : [
-      {
-        "id" : 123123,
-        "quantity" : 4,
-        "price" : 1000
-      },
-      {
-        "id" : 342343,
-        "quantity" : 1,
-        "price" : 5000
-      }
-    ]
-  }
-}"##;
+    pub const ADD_ORDER_REQUEST: &str =
+        include_str!("../../tests/fixtures/vendors/imsklad/10-dobavlenie-zakaza-request.json");
 
     /// order/update_order request example.
-    pub const UPDATE_ORDER_REQUEST: &str = r##"{
-  "key": "YOUR_API_KEY",
-  "type": "order",
-  "action": "update_order",
-  "data": {
-    "id" : "AZ-1234",
-    "tags" : "to-assemble",
-    "name" : "Иванов Иван Иванович",
-    "email": "test@test.ru",
-    "phone" : "79990000000",
-    "phone2" : null,
-    "post_code" : "123321",
-    "address" : "Москва, ул. Минская д.18 к.2",
-    "address_lat" : 55.741688,
-    "address_lng": 37.483840,
-    "comment" : "Домофон 1232",
-    "owner_comment" : "Доставить к 15:00",
-    "discount" : 0,
-    "delivery" : 500,
-    "total_paid" : 1000,
-    "delivery_type" : 4,
-    "delivery_date_from" : 1565377798,
-    "delivery_date_to" : 1565397798,
-    "shipment_date" : 1565177798,
-    "courier": 42,
-    "is_canceled" : 0,
-    "tracked" : 0,
-    "track" : null,
-    "track_status" : null,
-    "track_update" : 0,
-    "city_id" : 8192,
-    "pickup_point" : "",
-    "courier_city_code" : "",
-    "address_obj" : {
-      "city" : "Москва",
-      "street": "ул. Минская",
-      "house": "д.18 к.2",
-      "room": ""
-    },
-    "goods" : [
-      {
-        "id" : 123123,
-        "quantity" : 4,
-        "price" : 1000
-      },
-      {
-        "id" : 342343,
-        "quantity" : 1,
-        "price" : 5000
-      }
-    ]
-  }
-}"##;
+    pub const UPDATE_ORDER_REQUEST: &str =
+        include_str!("../../tests/fixtures/vendors/imsklad/12-obnovlenie-zakaza-request.json");
 
     /// order/update_order warning answer example.
-    pub const UPDATE_ORDER_WARNING_ANSWER: &str = r##"{
-    "result": "warning",
-    "warning": "The order in the assembly process(goods not saved)",
-    "id": 124323
-}"##;
+    pub const UPDATE_ORDER_WARNING_ANSWER: &str =
+        include_str!("../../tests/fixtures/vendors/imsklad/13-obnovlenie-zakaza-answer.json");
 
     /// preorder/add_preorder request example (date as `owner_date`).
-    pub const ADD_PREORDER_REQUEST: &str = r##"{
-  "key": "YOUR_API_KEY",
-  "type": "preorder",
-  "action": "add_preorder",
-  "data": {
-    "id" : "4423",
-    "storage_id" : 1,
-    "code" : "TT-23432",
-    "type" : 0,
-    "owner_date" : 1565397798,
-    "need_pickup" : 1,
-    "pickup_address" : "Москва, ул Минская, дом 18 корп 2",
-    "pickup_contacts" : "+7(925) 111111 Глушко Нина, ООО Инфомобиль, с 9 до 18",
-    "supplier_name": "SomeGoodCompany",
-    "goods" : [
-      {
-        "id" : 123123,
-        "quantity" : 4,
-        "price" : 1000
-      },
-      {
-        "id" : 342343,
-        "quantity" : 1,
-        "price" : 5000
-      }
-    ]
-  }
-}"##;
+    pub const ADD_PREORDER_REQUEST: &str = include_str!(
+        "../../tests/fixtures/vendors/imsklad/14-dobavlenie-predzakaza-postavschiku-request.json"
+    );
 
     /// preorder/update_preorder request example (date as `date`).
-    pub const UPDATE_PREORDER_REQUEST: &str = r##"{
-  "key": "YOUR_API_KEY",
-  "type": "preorder",
-  "action": "update_preorder",
-  "data": {
-    "id" : "4423",
-    "code" : "TT-23432",
-    "type" : 0,
-    "date" : 1565397798,
-    "need_pickup" : 1,
-    "pickup_address" : "Москва, ул Минская, дом 18 корп 2",
-    "pickup_contacts" : "+7(925) 111111 Глушко Нина, ООО Инфомобиль, с 9 до 18",
-    "supplier_name": "SomeGoodCompany",
-    "goods" : [
-      {
-        "id" : 123123,
-        "quantity" : 4,
-        "price" : 1000
-      },
-      {
-        "id" : 342343,
-        "quantity" : 1,
-        "price" : 5000
-      }
-    ]
-  }
-}"##;
+    pub const UPDATE_PREORDER_REQUEST: &str = include_str!(
+        "../../tests/fixtures/vendors/imsklad/16-obnovlenie-predzakaza-postavschiku-request.json"
+    );
 
     /// doc/add_doc request example.
-    pub const ADD_DOC_REQUEST: &str = r##"{
-  "key": "YOUR_API_KEY",
-  "type": "doc",
-  "action": "add_doc",
-  "data": {
-    "id" : "4423",
-    "storage_id" : 1,
-    "code" : "TT-23432",
-    "type" : 0,
-    "date" : 1565397798,
-    "goods" : [
-      {
-        "id" : 123123,
-        "quantity" : 4,
-        "price" : 1000
-      },
-      {
-        "id" : 342343,
-        "quantity" : 1,
-        "price" : 5000
-      }
-    ]
-  }
-}"##;
+    pub const ADD_DOC_REQUEST: &str =
+        include_str!("../../tests/fixtures/vendors/imsklad/18-dobavlenie-dokumenta-request.json");
 
     /// doc/update_doc request example.
-    pub const UPDATE_DOC_REQUEST: &str = r##"{
-  "key": "YOUR_API_KEY",
-  "type": "doc",
-  "action": "update_doc",
-  "data": {
-    "id" : "4423",
-    "code" : "TT-23432",
-    "type" : 0,
-    "date" : 1565397798,
-    "goods" : [
-      {
-        "id" : 123123,
-        "quantity" : 4,
-        "price" : 1000
-      },
-      {
-        "id" : 342343,
-        "quantity" : 1,
-        "price" : 5000
-      }
-    ]
-  }
-}"##;
+    pub const UPDATE_DOC_REQUEST: &str =
+        include_str!("../../tests/fixtures/vendors/imsklad/20-obnovlenie-dokumenta-request.json");
 
     /// billing/get_billing request example.
-    pub const GET_BILLING_REQUEST: &str = r##"{
-  "key": "YOUR_API_KEY",
-  "type": "billing",
-  "action": "get_billing",
-  "data": {
-    "storage_id" : 1,
-    "from" : 1565397798,
-    "to" : 1565397798
-  }
-}"##;
+    pub const GET_BILLING_REQUEST: &str = include_str!("../../tests/fixtures/vendors/imsklad/22-poluchenie-stoimosti-operacii-i-balansa-request.json");
 
     /// billing/get_billing answer example (no `type` on its lines).
-    pub const GET_BILLING_ANSWER: &str = r##"{
-  "current_balance": 11067,
-  "change_of_balance": -150,
-  "billing": [
-      {
-        "id": 32953,
-        "order_id": 153383,
-        "foreign_order_id": "359407",
-        "doc_request_id": null,
-        "date": 1590775160,
-        "amount": -50,
-        "comment": ""
-      },
-      {
-        "id": 32954,
-        "order_id": null,
-        "foreign_order_id": null,
-        "doc_request_id": 1120,
-        "date": 1590775195,
-        "amount": -100,
-        "comment": "Забор товара"
-   }]
-}"##;
+    pub const GET_BILLING_ANSWER: &str = include_str!("../../tests/fixtures/vendors/imsklad/23-poluchenie-stoimosti-operacii-i-balansa-answer.json");
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod billing;
 mod cli;
 mod db;
 mod egon;
+mod fixtures;
 mod imshop;
 mod imsklad;
 mod listener;

@@ -805,3 +805,108 @@ async fn egon_multipart_callbacks_and_deprecated_methods_are_accepted() {
     let state = events::order_states(&b.state).await.unwrap();
     assert_eq!(state[0].wms_status, Some(2));
 }
+
+// ---------------------------------------------------------------------------
+// Both readings of the remaining switches, at the client
+// ---------------------------------------------------------------------------
+
+fn imsklad_client(url: &str, key: &str) -> sverka::connectors::imsklad::ImskladClient {
+    let mut cfg = sverka::connectors::imsklad::ImskladConfig::new(url, Secret::new(key), 1);
+    cfg.policy = sverka::connectors::imsklad::quick_policy(std::time::Duration::from_secs(5), 1);
+    sverka::connectors::imsklad::ImskladClient::new(cfg).unwrap()
+}
+
+/// Items 7 and 8: billing lines with and without `type` (seed 002's example
+/// has none) read the same; order lines as Int partner ids, as strings, or as
+/// WMS ids, each accepted or refused as the switch says.
+#[tokio::test]
+async fn imsklad_billing_types_and_order_line_ids_under_both_readings() {
+    use sverka::connectors::imsklad::{Order, OrderGood};
+    use sverka::sandbox::imsklad::{ImskladSandbox, NewBillingLine};
+    let sb = ImskladSandbox::new("k", 1, 1);
+    for (kind, comment) in [
+        (0, "Сборка заказа 17"),
+        (2, "Доставка СДЭК: 17"),
+        (9, "Хранение товара"),
+    ] {
+        sb.lock().add_billing_line(NewBillingLine {
+            order_id: Some(1),
+            foreign_order_id: Some("17".into()),
+            doc_request_id: None,
+            kind,
+            date: 1_000,
+            amount_kop: -4_500,
+            comment: comment.into(),
+        });
+    }
+    let num = sb.lock().add_good("101", "numeric", 100);
+    let alpha = sb.lock().add_good("A-1", "alphanumeric", 100);
+    let server = sb.start(any_local_port()).await.unwrap();
+    let client = imsklad_client(&format!("{}/", server.url), "k");
+    let kinds = |b: &sverka::connectors::imsklad::Billing| {
+        b.lines.iter().map(|l| l.kind).collect::<Vec<_>>()
+    };
+    let typed = client.get_billing(0, 2_000).await.unwrap();
+    assert_eq!(kinds(&typed), [0, 2, 9]);
+    sb.lock().strict.billing_type = false;
+    let untyped = client.get_billing(0, 2_000).await.unwrap();
+    assert_eq!(
+        kinds(&untyped),
+        [0, 2, sverka::connectors::imsklad::BILLING_KIND_UNTYPED]
+    );
+
+    let order = |id: &str, sku: &str| Order::new(id, "Иван", vec![OrderGood::new(sku, 1, 100)]);
+    // Lenient (default): partner or WMS ids, strings or Int.
+    assert!(client.add_order(&order("O-1", "A-1")).await.is_ok());
+    // Strict: partner ids only, typed Int.
+    sb.lock().strict = ImskladStrictness {
+        line_ids: IdSpace::Partner,
+        integer_line_ids: true,
+        ..ImskladStrictness::default()
+    };
+    assert!(client.add_order(&order("O-2", "101")).await.is_ok());
+    let e = client.add_order(&order("O-3", "A-1")).await.unwrap_err();
+    assert!(e.is_bad_request(), "{e}");
+    // The other reading: lines carry WMS ids ([imsklad] order_goods_id = "wms").
+    sb.lock().strict.line_ids = IdSpace::Wms;
+    assert!(client
+        .add_order(&order("O-4", &alpha.to_string()))
+        .await
+        .is_ok());
+    let e = client.add_order(&order("O-5", "101")).await.unwrap_err();
+    assert!(e.is_not_found(), "a partner id is not a WMS id: {e}");
+    assert!(client
+        .add_order(&order("O-6", &num.to_string()))
+        .await
+        .is_ok());
+    server.stop().await;
+}
+
+/// Item 15: EGON answering a refused credential with HTTP 401 (as
+/// response-codes.md says) is still read as "unauthorized".
+#[tokio::test]
+async fn egon_auth_refusals_are_unauthorized_with_http_200_or_401() {
+    use sverka::connectors::egon::EgonError;
+    let sb = sverka::sandbox::egon::EgonSandbox::new("id", "key", "token", 1);
+    let server = sb.start(any_local_port()).await.unwrap();
+    let client = EgonClient::new(EgonConfig::new(
+        format!("{}/rest/v1", server.url),
+        "id",
+        Secret::new("wrong"),
+        Secret::new("token"),
+    ))
+    .unwrap();
+    for http_401 in [false, true] {
+        sb.lock().strict.auth_refusal_http_401 = http_401;
+        let e = client.inventory_detail(&[], false).await.unwrap_err();
+        assert!(
+            matches!(e, EgonError::Unauthorized { .. }),
+            "401 = {http_401}: {e}"
+        );
+    }
+    let last = sb.control.requests().last().unwrap().status;
+    assert_eq!(last, 401);
+    server.stop().await;
+}
+
+use sverka::connectors::egon::{EgonClient, EgonConfig};

@@ -744,3 +744,25 @@ async fn a_push_in_flight_when_the_process_dies_is_sent_again_with_the_same_scan
         .expect("a push");
     assert_eq!(last.id, ids[0]);
 }
+
+/// Issue 15 item 14: a status push repeats the barcode exactly as IMSHOP sent
+/// it in the scan (here base64), not the decoded code.
+#[tokio::test]
+async fn pushes_carry_the_barcode_as_imshop_sent_it() {
+    use base64::Engine;
+    let f = Fixture::new().await;
+    let b64 = base64::engine::general_purpose::STANDARD.encode("LATE-1");
+    let ids = f.processing_scans(&[b64.as_str()]).await;
+    let summary = f.run(false).await;
+    assert_eq!(summary.status, RunStatus::Clean, "{summary:?}");
+    let st = f.imshop.lock();
+    let u = st.pushes()[0].update.clone().unwrap();
+    assert_eq!(
+        (u.id.as_str(), u.code.as_str(), u.status),
+        (
+            ids[0].as_str(),
+            b64.as_str(),
+            sverka::connectors::imshop::ScanStatus::Approved
+        )
+    );
+}
