@@ -1398,7 +1398,7 @@ fn write_outcome(action: &str, v: &Value) -> Result<WriteOutcome, ImskladError> 
 /// (it cannot be attributed to a SKU); a row whose `stock` is missing, null,
 /// non-numeric or negative (or whose `reserved` is non-numeric or negative) is
 /// kept as [`UnreadableStock`]: missing is not zero.
-fn parse_stock(v: &Value) -> Result<StockAnswer, String> {
+pub fn parse_stock(v: &Value) -> Result<StockAnswer, String> {
     let items: Vec<&Value> = match v {
         Value::Null => Vec::new(),
         Value::Array(a) => a.iter().collect(),
