@@ -956,6 +956,28 @@ fn unknown_good(e: &crate::connectors::imsklad::ImskladError) -> bool {
 
 /// `add_good`, journaled; maps the SKU to the answered WMS id. The inner
 /// error is the refusal's text.
+/// A SKU the WMS answered with its goods id: mapped, no longer absent, its
+/// correction settled applied with the id, and counted.
+async fn record_mapped(
+    ctx: &Context,
+    sku: &str,
+    journal_id: i64,
+    wms_id: i64,
+    corrections: &mut CorrectionCounts,
+) -> Result<()> {
+    mapping::put(&ctx.state, MapKind::Good, sku, &wms_id.to_string()).await?;
+    mapping::remove(&ctx.state, MapKind::AbsentGood, sku).await?;
+    journal::settle(
+        &ctx.state,
+        journal_id,
+        CorrectionStatus::Applied,
+        &json!({"id": wms_id}).to_string(),
+    )
+    .await?;
+    corrections.applied += 1;
+    Ok(())
+}
+
 async fn add_good(
     ctx: &Context,
     client: &crate::connectors::imsklad::ImskladClient,
@@ -979,16 +1001,7 @@ async fn add_good(
     .await?;
     match client.add_good(good).await {
         Ok(wms_id) => {
-            mapping::put(&ctx.state, MapKind::Good, sku, &wms_id.to_string()).await?;
-            mapping::remove(&ctx.state, MapKind::AbsentGood, sku).await?;
-            journal::settle(
-                &ctx.state,
-                add,
-                CorrectionStatus::Applied,
-                &json!({"id": wms_id}).to_string(),
-            )
-            .await?;
-            corrections.applied += 1;
+            record_mapped(ctx, sku, add, wms_id, corrections).await?;
             Ok((
                 "applied",
                 format!("created in the WMS as goods id {wms_id}"),
@@ -1107,16 +1120,7 @@ async fn apply_wms(
                 .await?;
                 match client.update_good(&good).await {
                     Ok(wms_id) => {
-                        mapping::put(&ctx.state, MapKind::Good, sku, &wms_id.to_string()).await?;
-                        mapping::remove(&ctx.state, MapKind::AbsentGood, sku).await?;
-                        journal::settle(
-                            &ctx.state,
-                            id,
-                            CorrectionStatus::Applied,
-                            &json!({"id": wms_id}).to_string(),
-                        )
-                        .await?;
-                        corrections.applied += 1;
+                        record_mapped(ctx, sku, id, wms_id, corrections).await?;
                         set(
                             sku,
                             "wms_register",
