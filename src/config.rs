@@ -167,6 +167,18 @@ pub enum PushKey {
     Both,
 }
 
+impl PushKey {
+    /// The key goes in an `Authorization: Bearer` header.
+    pub fn in_header(self) -> bool {
+        self != PushKey::Body
+    }
+
+    /// The key goes in a `key` field of the JSON body.
+    pub fn in_body(self) -> bool {
+        self != PushKey::Bearer
+    }
+}
+
 /// The default `[retailcrm] call_points` (UNVERIFIED: no public source lists
 /// the values RetailCRM accepts).
 pub const DEFAULT_CALL_POINTS: [&str; 2] = ["order.create", "order.edit"];
@@ -1252,6 +1264,25 @@ mod tests {
         assert_eq!(c.imshop.stuck_minutes, 60);
         let c = load("[imshop]\nstuck_minutes = 15\n", &[]).unwrap();
         assert_eq!(c.imshop.stuck_minutes, 15);
+    }
+
+    #[test]
+    fn imshop_push_key_defaults_to_bearer_and_reads_each_placement() {
+        let c = Config::load(Path::new("/nonexistent/sverka.toml"), false, Vec::new()).unwrap();
+        assert_eq!(c.imshop.push_key, PushKey::Bearer);
+        for (text, want, header, body) in [
+            ("bearer", PushKey::Bearer, true, false),
+            ("body", PushKey::Body, false, true),
+            ("both", PushKey::Both, true, true),
+        ] {
+            let c = load(&format!("[imshop]\npush_key = \"{text}\"\n"), &[]).unwrap();
+            assert_eq!(c.imshop.push_key, want);
+            assert_eq!((want.in_header(), want.in_body()), (header, body), "{text}");
+        }
+        let c = load("", &[("SVERKA_IMSHOP__PUSH_KEY", "body")]).unwrap();
+        assert_eq!(c.imshop.push_key, PushKey::Body);
+        let e = load("[imshop]\npush_key = \"query\"\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("imshop.push_key"), "{e}");
     }
 
     #[test]

@@ -7,14 +7,19 @@
 //!
 //! # Atomic effects
 //! Each derived row is written under a row lock: an order state is created if
-//! absent (`INSERT … ON CONFLICT DO NOTHING`, MySQL `ON DUPLICATE KEY UPDATE`
-//! as a no-op), locked with `SELECT … FOR UPDATE`, merged in Rust and written
+//! absent and locked in one statement (`INSERT … ON CONFLICT DO UPDATE …
+//! RETURNING`, which takes PostgreSQL's row lock; MySQL: `ON DUPLICATE KEY
+//! UPDATE` as a no-op, then `SELECT … FOR UPDATE`), merged in Rust and written
 //! back; stock snapshots and scans are single upserts whose conditions the
 //! engine evaluates on the locked row. Rows are locked in a fixed order. A
 //! deadlock, serialization failure, busy SQLite file or first-insert race
 //! rolls the transaction back and runs it again ([`with_retry`]), so two
 //! callbacks for one order (or several `sverka serve` processes on one
 //! PostgreSQL/MySQL database) never lose each other's update.
+//!
+//! On a SQLite state database concurrent callbacks share one transaction,
+//! one savepoint each ([`super::group_commit`]): one fsync for the group,
+//! each answered after it.
 //!
 //! # Redeliveries (the rule is UNVERIFIED)
 //! IMSKLAD bodies and EGON `InventoryStatusUpdate` carry no event id, so a
@@ -596,6 +601,23 @@ impl Tx<'_> {
         self.tx.commit().await.map_err(DbError::query(what))
     }
 
+    async fn rollback(self, what: &str) -> Result<(), DbError> {
+        self.tx.rollback().await.map_err(DbError::query(what))
+    }
+
+    /// A nested transaction: a savepoint, released by [`Tx::commit`].
+    async fn savepoint(&mut self) -> Result<Tx<'_>, DbError> {
+        use sqlx::Acquire as _;
+        let tx = (&mut self.tx)
+            .begin()
+            .await
+            .map_err(DbError::query("setting a savepoint"))?;
+        Ok(Tx {
+            tx,
+            dialect: self.dialect,
+        })
+    }
+
     /// Inserts the event with `status` (and `error`) and returns its id.
     async fn insert_event(
         &mut self,
@@ -643,6 +665,51 @@ impl Tx<'_> {
                 source,
             }),
         }
+    }
+
+    /// PostgreSQL: inserts the event (as [`Tx::insert_event`]) and moves the
+    /// heads of `fresh` (locked by [`Tx::lock_head`]) to it in one statement.
+    /// A head's `event_at` becomes the later of its own and the event's.
+    async fn insert_event_moving_heads(
+        &mut self,
+        event: &NewEvent,
+        status: &str,
+        error: Option<&str>,
+        fresh: &[&Entity],
+    ) -> Result<i64, DbError> {
+        const WHAT: &str = "journaling a callback event";
+        let mut sql = String::from(
+            "WITH e AS (INSERT INTO events (source, method, idem_key, body, received_at, status, error) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id), \
+             h AS (UPDATE event_heads SET event_id = (SELECT id FROM e), idem_key = ?, received_at = ?, \
+             event_at = CASE WHEN CAST(? AS BIGINT) IS NULL THEN event_at \
+             WHEN event_at IS NULL THEN CAST(? AS BIGINT) ELSE GREATEST(event_at, CAST(? AS BIGINT)) END \
+             WHERE entity IN (",
+        );
+        let mut args = vec![
+            Arg::from(event.source.as_str()),
+            event.method.as_str().into(),
+            event.idem_key.as_str().into(),
+            event.body.as_str().into(),
+            event.received_at.into(),
+            status.into(),
+            error.map(str::to_string).into(),
+            event.idem_key.as_str().into(),
+            event.received_at.into(),
+            event.event_at.into(),
+            event.event_at.into(),
+            event.event_at.into(),
+        ];
+        for (i, entity) in fresh.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ", ?" });
+            args.push(entity.key().into());
+        }
+        sql.push_str(")) SELECT id FROM e");
+        let row = self
+            .fetch_optional(&sql, &args, WHAT)
+            .await?
+            .ok_or_else(|| DbError::Corrupt(format!("{WHAT}: the database returned no id")))?;
+        int(&row, "id").map_err(corrupt("events"))
     }
 
     /// Creates the entity's head if absent and locks it; returns the stored
@@ -721,44 +788,48 @@ impl Tx<'_> {
     /// (`SELECT … FOR UPDATE`), merged in Rust and written back, so two
     /// concurrent callbacks for one order never overwrite each other.
     async fn apply_order(&mut self, update: &OrderUpdate, received_at: i64) -> Result<(), DbError> {
-        let absent = match self.dialect {
+        let key = [
+            Arg::from(update.order_id.as_str()),
+            update.source.as_str().into(),
+            received_at.into(),
+        ];
+        let row = match self.dialect {
             Dialect::MySql => {
-                "INSERT INTO order_states (order_id, source, updated_at, is_canceled) \
-                 VALUES (?, ?, ?, 0) ON DUPLICATE KEY UPDATE order_id = order_id"
+                self.execute(
+                    "INSERT INTO order_states (order_id, source, updated_at, is_canceled) \
+                     VALUES (?, ?, ?, 0) ON DUPLICATE KEY UPDATE order_id = order_id",
+                    &key,
+                    "creating an order state",
+                )
+                .await?;
+                self.fetch_optional(
+                    &format!("SELECT {ORDER_COLUMNS} FROM order_states WHERE order_id = ? FOR UPDATE"),
+                    &[update.order_id.as_str().into()],
+                    "locking an order state",
+                )
+                .await?
             }
+            // One statement creates the row if absent and returns it locked
+            // (PostgreSQL's DO UPDATE takes the row lock; SQLite has one writer).
             _ => {
-                "INSERT INTO order_states (order_id, source, updated_at, is_canceled) \
-                 VALUES (?, ?, ?, 0) ON CONFLICT (order_id) DO NOTHING"
+                self.fetch_optional(
+                    &format!(
+                        "INSERT INTO order_states (order_id, source, updated_at, is_canceled) \
+                         VALUES (?, ?, ?, 0) ON CONFLICT (order_id) DO UPDATE SET order_id = excluded.order_id \
+                         RETURNING {ORDER_COLUMNS}"
+                    ),
+                    &key,
+                    "locking an order state",
+                )
+                .await?
             }
         };
-        self.execute(
-            absent,
-            &[
-                update.order_id.as_str().into(),
-                update.source.as_str().into(),
-                received_at.into(),
-            ],
-            "creating an order state",
-        )
-        .await?;
-        let existing = self
-            .fetch_optional(
-                &format!(
-                    "SELECT {ORDER_COLUMNS} FROM order_states WHERE order_id = ?{}",
-                    self.for_update()
-                ),
-                &[update.order_id.as_str().into()],
-                "locking an order state",
-            )
-            .await?
-            .map(|r| order_from(&r))
-            .transpose()?
-            .ok_or_else(|| {
-                DbError::Corrupt(format!(
-                    "order state `{}` missing right after it was created",
-                    update.order_id
-                ))
-            })?;
+        let existing = row.map(|r| order_from(&r)).transpose()?.ok_or_else(|| {
+            DbError::Corrupt(format!(
+                "order state `{}` missing right after it was created",
+                update.order_id
+            ))
+        })?;
         // A row just created holds no state yet: merging into it is merging into nothing.
         let next = merge_order(Some(&existing), update, received_at);
         let args = [
@@ -780,14 +851,6 @@ impl Tx<'_> {
         )
         .await?;
         Ok(())
-    }
-
-    /// `FOR UPDATE` where the engine has row locks (SQLite serialises writers instead).
-    fn for_update(&self) -> &'static str {
-        match self.dialect {
-            Dialect::Sqlite => "",
-            _ => " FOR UPDATE",
-        }
     }
 
     /// Stores one SKU's stock unless a newer snapshot of it is stored, in one
@@ -953,10 +1016,62 @@ where
 /// conflict with a concurrent callback (deadlock, serialization failure,
 /// first-insert race) rolls back and runs the whole transaction again.
 pub async fn record(db: &Db, event: &NewEvent, effects: &[Effect]) -> Result<Recorded, DbError> {
+    if let Some(group) = db.group_commit() {
+        return super::group_commit::record(db, group, event, effects).await;
+    }
     with_retry("journaling a callback", || record_once(db, event, effects)).await
 }
 
 async fn record_once(db: &Db, event: &NewEvent, effects: &[Effect]) -> Result<Recorded, DbError> {
+    let mut tx = Tx::begin(db, "starting a callback transaction").await?;
+    let recorded = record_in(&mut tx, event, effects).await?;
+    if recorded != Recorded::Duplicate {
+        tx.commit("committing a callback event").await?;
+    }
+    // A redelivery's transaction is dropped: rolled back.
+    Ok(recorded)
+}
+
+/// Journals every `(event, effects)` of a group in one transaction, each
+/// under its own savepoint: an event that fails is rolled back alone and
+/// answered with its error. A conflict ([`is_retryable`]) fails the whole
+/// group, to be run again; so does a failed commit.
+pub(super) async fn record_group(
+    db: &Db,
+    items: &[(NewEvent, Vec<Effect>)],
+) -> Result<Vec<Result<Recorded, DbError>>, DbError> {
+    let mut tx = Tx::begin(db, "starting a group of callbacks").await?;
+    let mut results = Vec::with_capacity(items.len());
+    for (event, effects) in items {
+        let mut point = tx.savepoint().await?;
+        match record_in(&mut point, event, effects).await {
+            Ok(Recorded::Duplicate) => {
+                point.rollback("rolling back a redelivery").await?;
+                results.push(Ok(Recorded::Duplicate));
+            }
+            Ok(recorded) => {
+                point.commit("releasing a callback's savepoint").await?;
+                results.push(Ok(recorded));
+            }
+            Err(e) if is_retryable(&e) => return Err(e),
+            Err(e) => {
+                point.rollback("rolling back a failed callback").await?;
+                results.push(Err(e));
+            }
+        }
+    }
+    tx.commit("committing a group of callbacks").await?;
+    Ok(results)
+}
+
+/// Journals `event` and applies `effects` inside `tx` (see the module doc);
+/// a redelivery returns [`Recorded::Duplicate`] having written nothing the
+/// caller should keep (it rolls back).
+async fn record_in(
+    tx: &mut Tx<'_>,
+    event: &NewEvent,
+    effects: &[Effect],
+) -> Result<Recorded, DbError> {
     let mut entities: Vec<Entity> = effects
         .iter()
         .map(Effect::entity)
@@ -972,7 +1087,6 @@ async fn record_once(db: &Db, event: &NewEvent, effects: &[Effect]) -> Result<Re
     // about the same entities cannot deadlock.
     entities.sort();
     entities.dedup();
-    let mut tx = Tx::begin(db, "starting a callback transaction").await?;
     let mut heads = Vec::with_capacity(entities.len());
     for entity in &entities {
         heads.push(tx.lock_head(entity).await?);
@@ -1005,7 +1119,21 @@ async fn record_once(db: &Db, event: &NewEvent, effects: &[Effect]) -> Result<Re
             event.rejected.len()
         )
     });
-    let id = tx.insert_event(event, status, note.as_deref()).await?;
+    let fresh: Vec<&Entity> = entities
+        .iter()
+        .zip(&stale)
+        .filter(|(_, s)| !**s)
+        .map(|(e, _)| e)
+        .collect();
+    // PostgreSQL moves the heads in the event's own INSERT (a round trip per
+    // callback saved); the others move them after the effects, below.
+    let heads_moved = tx.dialect == Dialect::Postgres && !fresh.is_empty();
+    let id = if heads_moved {
+        tx.insert_event_moving_heads(event, status, note.as_deref(), &fresh)
+            .await?
+    } else {
+        tx.insert_event(event, status, note.as_deref()).await?
+    };
     for line in &event.rejected {
         let rejected = NewEvent {
             idem_key: idempotency_key(&event.source, &event.method, &line.body),
@@ -1035,7 +1163,7 @@ async fn record_once(db: &Db, event: &NewEvent, effects: &[Effect]) -> Result<Re
         }
     }
     for ((entity, head), stale) in entities.iter().zip(&heads).zip(&stale) {
-        if !*stale {
+        if !*stale && !heads_moved {
             let latest = head.as_ref().and_then(|h| h.event_at);
             let event_at = match (event.event_at, latest) {
                 (Some(a), Some(b)) => Some(a.max(b)),
@@ -1044,7 +1172,6 @@ async fn record_once(db: &Db, event: &NewEvent, effects: &[Effect]) -> Result<Re
             tx.set_head(entity, id, event, event_at).await?;
         }
     }
-    tx.commit("committing a callback event").await?;
     Ok(if all_stale {
         Recorded::Stale(id)
     } else {

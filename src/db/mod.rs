@@ -7,6 +7,7 @@
 //! shop's own and is only touched through the SQL files in `sql/shop/`.
 
 pub mod events;
+pub mod group_commit;
 pub mod journal;
 pub mod lock;
 pub mod mapping;
@@ -17,7 +18,7 @@ pub mod runs;
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
 use sqlx::{AnyPool, ConnectOptions as _, Executor};
 use std::borrow::Cow;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use crate::secret::redact_url;
@@ -183,6 +184,8 @@ pub struct Db {
     pool: AnyPool,
     dialect: Dialect,
     url: String,
+    /// Group commit of callbacks (a SQLite state database only).
+    group: Option<Arc<group_commit::GroupCommit>>,
 }
 
 /// `url` with its database path replaced by `name` (query string kept).
@@ -307,10 +310,13 @@ impl Db {
             .connect_with(connect_options)
             .await
             .map_err(connect_err)?;
+        let group = (dialect == Dialect::Sqlite && role == Role::State)
+            .then(|| Arc::new(group_commit::GroupCommit::default()));
         Ok(Db {
             pool,
             dialect,
             url: redacted,
+            group,
         })
     }
 
@@ -336,6 +342,12 @@ impl Db {
                 url: self.url.clone(),
                 source,
             })
+    }
+
+    /// The group commit of callbacks, on a SQLite state database
+    /// ([`group_commit`]); `None` elsewhere (one transaction per callback).
+    pub fn group_commit(&self) -> Option<&Arc<group_commit::GroupCommit>> {
+        self.group.as_ref()
     }
 
     /// The pool.

@@ -196,8 +196,8 @@ impl Context {
         ImshopClient::new(ImshopConfig {
             update_url: c.update_url.expose().to_string(),
             key: c.key.clone(),
-            key_in_header: c.push_key != crate::config::PushKey::Body,
-            key_in_body: c.push_key != crate::config::PushKey::Bearer,
+            key_in_header: c.push_key.in_header(),
+            key_in_body: c.push_key.in_body(),
             policy: self.http.clone(),
         })
         .context("configuring the IMSHOP client")

@@ -842,9 +842,17 @@ fn create_new_order(st: &mut EgonState, data: &Value) -> Response {
             Some(Value::Object(m)) => m.values().collect(),
             _ => Vec::new(),
         };
+        // Integer as a JSON number or as digits in a string: the
+        // documentation's own example sends `"item_id": "1"`.
+        let integer = |v: &Value| {
+            v.is_i64()
+                || v.is_u64()
+                || v.as_str()
+                    .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        };
         if let Some(bad) = items
             .iter()
-            .find(|i| !i.get("item_id").is_some_and(|v| v.is_i64() || v.is_u64()))
+            .find(|i| !i.get("item_id").is_some_and(integer))
         {
             return bad_request(&format!(
                 "items.item_id must be Integer, got {}",

@@ -49,15 +49,35 @@ pub struct ReceivedPush {
     pub body: Value,
     /// The update, when the body was well-formed.
     pub update: Option<ScanUpdate>,
-    /// Whether the key (Bearer header or `key` body field) matched.
+    /// Whether the key matched where the receiver looks for it ([`KeyPlacement`]).
     pub authorized: bool,
+    /// Whether an `Authorization: Bearer …` header came.
+    pub bearer_sent: bool,
+    /// Whether a `key` body field came.
+    pub body_key_sent: bool,
     /// The HTTP status answered.
     pub status: u16,
+}
+
+/// Where the receiver looks for the shop's key on a status update. Seed 003
+/// does not say (UNVERIFIED), so the sandbox has a switch for each reading;
+/// sverka's side is `[imshop] push_key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyPlacement {
+    /// A Bearer header or a `key` body field (the lenient default).
+    #[default]
+    Either,
+    /// Only `Authorization: Bearer <key>`.
+    Bearer,
+    /// Only a `key` field of the JSON body.
+    Body,
 }
 
 /// The receiver's configuration and log.
 #[derive(Debug)]
 pub struct ImshopState {
+    /// Where the key is looked for.
+    pub key_placement: KeyPlacement,
     key: Secret,
     default_status: u16,
     per_scan: HashMap<String, u16>,
@@ -68,6 +88,7 @@ impl ImshopState {
     /// A receiver accepting `key`; every well-formed, authorized update gets 204.
     pub fn new(key: &str) -> Self {
         ImshopState {
+            key_placement: KeyPlacement::default(),
             key: Secret::new(key),
             default_status: 204,
             per_scan: HashMap::new(),
@@ -156,9 +177,15 @@ async fn receive(
     let mut st = state
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let body_key = raw.get("key").and_then(Value::as_str);
-    let authorized = bearer(&headers).is_some_and(|k| st.key.matches(k))
-        || body_key.is_some_and(|k| st.key.matches(k));
+    let body_key = raw.get("key").and_then(Value::as_str).map(str::to_owned);
+    let body_key_sent = body_key.is_some();
+    let by_header = bearer(&headers).is_some_and(|k| st.key.matches(k));
+    let by_body = body_key.as_deref().is_some_and(|k| st.key.matches(k));
+    let authorized = match st.key_placement {
+        KeyPlacement::Either => by_header || by_body,
+        KeyPlacement::Bearer => by_header,
+        KeyPlacement::Body => by_body,
+    };
     let update: Option<ScanUpdate> = serde_json::from_value(without_key(&raw)).ok();
     let status = match (&update, authorized) {
         (_, false) => 401,
@@ -169,6 +196,8 @@ async fn receive(
         body: raw,
         update,
         authorized,
+        bearer_sent: bearer(&headers).is_some(),
+        body_key_sent,
         status,
     });
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -740,3 +740,71 @@ async fn sverka_events_lists_rejected_callbacks() {
         Some(2)
     );
 }
+
+/// Item 3: on a SQLite state database concurrent callbacks are committed in
+/// groups (one fsync for many), and an event that fails inside a group is
+/// rolled back alone: the others are journaled, applied and answered ok, the
+/// failed one is answered as a temporary failure and not journaled.
+#[tokio::test]
+async fn sqlite_commits_concurrent_callbacks_in_groups_and_a_failure_stays_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("state.db").display());
+    let f = Listener::start(&url).await;
+    f.state_db
+        .execute(
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON order_states WHEN NEW.order_id = 'BOOM' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            &[],
+            "creating the test trigger",
+        )
+        .await
+        .expect("trigger");
+    let group = f
+        .state_db
+        .group_commit()
+        .expect("SQLite state groups commits");
+    let before = group.stats();
+    let url = format!("{}/imsklad", f.server.url);
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..120 {
+        let id = if i == 60 {
+            "BOOM".to_string()
+        } else {
+            format!("G-{i}")
+        };
+        let (http, url) = (f.http.clone(), url.clone());
+        sends.spawn(async move { (id.clone(), post(&http, &url, set_status(&id, 0, 3)).await) });
+    }
+    let mut refused = Vec::new();
+    while let Some(done) = sends.join_next().await {
+        let (id, answer) = done.expect("task");
+        if id == "BOOM" {
+            refused.push(answer);
+        } else {
+            assert!(ok(&answer), "{id}: {answer:?}");
+        }
+    }
+    assert_eq!(refused.len(), 1);
+    assert_eq!(
+        refused[0].0, 503,
+        "a failed journal write is temporary: {refused:?}"
+    );
+    let stats = group.stats();
+    let (groups, carried) = (stats.groups - before.groups, stats.events - before.events);
+    assert_eq!(carried, 120, "every callback went through a group");
+    assert!(
+        groups < carried,
+        "{groups} groups for {carried} callbacks: nothing was grouped"
+    );
+    let states = orders(&f.state_db).await;
+    for i in (0..120).filter(|i| *i != 60) {
+        let o = states.get(&format!("G-{i}")).expect("applied");
+        assert_eq!(o.wms_status, Some(3));
+    }
+    assert!(!states.contains_key("BOOM"));
+    assert_eq!(
+        journal_len(&f.state_db, "imsklad", "order.set_status").await,
+        119
+    );
+    f.stop().await;
+}

@@ -910,3 +910,63 @@ async fn egon_auth_refusals_are_unauthorized_with_http_200_or_401() {
 }
 
 use sverka::connectors::egon::{EgonClient, EgonConfig};
+
+/// Item 15: EGON types `CreateNewOrder`'s `item_id` Integer. Under the strict
+/// switch the sandbox answers an alphanumeric id with 301 naming the field
+/// (the documentation's own example, `"item_id": "1"`, still passes); under
+/// the lenient default it takes any id.
+#[tokio::test]
+async fn egon_create_new_order_item_ids_under_both_readings() {
+    let sb = sverka::sandbox::egon::EgonSandbox::new("AUTH_ID", "AUTH_KEY", "AUTH_TOKEN", 1);
+    let server = sb.start(any_local_port()).await.unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/vendors/egon/12-createneworder-input-parameters-sample-request-minimal.json"
+    ))
+    .unwrap();
+    let with_item = |order: i64, item: Value| {
+        let mut v: Value = serde_json::from_str(&example).unwrap();
+        v["request"]["req_data"]["original_order_id"] = json!(order);
+        v["request"]["req_data"]["items"][0]["item_id"] = item;
+        v.to_string()
+    };
+    let send = |body: String| {
+        let url = format!("{}/rest/v1", server.url);
+        async move {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let v: Value = resp.json().await.unwrap();
+            v
+        }
+    };
+    for (strict, item, refused) in [
+        (true, json!("1"), false),
+        (true, json!(7), false),
+        (true, json!("SKU-A"), true),
+        (false, json!("SKU-A"), false),
+        (false, json!("1"), false),
+    ] {
+        sb.lock().strict.integer_item_ids = strict;
+        let order = 20_220_000 + i64::from(strict) * 100 + sb.control.requests().len() as i64;
+        let answer = send(with_item(order, item.clone())).await;
+        let case = format!("strict {strict}, item_id {item}: {answer}");
+        assert_eq!(answer["auth_status"], 201, "{case}");
+        let code = answer["resp_code"].as_i64().unwrap_or_default();
+        let created = sb.lock().order(&order.to_string()).is_some();
+        if refused {
+            assert_eq!(code, 301, "{case}");
+            let message = answer["response"]["resp_message"].as_str().unwrap_or("");
+            assert!(message.contains("item_id"), "{case}");
+            assert!(!created, "{case}");
+        } else {
+            assert!(![301, 302].contains(&code), "{case}");
+            assert!(created, "{case}");
+        }
+    }
+    server.stop().await;
+}

@@ -766,3 +766,57 @@ async fn pushes_carry_the_barcode_as_imshop_sent_it() {
         )
     );
 }
+
+/// Issue 15, item 13: where the push key goes is UNVERIFIED, so `[imshop]
+/// push_key` places it and the sandbox's `KeyPlacement` switch plays each
+/// reading of IMSHOP: a receiver that reads only the header (or only the body)
+/// accepts the push whose key is there and refuses the other; `both` passes
+/// either.
+#[tokio::test]
+async fn the_push_key_goes_where_push_key_says_under_each_receiver_reading() {
+    use sverka::config::PushKey;
+    use sverka::sandbox::imshop::KeyPlacement;
+    for (receiver, push_key, accepted) in [
+        (KeyPlacement::Bearer, PushKey::Bearer, true),
+        (KeyPlacement::Bearer, PushKey::Body, false),
+        (KeyPlacement::Bearer, PushKey::Both, true),
+        (KeyPlacement::Body, PushKey::Bearer, false),
+        (KeyPlacement::Body, PushKey::Body, true),
+        (KeyPlacement::Body, PushKey::Both, true),
+    ] {
+        let mut f = Fixture::new().await;
+        f.config.imshop.push_key = push_key;
+        f.imshop.lock().key_placement = receiver;
+        let ids = f.processing_scans(&["LATE-1"]).await;
+        let summary = f.run(false).await;
+        let case = format!("receiver {receiver:?}, push_key {push_key:?}");
+        {
+            let st = f.imshop.lock();
+            let push = st
+                .pushes()
+                .first()
+                .unwrap_or_else(|| panic!("{case}: a push"));
+            assert_eq!(
+                (push.bearer_sent, push.body_key_sent),
+                (push_key.in_header(), push_key.in_body()),
+                "{case}: where the key went"
+            );
+            assert_eq!(push.authorized, accepted, "{case}");
+            assert_eq!(push.status, if accepted { 204 } else { 401 }, "{case}");
+        }
+        let rows = report(&summary);
+        let pushed = rows_of(&rows, &ids[0]);
+        let last = pushed.last().unwrap_or_else(|| panic!("{case}: a row"));
+        if accepted {
+            assert_eq!(*last, triple("pushed", "push", "applied"), "{case}");
+            assert_eq!(summary.corrections.failed, 0, "{case}");
+        } else {
+            assert_eq!(last.0, "push_failed", "{case}: {last:?}");
+            assert_eq!(last.2, "failed", "{case}: {last:?}");
+            assert!(
+                summary.exit_code() != 0,
+                "{case}: a refused key fails the run"
+            );
+        }
+    }
+}
