@@ -47,6 +47,10 @@ pub struct ListenerResult {
     /// Acknowledged effects missing from the order states afterwards (must be 0).
     #[serde(default)]
     pub lost_effects: usize,
+    /// Callbacks per transaction when the state database groups commits
+    /// (SQLite); `None` for one transaction per callback.
+    #[serde(default)]
+    pub per_commit: Option<f64>,
 }
 
 /// The IMSKLAD order of callback `i` (even), its track.
@@ -143,6 +147,7 @@ async fn measure(
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
+    let groups_before = state_db.group_commit().map(|g| g.stats());
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -178,6 +183,12 @@ async fn measure(
     }
     let seconds = started.elapsed().as_secs_f64();
     server.stop().await;
+    let per_commit = match (state_db.group_commit().map(|g| g.stats()), groups_before) {
+        (Some(after), Some(before)) if after.groups > before.groups => {
+            Some((after.events - before.events) as f64 / (after.groups - before.groups) as f64)
+        }
+        _ => None,
+    };
     let journaled = state_db
         .fetch_all(
             "SELECT id FROM events",
@@ -205,6 +216,7 @@ async fn measure(
         p50_ms: median(&latencies).unwrap_or(0.0),
         p99_ms: percentile(&latencies, 99.0).unwrap_or(0.0),
         lost_effects,
+        per_commit,
     })
 }
 

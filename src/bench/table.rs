@@ -137,10 +137,15 @@ pub fn e2e_line(r: &E2eResult) -> String {
     )
 }
 
+/// Callbacks per commit: `1` without group commit.
+fn per_commit(v: Option<f64>) -> String {
+    v.map_or_else(|| "1".to_string(), |v| format!("{v:.1}"))
+}
+
 /// One progress line of a listener run.
 pub fn listener_line(r: &ListenerResult) -> String {
     format!(
-        "{}: {} callbacks from {} clients in {} = {}, p50 {:.1} ms, p99 {:.1} ms, {} effects lost",
+        "{}: {} callbacks from {} clients in {} = {}, p50 {:.1} ms, p99 {:.1} ms, {} effects lost, {} callbacks per commit",
         r.engine,
         thousands(r.callbacks),
         r.clients,
@@ -148,7 +153,8 @@ pub fn listener_line(r: &ListenerResult) -> String {
         per_second(r.per_second),
         r.p50_ms,
         r.p99_ms,
-        r.lost_effects
+        r.lost_effects,
+        per_commit(r.per_commit)
     )
 }
 
@@ -246,20 +252,21 @@ pub fn markdown(report: &Report) -> String {
     if !report.listener.is_empty() {
         out.push_str("**5. Callback listener** (IMSKLAD and EGON order callbacks over HTTP, each journaled before the answer; IMSKLAD `set_status` and `update_tracks` for one order sent at once; every effect checked afterwards)\n\n");
         out.push_str(
-            "| state database | clients | callbacks | callbacks/s | p50 | p99 | effects lost |\n",
+            "| state database | clients | callbacks | callbacks/s | p50 | p99 | effects lost | callbacks per commit |\n",
         );
-        out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in &report.listener {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:.1} ms | {:.1} ms | {} |",
+                "| {} | {} | {} | {} | {:.1} ms | {:.1} ms | {} | {} |",
                 r.engine,
                 r.clients,
                 thousands(r.callbacks),
                 per_second(r.per_second),
                 r.p50_ms,
                 r.p99_ms,
-                r.lost_effects
+                r.lost_effects,
+                per_commit(r.per_commit)
             );
         }
         out.push('\n');

@@ -3,15 +3,14 @@
 //! With `synchronous = FULL` every commit waits for an fsync of the WAL, so
 //! one transaction per callback caps the listener at the disk's fsync rate.
 //! SQLite serialises writers anyway, so concurrent callbacks lose nothing by
-//! sharing a transaction: each caller queues its event, and whoever holds
-//! the leader lock takes every queued event (at most [`MAX_BATCH`]) into one
-//! transaction — one savepoint per event, so an event that fails is rolled
-//! back alone and answered with its error while the others commit — then
+//! sharing a transaction: each caller queues its event for the database's
+//! writer task, which takes every queued event (at most [`MAX_BATCH`]) into
+//! one transaction — an event that fails is left out and the group run again, so
+//! it alone is answered with its error while the others commit — then
 //! commits once and answers each caller. An answer is sent only after the
 //! commit returned: durable before acknowledged holds for every event of the
-//! group. The leader's work runs in its own task, so a caller whose request
-//! is cancelled (a client hanging up) never abandons the others' events
-//! half-way.
+//! group. The writer is a task of its own, so a caller whose request is
+//! cancelled (a client hanging up) never abandons the others' events half-way.
 //!
 //! PostgreSQL and MySQL keep one transaction per callback: their row locks
 //! let callbacks for different orders commit in parallel (several listener
@@ -19,9 +18,9 @@
 //! the deadlocks between processes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::events::{self, Effect, NewEvent, Recorded};
 use super::{Db, DbError};
@@ -36,13 +35,15 @@ struct Pending {
     reply: oneshot::Sender<Result<Recorded, DbError>>,
 }
 
-/// The queue and leader lock of one state database (shared by the pool's clones).
+/// The writer of one state database: callers hand it their events through a
+/// channel; it takes whatever is queued (at most [`MAX_BATCH`]) into one
+/// transaction, commits, answers, and goes on. Started on first use; it ends
+/// when the last clone of the database handle is dropped.
 #[derive(Default)]
 pub struct GroupCommit {
-    queue: Mutex<Vec<Pending>>,
-    leader: Arc<tokio::sync::Mutex<()>>,
-    groups: AtomicU64,
-    events: AtomicU64,
+    writer: std::sync::OnceLock<mpsc::UnboundedSender<Pending>>,
+    groups: Arc<AtomicU64>,
+    events: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -57,7 +58,7 @@ impl std::fmt::Debug for GroupCommit {
 /// How many transactions committed how many events so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct GroupStats {
-    /// Group transactions committed (or rolled back).
+    /// Group transactions run.
     pub groups: u64,
     /// Events they carried.
     pub events: u64,
@@ -72,54 +73,58 @@ impl GroupCommit {
         }
     }
 
-    fn push(&self, pending: Pending) {
-        self.queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(pending);
-    }
-
-    fn take(&self) -> Vec<Pending> {
-        let mut queue = self
-            .queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let take = queue.len().min(MAX_BATCH);
-        let rest = queue.split_off(take);
-        std::mem::replace(&mut *queue, rest)
+    /// The writer's queue, starting the writer on first use. It holds the
+    /// pool, not the handle (whose drop is what closes the queue).
+    fn writer(&self, db: &Db) -> &mpsc::UnboundedSender<Pending> {
+        self.writer.get_or_init(|| {
+            let (queue, inbox) = mpsc::unbounded_channel();
+            let db = db.without_group_commit();
+            let (groups, events) = (self.groups.clone(), self.events.clone());
+            tokio::spawn(write(db, inbox, groups, events));
+            queue
+        })
     }
 }
 
-/// Journals `event` with its `effects` in the next group transaction of
-/// `group` and answers once that transaction committed.
+/// The writer's loop: one group per turn, of everything queued meanwhile.
+async fn write(
+    db: Db,
+    mut inbox: mpsc::UnboundedReceiver<Pending>,
+    groups: Arc<AtomicU64>,
+    events: Arc<AtomicU64>,
+) {
+    while let Some(first) = inbox.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match inbox.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        groups.fetch_add(1, Ordering::Relaxed);
+        events.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        commit(&db, batch).await;
+    }
+}
+
+/// Journals `event` with its `effects` in the writer's next group
+/// transaction and answers once that transaction committed.
 pub(super) async fn record(
     db: &Db,
-    group: &Arc<GroupCommit>,
+    group: &GroupCommit,
     event: &NewEvent,
     effects: &[Effect],
 ) -> Result<Recorded, DbError> {
     let (reply, answer) = oneshot::channel();
-    group.push(Pending {
+    let pending = Pending {
         event: event.clone(),
         effects: effects.to_vec(),
         reply,
-    });
-    let guard = group.leader.clone().lock_owned().await;
-    let batch = group.take();
-    if batch.is_empty() {
-        // An earlier leader took this event: its answer is on the way.
-        drop(guard);
-    } else {
-        let db = db.clone();
-        let group = group.clone();
-        tokio::spawn(async move {
-            let _leader = guard;
-            group.groups.fetch_add(1, Ordering::Relaxed);
-            group
-                .events
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            commit(&db, batch).await;
-        });
+    };
+    if group.writer(db).send(pending).is_err() {
+        return Err(DbError::Corrupt(
+            "the state database's writer has stopped".into(),
+        ));
     }
     answer.await.unwrap_or_else(|_| {
         Err(DbError::Corrupt(

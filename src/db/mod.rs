@@ -261,7 +261,7 @@ impl Db {
             effective.push_str("mode=rwc");
         }
         let mut options = AnyPoolOptions::new()
-            .max_connections(if dialect == Dialect::Sqlite { 4 } else { 8 })
+            .max_connections(if dialect == Dialect::Sqlite { 4 } else { 16 })
             .acquire_timeout(Duration::from_secs(30));
         if dialect == Dialect::Sqlite && role == Role::State {
             options = options.after_connect(|conn, _meta| {
@@ -348,6 +348,14 @@ impl Db {
     /// ([`group_commit`]); `None` elsewhere (one transaction per callback).
     pub fn group_commit(&self) -> Option<&Arc<group_commit::GroupCommit>> {
         self.group.as_ref()
+    }
+
+    /// This pool without group commit (the group writer's own handle).
+    fn without_group_commit(&self) -> Db {
+        Db {
+            group: None,
+            ..self.clone()
+        }
     }
 
     /// The pool.
