@@ -1292,7 +1292,6 @@ async fn two_processes_share_retailcrm_s_rate_limit_through_the_state_database()
             ),
         )
         .unwrap();
-        f.set.retailcrm.control.clear_requests();
         // A network latency keeps both processes talking to RetailCRM for a while.
         f.set
             .retailcrm
@@ -1308,54 +1307,65 @@ async fn two_processes_share_retailcrm_s_rate_limit_through_the_state_database()
                 .spawn()
                 .expect("sverka reconcile starts")
         };
-        let (stock, orders_job) = (spawn("stock"), spawn("orders"));
-        let (a, b) = tokio::join!(stock.wait_with_output(), orders_job.wait_with_output());
-        let (a, b) = (a.expect("stock output"), b.expect("orders output"));
-        for (job, out) in [("stock", &a), ("orders", &b)] {
-            let summary: serde_json::Value =
-                serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-                    panic!(
-                        "{engine} {job}: {e}: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    )
-                });
-            assert!(
-                summary["error"].is_null(),
-                "{engine} {job}: {}",
-                summary["error"]
-            );
-        }
-        let requests = f.set.retailcrm.control.requests();
-        let rejected = requests
-            .iter()
-            .filter(|r| r.status == 503 || r.status == 429)
-            .count();
-        assert_eq!(rejected, 0, "{engine}: requests refused by the rate limit");
-        let max = f
-            .set
-            .retailcrm
-            .control
-            .max_requests_per(Duration::from_secs(1));
-        assert!(max <= 10, "{engine}: {max} requests in one second");
-        // The two really ran at once.
-        let span = |needle: &str| {
-            let at: Vec<std::time::Instant> = requests
+        let mut attempt = 0;
+        let (requests, max, rejected, sn, on) = loop {
+            attempt += 1;
+            f.set.retailcrm.control.clear_requests();
+            let (stock, orders_job) = (spawn("stock"), spawn("orders"));
+            let (a, b) = tokio::join!(stock.wait_with_output(), orders_job.wait_with_output());
+            let (a, b) = (a.expect("stock output"), b.expect("orders output"));
+            for (job, out) in [("stock", &a), ("orders", &b)] {
+                let summary: serde_json::Value = serde_json::from_slice(&out.stdout)
+                    .unwrap_or_else(|e| {
+                        panic!(
+                            "{engine} {job}: {e}: {}",
+                            String::from_utf8_lossy(&out.stderr)
+                        )
+                    });
+                assert!(
+                    summary["error"].is_null(),
+                    "{engine} {job}: {}",
+                    summary["error"]
+                );
+            }
+            let requests = f.set.retailcrm.control.requests();
+            let rejected = requests
                 .iter()
-                .filter(|r| r.path.ends_with(needle))
-                .map(|r| r.instant)
-                .collect();
-            (at.iter().min().copied(), at.iter().max().copied(), at.len())
+                .filter(|r| r.status == 503 || r.status == 429)
+                .count();
+            assert_eq!(rejected, 0, "{engine}: requests refused by the rate limit");
+            let max = f
+                .set
+                .retailcrm
+                .control
+                .max_requests_per(Duration::from_secs(1));
+            assert!(max <= 10, "{engine}: {max} requests in one second");
+            // The two really ran at once.
+            let span = |needle: &str| {
+                let at: Vec<std::time::Instant> = requests
+                    .iter()
+                    .filter(|r| r.path.ends_with(needle))
+                    .map(|r| r.instant)
+                    .collect();
+                (at.iter().min().copied(), at.iter().max().copied(), at.len())
+            };
+            let (s0, s1, sn) = span("/store/inventories");
+            let (o0, o1, on) = span("/orders");
+            assert!(
+                sn >= 5 && on >= 5,
+                "{engine}: {sn} inventory and {on} order requests"
+            );
+            if s0 < o1 && o0 < s1 {
+                break (requests, max, rejected, sn, on);
+            }
+            // On a loaded machine one process may start after the other ended:
+            // that run proved nothing about sharing, so it runs again.
+            assert!(
+                attempt < 3,
+                "{engine}: the processes did not overlap in 3 attempts"
+            );
+            eprintln!("{engine}: attempt {attempt}: the processes did not overlap; again");
         };
-        let (s0, s1, sn) = span("/store/inventories");
-        let (o0, o1, on) = span("/orders");
-        assert!(
-            sn >= 5 && on >= 5,
-            "{engine}: {sn} inventory and {on} order requests"
-        );
-        assert!(
-            s0 < o1 && o0 < s1,
-            "{engine}: the processes did not overlap"
-        );
         eprintln!(
             "{engine}: {} RetailCRM requests ({sn} inventory pages, {on} order pages), at most {max} in one second, {rejected} refused",
             requests.len()
