@@ -122,6 +122,10 @@ pub struct ReconcileArgs {
     /// Window end, inclusive (YYYY-MM-DD).
     #[arg(long, value_name = "DATE")]
     pub to: Option<chrono::NaiveDate>,
+    /// Stock: read every CRM inventory page (`full`) or only the offers that
+    /// moved since the known state (`delta`); over `[stock] mode` and a job's `mode`.
+    #[arg(long, value_enum)]
+    pub mode: Option<crate::config::StockMode>,
 }
 
 /// `sverka demo`

@@ -8,6 +8,7 @@
 
 pub mod events;
 pub mod journal;
+pub mod known_stock;
 pub mod lock;
 pub mod mapping;
 pub mod protocol;

@@ -7,6 +7,7 @@ pub mod runner;
 pub mod scans;
 pub mod schedule;
 pub mod stock;
+pub mod stock_delta;
 
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;

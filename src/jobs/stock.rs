@@ -30,14 +30,16 @@ use polars::prelude::*;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 
-use super::{begin, Context, Outcome};
+use super::{begin, stock_delta, Context, Outcome};
 use crate::config::{LookupUnmapped, WmsKind};
 use crate::connectors::imsklad::Good;
 use crate::connectors::retailcrm::{OfferStock, RetailCrmClient, MAX_OFFERS_PER_UPLOAD};
 use crate::db::journal::{self, CorrectionStatus, ItemOutcome, Planned, Target};
+use crate::db::known_stock::{self, KnownOffer};
 use crate::db::mapping::{self, MapKind};
 use crate::db::runs::{self, RunStatus};
 use crate::progress::Progress;
+use crate::reconcile::cost::{self as rcost, COST_MISMATCH_CRM};
 use crate::reconcile::stock::{self as rs, class, col, Input};
 use crate::report::csv::{file_name, Cell, CsvReport};
 use crate::report::summary::{CorrectionCounts, JobSummary};
@@ -46,7 +48,7 @@ use crate::report::summary::{CorrectionCounts, JobSummary};
 pub const JOB: &str = "stock";
 
 /// The report's columns.
-pub const REPORT_COLUMNS: [&str; 12] = [
+pub const REPORT_COLUMNS: [&str; 14] = [
     "sku",
     "wms_id",
     "crm_offer_id",
@@ -59,6 +61,8 @@ pub const REPORT_COLUMNS: [&str; 12] = [
     "action",
     "result",
     "note",
+    "shop_cost",
+    "crm_cost",
 ];
 
 /// Runs the stock job and returns its summary (never panics on bad data).
@@ -375,21 +379,49 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         "read the shop's stock; reading the WMS and RetailCRM"
     );
     let crm = ctx.retailcrm()?;
-    // The WMS and the CRM are independent: read both at once, so the run
-    // takes as long as the slower of them (RetailCRM's rate limit), not the sum.
-    let (snap, offers) = tokio::try_join!(read_wms(ctx, &shop_skus), async {
-        crm.inventories()
-            .await
-            .context("reading store inventories from RetailCRM")
-    })?;
+    let plan_mode = stock_delta::plan(ctx, &crm).await?;
+    let (snap, crm_rows, delta, fallback) = match plan_mode {
+        stock_delta::Plan::Full { fallback } => {
+            // The WMS and the CRM are independent: read both at once, so the run
+            // takes as long as the slower of them (RetailCRM's rate limit), not the sum.
+            let (snap, offers) = tokio::try_join!(read_wms(ctx, &shop_skus), async {
+                crm.inventories()
+                    .await
+                    .context("reading store inventories from RetailCRM")
+            })?;
+            let rows = stock_delta::full_rows(&offers, &crm);
+            (snap, rows, None, fallback)
+        }
+        stock_delta::Plan::Delta(known) => {
+            // The moved offers are those whose WMS figure moved: the WMS first.
+            let snap = read_wms(ctx, &shop_skus).await?;
+            let sellable: Vec<(&str, i64)> = snap
+                .skus
+                .iter()
+                .enumerate()
+                .filter_map(|(i, sku)| {
+                    let stock = snap.stock[i]?;
+                    let reserved = snap.reserved[i].unwrap_or(0);
+                    Some((sku.as_str(), stock.saturating_sub(reserved).max(0)))
+                })
+                .collect();
+            let costs = shop_costs(ctx, &shop_stock, &snap);
+            let moved = stock_delta::moved(&known, &sellable, costs.as_ref());
+            drop(costs);
+            drop(sellable);
+            let mut outcome = stock_delta::read(ctx, &crm, known, moved).await?;
+            let rows = std::mem::take(&mut outcome.rows);
+            (snap, rows, Some(outcome), None)
+        }
+    };
+    let mode = if delta.is_some() { "delta" } else { "full" };
     tracing::info!(
+        mode,
         wms_reported = snap.reported,
         wms_expected = snap.expected,
-        crm_offers = offers.len(),
+        crm_offers = crm_rows.len(),
         "read the WMS and RetailCRM"
     );
-    let store = ctx.config.retailcrm.store.clone();
-    let key = crm.offer_key();
     // SKUs whose WMS figures cannot be read are left out of every frame: no
     // correction for them anywhere; they are reported `wms_unreadable`.
     let unreadable: HashMap<&str, &Unreadable> = snap
@@ -399,25 +431,29 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         .collect();
     let mut unreadable_crm: HashMap<&str, (i64, i64)> = HashMap::new();
     let mut crm_cols: (Vec<String>, Vec<i64>, Vec<i64>) = Default::default();
-    let mut crm_seen = std::collections::HashSet::new();
-    for offer in &offers {
-        let Some(sku) = offer.sku(key) else { continue };
-        if !crm_seen.insert(sku.to_string()) {
-            tracing::warn!(
-                sku,
-                "RetailCRM has several offers with this SKU; using the first"
-            );
-            continue;
-        }
-        let qty = offer.store_quantity(&store).unwrap_or(0.0);
+    let mut crm_costs: HashMap<&str, rcost::CrmCost> = HashMap::with_capacity(crm_rows.len());
+    for row in &crm_rows {
+        let sku = row.sku.as_str();
         if unreadable.contains_key(sku) {
-            unreadable_crm.insert(sku, (offer.id, qty.round() as i64));
+            unreadable_crm.insert(sku, (row.offer_id, row.quantity));
             continue;
         }
-        crm_cols.0.push(sku.to_string());
-        crm_cols.1.push(offer.id);
-        crm_cols.2.push(qty.round() as i64);
+        crm_cols.0.push(row.sku.clone());
+        crm_cols.1.push(row.offer_id);
+        crm_cols.2.push(row.quantity);
+        crm_costs.insert(
+            sku,
+            rcost::CrmCost {
+                offer_id: row.offer_id,
+                cost_kop: row.cost_kop,
+            },
+        );
     }
+    let shop_cost_map = shop_costs(ctx, &shop_stock, &snap);
+    let cost_plan = shop_cost_map
+        .as_ref()
+        .map(|shop| rcost::plan_costs(shop, &crm_costs))
+        .unwrap_or_default();
     let (shop_skus, shop_quantities, unreadable_shop) = {
         let mut skus = Vec::with_capacity(shop_stock.len());
         let mut quantities = Vec::with_capacity(shop_stock.len());
@@ -450,8 +486,22 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     let plan = rs::plan_stock(&classified)?;
     let rows = ClassifiedRows::read(&classified)?;
     let n_skus = rows.distinct_skus();
-    let changed = rs::changed_skus(&plan);
-    let share = rs::change_share(&plan, snap.expected);
+    let fixes = rcost::merge(&plan.crm_updates, &cost_plan);
+    if !cost_plan.is_empty() {
+        counts.insert(COST_MISMATCH_CRM.into(), cost_plan.len() as u64);
+    }
+    // SKUs whose CRM quantity or cost, or shop quantity, the plan would change.
+    let changed = fixes
+        .iter()
+        .map(|f| f.sku.as_str())
+        .chain(plan.shop_updates.iter().map(|u| u.sku.as_str()))
+        .collect::<std::collections::BTreeSet<&str>>()
+        .len();
+    let share = if snap.expected == 0 {
+        0.0
+    } else {
+        changed as f64 / snap.expected as f64
+    };
     let registrations = registrations(ctx, &plan).await?;
     let sellable_now = rs::total_sellable(&wms_df)?;
     let coverage = if snap.expected == 0 {
@@ -468,10 +518,18 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         "changed_skus": changed,
         "wms_registrations": registrations,
         "total_sellable": sellable_now,
-        "crm_offers": offers.len(),
+        "crm_offers": crm_rows.len(),
         "shop_skus": shop_stock.len(),
         "wms_unreadable": snap.unreadable.len(),
+        "mode": mode,
+        "cost_synced": shop_cost_map.is_some(),
     });
+    if let Some(reason) = &fallback {
+        extra["mode_fallback"] = json!(reason);
+    }
+    if let Some(d) = &delta {
+        extra["delta"] = d.summary();
+    }
 
     // 3. Guards.
     let guard = check_guards(
@@ -487,7 +545,7 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     );
     let mut fates: HashMap<(String, &'static str), Fate> = HashMap::new();
     let mut corrections = CorrectionCounts {
-        planned: (plan.crm_updates.len() + plan.shop_updates.len() + plan.wms_missing.len()) as u64,
+        planned: (fixes.len() + plan.shop_updates.len() + plan.wms_missing.len()) as u64,
         ..CorrectionCounts::default()
     };
     let mut extra_rows: Vec<(String, &'static str, Fate)> = Vec::new();
@@ -506,15 +564,17 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
 
     if blocked || ctx.dry_run {
         let result = if blocked { "guarded" } else { "dry-run" };
-        for u in &plan.crm_updates {
-            fates.insert(
-                (u.sku.clone(), class::QTY_MISMATCH_CRM),
-                Fate {
-                    action: "crm_upload",
-                    result: result.into(),
-                    note: format!("{} → {}", u.from, u.to),
-                },
-            );
+        for f in &fixes {
+            for (class_name, note) in fix_notes(f) {
+                fates.insert(
+                    (f.sku.clone(), class_name),
+                    Fate {
+                        action: "crm_upload",
+                        result: result.into(),
+                        note,
+                    },
+                );
+            }
         }
         for u in &plan.shop_updates {
             fates.insert(
@@ -540,11 +600,34 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         // 4. Apply. First the snapshot the `inventoriesUpload` callback answers from.
         ctx.check_lock().await?;
         save_snapshot(ctx, &snap).await?;
+        // Then what the CRM is known to hold: this full read, or the moved
+        // offers a delta run read; every acknowledged upload adds to it.
+        match &delta {
+            None => known_stock::replace(
+                &ctx.state,
+                crm.store(),
+                crm.offer_key().field(),
+                snap.read_at,
+                &crm_rows
+                    .iter()
+                    .map(stock_delta::CrmRow::known)
+                    .collect::<Vec<_>>(),
+            )
+            .await
+            .context("recording the full CRM read")?,
+            Some(d) => known_stock::confirm(&ctx.state, &d.confirmed)
+                .await
+                .context("recording the moved offers read")?,
+        }
         apply_crm(
             ctx,
             &crm,
             run_id,
-            &plan,
+            &UploadInput {
+                fixes: &fixes,
+                rows: &rows,
+                crm_costs: &crm_costs,
+            },
             &mut fates,
             &mut corrections,
             &mut extra_rows,
@@ -570,6 +653,24 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     }
 
     // 5. Report.
+    let shop_cost_all: HashMap<&str, i64> = shop_stock
+        .iter()
+        .filter_map(|s| Some((s.sku.as_str(), s.cost_kop?)))
+        .collect();
+    let shop_cost_of = |sku: &str| {
+        shop_cost_all
+            .get(sku)
+            .map_or(Cell::Empty, |c| Cell::Money(*c))
+    };
+    let cost_cells = |sku: &str| {
+        [
+            shop_cost_of(sku),
+            crm_costs
+                .get(sku)
+                .and_then(|c| c.cost_kop)
+                .map_or(Cell::Empty, Cell::Money),
+        ]
+    };
     let mut report = CsvReport::create(
         &ctx.report_dir,
         &file_name(JOB, ctx.today(), run_id),
@@ -593,32 +694,45 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         if fate.action == "report" || fate.result != "applied" {
             left_for_people = true;
         }
-        report.row(&rows.cells(i, &fate))?;
+        let mut cells = rows.cells(i, &fate);
+        cells.extend(cost_cells(&rows.sku[i]));
+        report.row(&cells)?;
+    }
+    for c in &cost_plan {
+        let fate = fates
+            .get(&(c.sku.clone(), COST_MISMATCH_CRM))
+            .cloned()
+            .unwrap_or_else(|| Fate {
+                action: "report",
+                result: String::new(),
+                note: String::new(),
+            });
+        if fate.result != "applied" {
+            left_for_people = true;
+        }
+        let mut cells = match rows.find(&c.sku) {
+            Some(i) => rows.cells(i, &fate),
+            None => empty_cells(&c.sku),
+        };
+        cells[8] = Cell::Text(COST_MISMATCH_CRM.into());
+        cells[9] = Cell::Text(fate.action.into());
+        cells[10] = Cell::Text(fate.result.clone());
+        cells[11] = Cell::Text(fate.note.clone());
+        cells.extend(cost_cells(&c.sku));
+        report.row(&cells)?;
     }
     for (sku, class_name, fate) in &extra_rows {
         left_for_people = true;
         let base = rows.find(sku);
         let mut cells = match base {
             Some(i) => rows.cells(i, fate),
-            None => vec![
-                Cell::Text(sku.clone()),
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-            ],
+            None => empty_cells(sku),
         };
         cells[8] = Cell::Text(class_name.to_string());
         cells[9] = Cell::Text(fate.action.into());
         cells[10] = Cell::Text(fate.result.clone());
         cells[11] = Cell::Text(fate.note.clone());
+        cells.extend(cost_cells(sku));
         report.row(&cells)?;
     }
     for u in &snap.unreadable {
@@ -637,6 +751,8 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
             Cell::Text("report".into()),
             Cell::Text(String::new()),
             Cell::Text(format!("{}; nothing corrected for this SKU", u.reason)),
+            shop_cost_of(u.sku.as_str()),
+            Cell::Empty,
         ])?;
     }
     let path = report.finish()?;
@@ -710,20 +826,125 @@ fn note_for(class_name: &str) -> String {
     }
 }
 
+/// The cost prices this run compares: the shop's cost per SKU (SKUs with
+/// unreadable WMS figures left out), or `None` when cost prices are not
+/// synced (`[stock] sync_cost = false`, or the query returns no cost).
+fn shop_costs<'a>(
+    ctx: &Context,
+    shop_stock: &'a [crate::shop::ShopStock],
+    snap: &WmsSnapshot,
+) -> Option<HashMap<&'a str, i64>> {
+    let wanted = ctx.config.stock.sync_cost.unwrap_or(true);
+    if !wanted || shop_stock.iter().all(|s| s.cost_kop.is_none()) {
+        return None;
+    }
+    let unreadable: std::collections::HashSet<&str> =
+        snap.unreadable.iter().map(|u| u.sku.as_str()).collect();
+    Some(
+        shop_stock
+            .iter()
+            .filter(|s| !unreadable.contains(s.sku.as_str()))
+            .filter_map(|s| Some((s.sku.as_str(), s.cost_kop?)))
+            .collect(),
+    )
+}
+
+/// Formats kopecks as roubles for a note (`1029` → `10.29`).
+fn roubles(kop: Option<i64>) -> String {
+    match kop {
+        Some(k) => format!(
+            "{}{}.{:02}",
+            if k < 0 { "-" } else { "" },
+            (k / 100).abs(),
+            (k % 100).abs()
+        ),
+        None => "none".into(),
+    }
+}
+
+/// The report classes a fix corrects, each with its note.
+fn fix_notes(f: &rcost::OfferFix) -> Vec<(&'static str, String)> {
+    let mut out = Vec::with_capacity(2);
+    if let Some((from, to)) = f.quantity {
+        out.push((class::QTY_MISMATCH_CRM, format!("{from} → {to}")));
+    }
+    if let Some((from, to)) = f.cost {
+        out.push((
+            COST_MISMATCH_CRM,
+            format!("purchasePrice {} → {}", roubles(from), roubles(Some(to))),
+        ));
+    }
+    out
+}
+
+/// A report line with only its SKU (the other twelve columns filled by the caller).
+fn empty_cells(sku: &str) -> Vec<Cell> {
+    let mut cells = vec![Cell::Empty; 12];
+    cells[0] = Cell::Text(sku.to_string());
+    cells
+}
+
+/// What the CRM upload needs besides the plan.
+struct UploadInput<'a> {
+    /// One fix per offer: quantity, cost or both.
+    fixes: &'a [rcost::OfferFix],
+    /// The classified rows (WMS sellable and CRM quantity per SKU).
+    rows: &'a ClassifiedRows,
+    /// The CRM's purchase price per SKU.
+    crm_costs: &'a HashMap<&'a str, rcost::CrmCost>,
+}
+
+impl UploadInput<'_> {
+    /// The upload entry of a fix: `available` when the quantity is fixed (or,
+    /// with `[stock] cost_with_available`, the WMS sellable with a cost-only
+    /// fix), `purchasePrice` when the cost is.
+    fn offer(&self, f: &rcost::OfferFix, with_available: bool) -> OfferStock {
+        let sellable = || {
+            self.rows
+                .find(&f.sku)
+                .and_then(|i| self.rows.wms_sellable[i])
+        };
+        OfferStock {
+            sku: f.sku.clone(),
+            available: f
+                .quantity
+                .map(|q| q.1)
+                .or_else(|| with_available.then(sellable).flatten()),
+            purchase_price_kop: f.cost.map(|c| c.1),
+        }
+    }
+
+    /// What the CRM holds for the fix's offer once the upload is acknowledged.
+    fn known_after(&self, f: &rcost::OfferFix, sent: &OfferStock) -> Option<KnownOffer> {
+        let before = self
+            .rows
+            .find(&f.sku)
+            .and_then(|i| self.rows.crm_quantity[i]);
+        Some(KnownOffer {
+            sku: f.sku.clone(),
+            offer_id: f.crm_offer_id,
+            quantity: sent.available.or(before)?,
+            cost_kop: sent
+                .purchase_price_kop
+                .or_else(|| self.crm_costs.get(f.sku.as_str()).and_then(|c| c.cost_kop)),
+        })
+    }
+}
+
 async fn apply_crm(
     ctx: &Context,
     crm: &RetailCrmClient,
     run_id: i64,
-    plan: &rs::StockPlan,
+    input: &UploadInput<'_>,
     fates: &mut HashMap<(String, &'static str), Fate>,
     corrections: &mut CorrectionCounts,
     extra_rows: &mut Vec<(String, &'static str, Fate)>,
 ) -> Result<()> {
-    if plan.crm_updates.is_empty() {
+    if input.fixes.is_empty() {
         return Ok(());
     }
-    let chunks: Vec<&[rs::CrmStockUpdate]> =
-        plan.crm_updates.chunks(MAX_OFFERS_PER_UPLOAD).collect();
+    let with_available = ctx.config.stock.cost_with_available;
+    let chunks: Vec<&[rcost::OfferFix]> = input.fixes.chunks(MAX_OFFERS_PER_UPLOAD).collect();
     let bar = Progress::counter(
         "uploading stock to RetailCRM",
         chunks.len() as u64,
@@ -739,32 +960,41 @@ async fn apply_crm(
             None
         };
         if let Some(reason) = skip_reason {
-            for u in chunk {
-                fates.insert(
-                    (u.sku.clone(), class::QTY_MISMATCH_CRM),
-                    Fate {
-                        action: "crm_upload",
-                        result: "skipped".into(),
-                        note: reason.into(),
-                    },
-                );
+            for f in chunk {
+                for (class_name, _) in fix_notes(f) {
+                    fates.insert(
+                        (f.sku.clone(), class_name),
+                        Fate {
+                            action: "crm_upload",
+                            result: "skipped".into(),
+                            note: reason.into(),
+                        },
+                    );
+                }
             }
             continue;
         }
         let offers: Vec<OfferStock> = chunk
             .iter()
-            .map(|u| OfferStock {
-                sku: u.sku.clone(),
-                available: u.to,
-                purchase_price: None,
-            })
+            .map(|f| input.offer(f, with_available))
             .collect();
         let payload = json!({
             "store": ctx.config.retailcrm.store,
-            "offers": chunk.iter().map(|u| json!({"sku": u.sku, "from": u.from, "available": u.to})).collect::<Vec<_>>(),
+            "offers": chunk.iter().zip(&offers).map(|(f, o)| {
+                let mut entry = json!({"sku": f.sku});
+                if let Some(a) = o.available {
+                    entry["from"] = json!(f.quantity.map(|q| q.0));
+                    entry["available"] = json!(a);
+                }
+                if let Some(p) = o.purchase_price_kop {
+                    entry["purchase_price_from_kop"] = json!(f.cost.and_then(|c| c.0));
+                    entry["purchase_price_kop"] = json!(p);
+                }
+                entry
+            }).collect::<Vec<_>>(),
         });
-        let first = chunk.first().map(|u| u.sku.as_str()).unwrap_or("");
-        let last = chunk.last().map(|u| u.sku.as_str()).unwrap_or("");
+        let first = chunk.first().map(|f| f.sku.as_str()).unwrap_or("");
+        let last = chunk.last().map(|f| f.sku.as_str()).unwrap_or("");
         let key = format!("{first}..{last} ({} offers)", chunk.len());
         let id = super::plan_write(
             ctx,
@@ -791,18 +1021,21 @@ async fn apply_crm(
                 corrections.applied += chunk.len() as u64;
                 let not_found: std::collections::HashSet<&String> =
                     result.not_found.iter().collect();
-                for u in chunk {
-                    if not_found.contains(&u.sku) {
-                        fates.insert(
-                            (u.sku.clone(), class::QTY_MISMATCH_CRM),
-                            Fate {
-                                action: "crm_upload",
-                                result: "not_found".into(),
-                                note: "the CRM answered notFoundOffers".into(),
-                            },
-                        );
+                let mut confirmed = Vec::with_capacity(chunk.len());
+                for (f, sent) in chunk.iter().zip(&offers) {
+                    if not_found.contains(&f.sku) {
+                        for (class_name, _) in fix_notes(f) {
+                            fates.insert(
+                                (f.sku.clone(), class_name),
+                                Fate {
+                                    action: "crm_upload",
+                                    result: "not_found".into(),
+                                    note: "the CRM answered notFoundOffers".into(),
+                                },
+                            );
+                        }
                         extra_rows.push((
-                            u.sku.clone(),
+                            f.sku.clone(),
                             class::MISSING_IN_CRM,
                             Fate {
                                 action: "report",
@@ -811,16 +1044,23 @@ async fn apply_crm(
                             },
                         ));
                     } else {
-                        fates.insert(
-                            (u.sku.clone(), class::QTY_MISMATCH_CRM),
-                            Fate {
-                                action: "crm_upload",
-                                result: "applied".into(),
-                                note: format!("{} → {}", u.from, u.to),
-                            },
-                        );
+                        confirmed.extend(input.known_after(f, sent));
+                        for (class_name, note) in fix_notes(f) {
+                            fates.insert(
+                                (f.sku.clone(), class_name),
+                                Fate {
+                                    action: "crm_upload",
+                                    result: "applied".into(),
+                                    note,
+                                },
+                            );
+                        }
                     }
                 }
+                // What the CRM acknowledged is what it is known to hold now.
+                known_stock::confirm(&ctx.state, &confirmed)
+                    .await
+                    .context("recording the acknowledged upload")?;
             }
             Err(e) => {
                 let text = e.to_string();
@@ -828,15 +1068,17 @@ async fn apply_crm(
                 journal::settle(&ctx.state, id, CorrectionStatus::Failed, &text).await?;
                 corrections.failed += chunk.len() as u64;
                 failed_before = true;
-                for u in chunk {
-                    fates.insert(
-                        (u.sku.clone(), class::QTY_MISMATCH_CRM),
-                        Fate {
-                            action: "crm_upload",
-                            result: "failed".into(),
-                            note: text.clone(),
-                        },
-                    );
+                for f in chunk {
+                    for (class_name, _) in fix_notes(f) {
+                        fates.insert(
+                            (f.sku.clone(), class_name),
+                            Fate {
+                                action: "crm_upload",
+                                result: "failed".into(),
+                                note: text.clone(),
+                            },
+                        );
+                    }
                 }
             }
         }
