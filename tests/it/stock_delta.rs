@@ -285,3 +285,53 @@ async fn batches_stay_under_the_page_size_and_8_kb() {
     }
     f.set.stop().await;
 }
+
+#[tokio::test]
+async fn the_known_state_round_trips_on_every_engine() {
+    use sverka::db::known_stock::{self, KnownOffer};
+    for t in support::engines("known_stock").await {
+        let engine = t.engine();
+        let db = Db::connect_state(&t.url).await.expect("state db");
+        let offer = |sku: String, quantity: i64, cost: Option<i64>| KnownOffer {
+            sku,
+            offer_id: quantity + 1,
+            quantity,
+            cost_kop: cost,
+        };
+        // More than one multi-row INSERT, and keys that differ only in case.
+        let mut offers: Vec<KnownOffer> = (0..1_200)
+            .map(|i| offer(format!("SKU-{i:05}"), i, (i % 3 == 0).then_some(i * 10)))
+            .collect();
+        offers.push(offer("SKU-a".into(), 1, None));
+        offers.push(offer("SKU-A".into(), 2, Some(5)));
+        known_stock::replace(&db, "main", "externalId", 42, &offers)
+            .await
+            .expect("replace");
+        known_stock::confirm(
+            &db,
+            &[
+                offer("SKU-00007".into(), 99, Some(1)),
+                offer("NEW".into(), 3, None),
+            ],
+        )
+        .await
+        .expect("confirm");
+        let known = known_stock::load(&db, "main", "externalId")
+            .await
+            .expect("load")
+            .expect("known");
+        assert_eq!(known.full_at, 42, "{engine}");
+        assert_eq!(known.offers.len(), 1_203, "{engine}");
+        assert_eq!(known.offers["SKU-00007"].quantity, 99, "{engine}");
+        assert_eq!(known.offers["SKU-00007"].cost_kop, Some(1), "{engine}");
+        assert_eq!(known.offers["SKU-a"].quantity, 1, "{engine}");
+        assert_eq!(known.offers["SKU-A"].cost_kop, Some(5), "{engine}");
+        assert_eq!(known.offers["SKU-00003"].cost_kop, Some(30), "{engine}");
+        assert!(known_stock::load(&db, "other", "externalId")
+            .await
+            .expect("load")
+            .is_none());
+        db.close().await;
+        t.drop_db().await;
+    }
+}
