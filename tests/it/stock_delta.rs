@@ -335,3 +335,34 @@ async fn the_known_state_round_trips_on_every_engine() {
         t.drop_db().await;
     }
 }
+
+#[tokio::test]
+async fn a_shop_cost_change_moves_its_offer_in_a_delta_run() {
+    let f = settled(51).await;
+    let s = plain(&f)[3].clone();
+    let shop = open_shop(&f.config).await;
+    shop.db()
+        .execute(
+            "UPDATE products SET cost_kop = ? WHERE sku = ?",
+            &[(s.cost_kop + 150).into(), s.sku.as_str().into()],
+            "changing a cost",
+        )
+        .await
+        .unwrap();
+    shop.db().close().await;
+    f.set.retailcrm.control.clear_requests();
+    let delta = run(&f.config, StockMode::Delta).await;
+    assert_eq!(delta.extra["mode"], "delta");
+    assert_eq!(delta.extra["delta"]["moved"], 1);
+    assert_eq!(delta.counts.get("cost_mismatch_crm").copied(), Some(1));
+    assert_eq!(delta.counts.get("qty_mismatch_crm"), None);
+    assert_eq!((reads(&f).len(), uploads(&f)), (1, 1));
+    assert_eq!(
+        f.set
+            .retailcrm
+            .lock()
+            .purchase_price(&s.sku, &f.set.keys.retailcrm_store),
+        Some(s.cost_kop + 150)
+    );
+    f.set.stop().await;
+}
