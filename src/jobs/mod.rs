@@ -8,6 +8,7 @@ pub mod scans;
 pub mod schedule;
 pub mod stock;
 pub mod stock_delta;
+mod stock_upload;
 
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
