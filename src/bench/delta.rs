@@ -43,7 +43,9 @@ pub struct RunTraffic {
     pub crm_other: usize,
     /// The fewest RetailCRM requests this run could make.
     pub min_requests: usize,
-    /// First RetailCRM request to the last answer, s (0 without requests).
+    /// Time in RetailCRM requests, s: first to last answer of the reads,
+    /// plus the same of the uploads (the local work between them, a stock
+    /// snapshot and the journal, is not RetailCRM's).
     pub crm_s: f64,
     /// Requests answered 503 (over the limit).
     pub crm_rejected: usize,
@@ -83,12 +85,17 @@ pub struct DeltaResult {
 fn traffic(set: &SandboxSet, latency_ms: u64, seconds: f64, status: &str) -> RunTraffic {
     let crm = set.retailcrm.control.requests();
     let wms = set.imsklad.control.requests();
-    let span = |r: &[RecordedRequest]| match (r.first(), r.last()) {
+    let span = |r: &[&RecordedRequest]| match (r.first(), r.last()) {
         (Some(a), Some(b)) => {
             b.instant.duration_since(a.instant).as_secs_f64() + latency_ms as f64 / 1000.0
         }
         _ => 0.0,
     };
+    let of = |f: &dyn Fn(&str) -> bool| -> Vec<&RecordedRequest> {
+        crm.iter().filter(|r| f(&r.path)).collect()
+    };
+    let crm_s = span(&of(&|p| p.ends_with("/store/inventories")))
+        + span(&of(&|p| p.ends_with("/store/inventories/upload")));
     let reads = crm
         .iter()
         .filter(|r| r.path.ends_with("/store/inventories"))
@@ -103,14 +110,14 @@ fn traffic(set: &SandboxSet, latency_ms: u64, seconds: f64, status: &str) -> Run
         crm_uploads: uploads,
         crm_other: crm.len() - reads - uploads,
         min_requests: 0,
-        crm_s: span(&crm),
+        crm_s,
         crm_rejected: crm.iter().filter(|r| r.status == 503).count(),
         crm_max_per_second: set
             .retailcrm
             .control
             .max_requests_per(Duration::from_secs(1)),
         wms_requests: wms.len(),
-        wms_s: span(&wms),
+        wms_s: span(&wms.iter().collect::<Vec<_>>()),
         crm_changed: 0,
         status: status.to_string(),
     }

@@ -207,53 +207,86 @@ pub async fn read(
         DeltaRead::OfferKey => vec![InventoryFilter::OfferKey, InventoryFilter::Ids],
     };
     let mut fresh: HashMap<String, CrmRow> = HashMap::with_capacity(moved.len());
-    let mut read_skus: HashSet<&str> = HashSet::with_capacity(moved.len());
+    let mut read_skus: HashSet<String> = HashSet::with_capacity(moved.len());
     let bar = crate::progress::Progress::counter(
         "RetailCRM reads of moved offers",
         moved.len() as u64,
         "offers",
     );
-    // Moved SKUs not read yet, as (sku, offer id) pairs.
-    let mut pending: &[String] = &moved;
+    // Moved SKUs not read yet.
+    let mut pending: Vec<String> = moved;
     while !pending.is_empty() {
         let Some(&filter) = filters.first() else {
             break;
         };
         let values: Vec<String> = match filter {
-            InventoryFilter::OfferKey => pending.to_vec(),
+            InventoryFilter::OfferKey => pending.clone(),
             InventoryFilter::Ids => pending
                 .iter()
                 .map(|s| known.offers.get(s).map_or(0, |k| k.offer_id).to_string())
                 .collect(),
         };
-        let batch_len = crm
-            .filter_batches(filter, &values)
-            .first()
-            .map_or(0, |b| b.len());
-        let batch = &values[..batch_len];
-        out.reads += 1;
-        match crm
-            .inventories_filtered(filter, batch)
-            .await
-            .context("reading moved offers from RetailCRM")?
-        {
-            FilteredRead::Offers(offers) => {
-                out.filter = Some(filter);
-                for offer in &offers {
-                    if let Some(row) = CrmRow::from_offer(offer, crm) {
-                        fresh.entry(row.sku.clone()).or_insert(row);
+        // (SKUs, filter values) per batch.
+        let mut batches: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+        let mut at = 0;
+        for b in crm.filter_batches(filter, &values) {
+            batches.push((pending[at..at + b.len()].to_vec(), b.to_vec()));
+            at += b.len();
+        }
+        // The first batch alone tells whether the CRM accepts the filter;
+        // the others then go at once (the client's rate limiter decides when
+        // each is sent).
+        let mut rest = batches.split_off(1.min(batches.len()));
+        let mut not_read: Vec<String> = Vec::new();
+        let mut refused: Option<String> = None;
+        let mut round = batches;
+        loop {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (skus, vals) in round {
+                let client = crm.clone();
+                tasks.spawn(async move {
+                    let answer = client.inventories_filtered(filter, &vals).await;
+                    (skus, answer)
+                });
+            }
+            out.reads += tasks.len();
+            while let Some(joined) = tasks.join_next().await {
+                let (skus, answer) = match joined {
+                    Ok(done) => done,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => anyhow::bail!("reading moved offers from RetailCRM: {e}"),
+                };
+                match answer.context("reading moved offers from RetailCRM")? {
+                    FilteredRead::Offers(offers) => {
+                        out.filter = Some(filter);
+                        for offer in &offers {
+                            if let Some(row) = CrmRow::from_offer(offer, crm) {
+                                fresh.entry(row.sku.clone()).or_insert(row);
+                            }
+                        }
+                        bar.inc(skus.len() as u64);
+                        read_skus.extend(skus);
+                    }
+                    FilteredRead::NotAccepted(why) => {
+                        refused.get_or_insert(why);
+                        not_read.extend(skus);
                     }
                 }
-                read_skus.extend(pending[..batch_len].iter().map(String::as_str));
-                pending = &pending[batch_len..];
-                bar.inc(batch_len as u64);
             }
-            FilteredRead::NotAccepted(why) => {
-                tracing::warn!("{why}; trying the next way to read moved offers");
-                out.refused.push(why);
-                filters.remove(0);
+            if refused.is_some() || rest.is_empty() {
+                break;
             }
+            round = std::mem::take(&mut rest);
         }
+        // What this filter did not read goes to the next way of reading.
+        not_read.extend(rest.into_iter().flat_map(|(skus, _)| skus));
+        if let Some(why) = refused {
+            tracing::warn!("{why}; trying the next way to read moved offers");
+            out.refused.push(why);
+            filters.remove(0);
+        }
+        not_read.sort();
+        pending = not_read;
     }
     drop(bar);
     if !pending.is_empty() {
@@ -271,7 +304,7 @@ pub async fn read(
             if let Some(row) = fresh.remove(&k.sku) {
                 return Some(row);
             }
-            if read_skus.contains(k.sku.as_str()) {
+            if read_skus.contains(&k.sku) {
                 // Asked for and not answered: the CRM no longer holds it.
                 return None;
             }
