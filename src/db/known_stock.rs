@@ -98,25 +98,61 @@ pub async fn full_at(db: &Db, store: &str, offer_key: &str) -> Result<Option<i64
 }
 
 /// Replaces the whole known state with a full read taken at `full_at`, in
-/// one transaction.
+/// one transaction. With `previous` (the stored state, read while the CRM
+/// was being read) only what differs is written: offers gone are deleted,
+/// new and changed ones upserted — a few percent of a large catalogue
+/// instead of all of it.
 pub async fn replace(
     db: &Db,
     store: &str,
     offer_key: &str,
     full_at: i64,
     offers: &[KnownOffer],
+    previous: Option<&KnownStock>,
 ) -> Result<(), DbError> {
     let what = "replacing the known CRM stock";
     let mut tx = db.pool().begin().await.map_err(DbError::query(what))?;
     let dialect = db.dialect();
     let run = |sql: &str| super::translate(sql, dialect).into_owned();
-    sqlx::query(&run("DELETE FROM stock_known"))
-        .execute(&mut *tx)
-        .await
-        .map_err(DbError::query(what))?;
     let now = now_ms();
-    for chunk in offers.chunks(ROWS_PER_INSERT) {
-        let sql = run(&insert_sql(chunk.len(), dialect, false));
+    let (write, upsert): (Vec<KnownOffer>, bool) = match previous {
+        None => {
+            sqlx::query(&run("DELETE FROM stock_known"))
+                .execute(&mut *tx)
+                .await
+                .map_err(DbError::query(what))?;
+            (offers.to_vec(), false)
+        }
+        Some(prev) => {
+            let mut latest: HashMap<&str, &KnownOffer> = HashMap::with_capacity(offers.len());
+            for o in offers {
+                latest.insert(o.sku.as_str(), o);
+            }
+            let gone: Vec<&str> = prev
+                .offers
+                .keys()
+                .map(String::as_str)
+                .filter(|sku| !latest.contains_key(sku))
+                .collect();
+            for chunk in gone.chunks(ROWS_PER_INSERT) {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let sql = run(&format!("DELETE FROM stock_known WHERE sku IN ({marks})"));
+                let args: Vec<Arg> = chunk.iter().map(|s| Arg::from(*s)).collect();
+                bind_args(sqlx::query(&sql), &args)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(DbError::query(what))?;
+            }
+            let changed = latest
+                .into_values()
+                .filter(|o| prev.offers.get(&o.sku) != Some(*o))
+                .cloned()
+                .collect();
+            (changed, true)
+        }
+    };
+    for chunk in write.chunks(ROWS_PER_INSERT) {
+        let sql = run(&insert_sql(chunk.len(), dialect, upsert));
         let args = row_args(chunk, now);
         bind_args(sqlx::query(&sql), &args)
             .execute(&mut *tx)
@@ -255,6 +291,7 @@ mod tests {
             "externalId",
             1_000,
             &[offer("A", 1, Some(100)), offer("B", 2, None)],
+            None,
         )
         .await
         .expect("replace");
@@ -282,14 +319,44 @@ mod tests {
             full_at(&db, "main", "externalId").await.expect("age"),
             Some(1_000)
         );
-        replace(&db, "main", "externalId", 2_000, &[offer("A", 9, None)])
+        // Against the stored state: only the differences are written.
+        let previous = known.clone();
+        replace(
+            &db,
+            "main",
+            "externalId",
+            2_000,
+            &[
+                offer("A", 9, None),
+                offer("C", 3, None),
+                offer("D", 4, None),
+            ],
+            Some(&previous),
+        )
+        .await
+        .expect("replace again");
+        let known = load(&db, "main", "externalId")
             .await
-            .expect("replace again");
+            .expect("load")
+            .expect("known");
+        assert_eq!(known.offers.len(), 3);
+        assert_eq!(known.offers["A"], offer("A", 9, None));
+        assert!(!known.offers.contains_key("B"));
+        assert_eq!(known.full_at, 2_000);
+        replace(
+            &db,
+            "main",
+            "externalId",
+            3_000,
+            &[offer("Z", 1, None)],
+            None,
+        )
+        .await
+        .expect("replace without a previous state");
         let known = load(&db, "main", "externalId")
             .await
             .expect("load")
             .expect("known");
         assert_eq!(known.offers.len(), 1);
-        assert_eq!(known.full_at, 2_000);
     }
 }

@@ -388,13 +388,19 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         stock_delta::Plan::Full { fallback } => {
             // The WMS and the CRM are independent: read both at once, so the run
             // takes as long as the slower of them (RetailCRM's rate limit), not the sum.
-            let (snap, offers) = tokio::try_join!(read_wms(ctx, &shop_skus), async {
-                crm.inventories()
-                    .await
-                    .context("reading store inventories from RetailCRM")
-            })?;
+            // The stored known state is read meanwhile: only what differs
+            // from it is written back.
+            let (snap, offers, stored) = tokio::try_join!(
+                read_wms(ctx, &shop_skus),
+                async {
+                    crm.inventories()
+                        .await
+                        .context("reading store inventories from RetailCRM")
+                },
+                stock_delta::stored(ctx, &crm)
+            )?;
             let rows = stock_delta::full_rows(&offers, &crm);
-            (snap, rows, None, fallback)
+            (snap, rows, Err(stored), fallback)
         }
         stock_delta::Plan::Delta(known) => {
             // The moved offers are those whose WMS figure moved: the WMS first.
@@ -415,8 +421,13 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
             drop(sellable);
             let mut outcome = stock_delta::read(ctx, &crm, known, moved).await?;
             let rows = std::mem::take(&mut outcome.rows);
-            (snap, rows, Some(outcome), None)
+            (snap, rows, Ok(outcome), None)
         }
+    };
+    // The delta read's outcome, or (full run) the stored known state.
+    let (delta, stored) = match delta {
+        Ok(outcome) => (Some(outcome), None),
+        Err(stored) => (None, stored),
     };
     let mode = if delta.is_some() { "delta" } else { "full" };
     tracing::info!(
@@ -616,6 +627,7 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
                     .iter()
                     .map(stock_delta::CrmRow::known)
                     .collect::<Vec<_>>(),
+                stored.as_ref(),
             )
             .await
             .context("recording the full CRM read")?,

@@ -110,6 +110,14 @@ pub async fn plan(ctx: &Context, crm: &RetailCrmClient) -> Result<Plan> {
     })
 }
 
+/// The stored known state of the configured store (for a full run, which
+/// writes only what differs from it), read while the CRM is read.
+pub async fn stored(ctx: &Context, crm: &RetailCrmClient) -> Result<Option<KnownStock>> {
+    known_stock::load(&ctx.state, crm.store(), crm.offer_key().field())
+        .await
+        .context("reading what the CRM is known to hold")
+}
+
 /// The CRM rows of a full read (first offer of each SKU; offers without a
 /// SKU under the configured key are left out).
 pub fn full_rows(offers: &[InventoryOffer], crm: &RetailCrmClient) -> Vec<CrmRow> {

@@ -304,7 +304,7 @@ async fn the_known_state_round_trips_on_every_engine() {
             .collect();
         offers.push(offer("SKU-a".into(), 1, None));
         offers.push(offer("SKU-A".into(), 2, Some(5)));
-        known_stock::replace(&db, "main", "externalId", 42, &offers)
+        known_stock::replace(&db, "main", "externalId", 42, &offers, None)
             .await
             .expect("replace");
         known_stock::confirm(
@@ -331,6 +331,22 @@ async fn the_known_state_round_trips_on_every_engine() {
             .await
             .expect("load")
             .is_none());
+        // A later full read written as the differences from the stored state.
+        let mut next: Vec<KnownOffer> = known.offers.values().cloned().collect();
+        next.retain(|o| o.sku != "SKU-a");
+        next.push(offer("LATER".into(), 8, Some(80)));
+        known_stock::replace(&db, "main", "externalId", 43, &next, Some(&known))
+            .await
+            .expect("replace by difference");
+        let again = known_stock::load(&db, "main", "externalId")
+            .await
+            .expect("load")
+            .expect("known");
+        assert_eq!(again.full_at, 43, "{engine}");
+        assert_eq!(again.offers.len(), 1_203, "{engine}");
+        assert!(!again.offers.contains_key("SKU-a"), "{engine}");
+        assert_eq!(again.offers["SKU-A"].quantity, 2, "{engine}");
+        assert_eq!(again.offers["LATER"].cost_kop, Some(80), "{engine}");
         db.close().await;
         t.drop_db().await;
     }
