@@ -196,7 +196,11 @@ async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Reconcile(args) => {
-            let config = load_config(&global)?;
+            let mut config = load_config(&global)?;
+            if let Some(mode) = args.mode {
+                // The flag wins over `[stock] mode`.
+                config.stock.mode = mode;
+            }
             let ctx = crate::jobs::Context::open(&config, &global, args.force).await?;
             let window = crate::jobs::runner::WindowArgs {
                 from: args.from,

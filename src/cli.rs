@@ -122,6 +122,10 @@ pub struct ReconcileArgs {
     /// Window end, inclusive (YYYY-MM-DD).
     #[arg(long, value_name = "DATE")]
     pub to: Option<chrono::NaiveDate>,
+    /// Stock: read every CRM inventory page (`full`) or only the offers that
+    /// moved since the known state (`delta`); over `[stock] mode` and a job's `mode`.
+    #[arg(long, value_enum)]
+    pub mode: Option<crate::config::StockMode>,
 }
 
 /// `sverka demo`
@@ -261,6 +265,8 @@ pub enum BenchFigure {
     E2e,
     /// The callback listener under concurrent load.
     Listener,
+    /// The stock job's delta mode after a full run, against the same sandbox.
+    Delta,
 }
 
 /// `sverka bench`
@@ -269,7 +275,7 @@ pub struct BenchArgs {
     /// Sizes (SKUs, orders or billing lines) for the reconcile and load figures.
     #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
     pub sizes: Vec<usize>,
-    /// SKU counts for the end-to-end figure (bounded by RetailCRM's 10 requests/s:
+    /// SKU counts for the end-to-end and delta figures (bounded by RetailCRM's 10 requests/s:
     /// 1,000,000 SKUs need over 400 s of requests alone).
     #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
     pub e2e_sizes: Vec<usize>,

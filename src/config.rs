@@ -537,6 +537,34 @@ pub struct StockSection {
     pub recheck_missing_hours: i64,
     /// How unmapped shop SKUs are handled (`update_good` | `report`).
     pub lookup_unmapped: LookupUnmapped,
+    /// `full` reads every CRM inventory page; `delta` only the offers whose
+    /// WMS figure or shop cost moved since what the CRM is known to hold.
+    pub mode: StockMode,
+    /// Compare and upload cost prices (`cost_kop` of `stock_select.sql`
+    /// against the store's `purchasePrice`); unset: whenever the query
+    /// returns a cost.
+    pub sync_cost: Option<bool>,
+    /// A delta run runs as a full one when no full run succeeded within this
+    /// many hours.
+    pub full_every_hours: i64,
+    /// A cost-only fix also sends `available` (the WMS sellable): for a CRM
+    /// that refuses a store entry without it (UNVERIFIED).
+    pub cost_with_available: bool,
+    /// The filter a delta run reads moved offers with first (`ids`: the CRM
+    /// offer ids of the last full read; `offer_key`: the configured key's
+    /// list); the other one is the fallback.
+    pub delta_read: DeltaRead,
+}
+
+/// `[stock] delta_read`: the filter a delta run tries first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DeltaRead {
+    /// `filter[ids][]` (250 ids fit a URL under 8 KB).
+    #[default]
+    Ids,
+    /// `filter[offerExternalId][]` / `filter[offerXmlId][]`.
+    OfferKey,
 }
 
 impl Default for StockSection {
@@ -545,6 +573,35 @@ impl Default for StockSection {
             create_missing_in_wms: false,
             recheck_missing_hours: 24,
             lookup_unmapped: LookupUnmapped::UpdateGood,
+            mode: StockMode::Full,
+            sync_cost: None,
+            full_every_hours: 24,
+            cost_with_available: false,
+            delta_read: DeltaRead::Ids,
+        }
+    }
+}
+
+/// `[stock] mode`: how a stock run reads RetailCRM.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum StockMode {
+    /// Every inventory page of the store.
+    #[default]
+    Full,
+    /// Only the offers whose WMS sellable or shop cost moved since the
+    /// known state (the last full read plus acknowledged uploads).
+    Delta,
+}
+
+impl StockMode {
+    /// The name as written in the configuration and the run summary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StockMode::Full => "full",
+            StockMode::Delta => "delta",
         }
     }
 }
@@ -1036,6 +1093,9 @@ impl Config {
                 "imshop.update_url",
                 "must be an http(s) URL (the value is not shown: it may carry a token)".into(),
             ));
+        }
+        if self.stock.full_every_hours <= 0 {
+            return Err(bad("stock.full_every_hours", "must be positive".into()));
         }
         if self.stock.recheck_missing_hours < 0 {
             return Err(bad(

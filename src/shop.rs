@@ -224,6 +224,9 @@ pub struct ShopStock {
     pub sku: String,
     /// Quantity the shop shows.
     pub quantity: i64,
+    /// Cost price in kopecks (`cost_kop`, optional column; None when NULL or
+    /// not returned).
+    pub cost_kop: Option<i64>,
 }
 
 /// One compare-and-set stock write: set `to` where the row still holds `from`.
@@ -587,6 +590,7 @@ impl Shop {
                 Ok(ShopStock {
                     sku: col(r, "sku", Q)?,
                     quantity: int(r, "quantity", Q)?,
+                    cost_kop: may_int(r, "cost_kop", Q)?,
                 })
             })
             .collect()

@@ -16,6 +16,7 @@
 pub mod baseline;
 pub mod billing;
 pub mod csvout;
+pub mod delta;
 pub mod e2e;
 pub mod listener;
 pub mod load;
@@ -159,6 +160,9 @@ pub struct Report {
     pub e2e: Vec<e2e::E2eResult>,
     /// Figure 5.
     pub listener: Vec<listener::ListenerResult>,
+    /// Figure 6.
+    #[serde(default)]
+    pub delta: Vec<delta::DeltaResult>,
     /// Skipped parts, each with its reason.
     pub skipped: Vec<String>,
 }
@@ -220,6 +224,7 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
     let phases = cases * args.sizes.len()
         + usize::from(wants(BenchFigure::Load)) * args.sizes.len() * engines
         + usize::from(wants(BenchFigure::E2e)) * args.e2e_sizes.len()
+        + usize::from(wants(BenchFigure::Delta)) * args.e2e_sizes.len()
         + usize::from(wants(BenchFigure::Listener)) * engines;
     let bar = Progress::counter("sverka bench", phases as u64, "phases");
     for (figure, case) in [
@@ -299,6 +304,25 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
                     &mut report,
                     &format!("listener {}: {e:#}", engine.name()),
                 ),
+            }
+            bar.inc(1);
+        }
+    }
+    if wants(BenchFigure::Delta) {
+        for &size in &args.e2e_sizes {
+            say(
+                global,
+                &format!(
+                    "reconcile stock full, then delta after 1 % WMS drift, {size} SKUs, {} ms latency …",
+                    args.latency_ms
+                ),
+            );
+            match delta::run(size, args.latency_ms, &work).await {
+                Ok(r) => {
+                    say(global, &delta::line(&r));
+                    report.delta.push(r);
+                }
+                Err(e) => skip(global, &mut report, &format!("delta {size}: {e:#}")),
             }
             bar.inc(1);
         }

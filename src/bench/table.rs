@@ -271,6 +271,7 @@ pub fn markdown(report: &Report) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&super::delta::markdown(&report.delta));
     for s in &report.skipped {
         let _ = writeln!(out, "- skipped: {s}");
     }

@@ -29,6 +29,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod filtered;
+pub use filtered::{encoded_len, FilteredRead, InventoryFilter, MAX_URL_BYTES};
+
 /// At most this many offers go into one `POST /store/inventories/upload`.
 pub const MAX_OFFERS_PER_UPLOAD: usize = 250;
 /// Page size `GET /store/inventories` asks for first. UNVERIFIED: the official
@@ -74,7 +77,7 @@ impl OfferKey {
     }
 
     /// The inventory filter that selects offers by this key.
-    fn inventory_filter(self) -> &'static str {
+    pub fn inventory_filter(self) -> &'static str {
         match self {
             OfferKey::ExternalId => "filter[offerExternalId][]",
             OfferKey::XmlId => "filter[offerXmlId][]",
@@ -487,6 +490,14 @@ impl InventoryOffer {
         }
     }
 
+    /// The purchase price in `store` (kopecks), if the offer lists one there.
+    pub fn store_purchase_kop(&self, store: &str) -> Option<i64> {
+        self.stores
+            .iter()
+            .find(|s| s.store == store)
+            .and_then(|s| s.purchase_price_kop)
+    }
+
     /// The quantity held in `store`, if the offer lists that store.
     pub fn store_quantity(&self, store: &str) -> Option<f64> {
         self.stores
@@ -501,10 +512,11 @@ impl InventoryOffer {
 pub struct OfferStock {
     /// The shop SKU (sent under the configured offer key).
     pub sku: String,
-    /// Sellable quantity; always sent, 0 included.
-    pub available: i64,
-    /// Purchase price (decimal currency units), when known.
-    pub purchase_price: Option<f64>,
+    /// Sellable quantity, 0 included; `None` leaves the CRM's quantity as it
+    /// is (a cost-only fix, UNVERIFIED whether the CRM accepts that).
+    pub available: Option<i64>,
+    /// Purchase price in kopecks (sent as decimal roubles), when it is to be set.
+    pub purchase_price_kop: Option<i64>,
 }
 
 /// The answer of one upload.
@@ -1461,7 +1473,8 @@ impl RetailCrmClient {
         outcomes
     }
 
-    /// The exact `offers` JSON for an upload: key, site, one store with `available` always set.
+    /// The exact `offers` JSON for an upload: key, site, one store with
+    /// `available` and `purchasePrice` where set.
     pub fn upload_body(&self, offers: &[OfferStock]) -> Value {
         let key = self.inner.offer_key.field();
         let list = offers
@@ -1469,9 +1482,11 @@ impl RetailCrmClient {
             .map(|o| {
                 let mut store = Map::new();
                 store.insert("code".into(), Value::String(self.inner.store.clone()));
-                store.insert("available".into(), Value::from(o.available));
-                if let Some(price) = o.purchase_price {
-                    store.insert("purchasePrice".into(), Value::from(price));
+                if let Some(available) = o.available {
+                    store.insert("available".into(), Value::from(available));
+                }
+                if let Some(kop) = o.purchase_price_kop {
+                    store.insert("purchasePrice".into(), Value::from(kop_to_money(kop)));
                 }
                 let mut offer = Map::new();
                 offer.insert(key.into(), Value::String(o.sku.clone()));
@@ -1868,31 +1883,37 @@ mod tests {
     }
 
     #[test]
-    fn upload_body_always_carries_available_and_the_configured_key() {
+    fn upload_body_carries_what_is_set_and_the_configured_key() {
         let c = client(OfferKey::XmlId, Some("shop-ru"));
         let body = c.upload_body(&[
             OfferStock {
                 sku: "A-1".into(),
-                available: 0,
-                purchase_price: None,
+                available: Some(0),
+                purchase_price_kop: None,
             },
             OfferStock {
                 sku: "B-2".into(),
-                available: 7,
-                purchase_price: Some(12.5),
+                available: Some(7),
+                purchase_price_kop: Some(1250),
+            },
+            OfferStock {
+                sku: "C-3".into(),
+                available: None,
+                purchase_price_kop: Some(1029),
             },
         ]);
         assert_eq!(
             body,
             json!([
                 {"xmlId": "A-1", "site": "shop-ru", "stores": [{"code": "main", "available": 0}]},
-                {"xmlId": "B-2", "site": "shop-ru", "stores": [{"code": "main", "available": 7, "purchasePrice": 12.5}]}
+                {"xmlId": "B-2", "site": "shop-ru", "stores": [{"code": "main", "available": 7, "purchasePrice": 12.5}]},
+                {"xmlId": "C-3", "site": "shop-ru", "stores": [{"code": "main", "purchasePrice": 10.29}]}
             ])
         );
         let plain = client(OfferKey::ExternalId, None).upload_body(&[OfferStock {
             sku: "A-1".into(),
-            available: 0,
-            purchase_price: None,
+            available: Some(0),
+            purchase_price_kop: None,
         }]);
         assert_eq!(
             plain,

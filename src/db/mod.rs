@@ -9,6 +9,7 @@
 pub mod events;
 pub mod group_commit;
 pub mod journal;
+pub mod known_stock;
 pub mod lock;
 pub mod mapping;
 pub mod protocol;

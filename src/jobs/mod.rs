@@ -7,6 +7,8 @@ pub mod runner;
 pub mod scans;
 pub mod schedule;
 pub mod stock;
+pub mod stock_delta;
+mod stock_upload;
 
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;

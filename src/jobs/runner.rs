@@ -129,6 +129,10 @@ impl JobRunner for ConfiguredRunner {
                     JobKind::Stock | JobKind::Scans => {}
                 }
             }
+            if let Some(mode) = def.mode {
+                // The job option wins over `[stock] mode`.
+                ctx.config.stock.mode = mode;
+            }
             let window = WindowArgs::default();
             let mut summaries = run_kind(&ctx, def.job, window).await;
             summaries

@@ -78,13 +78,14 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(60);
 pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The keys a job definition file may contain.
-pub const KEYS: [&str; 8] = [
+pub const KEYS: [&str; 9] = [
     "name",
     "job",
     "cron",
     "timezone",
     "dry_run",
     "window_days",
+    "mode",
     "heartbeat_url",
     "enabled",
 ];
@@ -359,6 +360,8 @@ pub struct JobDef {
     pub dry_run: bool,
     /// How many days back the job looks, if it has a window.
     pub window_days: Option<u32>,
+    /// A stock job's mode (`full` | `delta`), over `[stock] mode`.
+    pub mode: Option<crate::config::StockMode>,
     /// Healthchecks-style ping URL (it carries a token: kept secret).
     pub heartbeat_url: Option<Secret>,
     /// Whether the scheduler fires it.
@@ -376,6 +379,7 @@ impl std::fmt::Debug for JobDef {
             .field("timezone", &self.timezone)
             .field("dry_run", &self.dry_run)
             .field("window_days", &self.window_days)
+            .field("mode", &self.mode)
             .field("heartbeat_url", &self.heartbeat_url)
             .field("enabled", &self.enabled)
             .field("source", &self.source)
@@ -412,6 +416,7 @@ impl JobDef {
             timezone: file.timezone()?,
             dry_run: file.optional_bool("dry_run")?.unwrap_or(false),
             window_days: file.window_days()?,
+            mode: file.mode()?,
             heartbeat_url: file.heartbeat_url()?,
             enabled: file.optional_bool("enabled")?.unwrap_or(true),
             source: path.to_path_buf(),
@@ -543,6 +548,19 @@ impl DefFile<'_> {
                     format!("`{name}` is not an IANA time zone (like Europe/Moscow)"),
                 )
             }),
+        }
+    }
+
+    fn mode(&self) -> Result<Option<crate::config::StockMode>, ScheduleError> {
+        use crate::config::StockMode;
+        match self.optional_str("mode")?.as_deref() {
+            None => Ok(None),
+            Some("full") => Ok(Some(StockMode::Full)),
+            Some("delta") => Ok(Some(StockMode::Delta)),
+            Some(other) => Err(self.bad(
+                "mode",
+                format!("`{other}` is not a stock mode: use \"full\" or \"delta\""),
+            )),
         }
     }
 

@@ -1,13 +1,17 @@
 //! `sverka reconcile stock`: the WMS is right about physical stock.
 //!
-//! 1. Read everything: the shop's stock, the id mapping, the WMS's stock and
-//!    reserve for every mapped SKU, the CRM's quantities for the configured store.
-//! 2. Classify in Polars ([`crate::reconcile::stock`]) and plan the corrections.
+//! 1. Read everything: the shop's stock and cost prices, the id mapping, the
+//!    WMS's stock and reserve for every mapped SKU, the CRM's quantities and
+//!    purchase prices for the configured store (every page, or in delta mode
+//!    only the offers that moved: [`super::stock_delta`]).
+//! 2. Classify in Polars ([`crate::reconcile::stock`]), compare cost prices
+//!    ([`crate::reconcile::cost`]) and plan the corrections.
 //! 3. Guards: WMS coverage, share of SKUs the plan would change, drop of total
 //!    sellable stock since the last successful run. A tripped guard writes
 //!    nothing (unless `--force`, which the run records).
 //! 4. Apply, journaling each correction before it is sent and its answer after:
-//!    CRM uploads in chunks of ≤ 250 changed offers, the shop's quantities in one
+//!    CRM uploads in chunks of ≤ 250 changed offers (quantity and cost of a SKU
+//!    in one offer, [`super::stock_upload`]), the shop's quantities in one
 //!    transaction, and WMS registration of unmapped SKUs.
 //! 5. Write `stock-<date>-<run>.csv` and return the summary.
 //!
@@ -30,14 +34,16 @@ use polars::prelude::*;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 
-use super::{begin, Context, Outcome};
+use super::stock_upload::{apply_crm, fix_notes, shop_costs, UploadInput};
+use super::{begin, stock_delta, Context, Outcome};
 use crate::config::{LookupUnmapped, WmsKind};
 use crate::connectors::imsklad::Good;
-use crate::connectors::retailcrm::{OfferStock, RetailCrmClient, MAX_OFFERS_PER_UPLOAD};
 use crate::db::journal::{self, CorrectionStatus, ItemOutcome, Planned, Target};
+use crate::db::known_stock;
 use crate::db::mapping::{self, MapKind};
 use crate::db::runs::{self, RunStatus};
 use crate::progress::Progress;
+use crate::reconcile::cost::{self as rcost, COST_MISMATCH_CRM};
 use crate::reconcile::stock::{self as rs, class, col, Input};
 use crate::report::csv::{file_name, Cell, CsvReport};
 use crate::report::summary::{CorrectionCounts, JobSummary};
@@ -46,7 +52,7 @@ use crate::report::summary::{CorrectionCounts, JobSummary};
 pub const JOB: &str = "stock";
 
 /// The report's columns.
-pub const REPORT_COLUMNS: [&str; 12] = [
+pub const REPORT_COLUMNS: [&str; 14] = [
     "sku",
     "wms_id",
     "crm_offer_id",
@@ -59,6 +65,8 @@ pub const REPORT_COLUMNS: [&str; 12] = [
     "action",
     "result",
     "note",
+    "shop_cost",
+    "crm_cost",
 ];
 
 /// Runs the stock job and returns its summary (never panics on bad data).
@@ -86,7 +94,7 @@ pub async fn run(ctx: &Context) -> JobSummary {
 
 /// What the WMS said, per SKU.
 #[derive(Debug, Default)]
-struct WmsSnapshot {
+pub(super) struct WmsSnapshot {
     skus: Vec<String>,
     wms_ids: Vec<Option<i64>>,
     stock: Vec<Option<i64>>,
@@ -97,7 +105,7 @@ struct WmsSnapshot {
     reported: usize,
     /// SKUs whose WMS figures sverka cannot read (`wms_unreadable`): left
     /// out of the classification, so nothing is corrected for them anywhere.
-    unreadable: Vec<Unreadable>,
+    pub(super) unreadable: Vec<Unreadable>,
     /// When the WMS read began, Unix ms: the snapshot's time (a callback
     /// acknowledged after it is newer and survives the job's save).
     read_at: i64,
@@ -105,18 +113,18 @@ struct WmsSnapshot {
 
 /// A SKU whose WMS figures cannot be read (missing is not zero).
 #[derive(Debug, Clone)]
-struct Unreadable {
-    sku: String,
+pub(super) struct Unreadable {
+    pub(super) sku: String,
     wms_id: Option<i64>,
     reason: String,
 }
 
 /// One report line's correction state.
 #[derive(Debug, Clone)]
-struct Fate {
-    action: &'static str,
-    result: String,
-    note: String,
+pub(super) struct Fate {
+    pub(super) action: &'static str,
+    pub(super) result: String,
+    pub(super) note: String,
 }
 
 async fn read_wms(ctx: &Context, shop_skus: &[String]) -> Result<WmsSnapshot> {
@@ -375,21 +383,60 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         "read the shop's stock; reading the WMS and RetailCRM"
     );
     let crm = ctx.retailcrm()?;
-    // The WMS and the CRM are independent: read both at once, so the run
-    // takes as long as the slower of them (RetailCRM's rate limit), not the sum.
-    let (snap, offers) = tokio::try_join!(read_wms(ctx, &shop_skus), async {
-        crm.inventories()
-            .await
-            .context("reading store inventories from RetailCRM")
-    })?;
+    let plan_mode = stock_delta::plan(ctx, &crm).await?;
+    let (snap, crm_rows, delta, fallback) = match plan_mode {
+        stock_delta::Plan::Full { fallback } => {
+            // The WMS and the CRM are independent: read both at once, so the run
+            // takes as long as the slower of them (RetailCRM's rate limit), not the sum.
+            // The stored known state is read meanwhile: only what differs
+            // from it is written back.
+            let (snap, offers, stored) = tokio::try_join!(
+                read_wms(ctx, &shop_skus),
+                async {
+                    crm.inventories()
+                        .await
+                        .context("reading store inventories from RetailCRM")
+                },
+                stock_delta::stored(ctx, &crm)
+            )?;
+            let rows = stock_delta::full_rows(&offers, &crm);
+            (snap, rows, Err(stored), fallback)
+        }
+        stock_delta::Plan::Delta(known) => {
+            // The moved offers are those whose WMS figure moved: the WMS first.
+            let snap = read_wms(ctx, &shop_skus).await?;
+            let sellable: Vec<(&str, i64)> = snap
+                .skus
+                .iter()
+                .enumerate()
+                .filter_map(|(i, sku)| {
+                    let stock = snap.stock[i]?;
+                    let reserved = snap.reserved[i].unwrap_or(0);
+                    Some((sku.as_str(), stock.saturating_sub(reserved).max(0)))
+                })
+                .collect();
+            let costs = shop_costs(ctx, &shop_stock, &snap);
+            let moved = stock_delta::moved(&known, &sellable, costs.as_ref());
+            drop(costs);
+            drop(sellable);
+            let mut outcome = stock_delta::read(ctx, &crm, known, moved).await?;
+            let rows = std::mem::take(&mut outcome.rows);
+            (snap, rows, Ok(outcome), None)
+        }
+    };
+    // The delta read's outcome, or (full run) the stored known state.
+    let (delta, stored) = match delta {
+        Ok(outcome) => (Some(outcome), None),
+        Err(stored) => (None, stored),
+    };
+    let mode = if delta.is_some() { "delta" } else { "full" };
     tracing::info!(
+        mode,
         wms_reported = snap.reported,
         wms_expected = snap.expected,
-        crm_offers = offers.len(),
+        crm_offers = crm_rows.len(),
         "read the WMS and RetailCRM"
     );
-    let store = ctx.config.retailcrm.store.clone();
-    let key = crm.offer_key();
     // SKUs whose WMS figures cannot be read are left out of every frame: no
     // correction for them anywhere; they are reported `wms_unreadable`.
     let unreadable: HashMap<&str, &Unreadable> = snap
@@ -399,25 +446,29 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         .collect();
     let mut unreadable_crm: HashMap<&str, (i64, i64)> = HashMap::new();
     let mut crm_cols: (Vec<String>, Vec<i64>, Vec<i64>) = Default::default();
-    let mut crm_seen = std::collections::HashSet::new();
-    for offer in &offers {
-        let Some(sku) = offer.sku(key) else { continue };
-        if !crm_seen.insert(sku.to_string()) {
-            tracing::warn!(
-                sku,
-                "RetailCRM has several offers with this SKU; using the first"
-            );
-            continue;
-        }
-        let qty = offer.store_quantity(&store).unwrap_or(0.0);
+    let mut crm_costs: HashMap<&str, rcost::CrmCost> = HashMap::with_capacity(crm_rows.len());
+    for row in &crm_rows {
+        let sku = row.sku.as_str();
         if unreadable.contains_key(sku) {
-            unreadable_crm.insert(sku, (offer.id, qty.round() as i64));
+            unreadable_crm.insert(sku, (row.offer_id, row.quantity));
             continue;
         }
-        crm_cols.0.push(sku.to_string());
-        crm_cols.1.push(offer.id);
-        crm_cols.2.push(qty.round() as i64);
+        crm_cols.0.push(row.sku.clone());
+        crm_cols.1.push(row.offer_id);
+        crm_cols.2.push(row.quantity);
+        crm_costs.insert(
+            sku,
+            rcost::CrmCost {
+                offer_id: row.offer_id,
+                cost_kop: row.cost_kop,
+            },
+        );
     }
+    let shop_cost_map = shop_costs(ctx, &shop_stock, &snap);
+    let cost_plan = shop_cost_map
+        .as_ref()
+        .map(|shop| rcost::plan_costs(shop, &crm_costs))
+        .unwrap_or_default();
     let (shop_skus, shop_quantities, unreadable_shop) = {
         let mut skus = Vec::with_capacity(shop_stock.len());
         let mut quantities = Vec::with_capacity(shop_stock.len());
@@ -450,8 +501,22 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     let plan = rs::plan_stock(&classified)?;
     let rows = ClassifiedRows::read(&classified)?;
     let n_skus = rows.distinct_skus();
-    let changed = rs::changed_skus(&plan);
-    let share = rs::change_share(&plan, snap.expected);
+    let fixes = rcost::merge(&plan.crm_updates, &cost_plan);
+    if !cost_plan.is_empty() {
+        counts.insert(COST_MISMATCH_CRM.into(), cost_plan.len() as u64);
+    }
+    // SKUs whose CRM quantity or cost, or shop quantity, the plan would change.
+    let changed = fixes
+        .iter()
+        .map(|f| f.sku.as_str())
+        .chain(plan.shop_updates.iter().map(|u| u.sku.as_str()))
+        .collect::<std::collections::BTreeSet<&str>>()
+        .len();
+    let share = if snap.expected == 0 {
+        0.0
+    } else {
+        changed as f64 / snap.expected as f64
+    };
     let registrations = registrations(ctx, &plan).await?;
     let sellable_now = rs::total_sellable(&wms_df)?;
     let coverage = if snap.expected == 0 {
@@ -468,10 +533,18 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         "changed_skus": changed,
         "wms_registrations": registrations,
         "total_sellable": sellable_now,
-        "crm_offers": offers.len(),
+        "crm_offers": crm_rows.len(),
         "shop_skus": shop_stock.len(),
         "wms_unreadable": snap.unreadable.len(),
+        "mode": mode,
+        "cost_synced": shop_cost_map.is_some(),
     });
+    if let Some(reason) = &fallback {
+        extra["mode_fallback"] = json!(reason);
+    }
+    if let Some(d) = &delta {
+        extra["delta"] = d.summary();
+    }
 
     // 3. Guards.
     let guard = check_guards(
@@ -487,7 +560,7 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     );
     let mut fates: HashMap<(String, &'static str), Fate> = HashMap::new();
     let mut corrections = CorrectionCounts {
-        planned: (plan.crm_updates.len() + plan.shop_updates.len() + plan.wms_missing.len()) as u64,
+        planned: (fixes.len() + plan.shop_updates.len() + plan.wms_missing.len()) as u64,
         ..CorrectionCounts::default()
     };
     let mut extra_rows: Vec<(String, &'static str, Fate)> = Vec::new();
@@ -506,15 +579,17 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
 
     if blocked || ctx.dry_run {
         let result = if blocked { "guarded" } else { "dry-run" };
-        for u in &plan.crm_updates {
-            fates.insert(
-                (u.sku.clone(), class::QTY_MISMATCH_CRM),
-                Fate {
-                    action: "crm_upload",
-                    result: result.into(),
-                    note: format!("{} → {}", u.from, u.to),
-                },
-            );
+        for f in &fixes {
+            for (class_name, note) in fix_notes(f) {
+                fates.insert(
+                    (f.sku.clone(), class_name),
+                    Fate {
+                        action: "crm_upload",
+                        result: result.into(),
+                        note,
+                    },
+                );
+            }
         }
         for u in &plan.shop_updates {
             fates.insert(
@@ -540,11 +615,35 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         // 4. Apply. First the snapshot the `inventoriesUpload` callback answers from.
         ctx.check_lock().await?;
         save_snapshot(ctx, &snap).await?;
+        // Then what the CRM is known to hold: this full read, or the moved
+        // offers a delta run read; every acknowledged upload adds to it.
+        match &delta {
+            None => known_stock::replace(
+                &ctx.state,
+                crm.store(),
+                crm.offer_key().field(),
+                snap.read_at,
+                &crm_rows
+                    .iter()
+                    .map(stock_delta::CrmRow::known)
+                    .collect::<Vec<_>>(),
+                stored.as_ref(),
+            )
+            .await
+            .context("recording the full CRM read")?,
+            Some(d) => known_stock::confirm(&ctx.state, &d.confirmed)
+                .await
+                .context("recording the moved offers read")?,
+        }
         apply_crm(
             ctx,
             &crm,
             run_id,
-            &plan,
+            &UploadInput {
+                fixes: &fixes,
+                rows: &rows,
+                crm_costs: &crm_costs,
+            },
             &mut fates,
             &mut corrections,
             &mut extra_rows,
@@ -570,6 +669,24 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     }
 
     // 5. Report.
+    let shop_cost_all: HashMap<&str, i64> = shop_stock
+        .iter()
+        .filter_map(|s| Some((s.sku.as_str(), s.cost_kop?)))
+        .collect();
+    let shop_cost_of = |sku: &str| {
+        shop_cost_all
+            .get(sku)
+            .map_or(Cell::Empty, |c| Cell::Money(*c))
+    };
+    let cost_cells = |sku: &str| {
+        [
+            shop_cost_of(sku),
+            crm_costs
+                .get(sku)
+                .and_then(|c| c.cost_kop)
+                .map_or(Cell::Empty, Cell::Money),
+        ]
+    };
     let mut report = CsvReport::create(
         &ctx.report_dir,
         &file_name(JOB, ctx.today(), run_id),
@@ -593,32 +710,45 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         if fate.action == "report" || fate.result != "applied" {
             left_for_people = true;
         }
-        report.row(&rows.cells(i, &fate))?;
+        let mut cells = rows.cells(i, &fate);
+        cells.extend(cost_cells(&rows.sku[i]));
+        report.row(&cells)?;
+    }
+    for c in &cost_plan {
+        let fate = fates
+            .get(&(c.sku.clone(), COST_MISMATCH_CRM))
+            .cloned()
+            .unwrap_or_else(|| Fate {
+                action: "report",
+                result: String::new(),
+                note: String::new(),
+            });
+        if fate.result != "applied" {
+            left_for_people = true;
+        }
+        let mut cells = match rows.find(&c.sku) {
+            Some(i) => rows.cells(i, &fate),
+            None => empty_cells(&c.sku),
+        };
+        cells[8] = Cell::Text(COST_MISMATCH_CRM.into());
+        cells[9] = Cell::Text(fate.action.into());
+        cells[10] = Cell::Text(fate.result.clone());
+        cells[11] = Cell::Text(fate.note.clone());
+        cells.extend(cost_cells(&c.sku));
+        report.row(&cells)?;
     }
     for (sku, class_name, fate) in &extra_rows {
         left_for_people = true;
         let base = rows.find(sku);
         let mut cells = match base {
             Some(i) => rows.cells(i, fate),
-            None => vec![
-                Cell::Text(sku.clone()),
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-                Cell::Empty,
-            ],
+            None => empty_cells(sku),
         };
         cells[8] = Cell::Text(class_name.to_string());
         cells[9] = Cell::Text(fate.action.into());
         cells[10] = Cell::Text(fate.result.clone());
         cells[11] = Cell::Text(fate.note.clone());
+        cells.extend(cost_cells(sku));
         report.row(&cells)?;
     }
     for u in &snap.unreadable {
@@ -637,6 +767,8 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
             Cell::Text("report".into()),
             Cell::Text(String::new()),
             Cell::Text(format!("{}; nothing corrected for this SKU", u.reason)),
+            shop_cost_of(u.sku.as_str()),
+            Cell::Empty,
         ])?;
     }
     let path = report.finish()?;
@@ -710,140 +842,11 @@ fn note_for(class_name: &str) -> String {
     }
 }
 
-async fn apply_crm(
-    ctx: &Context,
-    crm: &RetailCrmClient,
-    run_id: i64,
-    plan: &rs::StockPlan,
-    fates: &mut HashMap<(String, &'static str), Fate>,
-    corrections: &mut CorrectionCounts,
-    extra_rows: &mut Vec<(String, &'static str, Fate)>,
-) -> Result<()> {
-    if plan.crm_updates.is_empty() {
-        return Ok(());
-    }
-    let chunks: Vec<&[rs::CrmStockUpdate]> =
-        plan.crm_updates.chunks(MAX_OFFERS_PER_UPLOAD).collect();
-    let bar = Progress::counter(
-        "uploading stock to RetailCRM",
-        chunks.len() as u64,
-        "batches",
-    );
-    let mut failed_before = false;
-    for chunk in chunks {
-        let skip_reason = if failed_before {
-            Some("not sent: an earlier chunk failed; the next run retries")
-        } else if ctx.stop.is_stopped() {
-            Some("not sent: stop requested; the next run retries")
-        } else {
-            None
-        };
-        if let Some(reason) = skip_reason {
-            for u in chunk {
-                fates.insert(
-                    (u.sku.clone(), class::QTY_MISMATCH_CRM),
-                    Fate {
-                        action: "crm_upload",
-                        result: "skipped".into(),
-                        note: reason.into(),
-                    },
-                );
-            }
-            continue;
-        }
-        let offers: Vec<OfferStock> = chunk
-            .iter()
-            .map(|u| OfferStock {
-                sku: u.sku.clone(),
-                available: u.to,
-                purchase_price: None,
-            })
-            .collect();
-        let payload = json!({
-            "store": ctx.config.retailcrm.store,
-            "offers": chunk.iter().map(|u| json!({"sku": u.sku, "from": u.from, "available": u.to})).collect::<Vec<_>>(),
-        });
-        let first = chunk.first().map(|u| u.sku.as_str()).unwrap_or("");
-        let last = chunk.last().map(|u| u.sku.as_str()).unwrap_or("");
-        let key = format!("{first}..{last} ({} offers)", chunk.len());
-        let id = super::plan_write(
-            ctx,
-            &Planned {
-                run_id,
-                job: JOB,
-                target: Target::Crm,
-                action: "inventories_upload",
-                item_key: &key,
-                payload: &payload,
-            },
-        )
-        .await?;
-        match crm.upload_chunk(&offers).await {
-            Ok(result) => {
-                let answer = json!({"processedOffersCount": result.processed, "notFoundOffers": result.not_found});
-                journal::settle(
-                    &ctx.state,
-                    id,
-                    CorrectionStatus::Applied,
-                    &answer.to_string(),
-                )
-                .await?;
-                corrections.applied += chunk.len() as u64;
-                let not_found: std::collections::HashSet<&String> =
-                    result.not_found.iter().collect();
-                for u in chunk {
-                    if not_found.contains(&u.sku) {
-                        fates.insert(
-                            (u.sku.clone(), class::QTY_MISMATCH_CRM),
-                            Fate {
-                                action: "crm_upload",
-                                result: "not_found".into(),
-                                note: "the CRM answered notFoundOffers".into(),
-                            },
-                        );
-                        extra_rows.push((
-                            u.sku.clone(),
-                            class::MISSING_IN_CRM,
-                            Fate {
-                                action: "report",
-                                result: String::new(),
-                                note: "listed in notFoundOffers by the CRM".into(),
-                            },
-                        ));
-                    } else {
-                        fates.insert(
-                            (u.sku.clone(), class::QTY_MISMATCH_CRM),
-                            Fate {
-                                action: "crm_upload",
-                                result: "applied".into(),
-                                note: format!("{} → {}", u.from, u.to),
-                            },
-                        );
-                    }
-                }
-            }
-            Err(e) => {
-                let text = e.to_string();
-                tracing::error!(run = run_id, chunk = %key, "RetailCRM upload failed: {text}");
-                journal::settle(&ctx.state, id, CorrectionStatus::Failed, &text).await?;
-                corrections.failed += chunk.len() as u64;
-                failed_before = true;
-                for u in chunk {
-                    fates.insert(
-                        (u.sku.clone(), class::QTY_MISMATCH_CRM),
-                        Fate {
-                            action: "crm_upload",
-                            result: "failed".into(),
-                            note: text.clone(),
-                        },
-                    );
-                }
-            }
-        }
-        bar.inc(1);
-    }
-    drop(bar);
-    Ok(())
+/// A report line with only its SKU (the other twelve columns filled by the caller).
+fn empty_cells(sku: &str) -> Vec<Cell> {
+    let mut cells = vec![Cell::Empty; 12];
+    cells[0] = Cell::Text(sku.to_string());
+    cells
 }
 
 async fn apply_shop(
@@ -1170,14 +1173,14 @@ async fn apply_wms(
 }
 
 /// The classified frame as plain columns, for the report.
-struct ClassifiedRows {
+pub(super) struct ClassifiedRows {
     sku: Vec<String>,
     wms_id: Vec<Option<i64>>,
     crm_offer_id: Vec<Option<i64>>,
     wms_stock: Vec<Option<i64>>,
     wms_reserved: Vec<Option<i64>>,
-    wms_sellable: Vec<Option<i64>>,
-    crm_quantity: Vec<Option<i64>>,
+    pub(super) wms_sellable: Vec<Option<i64>>,
+    pub(super) crm_quantity: Vec<Option<i64>>,
     shop_quantity: Vec<Option<i64>>,
     class: Vec<String>,
 }
@@ -1215,7 +1218,7 @@ impl ClassifiedRows {
         self.sku.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(!self.sku.is_empty())
     }
 
-    fn find(&self, sku: &str) -> Option<usize> {
+    pub(super) fn find(&self, sku: &str) -> Option<usize> {
         self.sku.binary_search_by(|s| s.as_str().cmp(sku)).ok()
     }
 

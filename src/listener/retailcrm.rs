@@ -4,8 +4,10 @@
 //! query string and compared in constant time with the configured module
 //! `clientId` (none configured: closed). The answer lists every SKU of the
 //! latest stock snapshot: `{"success":true,"offers":[{"externalId"|"xmlId": sku,
-//! "stores":[{"code": store, "available": sellable}]}]}`; `available` is always
-//! present, 0 included. Errors use RetailCRM's shape `{"success":false,"errorMsg":…}`
+//! "stores":[{"code": store, "available": sellable, "purchasePrice": cost}]}]}`;
+//! `available` is always present, 0 included; `purchasePrice` (decimal roubles)
+//! where the CRM is known to hold the shop's cost for the offer
+//! ([`crate::db::known_stock::costs`]). Errors use RetailCRM's shape `{"success":false,"errorMsg":…}`
 //! (403 wrong or missing `clientId`, 413 oversized body, 503 database failure).
 //! The callback is a query and is not journaled.
 
@@ -65,11 +67,16 @@ async fn process(
         return Err(ListenerError::Unauthorized);
     }
     let snapshot = events::stock_snapshot(&state.state_db).await?;
-    Ok(offers_answer(&state.settings, &snapshot))
+    let costs = crate::db::known_stock::costs(&state.state_db).await?;
+    Ok(offers_answer(&state.settings, &snapshot, &costs))
 }
 
 /// The callback's answer for a stock snapshot.
-pub fn offers_answer(settings: &ListenerSettings, snapshot: &[StockSnapshot]) -> Value {
+pub fn offers_answer(
+    settings: &ListenerSettings,
+    snapshot: &[StockSnapshot],
+    costs: &std::collections::HashMap<String, i64>,
+) -> Value {
     let key = if settings.crm_offer_key_is_xml_id {
         "xmlId"
     } else {
@@ -78,10 +85,12 @@ pub fn offers_answer(settings: &ListenerSettings, snapshot: &[StockSnapshot]) ->
     let offers: Vec<Value> = snapshot
         .iter()
         .map(|s| {
-            json!({
-                key: s.sku,
-                "stores": [{"code": settings.retailcrm_store, "available": s.sellable.max(0)}],
-            })
+            let mut store =
+                json!({"code": settings.retailcrm_store, "available": s.sellable.max(0)});
+            if let Some(kop) = costs.get(&s.sku) {
+                store["purchasePrice"] = json!(crate::connectors::retailcrm::kop_to_money(*kop));
+            }
+            json!({key: s.sku, "stores": [store]})
         })
         .collect();
     json!({"success": true, "offers": offers})
@@ -105,11 +114,20 @@ mod tests {
             source: "egon".into(),
             taken_at: 1,
         }];
+        let none = std::collections::HashMap::new();
         assert_eq!(
-            offers_answer(&settings, &snap),
+            offers_answer(&settings, &snap, &none),
             json!({"success": true, "offers": [{"externalId": "A", "stores": [{"code": "main", "available": 0}]}]})
         );
+        let costs = std::collections::HashMap::from([("A".to_string(), 1029)]);
+        assert_eq!(
+            offers_answer(&settings, &snap, &costs)["offers"][0]["stores"][0]["purchasePrice"],
+            json!(10.29)
+        );
         settings.crm_offer_key_is_xml_id = true;
-        assert_eq!(offers_answer(&settings, &snap)["offers"][0]["xmlId"], "A");
+        assert_eq!(
+            offers_answer(&settings, &snap, &none)["offers"][0]["xmlId"],
+            "A"
+        );
     }
 }

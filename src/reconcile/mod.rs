@@ -2,5 +2,6 @@
 //! Nothing in here does I/O or async.
 
 pub mod billing;
+pub mod cost;
 pub mod orders;
 pub mod stock;

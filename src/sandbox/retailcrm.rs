@@ -51,6 +51,26 @@ pub struct RetailCrmStrictness {
     /// a non-empty `callPoints`, `baseUrl` https unless its host is loopback.
     /// Default off: `name`, `baseUrl` and `clientId` are required.
     pub strict_modules: bool,
+    /// How `/store/inventories` takes `filter[offerExternalId]` and
+    /// `filter[offerXmlId]` (UNVERIFIED: the official PHP client types them
+    /// as lists, the Go client as one string). Default: lists.
+    pub inventory_sku_filter: SkuFilter,
+    /// `/store/inventories` accepts `filter[ids][]` (default on). Off: a 400
+    /// naming the filter.
+    pub inventory_ids_filter: bool,
+    /// A store entry of an upload must carry `available` (UNVERIFIED whether
+    /// the CRM accepts `purchasePrice` alone). Default off.
+    pub upload_requires_available: bool,
+}
+
+/// How the sandbox reads the inventory SKU filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SkuFilter {
+    /// `filter[offerExternalId][]=A&filter[offerExternalId][]=B` (and one string).
+    #[default]
+    List,
+    /// One string only, `filter[offerExternalId]=A`; a list is refused with a 400.
+    OneString,
 }
 
 impl Default for RetailCrmStrictness {
@@ -58,6 +78,9 @@ impl Default for RetailCrmStrictness {
         RetailCrmStrictness {
             inventory_limit_250: true,
             strict_modules: false,
+            inventory_sku_filter: SkuFilter::List,
+            inventory_ids_filter: true,
+            upload_requires_available: false,
         }
     }
 }
@@ -68,6 +91,9 @@ impl RetailCrmStrictness {
         RetailCrmStrictness {
             inventory_limit_250: false,
             strict_modules: true,
+            inventory_sku_filter: SkuFilter::OneString,
+            inventory_ids_filter: true,
+            upload_requires_available: true,
         }
     }
 }
@@ -136,8 +162,10 @@ pub struct SandboxOffer {
     pub name: String,
     /// Base price in kopecks.
     pub price_kop: i64,
-    /// Purchase price in kopecks, when known.
+    /// Purchase price in kopecks, when known (the offer's own).
     pub purchase_price_kop: Option<i64>,
+    /// Purchase price per store code, kopecks (what uploads set).
+    pub store_prices: BTreeMap<String, i64>,
     /// Quantity per store code.
     pub quantities: BTreeMap<String, f64>,
     /// Whether it is on sale.
@@ -147,6 +175,14 @@ pub struct SandboxOffer {
 impl SandboxOffer {
     fn total(&self) -> f64 {
         self.quantities.values().sum()
+    }
+
+    /// The purchase price in `store`: the store's own, else the offer's.
+    fn store_price(&self, store: &str) -> Option<i64> {
+        self.store_prices
+            .get(store)
+            .copied()
+            .or(self.purchase_price_kop)
     }
 }
 
@@ -439,6 +475,7 @@ impl RetailCrmState {
             name: name.to_string(),
             price_kop,
             purchase_price_kop: None,
+            store_prices: BTreeMap::new(),
             quantities: quantities
                 .iter()
                 .map(|(s, q)| (s.to_string(), *q))
@@ -486,6 +523,27 @@ impl RetailCrmState {
     pub fn quantity(&self, sku: &str, store: &str) -> Option<f64> {
         self.offer(sku)
             .and_then(|o| o.quantities.get(store).copied())
+    }
+
+    /// The purchase price of `sku` in `store`, kopecks (`None` when unknown).
+    pub fn purchase_price(&self, sku: &str, store: &str) -> Option<i64> {
+        self.offer(sku).and_then(|o| o.store_price(store))
+    }
+
+    /// Sets a store purchase price directly (a change made in the CRM UI).
+    pub fn set_purchase_price(
+        &mut self,
+        sku: &str,
+        store: &str,
+        kop: i64,
+    ) -> Result<(), SeedError> {
+        let position = self
+            .offer_position(sku)
+            .ok_or_else(|| SeedError::UnknownOffer(sku.to_string()))?;
+        self.offers[position]
+            .store_prices
+            .insert(store.to_string(), kop);
+        Ok(())
     }
 
     /// Sets a quantity directly (a change made in the CRM UI).
@@ -703,7 +761,7 @@ impl RetailCrmState {
                 .iter()
                 .map(|(store, q)| {
                     let mut s = json!({"store": store, "quantity": q});
-                    if let Some(p) = o.purchase_price_kop {
+                    if let Some(p) = o.store_price(store) {
                         s["purchasePrice"] = json!(money(p));
                     }
                     s
@@ -720,9 +778,12 @@ impl RetailCrmState {
         } else {
             page_params(query)?
         };
-        let ext = query.list("filter[offerExternalId]");
-        let xml = query.list("filter[offerXmlId]");
+        let ext = self.sku_filter(query, "filter[offerExternalId]")?;
+        let xml = self.sku_filter(query, "filter[offerXmlId]")?;
         let ids = query.list("filter[ids]");
+        if !ids.is_empty() && !self.strict.inventory_ids_filter {
+            return Err(bad_input("filter[ids]", "This field was not expected."));
+        }
         let details = query.get("filter[details]").and_then(text_truthy) == Some(true);
         let offer_active = query.get("filter[offerActive]").and_then(text_truthy);
         let site_ok = self.sites_match(query);
@@ -732,9 +793,31 @@ impl RetailCrmState {
             let offers: Vec<Value> = items.iter().map(|o| self.offer_json(o, details)).collect();
             return ok(json!({ "pagination": pagination, "offers": offers }));
         }
-        let selected: Vec<&SandboxOffer> = self
-            .offers
-            .iter()
+        // Filtered by keys: the candidates come from the index (a real CRM's
+        // filtered read is an indexed query), in offer order.
+        let mut positions: Vec<usize> = if !ids.is_empty() {
+            ids.iter()
+                .filter_map(|id| id.trim().parse::<i64>().ok())
+                .filter_map(|id| self.offer_index.by_id.get(&id).copied())
+                .collect()
+        } else if !ext.is_empty() {
+            ext.iter()
+                .filter_map(|e| self.offer_index.by_external.get(e).copied())
+                .chain(self.offer_index.shared.iter().copied())
+                .collect()
+        } else if !xml.is_empty() {
+            xml.iter()
+                .filter_map(|x| self.offer_index.by_xml.get(x).copied())
+                .chain(self.offer_index.shared.iter().copied())
+                .collect()
+        } else {
+            (0..self.offers.len()).collect()
+        };
+        positions.sort_unstable();
+        positions.dedup();
+        let selected: Vec<&SandboxOffer> = positions
+            .into_iter()
+            .map(|i| &self.offers[i])
             .filter(|_| site_ok)
             .filter(|o| ext.is_empty() || o.external_id.as_ref().is_some_and(|e| ext.contains(e)))
             .filter(|o| xml.is_empty() || o.xml_id.as_ref().is_some_and(|x| xml.contains(x)))
@@ -744,6 +827,18 @@ impl RetailCrmState {
         let (items, pagination) = paginate(&selected, page, limit);
         let offers: Vec<Value> = items.iter().map(|o| self.offer_json(o, details)).collect();
         ok(json!({ "pagination": pagination, "offers": offers }))
+    }
+
+    /// The values of a SKU filter under [`RetailCrmStrictness::inventory_sku_filter`].
+    fn sku_filter(&self, query: &Params, name: &str) -> Result<Vec<String>, Refusal> {
+        let list = query.list(name);
+        if !list.is_empty() && self.strict.inventory_sku_filter == SkuFilter::OneString {
+            return Err(bad_input(name, "This value should be of type string."));
+        }
+        Ok(match query.get(name) {
+            Some(one) => vec![one.to_string()],
+            None => list,
+        })
     }
 
     fn upload(&mut self, form: &Params) -> Answer {
@@ -793,7 +888,7 @@ impl RetailCrmState {
                     offer.quantities.insert(change.code.clone(), q);
                 }
                 if let Some(p) = change.purchase_price_kop {
-                    offer.purchase_price_kop = Some(p);
+                    offer.store_prices.insert(change.code.clone(), p);
                 }
             }
         }
@@ -867,6 +962,9 @@ impl RetailCrmState {
                 ));
             }
             let available = match store.get("available") {
+                None | Some(Value::Null) if self.strict.upload_requires_available => {
+                    return Err((field("available"), "This value should not be blank.".into()))
+                }
                 None | Some(Value::Null) => None,
                 Some(v) => match crate::lenient::value_to_f64(v) {
                     Some(q) if q >= 0.0 => Some(q),
@@ -1534,6 +1632,9 @@ struct OfferIndex {
     by_id: HashMap<i64, usize>,
     by_external: HashMap<String, usize>,
     by_xml: HashMap<String, usize>,
+    /// Offers whose `externalId` or `xmlId` an earlier offer holds too (the
+    /// maps keep the first): a filtered read looks at them as well.
+    shared: Vec<usize>,
 }
 
 impl OfferIndex {
@@ -1547,11 +1648,15 @@ impl OfferIndex {
 
     fn add(&mut self, position: usize, offer: &SandboxOffer) {
         self.by_id.entry(offer.id).or_insert(position);
+        let mut shared = false;
         if let Some(e) = &offer.external_id {
-            self.by_external.entry(e.clone()).or_insert(position);
+            shared |= *self.by_external.entry(e.clone()).or_insert(position) != position;
         }
         if let Some(x) = &offer.xml_id {
-            self.by_xml.entry(x.clone()).or_insert(position);
+            shared |= *self.by_xml.entry(x.clone()).or_insert(position) != position;
+        }
+        if shared {
+            self.shared.push(position);
         }
     }
 }

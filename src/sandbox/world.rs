@@ -317,6 +317,12 @@ impl World {
                         s.price_kop,
                         &[(store.as_str(), q as f64)],
                     );
+                    // An established catalogue: the CRM holds the shop's cost.
+                    crm.set_purchase_price(&s.sku, &store, s.cost_kop)
+                        .map_err(|e| WorldError::Seed {
+                            vendor: "RetailCRM",
+                            message: e.to_string(),
+                        })?;
                 }
             }
         }

@@ -77,6 +77,20 @@ fn every_figure_runs_at_a_tiny_size() {
     );
     assert!(e2e["ratio"].as_f64().unwrap_or(0.0) > 0.0);
 
+    // Figure 6: the delta run after the full one reads and uploads the minimum.
+    let delta = &report["delta"][0];
+    assert_eq!(delta["skus"], 300, "{report:#}");
+    assert!(delta["drifted"].as_u64().unwrap_or(0) >= 1, "{delta}");
+    assert_eq!(delta["moved"], delta["drifted"], "{delta}");
+    let d = &delta["delta"];
+    assert_eq!(d["crm_rejected"], 0);
+    assert_eq!(
+        d["crm_reads"].as_u64().unwrap_or(0) + d["crm_uploads"].as_u64().unwrap_or(0),
+        d["min_requests"].as_u64().unwrap_or(0),
+        "{delta}"
+    );
+    assert!(delta["full"]["crm_reads"].as_u64().unwrap_or(0) >= 1);
+
     let listener = report["listener"].as_array().expect("listener rows");
     assert!(!listener.is_empty());
     assert_eq!(listener[0]["callbacks"], 200);

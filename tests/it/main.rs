@@ -23,3 +23,5 @@ mod scans;
 mod schedule;
 mod serve;
 mod stock;
+mod stock_cost;
+mod stock_delta;

@@ -55,8 +55,8 @@ async fn env() -> Env {
 fn stock(sku: &str, available: i64) -> OfferStock {
     OfferStock {
         sku: sku.into(),
-        available,
-        purchase_price: None,
+        available: Some(available),
+        purchase_price_kop: None,
     }
 }
 

@@ -1,0 +1,273 @@
+//! The stock job's RetailCRM upload: one offer per SKU carrying its quantity
+//! fix, its cost fix or both, in chunks of at most 250, each journaled before
+//! it is sent and settled after; what the CRM acknowledged is recorded as
+//! what it is known to hold ([`crate::db::known_stock`]).
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
+use std::collections::HashMap;
+
+use super::stock::{ClassifiedRows, Fate, WmsSnapshot, JOB};
+use super::Context;
+use crate::connectors::retailcrm::{OfferStock, RetailCrmClient, MAX_OFFERS_PER_UPLOAD};
+use crate::db::journal::{self, CorrectionStatus, Planned, Target};
+use crate::db::known_stock::{self, KnownOffer};
+use crate::progress::Progress;
+use crate::reconcile::cost::{self as rcost, COST_MISMATCH_CRM};
+use crate::reconcile::stock::class;
+use crate::report::summary::CorrectionCounts;
+
+/// The cost prices this run compares: the shop's cost per SKU (SKUs with
+/// unreadable WMS figures left out), or `None` when cost prices are not
+/// synced (`[stock] sync_cost = false`, or the query returns no cost).
+pub(super) fn shop_costs<'a>(
+    ctx: &Context,
+    shop_stock: &'a [crate::shop::ShopStock],
+    snap: &WmsSnapshot,
+) -> Option<HashMap<&'a str, i64>> {
+    let wanted = ctx.config.stock.sync_cost.unwrap_or(true);
+    if !wanted || shop_stock.iter().all(|s| s.cost_kop.is_none()) {
+        return None;
+    }
+    let unreadable: std::collections::HashSet<&str> =
+        snap.unreadable.iter().map(|u| u.sku.as_str()).collect();
+    Some(
+        shop_stock
+            .iter()
+            .filter(|s| !unreadable.contains(s.sku.as_str()))
+            .filter_map(|s| Some((s.sku.as_str(), s.cost_kop?)))
+            .collect(),
+    )
+}
+
+/// Formats kopecks as roubles for a note (`1029` → `10.29`).
+fn roubles(kop: Option<i64>) -> String {
+    match kop {
+        Some(k) => format!(
+            "{}{}.{:02}",
+            if k < 0 { "-" } else { "" },
+            (k / 100).abs(),
+            (k % 100).abs()
+        ),
+        None => "none".into(),
+    }
+}
+
+/// The report classes a fix corrects, each with its note.
+pub(super) fn fix_notes(f: &rcost::OfferFix) -> Vec<(&'static str, String)> {
+    let mut out = Vec::with_capacity(2);
+    if let Some((from, to)) = f.quantity {
+        out.push((class::QTY_MISMATCH_CRM, format!("{from} → {to}")));
+    }
+    if let Some((from, to)) = f.cost {
+        out.push((
+            COST_MISMATCH_CRM,
+            format!("purchasePrice {} → {}", roubles(from), roubles(Some(to))),
+        ));
+    }
+    out
+}
+
+/// What the CRM upload needs besides the plan.
+pub(super) struct UploadInput<'a> {
+    /// One fix per offer: quantity, cost or both.
+    pub(super) fixes: &'a [rcost::OfferFix],
+    /// The classified rows (WMS sellable and CRM quantity per SKU).
+    pub(super) rows: &'a ClassifiedRows,
+    /// The CRM's purchase price per SKU.
+    pub(super) crm_costs: &'a HashMap<&'a str, rcost::CrmCost>,
+}
+
+impl UploadInput<'_> {
+    /// The upload entry of a fix: `available` when the quantity is fixed (or,
+    /// with `[stock] cost_with_available`, the WMS sellable with a cost-only
+    /// fix), `purchasePrice` when the cost is.
+    fn offer(&self, f: &rcost::OfferFix, with_available: bool) -> OfferStock {
+        let sellable = || {
+            self.rows
+                .find(&f.sku)
+                .and_then(|i| self.rows.wms_sellable[i])
+        };
+        OfferStock {
+            sku: f.sku.clone(),
+            available: f
+                .quantity
+                .map(|q| q.1)
+                .or_else(|| with_available.then(sellable).flatten()),
+            purchase_price_kop: f.cost.map(|c| c.1),
+        }
+    }
+
+    /// What the CRM holds for the fix's offer once the upload is acknowledged.
+    fn known_after(&self, f: &rcost::OfferFix, sent: &OfferStock) -> Option<KnownOffer> {
+        let before = self
+            .rows
+            .find(&f.sku)
+            .and_then(|i| self.rows.crm_quantity[i]);
+        Some(KnownOffer {
+            sku: f.sku.clone(),
+            offer_id: f.crm_offer_id,
+            quantity: sent.available.or(before)?,
+            cost_kop: sent
+                .purchase_price_kop
+                .or_else(|| self.crm_costs.get(f.sku.as_str()).and_then(|c| c.cost_kop)),
+        })
+    }
+}
+
+pub(super) async fn apply_crm(
+    ctx: &Context,
+    crm: &RetailCrmClient,
+    run_id: i64,
+    input: &UploadInput<'_>,
+    fates: &mut HashMap<(String, &'static str), Fate>,
+    corrections: &mut CorrectionCounts,
+    extra_rows: &mut Vec<(String, &'static str, Fate)>,
+) -> Result<()> {
+    if input.fixes.is_empty() {
+        return Ok(());
+    }
+    let with_available = ctx.config.stock.cost_with_available;
+    let chunks: Vec<&[rcost::OfferFix]> = input.fixes.chunks(MAX_OFFERS_PER_UPLOAD).collect();
+    let bar = Progress::counter(
+        "uploading stock to RetailCRM",
+        chunks.len() as u64,
+        "batches",
+    );
+    let mut failed_before = false;
+    for chunk in chunks {
+        let skip_reason = if failed_before {
+            Some("not sent: an earlier chunk failed; the next run retries")
+        } else if ctx.stop.is_stopped() {
+            Some("not sent: stop requested; the next run retries")
+        } else {
+            None
+        };
+        if let Some(reason) = skip_reason {
+            for f in chunk {
+                for (class_name, _) in fix_notes(f) {
+                    fates.insert(
+                        (f.sku.clone(), class_name),
+                        Fate {
+                            action: "crm_upload",
+                            result: "skipped".into(),
+                            note: reason.into(),
+                        },
+                    );
+                }
+            }
+            continue;
+        }
+        let offers: Vec<OfferStock> = chunk
+            .iter()
+            .map(|f| input.offer(f, with_available))
+            .collect();
+        let payload = json!({
+            "store": ctx.config.retailcrm.store,
+            "offers": chunk.iter().zip(&offers).map(|(f, o)| {
+                let mut entry = json!({"sku": f.sku});
+                if let Some(a) = o.available {
+                    entry["from"] = json!(f.quantity.map(|q| q.0));
+                    entry["available"] = json!(a);
+                }
+                if let Some(p) = o.purchase_price_kop {
+                    entry["purchase_price_from_kop"] = json!(f.cost.and_then(|c| c.0));
+                    entry["purchase_price_kop"] = json!(p);
+                }
+                entry
+            }).collect::<Vec<_>>(),
+        });
+        let first = chunk.first().map(|f| f.sku.as_str()).unwrap_or("");
+        let last = chunk.last().map(|f| f.sku.as_str()).unwrap_or("");
+        let key = format!("{first}..{last} ({} offers)", chunk.len());
+        let id = super::plan_write(
+            ctx,
+            &Planned {
+                run_id,
+                job: JOB,
+                target: Target::Crm,
+                action: "inventories_upload",
+                item_key: &key,
+                payload: &payload,
+            },
+        )
+        .await?;
+        match crm.upload_chunk(&offers).await {
+            Ok(result) => {
+                let answer = json!({"processedOffersCount": result.processed, "notFoundOffers": result.not_found});
+                journal::settle(
+                    &ctx.state,
+                    id,
+                    CorrectionStatus::Applied,
+                    &answer.to_string(),
+                )
+                .await?;
+                corrections.applied += chunk.len() as u64;
+                let not_found: std::collections::HashSet<&String> =
+                    result.not_found.iter().collect();
+                let mut confirmed = Vec::with_capacity(chunk.len());
+                for (f, sent) in chunk.iter().zip(&offers) {
+                    if not_found.contains(&f.sku) {
+                        for (class_name, _) in fix_notes(f) {
+                            fates.insert(
+                                (f.sku.clone(), class_name),
+                                Fate {
+                                    action: "crm_upload",
+                                    result: "not_found".into(),
+                                    note: "the CRM answered notFoundOffers".into(),
+                                },
+                            );
+                        }
+                        extra_rows.push((
+                            f.sku.clone(),
+                            class::MISSING_IN_CRM,
+                            Fate {
+                                action: "report",
+                                result: String::new(),
+                                note: "listed in notFoundOffers by the CRM".into(),
+                            },
+                        ));
+                    } else {
+                        confirmed.extend(input.known_after(f, sent));
+                        for (class_name, note) in fix_notes(f) {
+                            fates.insert(
+                                (f.sku.clone(), class_name),
+                                Fate {
+                                    action: "crm_upload",
+                                    result: "applied".into(),
+                                    note,
+                                },
+                            );
+                        }
+                    }
+                }
+                // What the CRM acknowledged is what it is known to hold now.
+                known_stock::confirm(&ctx.state, &confirmed)
+                    .await
+                    .context("recording the acknowledged upload")?;
+            }
+            Err(e) => {
+                let text = e.to_string();
+                tracing::error!(run = run_id, chunk = %key, "RetailCRM upload failed: {text}");
+                journal::settle(&ctx.state, id, CorrectionStatus::Failed, &text).await?;
+                corrections.failed += chunk.len() as u64;
+                failed_before = true;
+                for f in chunk {
+                    for (class_name, _) in fix_notes(f) {
+                        fates.insert(
+                            (f.sku.clone(), class_name),
+                            Fate {
+                                action: "crm_upload",
+                                result: "failed".into(),
+                                note: text.clone(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        bar.inc(1);
+    }
+    drop(bar);
+    Ok(())
+}
