@@ -186,6 +186,14 @@ pub struct SandboxArgs {
     /// README's "Protocol notes").
     #[arg(long)]
     pub strict: bool,
+    /// Lift the vendors' rate limits (RetailCRM's 10 requests/s, EGON's):
+    /// for measuring sverka's own work, not the vendors'.
+    #[arg(long)]
+    pub no_rate_limit: bool,
+    /// An established catalogue: leave out the SKUs the WMS does not know yet
+    /// (their one-by-one registration is a first-run cost).
+    #[arg(long)]
+    pub established: bool,
 }
 
 /// `sverka map`
@@ -261,6 +269,8 @@ pub enum BenchFigure {
     E2e,
     /// The callback listener under concurrent load.
     Listener,
+    /// The local work of a stock run, phase by phase (sandbox as another process).
+    Local,
 }
 
 /// `sverka bench`
@@ -273,6 +283,10 @@ pub struct BenchArgs {
     /// 1,000,000 SKUs need over 400 s of requests alone).
     #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
     pub e2e_sizes: Vec<usize>,
+    /// SKU counts for the local-work figure (a stock run against the sandbox
+    /// as another process, no latency, no rate limit).
+    #[arg(long, value_delimiter = ',', default_value = "1000000")]
+    pub local_sizes: Vec<usize>,
     /// Only these figures (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<BenchFigure>,

@@ -217,6 +217,14 @@ const SLOW_STATEMENT: Duration = Duration::from_secs(10);
 pub const STATE_SQLITE_PRAGMAS: &str =
     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
 
+/// Pragmas of every connection sverka opens to any other SQLite database, the
+/// shop's above all: sized for reading whole tables (a 64 MiB page cache,
+/// the file memory-mapped up to 1 GiB, temporary sort tables in memory).
+/// All three are settings of the connection only: none is stored in the
+/// file, so the shop's own settings (its journal mode above all) stay its own.
+pub const READ_SQLITE_PRAGMAS: &str =
+    "PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824; PRAGMA temp_store = MEMORY;";
+
 /// How long a statement waits for a row or table lock before it fails
 /// (PostgreSQL `lock_timeout`, MySQL `innodb_lock_wait_timeout` and
 /// `lock_wait_timeout`; SQLite waits `busy_timeout`). Not a statement
@@ -230,7 +238,8 @@ enum Role {
     /// sverka's own state database (SQLite: [`STATE_SQLITE_PRAGMAS`]).
     State,
     /// Any other database, the shop's above all: opened as it is, no pragma
-    /// changes its file (sqlx's own per-connection 5 s busy wait only).
+    /// changes its file (sqlx's own per-connection 5 s busy wait, and on
+    /// SQLite the per-connection [`READ_SQLITE_PRAGMAS`] only).
     Plain,
 }
 
@@ -260,10 +269,14 @@ impl Db {
         let mut options = AnyPoolOptions::new()
             .max_connections(if dialect == Dialect::Sqlite { 4 } else { 8 })
             .acquire_timeout(Duration::from_secs(30));
-        if dialect == Dialect::Sqlite && role == Role::State {
-            options = options.after_connect(|conn, _meta| {
+        if dialect == Dialect::Sqlite {
+            let pragmas = match role {
+                Role::State => STATE_SQLITE_PRAGMAS,
+                Role::Plain => READ_SQLITE_PRAGMAS,
+            };
+            options = options.after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    conn.execute(STATE_SQLITE_PRAGMAS).await?;
+                    conn.execute(pragmas).await?;
                     Ok(())
                 })
             });

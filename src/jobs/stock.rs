@@ -368,7 +368,10 @@ async fn registrations(ctx: &Context, plan: &rs::StockPlan) -> Result<usize> {
 
 async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     // 1. Read everything.
+    let mut phases = super::phases::Phases::new();
     let shop_stock = ctx.shop.stock().await.context("reading the shop's stock")?;
+    phases.lap("shop_read");
+    phases.mark_cpu();
     let shop_skus: Vec<String> = shop_stock.iter().map(|s| s.sku.clone()).collect();
     tracing::info!(
         skus = shop_skus.len(),
@@ -382,6 +385,8 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
             .await
             .context("reading store inventories from RetailCRM")
     })?;
+    phases.lap("wms_crm_read");
+    phases.cpu_lap("wms_crm_read_cpu");
     tracing::info!(
         wms_reported = snap.reported,
         wms_expected = snap.expected,
@@ -452,6 +457,7 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     let n_skus = rows.distinct_skus();
     let changed = rs::changed_skus(&plan);
     let share = rs::change_share(&plan, snap.expected);
+    phases.lap("classify");
     let registrations = registrations(ctx, &plan).await?;
     let sellable_now = rs::total_sellable(&wms_df)?;
     let coverage = if snap.expected == 0 {
@@ -485,6 +491,7 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
             sellable_before,
         },
     );
+    phases.lap("guards");
     let mut fates: HashMap<(String, &'static str), Fate> = HashMap::new();
     let mut corrections = CorrectionCounts {
         planned: (plan.crm_updates.len() + plan.shop_updates.len() + plan.wms_missing.len()) as u64,
@@ -540,7 +547,8 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         // 4. Apply. First the snapshot the `inventoriesUpload` callback answers from.
         ctx.check_lock().await?;
         save_snapshot(ctx, &snap).await?;
-        apply_crm(
+        phases.lap("snapshot");
+        let upload_wait = apply_crm(
             ctx,
             &crm,
             run_id,
@@ -550,12 +558,16 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
             &mut extra_rows,
         )
         .await?;
+        phases.lap("crm_uploads");
+        phases.record("crm_upload_wait", upload_wait);
         if !ctx.stop.is_stopped() {
             apply_shop(ctx, run_id, &plan, &mut fates, &mut corrections).await?;
         }
+        phases.lap("shop_writes");
         if !ctx.stop.is_stopped() {
             apply_wms(ctx, run_id, &plan, &mut fates, &mut corrections).await?;
         }
+        phases.lap("wms_writes");
     }
     for (_, class_name, _) in &extra_rows {
         *counts.entry(class_name.to_string()).or_insert(0) += 1;
@@ -640,6 +652,8 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         ])?;
     }
     let path = report.finish()?;
+    phases.lap("report");
+    extra["phases_s"] = phases.to_json();
 
     let status = if blocked {
         RunStatus::Guarded
@@ -710,6 +724,8 @@ fn note_for(class_name: &str) -> String {
     }
 }
 
+/// Uploads the CRM corrections, each chunk journaled before it is sent and
+/// settled after; returns the time spent waiting on RetailCRM's answers.
 async fn apply_crm(
     ctx: &Context,
     crm: &RetailCrmClient,
@@ -718,9 +734,10 @@ async fn apply_crm(
     fates: &mut HashMap<(String, &'static str), Fate>,
     corrections: &mut CorrectionCounts,
     extra_rows: &mut Vec<(String, &'static str, Fate)>,
-) -> Result<()> {
+) -> Result<std::time::Duration> {
+    let mut waited = std::time::Duration::ZERO;
     if plan.crm_updates.is_empty() {
-        return Ok(());
+        return Ok(waited);
     }
     let chunks: Vec<&[rs::CrmStockUpdate]> =
         plan.crm_updates.chunks(MAX_OFFERS_PER_UPLOAD).collect();
@@ -778,7 +795,10 @@ async fn apply_crm(
             },
         )
         .await?;
-        match crm.upload_chunk(&offers).await {
+        let sent = std::time::Instant::now();
+        let answer = crm.upload_chunk(&offers).await;
+        waited += sent.elapsed();
+        match answer {
             Ok(result) => {
                 let answer = json!({"processedOffersCount": result.processed, "notFoundOffers": result.not_found});
                 journal::settle(
@@ -843,7 +863,7 @@ async fn apply_crm(
         bar.inc(1);
     }
     drop(bar);
-    Ok(())
+    Ok(waited)
 }
 
 async fn apply_shop(
