@@ -183,6 +183,9 @@ pub struct Db {
     pool: AnyPool,
     dialect: Dialect,
     url: String,
+    /// SQLite files only: the URL the pool opened (a file path; no secret),
+    /// for the typed read path of [`crate::shop`].
+    sqlite_url: Option<String>,
 }
 
 /// `url` with its database path replaced by `name` (query string kept).
@@ -324,6 +327,11 @@ impl Db {
             pool,
             dialect,
             url: redacted,
+            // An in-memory database exists only in its own connections.
+            sqlite_url: (dialect == Dialect::Sqlite
+                && !effective.contains(":memory:")
+                && !effective.contains("mode=memory"))
+            .then_some(effective),
         })
     }
 
@@ -359,6 +367,11 @@ impl Db {
     /// The dialect.
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The URL a SQLite pool was opened with (None on other engines).
+    pub fn sqlite_url(&self) -> Option<&str> {
+        self.sqlite_url.as_deref()
     }
 
     /// The URL with its password replaced by `***`.

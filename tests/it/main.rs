@@ -22,4 +22,5 @@ mod safety;
 mod scans;
 mod schedule;
 mod serve;
+mod shop_read;
 mod stock;
