@@ -549,6 +549,9 @@ fn classify_orders_on(
             .map(|&r| classify_range(&src, r, options))
             .collect()
     };
+    // The sources' tables are not needed for the output (it is gathered from
+    // the frames): freed before the output columns are allocated.
+    drop(src);
     finish(frames, &parts, parallel)
 }
 
