@@ -265,6 +265,27 @@ pub fn markdown(report: &Report) -> String {
         }
         out.push('\n');
     }
+    if !report.listener.is_empty() {
+        out.push_str("**5. Callback listener** (IMSKLAD and EGON order callbacks over HTTP, each journaled before the answer; IMSKLAD `set_status` and `update_tracks` for one order sent at once; every effect checked afterwards)\n\n");
+        out.push_str(
+            "| state database | clients | callbacks | callbacks/s | p50 | p99 | effects lost |\n",
+        );
+        out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+        for r in &report.listener {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {:.1} ms | {:.1} ms | {} |",
+                r.engine,
+                r.clients,
+                thousands(r.callbacks),
+                per_second(r.per_second),
+                r.p50_ms,
+                r.p99_ms,
+                r.lost_effects
+            );
+        }
+        out.push('\n');
+    }
     if !report.local.is_empty() {
         out.push_str("**6. Local work of a stock run** (`reconcile stock` end to end against `sverka sandbox` running as another process, no latency, no rate limit; shop and state databases on the engine named; each phase from the job's own timing spans; WMS/CRM decode = sverka's CPU time while the answers arrive; journal = the CRM uploads' wall time minus the wait for RetailCRM's answers)\n\n");
         out.push_str("| engine | SKUs | job |");
@@ -293,27 +314,6 @@ pub fn markdown(report: &Report) -> String {
                 " **{}** | {} |",
                 duration(r.local_s),
                 duration(r.read_wall_s)
-            );
-        }
-        out.push('\n');
-    }
-    if !report.listener.is_empty() {
-        out.push_str("**5. Callback listener** (IMSKLAD and EGON order callbacks over HTTP, each journaled before the answer; IMSKLAD `set_status` and `update_tracks` for one order sent at once; every effect checked afterwards)\n\n");
-        out.push_str(
-            "| state database | clients | callbacks | callbacks/s | p50 | p99 | effects lost |\n",
-        );
-        out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
-        for r in &report.listener {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {:.1} ms | {:.1} ms | {} |",
-                r.engine,
-                r.clients,
-                thousands(r.callbacks),
-                per_second(r.per_second),
-                r.p50_ms,
-                r.p99_ms,
-                r.lost_effects
             );
         }
         out.push('\n');
