@@ -190,6 +190,14 @@ pub struct SandboxArgs {
     /// README's "Protocol notes").
     #[arg(long)]
     pub strict: bool,
+    /// Lift the vendors' rate limits (RetailCRM's 10 requests/s, EGON's):
+    /// for measuring sverka's own work, not the vendors'.
+    #[arg(long)]
+    pub no_rate_limit: bool,
+    /// An established catalogue: leave out the SKUs the WMS does not know yet
+    /// (their one-by-one registration is a first-run cost).
+    #[arg(long)]
+    pub established: bool,
 }
 
 /// `sverka map`
@@ -267,6 +275,8 @@ pub enum BenchFigure {
     Listener,
     /// The stock job's delta mode after a full run, against the same sandbox.
     Delta,
+    /// The local work of a stock run, phase by phase (sandbox as another process).
+    Local,
 }
 
 /// `sverka bench`
@@ -279,6 +289,10 @@ pub struct BenchArgs {
     /// 1,000,000 SKUs need over 400 s of requests alone).
     #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
     pub e2e_sizes: Vec<usize>,
+    /// SKU counts for the local-work figure (a stock run against the sandbox
+    /// as another process, no latency, no rate limit).
+    #[arg(long, value_delimiter = ',', default_value = "1000000")]
+    pub local_sizes: Vec<usize>,
     /// Only these figures (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<BenchFigure>,

@@ -11,6 +11,8 @@ use std::path::Path;
 
 use crate::db::{bind_args, now_ms, Arg, Db, DbError};
 
+mod sqlite_read;
+
 /// The queries sverka runs against the shop database.
 #[derive(Debug, Clone)]
 pub struct Queries {
@@ -583,6 +585,9 @@ impl Shop {
     /// Every SKU the shop sells with its quantity (`stock_select.sql`).
     pub async fn stock(&self) -> Result<Vec<ShopStock>, ShopError> {
         const Q: &str = "stock_select";
+        if let Some(url) = self.db.sqlite_url() {
+            return sqlite_read::stock(url, &self.queries.stock_select).await;
+        }
         self.rows(Q, &self.queries.stock_select, &[])
             .await?
             .iter()
@@ -711,6 +716,9 @@ impl Shop {
     /// Orders created in `[from_ms, to_ms)` or not final (`orders_select.sql`).
     pub async fn orders(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ShopOrder>, ShopError> {
         const Q: &str = "orders_select";
+        if let Some(url) = self.db.sqlite_url() {
+            return sqlite_read::orders(url, &self.queries.orders_select, from_ms, to_ms).await;
+        }
         self.rows(
             Q,
             &self.queries.orders_select,
@@ -802,6 +810,10 @@ impl Shop {
         to_ms: i64,
     ) -> Result<Vec<ShopOrderItem>, ShopError> {
         const Q: &str = "order_items_select";
+        if let Some(url) = self.db.sqlite_url() {
+            let sql = &self.queries.order_items_select;
+            return sqlite_read::order_items(url, sql, from_ms, to_ms).await;
+        }
         self.rows(
             Q,
             &self.queries.order_items_select,

@@ -7,7 +7,9 @@
 //! 3. loading the shop's stock and orders from SQLite and PostgreSQL into frames;
 //! 4. `reconcile stock` end to end against the sandbox with RetailCRM's real
 //!    limits, against the lower bound those limits impose;
-//! 5. the callback listener: callbacks persisted per second, p50/p99 latency.
+//! 5. the callback listener: callbacks persisted per second, p50/p99 latency;
+//! 6. the local work of a stock run (`reconcile stock` against the sandbox
+//!    as another process, no latency, no rate limit), phase by phase.
 //!
 //! Each reconcile case runs in a child process of this binary (the hidden
 //! `--case` flag) so its peak memory is its own ([`memory`]). `--readme`
@@ -20,6 +22,7 @@ pub mod delta;
 pub mod e2e;
 pub mod listener;
 pub mod load;
+pub mod local;
 pub mod memory;
 pub mod orders;
 pub mod stats;
@@ -163,6 +166,9 @@ pub struct Report {
     /// Figure 6.
     #[serde(default)]
     pub delta: Vec<delta::DeltaResult>,
+    /// Figure 7.
+    #[serde(default)]
+    pub local: Vec<local::LocalResult>,
     /// Skipped parts, each with its reason.
     pub skipped: Vec<String>,
 }
@@ -225,7 +231,8 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
         + usize::from(wants(BenchFigure::Load)) * args.sizes.len() * engines
         + usize::from(wants(BenchFigure::E2e)) * args.e2e_sizes.len()
         + usize::from(wants(BenchFigure::Delta)) * args.e2e_sizes.len()
-        + usize::from(wants(BenchFigure::Listener)) * engines;
+        + usize::from(wants(BenchFigure::Listener)) * engines
+        + usize::from(wants(BenchFigure::Local)) * args.local_sizes.len() * engines;
     let bar = Progress::counter("sverka bench", phases as u64, "phases");
     for (figure, case) in [
         (BenchFigure::Stock, "stock"),
@@ -325,6 +332,31 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
                 Err(e) => skip(global, &mut report, &format!("delta {size}: {e:#}")),
             }
             bar.inc(1);
+        }
+    }
+    if wants(BenchFigure::Local) {
+        for &size in &args.local_sizes {
+            for engine in load::engines(args.postgres.as_deref()) {
+                say(
+                    global,
+                    &format!(
+                        "local work of a stock run, {size} SKUs on {} (sandbox as another process) …",
+                        engine.name()
+                    ),
+                );
+                match local::run(&engine, size, &work).await {
+                    Ok(r) => {
+                        say(global, &table::local_line(&r));
+                        report.local.push(r);
+                    }
+                    Err(e) => skip(
+                        global,
+                        &mut report,
+                        &format!("local {size} {}: {e:#}", engine.name()),
+                    ),
+                }
+                bar.inc(1);
+            }
         }
     }
     drop(bar);

@@ -52,9 +52,14 @@ pub fn options() -> OrdersOptions {
     }
 }
 
-#[derive(Default)]
+/// A text column under construction (straight into a Polars builder, so the
+/// generated strings are not kept twice, as owned strings and in the frame).
+fn text(name: &str, n: usize) -> StringChunkedBuilder {
+    StringChunkedBuilder::new(name.into(), n)
+}
+
 struct ShopCols {
-    id: Vec<String>,
+    id: StringChunkedBuilder,
     status: Vec<&'static str>,
     cancelled: Vec<bool>,
     needs: Vec<bool>,
@@ -62,40 +67,94 @@ struct ShopCols {
     total: Vec<i64>,
 }
 
-#[derive(Default)]
 struct WmsCols {
-    id: Vec<String>,
-    wms_id: Vec<Option<String>>,
+    id: StringChunkedBuilder,
+    wms_id: StringChunkedBuilder,
     status: Vec<&'static str>,
     stage: Vec<&'static str>,
-    track: Vec<Option<String>>,
+    track: StringChunkedBuilder,
     changed: Vec<i64>,
     total: Vec<Option<i64>>,
 }
 
-#[derive(Default)]
 struct CrmCols {
-    id: Vec<String>,
+    id: StringChunkedBuilder,
     status: Vec<&'static str>,
     shipped: Vec<bool>,
-    track: Vec<Option<String>>,
+    track: StringChunkedBuilder,
     total: Vec<i64>,
 }
 
-#[derive(Default)]
 struct ItemCols {
-    id: Vec<String>,
-    sku: Vec<String>,
+    id: StringChunkedBuilder,
+    sku: StringChunkedBuilder,
     qty: Vec<i64>,
 }
 
-#[derive(Default)]
+impl ItemCols {
+    fn new(n: usize) -> Self {
+        ItemCols {
+            id: text("order_id", n),
+            sku: text("sku", n),
+            qty: Vec::with_capacity(n),
+        }
+    }
+
+    fn finish(self) -> Result<DataFrame> {
+        let qty = Column::new("quantity".into(), self.qty);
+        let columns = vec![
+            self.id.finish().into_column(),
+            self.sku.finish().into_column(),
+            qty,
+        ];
+        Ok(DataFrame::new(qty_len(&columns), columns)?)
+    }
+}
+
+/// The height of generated columns (all the same length).
+fn qty_len(columns: &[Column]) -> usize {
+    columns.first().map_or(0, Column::len)
+}
+
 struct Cols {
     shop: ShopCols,
     shop_items: ItemCols,
     wms: WmsCols,
     wms_items: ItemCols,
     crm: CrmCols,
+}
+
+impl Cols {
+    fn new(n: usize) -> Self {
+        Cols {
+            shop: ShopCols {
+                id: text("order_id", n),
+                status: Vec::with_capacity(n),
+                cancelled: Vec::with_capacity(n),
+                needs: Vec::with_capacity(n),
+                created: Vec::with_capacity(n),
+                total: Vec::with_capacity(n),
+            },
+            shop_items: ItemCols::new(n + n / 2),
+            wms: WmsCols {
+                id: text("order_id", n),
+                wms_id: text("wms_order_id", n),
+                status: Vec::with_capacity(n),
+                stage: Vec::with_capacity(n),
+                track: text("track", n),
+                changed: Vec::with_capacity(n),
+                total: Vec::with_capacity(n),
+            },
+            wms_items: ItemCols::new(n + n / 2),
+            crm: CrmCols {
+                id: text("order_id", n),
+                status: Vec::with_capacity(n),
+                shipped: Vec::with_capacity(n),
+                track: text("track", n),
+                total: Vec::with_capacity(n),
+            },
+        }
+    }
 }
 
 /// `n` orders (about 1.5 lines each) with a few percent drift per class,
@@ -116,7 +175,7 @@ pub fn generate(n: usize) -> Result<Inputs> {
     debug_assert!(Stage::ALL
         .iter()
         .all(|s| opts.stage_status.get(s).map(String::as_str) == Some(status_of(*s))));
-    let mut c = Cols::default();
+    let mut c = Cols::new(n);
     for i in 0..n {
         let id = format!("ORD-{i:08}");
         let roll: u32 = rng.random_range(0..100);
@@ -162,7 +221,7 @@ pub fn generate(n: usize) -> Result<Inputs> {
             NOW_MS - rng.random_range(0..24) * HOUR
         };
         if in_shop {
-            c.shop.id.push(id.clone());
+            c.shop.id.append_value(&id);
             c.shop
                 .status
                 .push(if shop_cancelled { "cancelled" } else { "paid" });
@@ -171,17 +230,17 @@ pub fn generate(n: usize) -> Result<Inputs> {
             c.shop.created.push(created);
             c.shop.total.push(total);
             for (sku, q) in &goods {
-                c.shop_items.id.push(id.clone());
-                c.shop_items.sku.push(sku.clone());
+                c.shop_items.id.append_value(&id);
+                c.shop_items.sku.append_value(sku);
                 c.shop_items.qty.push(*q);
             }
         }
         if in_wms {
-            c.wms.id.push(id.clone());
-            c.wms.wms_id.push(Some(format!("{}", 5_000_000 + i)));
+            c.wms.id.append_value(&id);
+            c.wms.wms_id.append_value(format!("{}", 5_000_000 + i));
             c.wms.status.push(status_of(stage));
             c.wms.stage.push(stage.as_str());
-            c.wms.track.push(track.clone());
+            c.wms.track.append_option(track.as_deref());
             c.wms.changed.push(last_change);
             c.wms
                 .total
@@ -189,8 +248,8 @@ pub fn generate(n: usize) -> Result<Inputs> {
             if i % 10 != 0 {
                 for (l, (sku, q)) in goods.iter().enumerate() {
                     let q = if roll == 9 && l == 0 { q + 1 } else { *q };
-                    c.wms_items.id.push(id.clone());
-                    c.wms_items.sku.push(sku.clone());
+                    c.wms_items.id.append_value(&id);
+                    c.wms_items.sku.append_value(sku);
                     c.wms_items.qty.push(q);
                 }
             }
@@ -199,49 +258,44 @@ pub fn generate(n: usize) -> Result<Inputs> {
             let crm_status = if roll == 6 { "new" } else { status_of(stage) };
             let crm_shipped = shipped && roll != 4;
             let crm_track = if roll == 5 { None } else { track.clone() };
-            c.crm.id.push(id.clone());
+            c.crm.id.append_value(&id);
             c.crm.status.push(crm_status);
             c.crm.shipped.push(crm_shipped);
-            c.crm.track.push(crm_track);
+            c.crm.track.append_option(crm_track.as_deref());
             c.crm
                 .total
                 .push(if roll == 10 { total - 300 } else { total });
         }
     }
-    let shop_orders = df!(
-        "order_id" => c.shop.id,
-        "shop_status" => c.shop.status,
-        "cancelled" => c.shop.cancelled,
-        "needs_fulfilment" => c.shop.needs,
-        "created_at" => c.shop.created,
-        "total_kop" => c.shop.total,
-    )?;
-    let shop_items = df!(
-        "order_id" => c.shop_items.id,
-        "sku" => c.shop_items.sku,
-        "quantity" => c.shop_items.qty,
-    )?;
-    let wms_orders = df!(
-        "order_id" => c.wms.id,
-        "wms_order_id" => c.wms.wms_id,
-        "wms_status" => c.wms.status,
-        "wms_stage" => c.wms.stage,
-        "track" => c.wms.track,
-        "last_change_at" => c.wms.changed,
-        "total_kop" => c.wms.total,
-    )?;
-    let wms_items = df!(
-        "order_id" => c.wms_items.id,
-        "sku" => c.wms_items.sku,
-        "quantity" => c.wms_items.qty,
-    )?;
-    let crm_orders = df!(
-        "order_id" => c.crm.id,
-        "crm_status" => c.crm.status,
-        "crm_shipped" => c.crm.shipped,
-        "track" => c.crm.track,
-        "total_kop" => c.crm.total,
-    )?;
+    let frame = |columns: Vec<Column>| -> Result<DataFrame> {
+        Ok(DataFrame::new(qty_len(&columns), columns)?)
+    };
+    let shop_orders = frame(vec![
+        c.shop.id.finish().into_column(),
+        Column::new("shop_status".into(), c.shop.status),
+        Column::new("cancelled".into(), c.shop.cancelled),
+        Column::new("needs_fulfilment".into(), c.shop.needs),
+        Column::new("created_at".into(), c.shop.created),
+        Column::new("total_kop".into(), c.shop.total),
+    ])?;
+    let shop_items = c.shop_items.finish()?;
+    let wms_orders = frame(vec![
+        c.wms.id.finish().into_column(),
+        c.wms.wms_id.finish().into_column(),
+        Column::new("wms_status".into(), c.wms.status),
+        Column::new("wms_stage".into(), c.wms.stage),
+        c.wms.track.finish().into_column(),
+        Column::new("last_change_at".into(), c.wms.changed),
+        Column::new("total_kop".into(), c.wms.total),
+    ])?;
+    let wms_items = c.wms_items.finish()?;
+    let crm_orders = frame(vec![
+        c.crm.id.finish().into_column(),
+        Column::new("crm_status".into(), c.crm.status),
+        Column::new("crm_shipped".into(), c.crm.shipped),
+        c.crm.track.finish().into_column(),
+        Column::new("total_kop".into(), c.crm.total),
+    ])?;
     Ok(Inputs {
         shop_orders,
         shop_items,

@@ -9,6 +9,7 @@ use super::baseline::Baseline;
 use super::e2e::E2eResult;
 use super::listener::ListenerResult;
 use super::load::LoadResult;
+use super::local::{LocalResult, LOCAL_PHASES};
 use super::stats::ratio;
 use super::{ReconcileRow, Report};
 
@@ -142,6 +143,27 @@ fn per_commit(v: Option<f64>) -> String {
     v.map_or_else(|| "1".to_string(), |v| format!("{v:.1}"))
 }
 
+/// One progress line of a local-work run.
+pub fn local_line(r: &LocalResult) -> String {
+    let phases: Vec<String> = LOCAL_PHASES
+        .iter()
+        .map(|(name, title)| {
+            let s = r.phases.get(*name).copied().unwrap_or(0.0);
+            format!("{title} {}", duration(s))
+        })
+        .collect();
+    format!(
+        "{} {} SKUs: job {}, local work {} ({}); WMS/CRM reads {} wall; {}",
+        r.engine,
+        thousands(r.skus),
+        duration(r.seconds),
+        duration(r.local_s),
+        phases.join(", "),
+        duration(r.read_wall_s),
+        r.status
+    )
+}
+
 /// One progress line of a listener run.
 pub fn listener_line(r: &ListenerResult) -> String {
     format!(
@@ -272,6 +294,38 @@ pub fn markdown(report: &Report) -> String {
         out.push('\n');
     }
     out.push_str(&super::delta::markdown(&report.delta));
+    if !report.local.is_empty() {
+        out.push_str("**7. Local work of a stock run** (`reconcile stock` end to end against `sverka sandbox` running as another process, no latency, no rate limit; shop and state databases on the engine named; each phase from the job's own timing spans; WMS/CRM decode = sverka's CPU time while the answers arrive; journal = the CRM uploads' wall time minus the wait for RetailCRM's answers)\n\n");
+        out.push_str("| engine | SKUs | job |");
+        for (_, title) in LOCAL_PHASES {
+            let _ = write!(out, " {title} |");
+        }
+        out.push_str(" local work | WMS/CRM reads (wall) |\n|---|---:|---:|");
+        for _ in LOCAL_PHASES {
+            out.push_str("---:|");
+        }
+        out.push_str("---:|---:|\n");
+        for r in &report.local {
+            let _ = write!(
+                out,
+                "| {} | {} | {} |",
+                r.engine,
+                thousands(r.skus),
+                duration(r.seconds)
+            );
+            for (name, _) in LOCAL_PHASES {
+                let s = r.phases.get(name).copied().unwrap_or(0.0);
+                let _ = write!(out, " {} |", duration(s));
+            }
+            let _ = writeln!(
+                out,
+                " **{}** | {} |",
+                duration(r.local_s),
+                duration(r.read_wall_s)
+            );
+        }
+        out.push('\n');
+    }
     for s in &report.skipped {
         let _ = writeln!(out, "- skipped: {s}");
     }

@@ -187,6 +187,9 @@ pub struct Db {
     url: String,
     /// Group commit of callbacks (a SQLite state database only).
     group: Option<Arc<group_commit::GroupCommit>>,
+    /// SQLite files only: the URL the pool opened (a file path; no secret),
+    /// for the typed read path of [`crate::shop`].
+    sqlite_url: Option<String>,
 }
 
 /// `url` with its database path replaced by `name` (query string kept).
@@ -221,6 +224,14 @@ const SLOW_STATEMENT: Duration = Duration::from_secs(10);
 pub const STATE_SQLITE_PRAGMAS: &str =
     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
 
+/// Pragmas of every connection sverka opens to any other SQLite database, the
+/// shop's above all: sized for reading whole tables (a 64 MiB page cache,
+/// the file memory-mapped up to 1 GiB, temporary sort tables in memory).
+/// All three are settings of the connection only: none is stored in the
+/// file, so the shop's own settings (its journal mode above all) stay its own.
+pub const READ_SQLITE_PRAGMAS: &str =
+    "PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824; PRAGMA temp_store = MEMORY;";
+
 /// How long a statement waits for a row or table lock before it fails
 /// (PostgreSQL `lock_timeout`, MySQL `innodb_lock_wait_timeout` and
 /// `lock_wait_timeout`; SQLite waits `busy_timeout`). Not a statement
@@ -234,7 +245,8 @@ enum Role {
     /// sverka's own state database (SQLite: [`STATE_SQLITE_PRAGMAS`]).
     State,
     /// Any other database, the shop's above all: opened as it is, no pragma
-    /// changes its file (sqlx's own per-connection 5 s busy wait only).
+    /// changes its file (sqlx's own per-connection 5 s busy wait, and on
+    /// SQLite the per-connection [`READ_SQLITE_PRAGMAS`] only).
     Plain,
 }
 
@@ -264,10 +276,14 @@ impl Db {
         let mut options = AnyPoolOptions::new()
             .max_connections(if dialect == Dialect::Sqlite { 4 } else { 16 })
             .acquire_timeout(Duration::from_secs(30));
-        if dialect == Dialect::Sqlite && role == Role::State {
-            options = options.after_connect(|conn, _meta| {
+        if dialect == Dialect::Sqlite {
+            let pragmas = match role {
+                Role::State => STATE_SQLITE_PRAGMAS,
+                Role::Plain => READ_SQLITE_PRAGMAS,
+            };
+            options = options.after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    conn.execute(STATE_SQLITE_PRAGMAS).await?;
+                    conn.execute(pragmas).await?;
                     Ok(())
                 })
             });
@@ -318,6 +334,11 @@ impl Db {
             dialect,
             url: redacted,
             group,
+            // An in-memory database exists only in its own connections.
+            sqlite_url: (dialect == Dialect::Sqlite
+                && !effective.contains(":memory:")
+                && !effective.contains("mode=memory"))
+            .then_some(effective),
         })
     }
 
@@ -367,6 +388,11 @@ impl Db {
     /// The dialect.
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The URL a SQLite pool was opened with (None on other engines).
+    pub fn sqlite_url(&self) -> Option<&str> {
+        self.sqlite_url.as_deref()
     }
 
     /// The URL with its password replaced by `***`.

@@ -3,6 +3,7 @@
 pub mod billing;
 pub mod orders;
 pub mod orders_protocol;
+pub mod phases;
 pub mod runner;
 pub mod scans;
 pub mod schedule;

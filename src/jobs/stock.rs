@@ -376,7 +376,10 @@ async fn registrations(ctx: &Context, plan: &rs::StockPlan) -> Result<usize> {
 
 async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     // 1. Read everything.
+    let mut phases = super::phases::Phases::new();
     let shop_stock = ctx.shop.stock().await.context("reading the shop's stock")?;
+    phases.lap("shop_read");
+    phases.mark_cpu();
     let shop_skus: Vec<String> = shop_stock.iter().map(|s| s.sku.clone()).collect();
     tracing::info!(
         skus = shop_skus.len(),
@@ -430,6 +433,8 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         Err(stored) => (None, stored),
     };
     let mode = if delta.is_some() { "delta" } else { "full" };
+    phases.lap("wms_crm_read");
+    phases.cpu_lap("wms_crm_read_cpu");
     tracing::info!(
         mode,
         wms_reported = snap.reported,
@@ -517,6 +522,7 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     } else {
         changed as f64 / snap.expected as f64
     };
+    phases.lap("classify");
     let registrations = registrations(ctx, &plan).await?;
     let sellable_now = rs::total_sellable(&wms_df)?;
     let coverage = if snap.expected == 0 {
@@ -558,6 +564,7 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
             sellable_before,
         },
     );
+    phases.lap("guards");
     let mut fates: HashMap<(String, &'static str), Fate> = HashMap::new();
     let mut corrections = CorrectionCounts {
         planned: (fixes.len() + plan.shop_updates.len() + plan.wms_missing.len()) as u64,
@@ -635,6 +642,7 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
                 .await
                 .context("recording the moved offers read")?,
         }
+        phases.lap("snapshot");
         apply_crm(
             ctx,
             &crm,
@@ -649,12 +657,15 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
             &mut extra_rows,
         )
         .await?;
+        phases.lap("crm_uploads");
         if !ctx.stop.is_stopped() {
             apply_shop(ctx, run_id, &plan, &mut fates, &mut corrections).await?;
         }
+        phases.lap("shop_writes");
         if !ctx.stop.is_stopped() {
             apply_wms(ctx, run_id, &plan, &mut fates, &mut corrections).await?;
         }
+        phases.lap("wms_writes");
     }
     for (_, class_name, _) in &extra_rows {
         *counts.entry(class_name.to_string()).or_insert(0) += 1;
@@ -772,6 +783,8 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         ])?;
     }
     let path = report.finish()?;
+    phases.lap("report");
+    extra["phases_s"] = phases.to_json();
 
     let status = if blocked {
         RunStatus::Guarded

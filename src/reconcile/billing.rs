@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use polars::prelude::*;
 
-use super::stock::{frame, Input, ReconcileError, Result};
+use super::stock::{frame, polars_ctx, Input, ReconcileError, Result};
 
 /// Billing class names.
 pub mod class {
@@ -126,13 +126,13 @@ pub struct BillingResult {
 
 #[derive(Debug, Clone, Copy)]
 struct Line<'a> {
+    /// Its row in the input frame.
+    row: IdxSize,
     id: i64,
-    wms_order_id: Option<i64>,
     foreign_order_id: Option<&'a str>,
     kind: i64,
     date: i64,
     amount_kop: i64,
-    comment: &'a str,
 }
 
 impl Line<'_> {
@@ -154,6 +154,8 @@ impl Line<'_> {
 
 #[derive(Debug, Clone, Copy)]
 struct ShopOrder<'a> {
+    /// Its row in the input frame.
+    row: IdxSize,
     status: &'a str,
     cancelled_before_picking: bool,
     shipped_at: Option<i64>,
@@ -172,21 +174,21 @@ type Tariffs = BTreeMap<(i64, Option<i64>), Tariff>;
 fn read_lines(df: &DataFrame) -> Result<Vec<Line<'_>>> {
     let input = Input::new(df, "lines");
     let ids = input.ints("id")?;
-    let wms_ids = input.opt_ints("wms_order_id")?;
+    // Validated here; the output takes these columns from the frame itself.
+    input.opt_ints("wms_order_id")?;
     let foreign = input.opt_strings("foreign_order_id")?;
     let kinds = input.ints("kind")?;
     let dates = input.ints("date")?;
     let amounts = input.ints("amount_kop")?;
-    let comments = input.opt_strings("comment")?;
+    input.opt_strings("comment")?;
     let mut lines: Vec<Line<'_>> = (0..ids.len())
         .map(|i| Line {
+            row: i as IdxSize,
             id: ids[i],
-            wms_order_id: wms_ids[i],
             foreign_order_id: foreign[i],
             kind: kinds[i],
             date: dates[i],
             amount_kop: amounts[i],
-            comment: comments[i].unwrap_or(""),
         })
         .collect();
     lines.sort_by_key(|l| l.id);
@@ -215,17 +217,23 @@ impl<'a> Orders<'a> {
     /// so the next line's order is usually the same one or the next one — two
     /// comparisons in memory already in cache instead of a hash look-up.
     fn get(&self, id: &str, hint: &mut usize) -> Option<&ShopOrder<'a>> {
+        let i = self.position(id, hint)?;
+        Some(&self.sorted[i].1)
+    }
+
+    /// The position of order `id` in `sorted` (see [`Orders::get`]).
+    fn position(&self, id: &str, hint: &mut usize) -> Option<usize> {
         for i in [*hint, *hint + 1] {
-            if let Some((key, order)) = self.sorted.get(i) {
+            if let Some((key, _)) = self.sorted.get(i) {
                 if *key == id {
                     *hint = i;
-                    return Some(order);
+                    return Some(i);
                 }
             }
         }
         let &i = self.index.get(id)?;
         *hint = i;
-        Some(&self.sorted[i].1)
+        Some(i)
     }
 }
 
@@ -243,6 +251,7 @@ fn read_orders(df: &DataFrame) -> Result<Orders<'_>> {
         .enumerate()
         .map(|(i, &id)| {
             let order = ShopOrder {
+                row: i as IdxSize,
                 status: status[i],
                 cancelled_before_picking: before_picking[i],
                 shipped_at: shipped[i],
@@ -311,20 +320,44 @@ fn tariff_for(tariffs: &Tariffs, kind: i64, delivery_type: Option<i64>) -> Optio
 }
 
 /// For each line (in id order): whether it is an assembly charge after the
-/// first (by date, then id) for its order.
-fn duplicate_assembly_charges(lines: &[Line<'_>]) -> Vec<bool> {
-    let mut charges: Vec<(&str, i64, i64, usize)> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.is_assembly_charge())
-        .filter_map(|(i, l)| l.order().map(|order| (order, l.date, l.id, i)))
-        .collect();
-    charges.sort_unstable();
-    let mut duplicate = vec![false; lines.len()];
-    for (k, charge) in charges.iter().enumerate() {
-        if k > 0 && charges[k - 1].0 == charge.0 {
-            duplicate[charge.3] = true;
+/// first (by date, then id) for its order. Two linear passes: the first
+/// charge of each order (by its position among the shop's orders, or by id
+/// for an order the shop does not know), then every other charge.
+fn duplicate_assembly_charges(lines: &[Line<'_>], orders: &Orders<'_>) -> Vec<bool> {
+    const OTHER: usize = usize::MAX;
+    let mut first_known: Vec<Option<(i64, i64)>> = vec![None; orders.sorted.len()];
+    let mut first_other: PlHashMap<&str, (i64, i64)> = PlHashMap::new();
+    // (line, order position or OTHER) of every assembly charge naming an order.
+    let mut charges: Vec<(usize, usize)> = Vec::new();
+    let mut hint = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(order) = line.order().filter(|_| line.is_assembly_charge()) else {
+            continue;
+        };
+        let key = (line.date, line.id);
+        let slot = match orders.position(order, &mut hint) {
+            Some(p) => {
+                charges.push((i, p));
+                first_known[p].get_or_insert(key)
+            }
+            None => {
+                charges.push((i, OTHER));
+                first_other.entry(order).or_insert(key)
+            }
+        };
+        if key < *slot {
+            *slot = key;
         }
+    }
+    let mut duplicate = vec![false; lines.len()];
+    for (i, p) in charges {
+        let line = &lines[i];
+        let first = if p == OTHER {
+            line.order().and_then(|o| first_other.get(o)).copied()
+        } else {
+            first_known[p]
+        };
+        duplicate[i] = first != Some((line.date, line.id));
     }
     duplicate
 }
@@ -432,84 +465,193 @@ pub fn check_balance(sum_kop: i64, context: &BillingContext) -> Result<BalanceCh
     })
 }
 
-/// Output columns of the line frame under construction, written straight
-/// into Polars builders.
+/// The classes a line can have, in the order of their bits in a class set.
+const LINE_CLASSES: [&str; 6] = [
+    class::AMOUNT_OFF_TARIFF,
+    class::CHARGE_FOR_CANCELLED_ORDER,
+    class::CHARGE_FOR_UNKNOWN_ORDER,
+    class::DUPLICATE_CHARGE,
+    class::OK,
+    class::UNTYPED_CHARGE,
+];
+
+/// The bit of a line class in a class set.
+fn class_bit(name: &str) -> usize {
+    // Every name `classify_line` gives is listed (see the tests).
+    LINE_CLASSES.iter().position(|c| *c == name).unwrap_or(0)
+}
+
+/// An absent order (a null order status).
+const NO_ROW: IdxSize = IdxSize::MAX;
+
+/// The line frame under construction: the computed columns straight into
+/// Polars builders, the class column as indices into the class sets met so
+/// far (each joined once), and the order of each line by its row; the input
+/// columns are taken from the frames at the end.
 struct LineColumns {
-    ints: [PrimitiveChunkedBuilder<Int64Type>; 4],
-    wms_order_id: PrimitiveChunkedBuilder<Int64Type>,
-    foreign_order_id: StringChunkedBuilder,
-    comment: StringChunkedBuilder,
-    order_status: StringChunkedBuilder,
+    order_rows: Vec<IdxSize>,
     expected_kop: PrimitiveChunkedBuilder<Int64Type>,
     difference_kop: PrimitiveChunkedBuilder<Int64Type>,
-    class: StringChunkedBuilder,
-    joined: String,
-    height: usize,
+    class: Vec<IdxSize>,
+    /// Index into `class_names` of each class set (by its bits), once met.
+    sets: [Option<IdxSize>; 1 << LINE_CLASSES.len()],
+    class_names: Vec<String>,
 }
 
 impl LineColumns {
     fn with_capacity(n: usize) -> Self {
-        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10] = LINE_COLUMNS;
         let int = |name: &str| PrimitiveChunkedBuilder::<Int64Type>::new(name.into(), n);
-        let text = |name: &str| StringChunkedBuilder::new(name.into(), n);
         LineColumns {
-            ints: [int(c0), int(c3), int(c4), int(c5)],
-            wms_order_id: int(c1),
-            foreign_order_id: text(c2),
-            comment: text(c6),
-            order_status: text(c7),
-            expected_kop: int(c8),
-            difference_kop: int(c9),
-            class: text(c10),
-            joined: String::new(),
-            height: 0,
+            order_rows: Vec::with_capacity(n),
+            expected_kop: int(LINE_COLUMNS[8]),
+            difference_kop: int(LINE_COLUMNS[9]),
+            class: Vec::with_capacity(n),
+            sets: [None; 1 << LINE_CLASSES.len()],
+            class_names: Vec::new(),
         }
     }
 
-    fn push(&mut self, line: &Line<'_>, order: Option<&ShopOrder<'_>>, verdict: &LineVerdict) {
-        let [id, kind, date, amount] = &mut self.ints;
-        id.append_value(line.id);
-        kind.append_value(line.kind);
-        date.append_value(line.date);
-        amount.append_value(line.amount_kop);
-        self.wms_order_id.append_option(line.wms_order_id);
-        self.foreign_order_id.append_option(line.foreign_order_id);
-        self.comment.append_value(line.comment);
-        self.order_status.append_option(order.map(|o| o.status));
+    fn push(&mut self, order: Option<&ShopOrder<'_>>, verdict: &LineVerdict) {
+        self.order_rows.push(order.map_or(NO_ROW, |o| o.row));
         self.expected_kop.append_option(verdict.expected_kop);
         self.difference_kop.append_option(verdict.difference_kop);
-        match verdict.classes() {
-            [single] => self.class.append_value(single),
-            many => {
-                self.joined.clear();
-                for (i, name) in many.iter().enumerate() {
-                    if i > 0 {
-                        self.joined.push(',');
-                    }
-                    self.joined.push_str(name);
-                }
-                self.class.append_value(&self.joined);
+        let bits = verdict
+            .classes()
+            .iter()
+            .fold(0, |bits, name| bits | 1 << class_bit(name));
+        let code = match self.sets[bits] {
+            Some(code) => code,
+            None => {
+                // `classes()` is sorted: joined as before, e.g. `a,b`.
+                let code = self.class_names.len() as IdxSize;
+                self.class_names.push(verdict.classes().join(","));
+                self.sets[bits] = Some(code);
+                code
             }
-        }
-        self.height += 1;
+        };
+        self.class.push(code);
     }
 
-    fn finish(self) -> Result<DataFrame> {
-        let [id, kind, date, amount] = self.ints.map(|b| b.finish().into_column());
+    /// The frame, in line id order: `rows` are the input rows in that order
+    /// (None when the input already is).
+    fn finish(
+        self,
+        lines: &DataFrame,
+        orders: &DataFrame,
+        rows: Option<&IdxCa>,
+    ) -> Result<DataFrame> {
+        let height = self.class.len();
+        let [c0, c1, c2, c3, c4, c5, c6, c7, _, _, c10] = LINE_COLUMNS;
+        let int = DataType::Int64;
+        let text = DataType::String;
+        let from_lines = || -> Result<[Column; 7]> {
+            let comment = passthrough(lines, c6, rows, &text)?;
+            let comment = if comment.null_count() > 0 {
+                // A null comment reads as empty.
+                let ca = comment
+                    .str()
+                    .map_err(polars_ctx("reading the comment column"))?;
+                let filled: StringChunked = ca.iter().map(|c| Some(c.unwrap_or(""))).collect();
+                filled.with_name(c6.into()).into_column()
+            } else {
+                comment
+            };
+            Ok([
+                passthrough(lines, c0, rows, &int)?,
+                passthrough(lines, c1, rows, &int)?,
+                passthrough(lines, c2, rows, &text)?,
+                passthrough(lines, c3, rows, &int)?,
+                passthrough(lines, c4, rows, &int)?,
+                passthrough(lines, c5, rows, &int)?,
+                comment,
+            ])
+        };
+        let computed = || -> Result<[Column; 2]> {
+            let order_rows = IdxCa::from_iter_options(
+                "row".into(),
+                self.order_rows.iter().map(|&r| (r != NO_ROW).then_some(r)),
+            );
+            let status = orders
+                .column("status")
+                .map_err(polars_ctx("reading the order status"))?;
+            let status = if status.dtype() == &DataType::Null {
+                Column::full_null(c7.into(), height, &text)
+            } else {
+                status
+                    .take(&order_rows)
+                    .map_err(polars_ctx("gathering the order status"))?
+                    .with_name(c7.into())
+            };
+            let names = StringChunked::from_iter_values(
+                c10.into(),
+                self.class_names.iter().map(String::as_str),
+            );
+            let class = names
+                .take(&IdxCa::from_vec("class".into(), self.class))
+                .map_err(polars_ctx("building the class column"))?;
+            Ok([status, class.into_column()])
+        };
+        let (taken, computed) = if height >= PARALLEL_MIN_LINES {
+            std::thread::scope(|s| {
+                let handle = s.spawn(computed);
+                let taken = from_lines();
+                let computed = handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (taken, computed)
+            })
+        } else {
+            (from_lines(), computed())
+        };
+        let [id, wms_order_id, foreign_order_id, kind, date, amount, comment] = taken?;
+        let [order_status, class] = computed?;
         let columns = vec![
             id,
-            self.wms_order_id.finish().into_column(),
-            self.foreign_order_id.finish().into_column(),
+            wms_order_id,
+            foreign_order_id,
             kind,
             date,
             amount,
-            self.comment.finish().into_column(),
-            self.order_status.finish().into_column(),
+            comment,
+            order_status,
             self.expected_kop.finish().into_column(),
             self.difference_kop.finish().into_column(),
-            self.class.finish().into_column(),
+            class,
         ];
-        frame(self.height, columns, "building the billing lines frame")
+        frame(height, columns, "building the billing lines frame")
+    }
+}
+
+/// Lines from which the output columns are built on two threads.
+const PARALLEL_MIN_LINES: usize = 50_000;
+
+/// Input column `name` of `df` as `dtype` (widened integers; an all-null
+/// `Null` column gives nulls), at `rows` (None: as it is).
+fn passthrough(
+    df: &DataFrame,
+    name: &'static str,
+    rows: Option<&IdxCa>,
+    dtype: &DataType,
+) -> Result<Column> {
+    let input = df
+        .column(name)
+        .map_err(polars_ctx("reading an input column"))?;
+    let len = rows.map_or(input.len(), IdxCa::len);
+    if input.dtype() == &DataType::Null {
+        return Ok(Column::full_null(name.into(), len, dtype));
+    }
+    let typed = if input.dtype() == dtype {
+        input.clone()
+    } else {
+        input
+            .strict_cast(dtype)
+            .map_err(polars_ctx("widening an input column"))?
+    };
+    match rows {
+        Some(rows) => typed
+            .take(rows)
+            .map_err(polars_ctx("gathering an input column")),
+        None => Ok(typed),
     }
 }
 
@@ -572,13 +714,6 @@ fn missing_charges(
 /// (count, Σ kop) per class accumulated over lines.
 type ClassTotals = BTreeMap<&'static str, (i64, i64)>;
 
-fn add_to_class(totals: &mut ClassTotals, name: &'static str, kop: i64) -> Result<()> {
-    let entry = totals.entry(name).or_insert((0, 0));
-    entry.0 += 1;
-    entry.1 = add(entry.1, kop, "lines", "amount_kop")?;
-    Ok(())
-}
-
 /// Classifies a period's billing lines (see the module docs).
 ///
 /// Inputs:
@@ -596,27 +731,48 @@ pub fn classify_billing(
     tariffs: &DataFrame,
     context: &BillingContext,
 ) -> Result<BillingResult> {
+    let (lines_frame, orders_frame) = (lines, shop_orders);
     let lines = read_lines(lines)?;
     let orders = read_orders(shop_orders)?;
     let tariffs = read_tariffs(tariffs)?;
-    let duplicates = duplicate_assembly_charges(&lines);
+    let duplicates = duplicate_assembly_charges(&lines, &orders);
 
     let mut columns = LineColumns::with_capacity(lines.len());
-    let mut by_kind: BTreeMap<i64, i64> = BTreeMap::new();
-    let mut by_class = ClassTotals::new();
+    // (kind, Σ kop) in the order kinds are met; there are a handful.
+    let mut by_kind: Vec<(i64, i64)> = Vec::new();
+    // (count, Σ kop) per line class, by its bit.
+    let mut per_class = [(0i64, 0i64); LINE_CLASSES.len()];
     let mut sum_kop = 0i64;
     let mut hint = 0;
     for (line, &duplicate) in lines.iter().zip(&duplicates) {
         let order = line.order().and_then(|id| orders.get(id, &mut hint));
         let verdict = classify_line(line, order, &tariffs, duplicate);
         for name in verdict.classes() {
-            add_to_class(&mut by_class, name, line.amount_kop)?;
+            let totals = &mut per_class[class_bit(name)];
+            totals.0 += 1;
+            totals.1 = add(totals.1, line.amount_kop, "lines", "amount_kop")?;
         }
-        let kind_sum = by_kind.entry(line.kind).or_insert(0);
-        *kind_sum = add(*kind_sum, line.amount_kop, "lines", "amount_kop")?;
+        let at = match by_kind.iter().position(|(k, _)| *k == line.kind) {
+            Some(at) => at,
+            None => {
+                by_kind.push((line.kind, 0));
+                by_kind.len() - 1
+            }
+        };
+        by_kind[at].1 = add(by_kind[at].1, line.amount_kop, "lines", "amount_kop")?;
         sum_kop = add(sum_kop, line.amount_kop, "lines", "amount_kop")?;
-        columns.push(line, order, &verdict);
+        columns.push(order, &verdict);
     }
+    by_kind.sort_unstable();
+    let mut by_class: ClassTotals = LINE_CLASSES
+        .iter()
+        .zip(per_class)
+        .filter(|(_, (count, _))| *count > 0)
+        .map(|(name, totals)| (*name, totals))
+        .collect();
+    let in_id_order = lines.iter().enumerate().all(|(i, l)| l.row as usize == i);
+    let rows = (!in_id_order)
+        .then(|| IdxCa::from_vec("row".into(), lines.iter().map(|l| l.row).collect()));
 
     let missing_charges = missing_charges(&orders, &lines, context)?;
     if missing_charges.height() > 0 {
@@ -633,9 +789,9 @@ pub fn classify_billing(
         by_class.insert(class::BALANCE_GAP, (1, gap));
     }
     Ok(BillingResult {
-        lines: columns.finish()?,
+        lines: columns.finish(lines_frame, orders_frame, rows.as_ref())?,
         missing_charges,
-        totals_by_kind: by_kind.into_iter().collect(),
+        totals_by_kind: by_kind,
         totals_by_class: by_class
             .into_iter()
             .map(|(name, (count, kop))| (name.to_owned(), count, kop))
@@ -1088,15 +1244,15 @@ mod tests {
         .into_iter()
         .collect();
         let line = Line {
+            row: 0,
             id: 1,
-            wms_order_id: None,
             foreign_order_id: Some("A"),
             kind: kind::UNTYPED,
             date: 1,
             amount_kop: -9_999,
-            comment: "",
         };
         let order = ShopOrder {
+            row: 0,
             status: "shipped",
             cancelled_before_picking: false,
             shipped_at: Some(1),
@@ -1106,7 +1262,11 @@ mod tests {
         assert_eq!(v.classes(), [class::UNTYPED_CHARGE]);
         assert_eq!(v.expected_kop, None);
         let twice = [line, Line { id: 2, ..line }];
-        assert_eq!(duplicate_assembly_charges(&twice), [false, false]);
+        let orders = Orders {
+            sorted: vec![("A", order)],
+            index: [("A", 0)].into_iter().collect(),
+        };
+        assert_eq!(duplicate_assembly_charges(&twice, &orders), [false, false]);
     }
 
     use super::*;
@@ -1241,6 +1401,16 @@ mod tests {
     }
 
     #[test]
+    fn every_line_class_has_its_bit() {
+        let mut sorted = LINE_CLASSES;
+        sorted.sort_unstable();
+        assert_eq!(sorted, LINE_CLASSES);
+        for (bit, name) in LINE_CLASSES.iter().enumerate() {
+            assert_eq!(class_bit(name), bit);
+        }
+    }
+
+    #[test]
     fn rewrite_equals_the_reference_implementation() {
         use rand::SeedableRng;
         fn same(a: &BillingResult, b: &BillingResult) {
@@ -1258,7 +1428,7 @@ mod tests {
             let slow = reference::classify_billing(&lines, &orders, &tariffs, &ctx).unwrap();
             same(&fast, &slow);
         }
-        let g = crate::bench::billing::generate(20_000).unwrap();
+        let g = crate::bench::billing::generate(60_000).unwrap();
         let fast = classify_billing(&g.lines, &g.shop_orders, &g.tariffs, &g.context).unwrap();
         let slow =
             reference::classify_billing(&g.lines, &g.shop_orders, &g.tariffs, &g.context).unwrap();

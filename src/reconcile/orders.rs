@@ -19,6 +19,10 @@ use polars::prelude::*;
 
 use super::stock::{frame, Input, ReconcileError, Result};
 
+mod sources;
+
+use sources::{CrmOrder, GoodsLines, Ranges, ShopOrder, Sources, WmsOrder};
+
 /// Order class names (the `class` column).
 pub mod class {
     /// Paid/approved in the shop, never accepted by the WMS → add the order.
@@ -133,260 +137,6 @@ pub struct OrdersOptions {
     pub stage_status: BTreeMap<Stage, String>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct ShopOrder<'a> {
-    status: &'a str,
-    cancelled: bool,
-    needs_fulfilment: bool,
-    total_kop: i64,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct WmsOrder<'a> {
-    wms_order_id: Option<&'a str>,
-    status: &'a str,
-    stage: Stage,
-    track: Option<&'a str>,
-    last_change_at: i64,
-    total_kop: Option<i64>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct CrmOrder<'a> {
-    status: &'a str,
-    shipped: bool,
-    track: Option<&'a str>,
-    total_kop: i64,
-}
-
-/// One order frame's rows with their ids in ascending order.
-struct Keyed<'a, T> {
-    ids: Vec<&'a str>,
-    rows: Vec<T>,
-    /// Row of the i-th smallest id; None when the frame is already sorted.
-    order: Option<Vec<IdxSize>>,
-    pos: usize,
-}
-
-impl<'a, T: Copy> Keyed<'a, T> {
-    /// Orders the rows by id, rejecting a repeated id (the first repeat in
-    /// row order is the one reported).
-    fn new(
-        frame_name: &'static str,
-        df: &DataFrame,
-        ids: Vec<&'a str>,
-        rows: Vec<T>,
-    ) -> Result<Self> {
-        let mut keyed = Keyed {
-            ids,
-            rows,
-            order: None,
-            pos: 0,
-        };
-        if keyed.ids.windows(2).all(|w| w[0] < w[1]) {
-            return Ok(keyed);
-        }
-        let options = SortOptions {
-            multithreaded: true,
-            ..SortOptions::default()
-        };
-        let column = df
-            .column("order_id")
-            .map_err(crate::reconcile::stock::polars_ctx("sorting order ids"))?;
-        let order: Vec<IdxSize> = column
-            .as_materialized_series()
-            .arg_sort(options)
-            .into_no_null_iter()
-            .collect();
-        let ids = &keyed.ids;
-        if order
-            .windows(2)
-            .any(|w| ids[w[0] as usize] == ids[w[1] as usize])
-        {
-            let mut seen = std::collections::HashSet::with_capacity(ids.len());
-            let key = ids
-                .iter()
-                .find(|id| !seen.insert(**id))
-                .copied()
-                .unwrap_or_default();
-            return Err(ReconcileError::DuplicateKey {
-                frame: frame_name,
-                column: "order_id",
-                key: key.to_owned(),
-            });
-        }
-        keyed.order = Some(order);
-        Ok(keyed)
-    }
-
-    fn row(&self, pos: usize) -> Option<usize> {
-        match &self.order {
-            Some(order) => order.get(pos).map(|&r| r as usize),
-            None => (pos < self.ids.len()).then_some(pos),
-        }
-    }
-
-    fn head(&self) -> Option<&'a str> {
-        self.row(self.pos).map(|r| self.ids[r])
-    }
-
-    /// The row for `id` if it is this frame's next id (then advances).
-    fn take(&mut self, id: &str) -> Option<T> {
-        let row = self.row(self.pos)?;
-        if self.ids[row] != id {
-            return None;
-        }
-        self.pos += 1;
-        Some(self.rows[row])
-    }
-}
-
-fn read_shop(df: &DataFrame) -> Result<Keyed<'_, ShopOrder<'_>>> {
-    let input = Input::new(df, "shop_orders");
-    let ids = input.strings("order_id")?;
-    let status = input.strings("shop_status")?;
-    let cancelled = input.bools("cancelled")?;
-    let needs = input.bools("needs_fulfilment")?;
-    // Validated for the documented schema; the window is applied by the caller.
-    input.ints("created_at")?;
-    let total = input.ints("total_kop")?;
-    let rows = (0..ids.len())
-        .map(|i| ShopOrder {
-            status: status[i],
-            cancelled: cancelled[i],
-            needs_fulfilment: needs[i],
-            total_kop: total[i],
-        })
-        .collect();
-    Keyed::new("shop_orders", df, ids, rows)
-}
-
-fn read_wms(df: &DataFrame) -> Result<Keyed<'_, WmsOrder<'_>>> {
-    let input = Input::new(df, "wms_orders");
-    let ids = input.strings("order_id")?;
-    let wms_ids = input.opt_strings("wms_order_id")?;
-    let status = input.strings("wms_status")?;
-    let stage_names = input.strings("wms_stage")?;
-    let track = input.opt_strings("track")?;
-    let changed = input.ints("last_change_at")?;
-    let total = input.opt_ints("total_kop")?;
-    let stages = stage_names
-        .iter()
-        .map(|name| {
-            Stage::parse(name).ok_or_else(|| ReconcileError::InvalidValue {
-                frame: "wms_orders",
-                column: "wms_stage",
-                value: (*name).to_owned(),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let rows = (0..ids.len())
-        .map(|i| WmsOrder {
-            wms_order_id: wms_ids[i],
-            status: status[i],
-            stage: stages[i],
-            track: track[i],
-            last_change_at: changed[i],
-            total_kop: total[i],
-        })
-        .collect();
-    Keyed::new("wms_orders", df, ids, rows)
-}
-
-fn read_crm(df: &DataFrame) -> Result<Keyed<'_, CrmOrder<'_>>> {
-    let input = Input::new(df, "crm_orders");
-    let ids = input.strings("order_id")?;
-    let status = input.strings("crm_status")?;
-    let shipped = input.bools("crm_shipped")?;
-    let track = input.opt_strings("track")?;
-    let total = input.ints("total_kop")?;
-    let rows = (0..ids.len())
-        .map(|i| CrmOrder {
-            status: status[i],
-            shipped: shipped[i],
-            track: track[i],
-            total_kop: total[i],
-        })
-        .collect();
-    Keyed::new("crm_orders", df, ids, rows)
-}
-
-/// Goods lines of one order: (sku, quantity) per SKU, repeated lines
-/// summed, sorted by SKU.
-type GoodsLines<'a> = [(&'a str, i64)];
-
-/// Every order's goods, grouped by order id (ascending) in one flat table.
-struct Goods<'a> {
-    orders: Vec<&'a str>,
-    /// `lines[bounds[i]..bounds[i + 1]]` are the goods of `orders[i]`.
-    bounds: Vec<usize>,
-    lines: Vec<(&'a str, i64)>,
-    pos: usize,
-}
-
-impl<'a> Goods<'a> {
-    /// The goods of `id` if it has any (then advances; ids must be asked in
-    /// ascending order).
-    fn take(&mut self, id: &str) -> Option<&GoodsLines<'a>> {
-        while self.orders.get(self.pos).is_some_and(|o| *o < id) {
-            self.pos += 1;
-        }
-        if self.orders.get(self.pos) != Some(&id) {
-            return None;
-        }
-        let (from, to) = (self.bounds[self.pos], self.bounds[self.pos + 1]);
-        self.pos += 1;
-        Some(&self.lines[from..to])
-    }
-}
-
-fn read_goods<'a>(df: &'a DataFrame, frame_name: &'static str) -> Result<Goods<'a>> {
-    let input = Input::new(df, frame_name);
-    let ids = input.strings("order_id")?;
-    let skus = input.strings("sku")?;
-    let qty = input.ints("quantity")?;
-    // Row order grouped by order id; a stable sort keeps each order's lines
-    // in row order, so repeated lines are summed in the same order as before.
-    let mut rows: Vec<usize> = (0..ids.len()).collect();
-    if !ids.windows(2).all(|w| w[0] <= w[1]) {
-        rows.sort_by(|&a, &b| ids[a].cmp(ids[b]));
-    }
-    let mut goods = Goods {
-        orders: Vec::new(),
-        bounds: vec![0],
-        lines: Vec::with_capacity(ids.len()),
-        pos: 0,
-    };
-    let mut run: Vec<(&str, i64)> = Vec::new();
-    let mut start = 0;
-    while start < rows.len() {
-        let id = ids[rows[start]];
-        let end = rows[start..]
-            .iter()
-            .position(|&r| ids[r] != id)
-            .map_or(rows.len(), |n| start + n);
-        run.clear();
-        run.extend(rows[start..end].iter().map(|&r| (skus[r], qty[r])));
-        run.sort_by(|a, b| a.0.cmp(b.0));
-        let run_start = goods.lines.len();
-        for &(sku, q) in &run {
-            match goods.lines[run_start..].last_mut() {
-                Some(last) if last.0 == sku => {
-                    last.1 = last.1.checked_add(q).ok_or(ReconcileError::Overflow {
-                        frame: frame_name,
-                        column: "quantity",
-                    })?;
-                }
-                _ => goods.lines.push((sku, q)),
-            }
-        }
-        goods.orders.push(id);
-        goods.bounds.push(goods.lines.len());
-        start = end;
-    }
-    Ok(goods)
-}
-
 /// A track number with surrounding blanks removed; blank means none.
 fn clean_track(track: Option<&str>) -> Option<&str> {
     track.map(str::trim).filter(|t| !t.is_empty())
@@ -427,19 +177,21 @@ fn goods_difference(shop: &GoodsLines<'_>, wms: &GoodsLines<'_>) -> Option<Strin
 
 /// Everything known about one order.
 struct OrderView<'a, 'o> {
-    shop: Option<ShopOrder<'a>>,
+    shop: Option<ShopOrder>,
     wms: Option<WmsOrder<'a>>,
     crm: Option<CrmOrder<'a>>,
     shop_goods: Option<&'o GoodsLines<'a>>,
     wms_goods: Option<&'o GoodsLines<'a>>,
 }
 
-/// The classes of one order with an optional explanatory note, sorted by class.
+/// The classes of one order with an optional explanatory note, sorted by
+/// class, into `found` (cleared first).
 fn classify_one(
     view: &OrderView<'_, '_>,
     options: &OrdersOptions,
-) -> Vec<(&'static str, Option<String>)> {
-    let mut found: Vec<(&'static str, Option<String>)> = Vec::new();
+    found: &mut Vec<(&'static str, Option<String>)>,
+) {
+    found.clear();
     let OrderView { shop, wms, crm, .. } = *view;
     let stage = wms.map(|w| w.stage);
 
@@ -504,7 +256,6 @@ fn classify_one(
         found.push((class::OK, None));
     }
     found.sort_by(|a, b| a.0.cmp(b.0));
-    found
 }
 
 /// Compares the shop total with the CRM's and (when reported) the WMS's.
@@ -525,79 +276,211 @@ fn amount_difference(view: &OrderView<'_, '_>, tolerance_kop: i64) -> Option<Str
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-/// Output columns under construction, written straight into Polars builders.
-struct OrderColumns {
-    text: [StringChunkedBuilder; 10],
-    crm_shipped: BooleanChunkedBuilder,
-    height: usize,
+/// Every class name, sorted; the class column is gathered from these.
+const CLASS_NAMES: [&str; 13] = [
+    class::AMOUNT_MISMATCH,
+    class::CANCELLED_AFTER_SHIPMENT,
+    class::CANCELLED_IN_SHOP_ACTIVE_IN_WMS,
+    class::CANCELLED_IN_WMS_ACTIVE_IN_SHOP,
+    class::GOODS_MISMATCH,
+    class::MISSING_IN_CRM,
+    class::MISSING_IN_SHOP,
+    class::MISSING_IN_WMS,
+    class::OK,
+    class::SHIPPED_NOT_MARKED_IN_CRM,
+    class::STATUS_MISMATCH,
+    class::STUCK,
+    class::TRACK_MISSING_IN_CRM,
+];
+
+/// Orders (in the largest order frame) from which the work is split across
+/// threads; below it one thread is faster than starting another.
+const PARALLEL_MIN_ORDERS: usize = 50_000;
+
+/// An input row that is absent (a null in the gathered columns).
+const NO_ROW: IdxSize = IdxSize::MAX;
+
+/// The classified rows of one range of ids: per output row the order id,
+/// the row of each order frame it came from (shop, WMS, CRM; [`NO_ROW`]
+/// when absent) and the class (into [`CLASS_NAMES`]); the notes by output row.
+#[derive(Default)]
+struct Part<'a> {
+    ids: Vec<&'a str>,
+    rows: [Vec<IdxSize>; 3],
+    class: Vec<IdxSize>,
+    notes: Vec<(usize, String)>,
 }
 
-impl OrderColumns {
-    fn with_capacity(n: usize) -> Self {
-        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10] = OUTPUT_COLUMNS;
-        let text = |name: &str| StringChunkedBuilder::new(name.into(), n);
-        OrderColumns {
-            text: [
-                text(c0),
-                text(c1),
-                text(c2),
-                text(c3),
-                text(c4),
-                text(c5),
-                text(c7),
-                text(c8),
-                text(c9),
-                text(c10),
-            ],
-            crm_shipped: BooleanChunkedBuilder::new(c6.into(), n),
-            height: 0,
+fn class_index(name: &str) -> IdxSize {
+    // Every name `classify_one` pushes is listed (see the tests).
+    CLASS_NAMES.iter().position(|c| *c == name).unwrap_or(0) as IdxSize
+}
+
+/// Walks one range of ids of every source together like a merge.
+fn classify_range<'a>(src: &Sources<'a>, range: Ranges, options: &OrdersOptions) -> Part<'a> {
+    let mut shop = src.shop.cursor(range.shop);
+    let mut wms = src.wms.cursor(range.wms);
+    let mut crm = src.crm.cursor(range.crm);
+    let mut shop_goods = src.shop_goods.cursor(range.shop_goods);
+    let mut wms_goods = src.wms_goods.cursor(range.wms_goods);
+    let spans = [range.shop, range.wms, range.crm];
+    let widest = spans.iter().map(|(a, b)| b - a).max().unwrap_or(0);
+    let capacity = widest + widest / 4;
+    let mut part = Part {
+        ids: Vec::with_capacity(capacity),
+        rows: std::array::from_fn(|_| Vec::with_capacity(capacity)),
+        class: Vec::with_capacity(capacity),
+        notes: Vec::new(),
+    };
+    let mut found = Vec::with_capacity(4);
+    loop {
+        let id = match (shop.head(), wms.head(), crm.head()) {
+            (None, None, None) => break,
+            (a, b, c) => [a, b, c].into_iter().flatten().min().unwrap_or_default(),
+        };
+        let (s, w, c) = (shop.take(id), wms.take(id), crm.take(id));
+        let view = OrderView {
+            shop: s.map(|r| r.1),
+            wms: w.map(|r| r.1),
+            crm: c.map(|r| r.1),
+            shop_goods: shop_goods.take(id),
+            wms_goods: wms_goods.take(id),
+        };
+        classify_one(&view, options, &mut found);
+        let rows = [
+            s.map_or(NO_ROW, |r| r.0),
+            w.map_or(NO_ROW, |r| r.0),
+            c.map_or(NO_ROW, |r| r.0),
+        ];
+        for (class_name, note) in found.drain(..) {
+            if let Some(note) = note {
+                part.notes.push((part.ids.len(), note));
+            }
+            part.ids.push(id);
+            for (column, row) in part.rows.iter_mut().zip(rows) {
+                column.push(row);
+            }
+            part.class.push(class_index(class_name));
         }
     }
+    part
+}
 
-    fn push(
-        &mut self,
-        order_id: &str,
-        view: &OrderView<'_, '_>,
-        class_name: &str,
-        note: Option<String>,
-    ) {
-        let values = [
-            Some(order_id),
-            view.wms.and_then(|w| w.wms_order_id),
-            view.shop.map(|s| s.status),
-            view.wms.map(|w| w.status),
-            view.wms.map(|w| w.stage.as_str()),
-            view.crm.map(|c| c.status),
-            view.wms.and_then(|w| w.track),
-            view.crm.and_then(|c| c.track),
-            Some(class_name),
-            note.as_deref(),
-        ];
-        for (builder, value) in self.text.iter_mut().zip(values) {
-            builder.append_option(value);
+/// The gather indices of one order frame over every part (nulls where absent).
+fn row_index(parts: &[Part<'_>], frame: usize) -> IdxCa {
+    let rows = parts.iter().flat_map(|p| p.rows[frame].iter().copied());
+    IdxCa::from_iter_options("row".into(), rows.map(|r| (r != NO_ROW).then_some(r)))
+}
+
+/// `column` of `df` at `rows`, named `name` (an all-null `Null` input column
+/// gives nulls of `dtype`).
+fn gather(
+    df: &DataFrame,
+    column: &'static str,
+    rows: &IdxCa,
+    name: &'static str,
+    dtype: &DataType,
+) -> Result<Column> {
+    let ctx = crate::reconcile::stock::polars_ctx("gathering an output column");
+    let input = df.column(column).map_err(ctx)?;
+    if input.dtype() == &DataType::Null {
+        return Ok(Column::full_null(name.into(), rows.len(), dtype));
+    }
+    let ctx = crate::reconcile::stock::polars_ctx("gathering an output column");
+    Ok(input.take(rows).map_err(ctx)?.with_name(name.into()))
+}
+
+/// Builds the output frame from the parts (in id order), its columns
+/// gathered from the inputs on two threads when `parallel`.
+fn finish(frames: [&DataFrame; 5], parts: &[Part<'_>], parallel: bool) -> Result<DataFrame> {
+    let [shop_orders, _, wms_orders, _, crm_orders] = frames;
+    let height: usize = parts.iter().map(|p| p.ids.len()).sum();
+    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10] = OUTPUT_COLUMNS;
+    let text = DataType::String;
+    let wms_side = || -> Result<[Column; 5]> {
+        let rows = row_index(parts, 1);
+        let mut notes = StringChunkedBuilder::new(c10.into(), height);
+        for part in parts {
+            let mut next = 0;
+            for (row, note) in &part.notes {
+                for _ in next..*row {
+                    notes.append_null();
+                }
+                notes.append_value(note);
+                next = row + 1;
+            }
+            for _ in next..part.ids.len() {
+                notes.append_null();
+            }
         }
-        self.crm_shipped.append_option(view.crm.map(|c| c.shipped));
-        self.height += 1;
-    }
+        Ok([
+            gather(wms_orders, "wms_order_id", &rows, c1, &text)?,
+            gather(wms_orders, "wms_status", &rows, c3, &text)?,
+            gather(wms_orders, "wms_stage", &rows, c4, &text)?,
+            gather(wms_orders, "track", &rows, c7, &text)?,
+            notes.finish().into_column(),
+        ])
+    };
+    let other_side = || -> Result<[Column; 6]> {
+        let mut ids = StringChunkedBuilder::new(c0.into(), height);
+        for id in parts.iter().flat_map(|p| p.ids.iter()) {
+            ids.append_value(id);
+        }
+        let shop_rows = row_index(parts, 0);
+        let crm_rows = row_index(parts, 2);
+        let classes = parts.iter().flat_map(|p| p.class.iter().copied()).collect();
+        let names = StringChunked::from_slice(c9.into(), &CLASS_NAMES);
+        let class = names
+            .take(&IdxCa::from_vec("class".into(), classes))
+            .map_err(crate::reconcile::stock::polars_ctx(
+                "building the class column",
+            ))?;
+        Ok([
+            ids.finish().into_column(),
+            gather(shop_orders, "shop_status", &shop_rows, c2, &text)?,
+            gather(crm_orders, "crm_status", &crm_rows, c5, &text)?,
+            gather(crm_orders, "crm_shipped", &crm_rows, c6, &DataType::Boolean)?,
+            gather(crm_orders, "track", &crm_rows, c8, &text)?,
+            class.into_column(),
+        ])
+    };
+    let (wms_cols, other_cols) = if parallel {
+        std::thread::scope(|s| {
+            let handle = s.spawn(other_side);
+            let w = wms_side();
+            let o = handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (w, o)
+        })
+    } else {
+        (wms_side(), other_side())
+    };
+    let [wms_order_id, wms_status, wms_stage, track_wms, note] = wms_cols?;
+    let [order_id, shop_status, crm_status, crm_shipped, track_crm, class] = other_cols?;
+    let columns = vec![
+        order_id,
+        wms_order_id,
+        shop_status,
+        wms_status,
+        wms_stage,
+        crm_status,
+        crm_shipped,
+        track_wms,
+        track_crm,
+        class,
+        note,
+    ];
+    frame(height, columns, "building the classified orders frame")
+}
 
-    fn finish(self) -> Result<DataFrame> {
-        let [order_id, wms_order_id, shop_status, wms_status, wms_stage, crm_status, track_wms, track_crm, class, note] =
-            self.text.map(|b| b.finish().into_column());
-        let columns = vec![
-            order_id,
-            wms_order_id,
-            shop_status,
-            wms_status,
-            wms_stage,
-            crm_status,
-            self.crm_shipped.finish().into_column(),
-            track_wms,
-            track_crm,
-            class,
-            note,
-        ];
-        frame(self.height, columns, "building the classified orders frame")
+/// How many threads to classify `orders` orders on: one below
+/// [`PARALLEL_MIN_ORDERS`], otherwise up to the available cores (at most 4).
+fn threads_for(orders: usize) -> usize {
+    if orders < PARALLEL_MIN_ORDERS {
+        return 1;
     }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
 /// Classifies every order known to the shop, the WMS or the CRM.
@@ -614,7 +497,9 @@ impl OrderColumns {
 ///
 /// Output: one row per (order_id, class), sorted, with [`OUTPUT_COLUMNS`];
 /// `note` explains a class where a value helps (expected status, goods and
-/// amount differences, idle hours) and is null otherwise.
+/// amount differences, idle hours) and is null otherwise. From
+/// [`PARALLEL_MIN_ORDERS`] orders on, the id range is split across the
+/// available cores; the result does not depend on how it was split.
 pub fn classify_orders(
     shop_orders: &DataFrame,
     shop_items: &DataFrame,
@@ -623,30 +508,51 @@ pub fn classify_orders(
     crm_orders: &DataFrame,
     options: &OrdersOptions,
 ) -> Result<DataFrame> {
-    let mut shop = read_shop(shop_orders)?;
-    let mut shop_goods = read_goods(shop_items, "shop_items")?;
-    let mut wms = read_wms(wms_orders)?;
-    let mut wms_goods = read_goods(wms_items, "wms_items")?;
-    let mut crm = read_crm(crm_orders)?;
-    let capacity = shop.ids.len().max(wms.ids.len()).max(crm.ids.len());
-    let mut out = OrderColumns::with_capacity(capacity + capacity / 8);
-    loop {
-        let id = match (shop.head(), wms.head(), crm.head()) {
-            (None, None, None) => break,
-            (a, b, c) => [a, b, c].into_iter().flatten().min().unwrap_or_default(),
-        };
-        let view = OrderView {
-            shop: shop.take(id),
-            wms: wms.take(id),
-            crm: crm.take(id),
-            shop_goods: shop_goods.take(id),
-            wms_goods: wms_goods.take(id),
-        };
-        for (class_name, note) in classify_one(&view, options) {
-            out.push(id, &view, class_name, note);
-        }
-    }
-    out.finish()
+    let frames = [shop_orders, shop_items, wms_orders, wms_items, crm_orders];
+    let largest = [shop_orders, wms_orders, crm_orders]
+        .iter()
+        .map(|df| df.height())
+        .max()
+        .unwrap_or(0);
+    classify_orders_on(frames, options, threads_for(largest))
+}
+
+/// [`classify_orders`] on `threads` threads (1: all on the calling thread).
+fn classify_orders_on(
+    frames: [&DataFrame; 5],
+    options: &OrdersOptions,
+    threads: usize,
+) -> Result<DataFrame> {
+    let parallel = threads > 1;
+    let src = Sources::read(frames, parallel)?;
+    let ranges = src.ranges(threads);
+    let parts: Vec<Part<'_>> = if ranges.len() > 1 {
+        std::thread::scope(|s| {
+            let src = &src;
+            let handles: Vec<_> = ranges[1..]
+                .iter()
+                .map(|&r| s.spawn(move || classify_range(src, r, options)))
+                .collect();
+            let mut parts = vec![classify_range(src, ranges[0], options)];
+            for handle in handles {
+                parts.push(
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                );
+            }
+            parts
+        })
+    } else {
+        ranges
+            .iter()
+            .map(|&r| classify_range(&src, r, options))
+            .collect()
+    };
+    // The sources' tables are not needed for the output (it is gathered from
+    // the frames): freed before the output columns are allocated.
+    drop(src);
+    finish(frames, &parts, parallel)
 }
 
 /// Mark an order shipped in the CRM (and set its track in the same edit).
@@ -753,10 +659,34 @@ mod reference {
 
     use polars::prelude::*;
 
-    use super::{
-        class, clean_track, CrmOrder, OrdersOptions, ShopOrder, Stage, WmsOrder, OUTPUT_COLUMNS,
-    };
+    use super::{class, clean_track, OrdersOptions, Stage, OUTPUT_COLUMNS};
     use crate::reconcile::stock::{frame, Input, ReconcileError, Result};
+
+    #[derive(Debug, Clone, Copy)]
+    struct ShopOrder<'a> {
+        status: &'a str,
+        cancelled: bool,
+        needs_fulfilment: bool,
+        total_kop: i64,
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    struct WmsOrder<'a> {
+        wms_order_id: Option<&'a str>,
+        status: &'a str,
+        stage: Stage,
+        track: Option<&'a str>,
+        last_change_at: i64,
+        total_kop: Option<i64>,
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    struct CrmOrder<'a> {
+        status: &'a str,
+        shipped: bool,
+        track: Option<&'a str>,
+        total_kop: i64,
+    }
 
     /// Goods per order: order_id → sku → quantity (repeated lines summed).
     type Goods<'a> = BTreeMap<&'a str, BTreeMap<&'a str, i64>>;
@@ -1346,6 +1276,12 @@ mod tests {
             let slow =
                 reference::classify_orders(&w[0], &w[1], &w[2], &w[3], &w[4], &opts).unwrap();
             assert!(fast.equals_missing(&slow), "{fast}\n{slow}");
+            // Split across threads: the same frame whatever the split.
+            for threads in [2, 3, 7] {
+                let frames = [&w[0], &w[1], &w[2], &w[3], &w[4]];
+                let split = classify_orders_on(frames, &opts, threads).unwrap();
+                assert!(split.equals_missing(&slow), "{threads}: {split}\n{slow}");
+            }
         };
         check(&world());
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
@@ -1370,6 +1306,36 @@ mod tests {
         let s = w.clone().map(|df| shuffled(&df, &mut rng));
         let fast = classify_orders(&s[0], &s[1], &s[2], &s[3], &s[4], &opts).unwrap();
         assert!(fast.equals_missing(&slow));
+        for threads in [2, 4] {
+            let frames = [&s[0], &s[1], &s[2], &s[3], &s[4]];
+            let split = classify_orders_on(frames, &opts, threads).unwrap();
+            assert!(split.equals_missing(&slow));
+        }
+    }
+
+    #[test]
+    fn every_class_name_is_gathered_from_the_sorted_list() {
+        let mut sorted = CLASS_NAMES;
+        sorted.sort_unstable();
+        assert_eq!(sorted, CLASS_NAMES);
+        for name in [
+            class::MISSING_IN_WMS,
+            class::SHIPPED_NOT_MARKED_IN_CRM,
+            class::TRACK_MISSING_IN_CRM,
+            class::CANCELLED_IN_SHOP_ACTIVE_IN_WMS,
+            class::CANCELLED_AFTER_SHIPMENT,
+            class::CANCELLED_IN_WMS_ACTIVE_IN_SHOP,
+            class::STATUS_MISMATCH,
+            class::MISSING_IN_CRM,
+            class::MISSING_IN_SHOP,
+            class::GOODS_MISMATCH,
+            class::AMOUNT_MISMATCH,
+            class::STUCK,
+            class::OK,
+        ] {
+            assert_eq!(CLASS_NAMES[class_index(name) as usize], name);
+        }
+        assert_eq!(threads_for(PARALLEL_MIN_ORDERS - 1), 1);
     }
 
     #[test]

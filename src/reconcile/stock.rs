@@ -167,14 +167,34 @@ impl<'a> Input<'a> {
         }
     }
 
-    /// A String column without nulls.
+    /// A String column without nulls (collected once: no intermediate
+    /// vector of options).
     pub(crate) fn strings(&self, column: &'static str) -> Result<Vec<&'a str>> {
-        let values = self.opt_strings(column)?;
-        values
-            .iter()
-            .copied()
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| self.null_at(column, &values))
+        let col = self.column(column)?;
+        match col.dtype() {
+            DataType::String => {
+                let ca = col
+                    .str()
+                    .map_err(|_| self.wrong_dtype(column, "String", col.dtype()))?;
+                if ca.null_count() > 0 {
+                    let row = ca.iter().position(|v| v.is_none()).unwrap_or(0);
+                    return Err(ReconcileError::UnexpectedNull {
+                        frame: self.frame,
+                        column,
+                        row,
+                    });
+                }
+                Ok(ca.iter().flatten().collect())
+            }
+            // As `opt_strings` reads it: all null, the first null at row 0.
+            DataType::Null if col.is_empty() => Ok(Vec::new()),
+            DataType::Null => Err(ReconcileError::UnexpectedNull {
+                frame: self.frame,
+                column,
+                row: 0,
+            }),
+            other => Err(self.wrong_dtype(column, "String", other)),
+        }
     }
 
     /// An integer column that may hold nulls, widened to i64. Any integer

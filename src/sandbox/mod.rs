@@ -209,29 +209,16 @@ impl SandboxSet {
         report_dir: &Path,
         wms: WmsKind,
     ) -> Config {
-        let k = &self.keys;
-        let mut c = Config::default();
-        c.state.database_url = Secret::new(state_url);
-        c.shop.database_url = Secret::new(shop_url);
-        c.wms.kind = wms;
-        c.imsklad.url = self.urls.imsklad.clone();
-        c.imsklad.key = Secret::new(k.imsklad_key.as_str());
-        c.imsklad.storage_id = k.imsklad_storage_id;
-        c.imsklad.callback_key = Secret::new(k.imsklad_callback_key.as_str());
-        c.egon.url = self.urls.egon.clone();
-        c.egon.auth_id = k.egon_auth_id.clone();
-        c.egon.auth_key = Secret::new(k.egon_auth_key.as_str());
-        c.egon.auth_token = Secret::new(k.egon_auth_token.as_str());
-        c.retailcrm.url = self.urls.retailcrm.clone();
-        c.retailcrm.api_key = Secret::new(k.retailcrm_key.as_str());
-        c.retailcrm.site = Some(k.retailcrm_site.clone());
-        c.retailcrm.store = k.retailcrm_store.clone();
-        c.retailcrm.client_id = Secret::new(k.retailcrm_client_id.as_str());
-        c.imshop.update_url = Secret::new(self.urls.imshop.as_str());
-        c.imshop.key = Secret::new(k.imshop_key.as_str());
-        c.imshop.hook_key = Secret::new(k.imshop_hook_key.as_str());
-        c.reports.dir = report_dir.to_path_buf();
-        c
+        config_for(
+            &self.urls,
+            &self.keys,
+            &Locations {
+                state_url,
+                shop_url,
+                report_dir,
+            },
+            wms,
+        )
     }
 
     /// Stops every server.
@@ -239,5 +226,52 @@ impl SandboxSet {
         for s in self.servers {
             s.stop().await;
         }
+    }
+}
+
+/// Where a sandbox configuration keeps sverka's own data.
+#[derive(Debug, Clone, Copy)]
+pub struct Locations<'a> {
+    /// The state database URL.
+    pub state_url: &'a str,
+    /// The shop database URL.
+    pub shop_url: &'a str,
+    /// The report folder.
+    pub report_dir: &'a Path,
+}
+
+/// A configuration pointing sverka at sandbox servers at `urls` with `keys`
+/// (also those of a `sverka sandbox` running as another process).
+pub fn config_for(
+    urls: &SandboxUrls,
+    keys: &SandboxKeys,
+    at: &Locations<'_>,
+    wms: WmsKind,
+) -> Config {
+    let (state_url, shop_url, report_dir) = (at.state_url, at.shop_url, at.report_dir);
+    {
+        let k = keys;
+        let mut c = Config::default();
+        c.state.database_url = Secret::new(state_url);
+        c.shop.database_url = Secret::new(shop_url);
+        c.wms.kind = wms;
+        c.imsklad.url = urls.imsklad.clone();
+        c.imsklad.key = Secret::new(k.imsklad_key.as_str());
+        c.imsklad.storage_id = k.imsklad_storage_id;
+        c.imsklad.callback_key = Secret::new(k.imsklad_callback_key.as_str());
+        c.egon.url = urls.egon.clone();
+        c.egon.auth_id = k.egon_auth_id.clone();
+        c.egon.auth_key = Secret::new(k.egon_auth_key.as_str());
+        c.egon.auth_token = Secret::new(k.egon_auth_token.as_str());
+        c.retailcrm.url = urls.retailcrm.clone();
+        c.retailcrm.api_key = Secret::new(k.retailcrm_key.as_str());
+        c.retailcrm.site = Some(k.retailcrm_site.clone());
+        c.retailcrm.store = k.retailcrm_store.clone();
+        c.retailcrm.client_id = Secret::new(k.retailcrm_client_id.as_str());
+        c.imshop.update_url = Secret::new(urls.imshop.as_str());
+        c.imshop.key = Secret::new(k.imshop_key.as_str());
+        c.imshop.hook_key = Secret::new(k.imshop_hook_key.as_str());
+        c.reports.dir = report_dir.to_path_buf();
+        c
     }
 }

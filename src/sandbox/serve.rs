@@ -23,12 +23,20 @@ pub async fn run(
         days: args.days,
         drift: true,
     };
-    let world = World::generate(&spec);
+    let mut world = World::generate(&spec);
+    if args.established {
+        world.skus.retain(|s| {
+            !matches!(
+                s.drift,
+                super::world::StockDrift::MissingInWms | super::world::StockDrift::Unmapped
+            )
+        });
+    }
     let set = SandboxSet::start(&SandboxOptions {
         seed: args.seed,
         port: args.port,
         latency: Duration::from_millis(args.latency_ms),
-        rate_limits: true,
+        rate_limits: !args.no_rate_limit,
         strict: args.strict,
     })
     .await

@@ -36,6 +36,8 @@ fn every_figure_runs_at_a_tiny_size() {
             "1000",
             "--e2e-sizes",
             "300",
+            "--local-sizes",
+            "300",
             "--repeat",
             "2",
             "--latency-ms",
@@ -90,6 +92,29 @@ fn every_figure_runs_at_a_tiny_size() {
         "{delta}"
     );
     assert!(delta["full"]["crm_reads"].as_u64().unwrap_or(0) >= 1);
+    // The local work of a stock run, from the job's own spans, against the
+    // sandbox as another process.
+    let local = &report["local"][0];
+    assert_eq!(local["engine"], "sqlite", "{report:#}");
+    assert_eq!(local["skus"], 300);
+    let phases = local["phases"].as_object().expect("phases");
+    for phase in [
+        "shop_read",
+        "wms_crm_read",
+        "classify",
+        "snapshot",
+        "crm_uploads",
+        "journal",
+        "report",
+    ] {
+        assert!(
+            phases.get(phase).and_then(Value::as_f64).is_some(),
+            "{phase}: {local}"
+        );
+    }
+    let local_s = local["local_s"].as_f64().unwrap_or(0.0);
+    assert!(local_s > 0.0 && local_s <= local["seconds"].as_f64().unwrap_or(0.0) * 2.0);
+    assert!(local["crm_offers"].as_u64().unwrap_or(0) > 0, "{local}");
 
     let listener = report["listener"].as_array().expect("listener rows");
     assert!(!listener.is_empty());

@@ -22,6 +22,7 @@ mod safety;
 mod scans;
 mod schedule;
 mod serve;
+mod shop_read;
 mod stock;
 mod stock_cost;
 mod stock_delta;
