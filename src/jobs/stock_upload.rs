@@ -115,6 +115,32 @@ impl UploadInput<'_> {
     }
 }
 
+/// Upload batches in flight at once after the first one. The client's rate
+/// limiter (shared by every RetailCRM call of the account) still decides when
+/// each is sent; this only lets the latency of one batch overlap the next.
+pub const UPLOAD_CONCURRENCY: usize = 10;
+
+/// Why a batch is not sent, if it is not: an earlier batch failed, or a stop
+/// was requested.
+fn skip_reason(ctx: &Context, failed_before: bool) -> Option<&'static str> {
+    if failed_before {
+        Some("not sent: an earlier chunk failed; the next run retries")
+    } else if ctx.stop.is_stopped() {
+        Some("not sent: stop requested; the next run retries")
+    } else {
+        None
+    }
+}
+
+/// Uploads the fixes in batches of at most [`MAX_OFFERS_PER_UPLOAD`].
+///
+/// Each batch is journaled (after the lock check of [`super::plan_write`])
+/// before it is sent and settled with the CRM's answer as soon as that is in.
+/// The first batch goes alone (a CRM that fails it is sent nothing else);
+/// then up to [`UPLOAD_CONCURRENCY`] are in flight, through the client's rate
+/// limiter. No batch starts after a failure or a stop request (those in
+/// flight are still settled); the report rows keep the batch order whatever
+/// the order of the answers.
 pub(super) async fn apply_crm(
     ctx: &Context,
     crm: &RetailCrmClient,
@@ -134,65 +160,98 @@ pub(super) async fn apply_crm(
         chunks.len() as u64,
         "batches",
     );
+    // The extra report rows of each batch, joined in batch order at the end.
+    let mut chunk_rows: Vec<Vec<(String, &'static str, Fate)>> =
+        chunks.iter().map(|_| Vec::new()).collect();
+    // Journal id and key of each batch in flight.
+    let mut open: HashMap<usize, (i64, String)> = HashMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
     let mut failed_before = false;
-    for chunk in chunks {
-        let skip_reason = if failed_before {
-            Some("not sent: an earlier chunk failed; the next run retries")
-        } else if ctx.stop.is_stopped() {
-            Some("not sent: stop requested; the next run retries")
-        } else {
-            None
-        };
-        if let Some(reason) = skip_reason {
-            for f in chunk {
-                for (class_name, _) in fix_notes(f) {
-                    fates.insert(
-                        (f.sku.clone(), class_name),
-                        Fate {
-                            action: "crm_upload",
-                            result: "skipped".into(),
-                            note: reason.into(),
-                        },
-                    );
+    let mut answered = 0usize;
+    let mut next = 0usize;
+    let mut halted: Option<anyhow::Error> = None;
+    loop {
+        let room = if answered == 0 { 1 } else { UPLOAD_CONCURRENCY };
+        while halted.is_none() && tasks.len() < room && next < chunks.len() {
+            let index = next;
+            let chunk = chunks[index];
+            next += 1;
+            if let Some(reason) = skip_reason(ctx, failed_before) {
+                for f in chunk {
+                    for (class_name, _) in fix_notes(f) {
+                        fates.insert(
+                            (f.sku.clone(), class_name),
+                            Fate {
+                                action: "crm_upload",
+                                result: "skipped".into(),
+                                note: reason.into(),
+                            },
+                        );
+                    }
                 }
+                continue;
             }
-            continue;
+            let offers: Vec<OfferStock> = chunk
+                .iter()
+                .map(|f| input.offer(f, with_available))
+                .collect();
+            let payload = json!({
+                "store": ctx.config.retailcrm.store,
+                "offers": chunk.iter().zip(&offers).map(|(f, o)| {
+                    let mut entry = json!({"sku": f.sku});
+                    if let Some(a) = o.available {
+                        entry["from"] = json!(f.quantity.map(|q| q.0));
+                        entry["available"] = json!(a);
+                    }
+                    if let Some(p) = o.purchase_price_kop {
+                        entry["purchase_price_from_kop"] = json!(f.cost.and_then(|c| c.0));
+                        entry["purchase_price_kop"] = json!(p);
+                    }
+                    entry
+                }).collect::<Vec<_>>(),
+            });
+            let first = chunk.first().map(|f| f.sku.as_str()).unwrap_or("");
+            let last = chunk.last().map(|f| f.sku.as_str()).unwrap_or("");
+            let key = format!("{first}..{last} ({} offers)", chunk.len());
+            let planned = super::plan_write(
+                ctx,
+                &Planned {
+                    run_id,
+                    job: JOB,
+                    target: Target::Crm,
+                    action: "inventories_upload",
+                    item_key: &key,
+                    payload: &payload,
+                },
+            )
+            .await;
+            let id = match planned {
+                Ok(id) => id,
+                Err(e) => {
+                    // Nothing more is sent; the batches in flight are still settled.
+                    halted = Some(e.into());
+                    break;
+                }
+            };
+            open.insert(index, (id, key));
+            let client = crm.clone();
+            tasks.spawn(async move {
+                let result = client.upload_chunk(&offers).await;
+                (index, offers, result)
+            });
         }
-        let offers: Vec<OfferStock> = chunk
-            .iter()
-            .map(|f| input.offer(f, with_available))
-            .collect();
-        let payload = json!({
-            "store": ctx.config.retailcrm.store,
-            "offers": chunk.iter().zip(&offers).map(|(f, o)| {
-                let mut entry = json!({"sku": f.sku});
-                if let Some(a) = o.available {
-                    entry["from"] = json!(f.quantity.map(|q| q.0));
-                    entry["available"] = json!(a);
-                }
-                if let Some(p) = o.purchase_price_kop {
-                    entry["purchase_price_from_kop"] = json!(f.cost.and_then(|c| c.0));
-                    entry["purchase_price_kop"] = json!(p);
-                }
-                entry
-            }).collect::<Vec<_>>(),
-        });
-        let first = chunk.first().map(|f| f.sku.as_str()).unwrap_or("");
-        let last = chunk.last().map(|f| f.sku.as_str()).unwrap_or("");
-        let key = format!("{first}..{last} ({} offers)", chunk.len());
-        let id = super::plan_write(
-            ctx,
-            &Planned {
-                run_id,
-                job: JOB,
-                target: Target::Crm,
-                action: "inventories_upload",
-                item_key: &key,
-                payload: &payload,
-            },
-        )
-        .await?;
-        match crm.upload_chunk(&offers).await {
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        let (index, offers, result) = match joined {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => anyhow::bail!("uploading stock to RetailCRM: {e}"),
+        };
+        answered += 1;
+        let chunk = chunks[index];
+        let (id, key) = open.remove(&index).expect("a batch in flight is journaled");
+        match result {
             Ok(result) => {
                 let answer = json!({"processedOffersCount": result.processed, "notFoundOffers": result.not_found});
                 journal::settle(
@@ -218,7 +277,7 @@ pub(super) async fn apply_crm(
                                 },
                             );
                         }
-                        extra_rows.push((
+                        chunk_rows[index].push((
                             f.sku.clone(),
                             class::MISSING_IN_CRM,
                             Fate {
@@ -269,5 +328,9 @@ pub(super) async fn apply_crm(
         bar.inc(1);
     }
     drop(bar);
-    Ok(())
+    extra_rows.extend(chunk_rows.into_iter().flatten());
+    match halted {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }

@@ -437,13 +437,11 @@ async fn a_failed_upload_chunk_is_journaled_and_completed_by_the_next_run() {
         .iter()
         .filter(|c| c.action == "inventories_upload")
         .collect();
-    assert_eq!(
-        uploads.len(),
-        2,
-        "the third chunk is not attempted after a failure: {uploads:?}"
-    );
+    // The first chunk goes alone; the other two are then in flight together.
+    assert_eq!(uploads.len(), 3, "{uploads:?}");
     assert_eq!(uploads[0].status, "applied");
     assert_eq!(uploads[1].status, "failed");
+    assert_eq!(uploads[2].status, "failed");
     let applied: Vec<String> = offers_of(&uploads[0].payload);
     assert_eq!(applied.len(), 250);
 
@@ -478,6 +476,149 @@ async fn a_failed_upload_chunk_is_journaled_and_completed_by_the_next_run() {
     }
     assert_in_sync(&f).await;
     f.set.stop().await;
+}
+
+/// The most `requests` that arrived within any window of `per`.
+fn max_within(requests: &[sverka::sandbox::common::RecordedRequest], per: Duration) -> usize {
+    let mut stamps: Vec<std::time::Instant> = requests.iter().map(|r| r.instant).collect();
+    stamps.sort();
+    let mut best = 0;
+    let mut lo = 0;
+    for hi in 0..stamps.len() {
+        while stamps[hi].duration_since(stamps[lo]) >= per {
+            lo += 1;
+        }
+        best = best.max(hi - lo + 1);
+    }
+    best
+}
+
+#[tokio::test]
+async fn uploads_overlap_within_the_rate_limit_and_a_failed_first_chunk_stops_the_rest() {
+    let mut f = fixture(
+        support::sqlite(),
+        WorldSpec {
+            skus: 3000,
+            drift: false,
+            seed: 5,
+            ..WorldSpec::default()
+        },
+        WmsKind::Imsklad,
+    )
+    .await;
+    let push_out = |f: &Fixture, by: i64| {
+        let mut crm = f.set.retailcrm.lock();
+        for s in &f.world.skus {
+            if let Some(q) = s.crm_quantity {
+                crm.set_quantity(&s.sku, &f.set.keys.retailcrm_store, (q + by) as f64)
+                    .unwrap();
+            }
+        }
+    };
+    push_out(&f, 2);
+    f.config.safety.max_change_share = 1.0;
+    let latency = Duration::from_millis(150);
+    f.set.retailcrm.control.set_latency(latency);
+    let first = run_stock(&f.config, false, false).await;
+    assert!(first.error.is_none(), "{:?}", first.error);
+    let rows = report(&first);
+    let fixed: Vec<_> = rows
+        .iter()
+        .filter(|((_, class), _)| class == "qty_mismatch_crm")
+        .collect();
+    assert!(
+        fixed.len() > 250 * 10,
+        "more chunks than the limit allows a second: {}",
+        fixed.len()
+    );
+    for (key, fate) in &fixed {
+        assert_eq!(
+            (fate.0.as_str(), fate.1.as_str()),
+            ("crm_upload", "applied"),
+            "{key:?}"
+        );
+    }
+    let crm = &f.set.retailcrm.control;
+    let uploads = crm.requests_to("/store/inventories/upload");
+    assert_eq!(uploads.len(), fixed.len().div_ceil(250));
+    // Nothing over the limit: the sandbox enforces 10 a second (503 beyond).
+    let all = crm.requests();
+    assert!(
+        all.iter().all(|r| r.status == 200),
+        "{:?}",
+        all.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(crm.max_requests_per(Duration::from_secs(1)) <= 10);
+    assert!(max_within(&uploads, Duration::from_secs(1)) <= 10);
+    // Uploads overlap: one after another, each would wait for the answer
+    // (150 ms) of the one before.
+    assert!(
+        max_within(&uploads, latency / 2) >= 2,
+        "uploads went one after another"
+    );
+    // Journaled in batch order, each settled applied.
+    let state = sverka::db::Db::connect_state(f.config.state.database_url.expose())
+        .await
+        .unwrap();
+    let journaled: Vec<_> = journal::of_run(&state, first.run_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.action == "inventories_upload")
+        .collect();
+    assert_eq!(journaled.len(), uploads.len());
+    assert!(journaled.iter().all(|c| c.status == "applied"));
+    let skus: Vec<String> = journaled
+        .iter()
+        .flat_map(|c| offers_of(&c.payload))
+        .collect();
+    let mut sorted = skus.clone();
+    sorted.sort();
+    assert_eq!(skus, sorted, "batches journaled in order");
+    assert_in_sync(&f).await;
+
+    // A CRM that fails the first chunk is sent nothing else.
+    push_out(&f, 3);
+    f.set.retailcrm.control.clear_requests();
+    f.set.retailcrm.control.push_fault(ScriptedFault {
+        path_contains: "/store/inventories/upload".into(),
+        skip: 0,
+        times: 1000,
+        kind: FaultKind::Status(500),
+    });
+    let second = run_stock(&f.config, false, false).await;
+    let journaled: Vec<_> = journal::of_run(&state, second.run_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.action == "inventories_upload")
+        .collect();
+    assert_eq!(journaled.len(), 1, "{journaled:?}");
+    assert_eq!(journaled[0].status, "failed");
+    // Two attempts of the one chunk (`run_stock` allows two).
+    assert_eq!(upload_requests(&f.set), 2);
+    let results = classes_by_result(&report(&second), "qty_mismatch_crm");
+    assert_eq!(results.get("failed"), Some(&250), "{results:?}");
+    assert_eq!(
+        results.get("skipped").copied().unwrap_or(0) + 250,
+        fixed.len(),
+        "{results:?}"
+    );
+    f.set.stop().await;
+}
+
+/// How many rows of `class` have each result.
+fn classes_by_result(
+    rows: &BTreeMap<(String, String), (String, String)>,
+    class: &str,
+) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for ((_, c), (_, result)) in rows {
+        if c == class {
+            *out.entry(result.clone()).or_insert(0) += 1;
+        }
+    }
+    out
 }
 
 fn offers_of(payload: &str) -> Vec<String> {
