@@ -334,3 +334,31 @@ pub struct BenchArgs {
     #[arg(long, hide = true, default_value_t = 0)]
     pub size: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reconcile(args: &[&str]) -> Result<ReconcileArgs, clap::Error> {
+        let all = ["sverka", "reconcile"].iter().chain(args).copied();
+        match Cli::try_parse_from(all)?.command {
+            Command::Reconcile(r) => Ok(r),
+            other => panic!("not reconcile: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reconcile_stock_takes_a_mode_flag_or_none() {
+        use crate::config::StockMode;
+        assert_eq!(reconcile(&["stock"]).unwrap().mode, None);
+        assert_eq!(
+            reconcile(&["stock", "--mode", "delta"]).unwrap().mode,
+            Some(StockMode::Delta)
+        );
+        assert_eq!(
+            reconcile(&["stock", "--mode", "full"]).unwrap().mode,
+            Some(StockMode::Full)
+        );
+        assert!(reconcile(&["stock", "--mode", "partial"]).is_err());
+    }
+}

@@ -1483,6 +1483,18 @@ mod tests {
         assert!(d.heartbeat_url.is_none());
     }
 
+    #[test]
+    fn the_shipped_stock_jobs_are_nightly_full_and_hourly_delta() {
+        use crate::config::StockMode;
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
+        let nightly = JobDef::load(&dir.join("stock-nightly.toml")).unwrap();
+        let hourly = JobDef::load(&dir.join("stock-hourly.toml")).unwrap();
+        assert_eq!(nightly.mode, Some(StockMode::Full));
+        assert_eq!(hourly.mode, Some(StockMode::Delta));
+        let err = parse_err("mode = \"partial\"");
+        assert!(err.contains("mode") && err.contains("partial"), "{err}");
+    }
+
     fn parse_err(body: &str) -> String {
         let text = format!("name = \"x\"\njob = \"stock\"\ncron = \"* * * * *\"\n{body}");
         JobDef::parse(&text, Path::new("jobs/x.toml"))
