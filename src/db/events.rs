@@ -663,36 +663,16 @@ impl Tx<'_> {
         error: Option<&str>,
         fresh: &[&Entity],
     ) -> Result<i64, DbError> {
+        let (mut sql, args) = event_and_heads(event, status, error, fresh);
+        sql.push_str(" SELECT id FROM e");
+        self.fetch_event_id(&sql, &args).await
+    }
+
+    /// Runs a statement answering the new event's `id`.
+    async fn fetch_event_id(&mut self, sql: &str, args: &[Arg]) -> Result<i64, DbError> {
         const WHAT: &str = "journaling a callback event";
-        let mut sql = String::from(
-            "WITH e AS (INSERT INTO events (source, method, idem_key, body, received_at, status, error) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id), \
-             h AS (UPDATE event_heads SET event_id = (SELECT id FROM e), idem_key = ?, received_at = ?, \
-             event_at = CASE WHEN CAST(? AS BIGINT) IS NULL THEN event_at \
-             WHEN event_at IS NULL THEN CAST(? AS BIGINT) ELSE GREATEST(event_at, CAST(? AS BIGINT)) END \
-             WHERE entity IN (",
-        );
-        let mut args = vec![
-            Arg::from(event.source.as_str()),
-            event.method.as_str().into(),
-            event.idem_key.as_str().into(),
-            event.body.as_str().into(),
-            event.received_at.into(),
-            status.into(),
-            error.map(str::to_string).into(),
-            event.idem_key.as_str().into(),
-            event.received_at.into(),
-            event.event_at.into(),
-            event.event_at.into(),
-            event.event_at.into(),
-        ];
-        for (i, entity) in fresh.iter().enumerate() {
-            sql.push_str(if i == 0 { "?" } else { ", ?" });
-            args.push(entity.key().into());
-        }
-        sql.push_str(")) SELECT id FROM e");
         let row = self
-            .fetch_optional(&sql, &args, WHAT)
+            .fetch_optional(sql, args, WHAT)
             .await?
             .ok_or_else(|| DbError::Corrupt(format!("{WHAT}: the database returned no id")))?;
         int(&row, "id").map_err(corrupt("events"))
@@ -825,30 +805,14 @@ impl Tx<'_> {
         entity: &Entity,
         next: &OrderState,
     ) -> Result<i64, DbError> {
-        const WHAT: &str = "journaling a callback event";
-        let sql = "WITH e AS (INSERT INTO events (source, method, idem_key, body, received_at, status, error) \
-             VALUES (?, ?, ?, ?, ?, ?, NULL) RETURNING id), \
-             h AS (UPDATE event_heads SET event_id = (SELECT id FROM e), idem_key = ?, received_at = ?, \
-             event_at = CASE WHEN CAST(? AS BIGINT) IS NULL THEN event_at \
-             WHEN event_at IS NULL THEN CAST(? AS BIGINT) ELSE GREATEST(event_at, CAST(? AS BIGINT)) END \
-             WHERE entity = ?), \
-             o AS (UPDATE order_states SET wms_order_id = ?, wms_status = ?, status_at = ?, track = ?, \
+        let (mut sql, mut args) = event_and_heads(event, STATUS_ACCEPTED, None, &[entity]);
+        sql.push_str(
+            ", o AS (UPDATE order_states SET wms_order_id = ?, wms_status = ?, status_at = ?, track = ?, \
              goods = ?, is_canceled = ?, source = ?, updated_at = ? WHERE order_id = ?) \
-             SELECT id FROM e";
-        let args = [
-            Arg::from(event.source.as_str()),
-            event.method.as_str().into(),
-            event.idem_key.as_str().into(),
-            event.body.as_str().into(),
-            event.received_at.into(),
-            STATUS_ACCEPTED.into(),
-            event.idem_key.as_str().into(),
-            event.received_at.into(),
-            event.event_at.into(),
-            event.event_at.into(),
-            event.event_at.into(),
-            entity.key().into(),
-            next.wms_order_id.clone().into(),
+             SELECT id FROM e",
+        );
+        args.extend([
+            Arg::from(next.wms_order_id.clone()),
             next.wms_status.into(),
             next.status_at.into(),
             next.track.clone().into(),
@@ -857,16 +821,12 @@ impl Tx<'_> {
             next.source.as_str().into(),
             next.updated_at.into(),
             next.order_id.as_str().into(),
-        ];
-        let row = self
-            .fetch_optional(sql, &args, WHAT)
-            .await?
-            .ok_or_else(|| DbError::Corrupt(format!("{WHAT}: the database returned no id")))?;
-        int(&row, "id").map_err(corrupt("events"))
+        ]);
+        self.fetch_event_id(&sql, &args).await
     }
 
-    /// Applies one order update: the row is created if absent, then locked
-    /// (`SELECT … FOR UPDATE`), merged in Rust and written back, so two
+    /// Applies one order update: the row is created if absent and locked
+    /// (see the module doc), merged in Rust and written back, so two
     /// concurrent callbacks for one order never overwrite each other.
     async fn apply_order(&mut self, update: &OrderUpdate, received_at: i64) -> Result<(), DbError> {
         let key = [
@@ -995,6 +955,46 @@ impl Tx<'_> {
         .await?;
         Ok(())
     }
+}
+
+/// PostgreSQL: the CTEs `e` (the event inserted with `status` and `error`,
+/// answering its `id`) and `h` (the heads of `fresh` moved to it, each
+/// `event_at` the later of its own and the event's), with their arguments;
+/// the caller adds what follows (more CTEs, the final `SELECT`).
+fn event_and_heads(
+    event: &NewEvent,
+    status: &str,
+    error: Option<&str>,
+    fresh: &[&Entity],
+) -> (String, Vec<Arg>) {
+    let mut sql = String::from(
+        "WITH e AS (INSERT INTO events (source, method, idem_key, body, received_at, status, error) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id), \
+         h AS (UPDATE event_heads SET event_id = (SELECT id FROM e), idem_key = ?, received_at = ?, \
+         event_at = CASE WHEN CAST(? AS BIGINT) IS NULL THEN event_at \
+         WHEN event_at IS NULL THEN CAST(? AS BIGINT) ELSE GREATEST(event_at, CAST(? AS BIGINT)) END \
+         WHERE entity IN (",
+    );
+    let mut args = vec![
+        Arg::from(event.source.as_str()),
+        event.method.as_str().into(),
+        event.idem_key.as_str().into(),
+        event.body.as_str().into(),
+        event.received_at.into(),
+        status.into(),
+        error.map(str::to_string).into(),
+        event.idem_key.as_str().into(),
+        event.received_at.into(),
+        event.event_at.into(),
+        event.event_at.into(),
+        event.event_at.into(),
+    ];
+    for (i, entity) in fresh.iter().enumerate() {
+        sql.push_str(if i == 0 { "?" } else { ", ?" });
+        args.push(entity.key().into());
+    }
+    sql.push_str("))");
+    (sql, args)
 }
 
 /// The upsert of `rows` stock snapshots `(sku, wms_stock, wms_reserved,

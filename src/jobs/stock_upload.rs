@@ -53,6 +53,25 @@ fn roubles(kop: Option<i64>) -> String {
     }
 }
 
+/// Records the upload's `result` with `note` for every class `f` corrects.
+fn set_fates(
+    fates: &mut HashMap<(String, &'static str), Fate>,
+    f: &rcost::OfferFix,
+    result: &str,
+    note: &str,
+) {
+    for (class_name, _) in fix_notes(f) {
+        fates.insert(
+            (f.sku.clone(), class_name),
+            Fate {
+                action: "crm_upload",
+                result: result.into(),
+                note: note.into(),
+            },
+        );
+    }
+}
+
 /// The report classes a fix corrects, each with its note.
 pub(super) fn fix_notes(f: &rcost::OfferFix) -> Vec<(&'static str, String)> {
     let mut out = Vec::with_capacity(2);
@@ -178,16 +197,7 @@ pub(super) async fn apply_crm(
             next += 1;
             if let Some(reason) = skip_reason(ctx, failed_before) {
                 for f in chunk {
-                    for (class_name, _) in fix_notes(f) {
-                        fates.insert(
-                            (f.sku.clone(), class_name),
-                            Fate {
-                                action: "crm_upload",
-                                result: "skipped".into(),
-                                note: reason.into(),
-                            },
-                        );
-                    }
+                    set_fates(fates, f, "skipped", reason);
                 }
                 continue;
             }
@@ -267,16 +277,7 @@ pub(super) async fn apply_crm(
                 let mut confirmed = Vec::with_capacity(chunk.len());
                 for (f, sent) in chunk.iter().zip(&offers) {
                     if not_found.contains(&f.sku) {
-                        for (class_name, _) in fix_notes(f) {
-                            fates.insert(
-                                (f.sku.clone(), class_name),
-                                Fate {
-                                    action: "crm_upload",
-                                    result: "not_found".into(),
-                                    note: "the CRM answered notFoundOffers".into(),
-                                },
-                            );
-                        }
+                        set_fates(fates, f, "not_found", "the CRM answered notFoundOffers");
                         chunk_rows[index].push((
                             f.sku.clone(),
                             class::MISSING_IN_CRM,
@@ -312,16 +313,7 @@ pub(super) async fn apply_crm(
                 corrections.failed += chunk.len() as u64;
                 failed_before = true;
                 for f in chunk {
-                    for (class_name, _) in fix_notes(f) {
-                        fates.insert(
-                            (f.sku.clone(), class_name),
-                            Fate {
-                                action: "crm_upload",
-                                result: "failed".into(),
-                                note: text.clone(),
-                            },
-                        );
-                    }
+                    set_fates(fates, f, "failed", &text);
                 }
             }
         }
