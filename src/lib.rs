@@ -5,6 +5,7 @@
 //! Only the two ends do I/O; [`reconcile`] is pure.
 
 pub mod app;
+pub mod apply;
 pub mod bench;
 pub mod check;
 pub mod cli;

@@ -109,14 +109,17 @@ impl Context {
     }
 
     /// Checks that the running job still holds its lock; every batch of
-    /// writes starts with this (through [`plan_write`] or directly for
+    /// writes starts with this (through [`Context::writer`] or directly for
     /// writes that are not corrections). Outside a run there is no lock to
     /// check and the answer is Ok.
     pub async fn check_lock(&self) -> std::result::Result<(), crate::db::lock::LockLost> {
-        match &self.run_lock {
-            Some(gate) => gate.check().await,
-            None => Ok(()),
-        }
+        self.writer().check_lock().await
+    }
+
+    /// The journaled write path for this run ([`crate::apply`]): every
+    /// correction is planned through it before it is sent and settled after.
+    pub fn writer(&self) -> crate::apply::Writer<'_> {
+        crate::apply::Writer::new(&self.state, self.run_lock.as_ref())
     }
 
     /// The IMSKLAD client for `[imsklad]`.
@@ -214,91 +217,7 @@ impl Context {
     }
 }
 
-/// The handle a run checks its job lock with before it writes (shared with
-/// its [`RunGuard`]). Once the lock is found lost it stays lost.
-#[derive(Clone)]
-pub struct WriteGate {
-    lock: Arc<tokio::sync::Mutex<crate::db::lock::JobLock>>,
-    lost: Arc<std::sync::Mutex<Option<crate::db::lock::LockLost>>>,
-}
-
-impl std::fmt::Debug for WriteGate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteGate").finish_non_exhaustive()
-    }
-}
-
-impl WriteGate {
-    /// Whether the run still holds its lock ([`crate::db::lock::JobLock::check`]).
-    pub async fn check(&self) -> std::result::Result<(), crate::db::lock::LockLost> {
-        if let Some(lost) = self.lost.lock().ok().and_then(|g| g.clone()) {
-            return Err(lost);
-        }
-        let result = self.lock.lock().await.check().await;
-        if let Err(lost) = &result {
-            tracing::error!("{lost}");
-            if let Ok(mut g) = self.lost.lock() {
-                *g = Some(lost.clone());
-            }
-        }
-        result
-    }
-}
-
-/// Why a write was not journaled (and so not sent).
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    /// The run lost its job lock: it stops writing.
-    #[error(transparent)]
-    LockLost(#[from] crate::db::lock::LockLost),
-    /// The journal could not be written.
-    #[error(transparent)]
-    Db(#[from] crate::db::DbError),
-}
-
-/// The one door every correction goes through before it is sent: checks
-/// that the run still holds its job lock, then journals the correction as
-/// planned ([`crate::db::journal::plan`]) and returns its id.
-pub async fn plan_write(
-    ctx: &Context,
-    planned: &crate::db::journal::Planned<'_>,
-) -> std::result::Result<i64, WriteError> {
-    ctx.check_lock().await?;
-    Ok(crate::db::journal::plan(&ctx.state, planned).await?)
-}
-
-/// How a failed write is journaled and reported.
-///
-/// A write that is not idempotent whose failure leaves its effect open (a
-/// timeout, a reset, an unreadable answer) is `unknown`: it may have taken
-/// effect, so it is not sent again within the run. Every other failure is
-/// `failed` (nothing happened, or sending it again does no harm).
-pub fn failed_write(
-    idempotent: bool,
-    ambiguous: bool,
-) -> (
-    crate::db::journal::CorrectionStatus,
-    crate::db::journal::ItemOutcome,
-) {
-    use crate::db::journal::{CorrectionStatus, ItemOutcome};
-    if !idempotent && ambiguous {
-        (CorrectionStatus::Unknown, ItemOutcome::Unknown)
-    } else {
-        (CorrectionStatus::Failed, ItemOutcome::Failed)
-    }
-}
-
-/// Adds a failed write to the run's counts.
-pub fn count_failure(
-    corrections: &mut crate::report::summary::CorrectionCounts,
-    status: crate::db::journal::CorrectionStatus,
-) {
-    if status == crate::db::journal::CorrectionStatus::Unknown {
-        corrections.unknown += 1;
-    } else {
-        corrections.failed += 1;
-    }
-}
+pub use crate::apply::{count_failure, failed_write, WriteError, WriteGate};
 
 /// A job run in progress: holds the job lock and the run record.
 ///
@@ -340,7 +259,7 @@ pub async fn begin(
     job: &str,
     window: (Option<i64>, Option<i64>),
 ) -> std::result::Result<RunGuard, Box<crate::report::summary::JobSummary>> {
-    use crate::db::{journal, runs};
+    use crate::db::runs;
     let started = std::time::Instant::now();
     let fail = |status: crate::db::runs::RunStatus, error: String| {
         Box::new(crate::report::summary::JobSummary {
@@ -380,29 +299,13 @@ pub async fn begin(
     if let Err(e) = runs::mark_abandoned(&ctx.state, job, run_id).await {
         tracing::warn!(job, error = %e, "could not close abandoned runs");
     }
-    match journal::unsettled(&ctx.state, job).await {
-        Ok(left) => {
-            for c in left {
-                tracing::warn!(job, correction = c.id, run = c.run_id, "a crashed run left a correction unsettled; it will be re-planned from fresh data");
-                // Sent or not, nobody knows: the process stopped in flight.
-                let _ = journal::settle(
-                    &ctx.state,
-                    c.id,
-                    journal::CorrectionStatus::Unknown,
-                    "abandoned: the process stopped before the answer was recorded (it may have been sent); re-planned by the next run from fresh data",
-                )
-                .await;
-            }
-        }
-        Err(e) => tracing::warn!(job, error = %e, "could not read unsettled corrections"),
-    }
+    crate::apply::Writer::new(&ctx.state, None)
+        .abandon_unsettled(job)
+        .await;
     Ok(RunGuard {
         run_id,
         job: job.to_string(),
-        gate: WriteGate {
-            lock: Arc::new(tokio::sync::Mutex::new(lock)),
-            lost: Arc::new(std::sync::Mutex::new(None)),
-        },
+        gate: WriteGate::new(lock),
         started,
         dry_run: ctx.dry_run,
         forced: ctx.force,
@@ -411,7 +314,7 @@ pub async fn begin(
 
 impl RunGuard {
     /// `ctx` for this run: the same context, with the run's lock to check
-    /// before writing ([`Context::check_lock`], [`plan_write`]).
+    /// before writing ([`Context::check_lock`], [`Context::writer`]).
     pub fn scope(&self, ctx: &Context) -> Context {
         let mut scoped = ctx.clone();
         scoped.run_lock = Some(self.gate.clone());
@@ -451,7 +354,7 @@ impl RunGuard {
             tracing::error!(run = self.run_id, error = %e, "could not record the run's end");
             error.get_or_insert_with(|| format!("recording the run failed: {e}"));
         }
-        if let Err(e) = self.gate.lock.lock().await.release_now().await {
+        if let Err(e) = self.gate.lock().lock().await.release_now().await {
             tracing::warn!(job = %self.job, error = %e, "could not release the job lock");
         }
         crate::report::summary::JobSummary {

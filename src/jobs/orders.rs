@@ -37,7 +37,7 @@ use crate::connectors::retailcrm::{
     StoreIntegration,
 };
 use crate::db::events::{self, OrderState, EGON_FINAL, SOURCE_EGON, SOURCE_IMSKLAD};
-use crate::db::journal::{self, CorrectionStatus, Planned, Target};
+use crate::db::journal::{CorrectionStatus, Planned, Target};
 use crate::db::mapping::{self, MapKind};
 use crate::db::runs::RunStatus;
 use crate::db::{Db, DbError};
@@ -1343,28 +1343,31 @@ async fn ensure_module(
         .collect();
     let payload = json!({"code": wanted.code, "baseUrl": wanted.base_url, "actions": actions,
                          "fingerprint": fingerprint});
-    let id = super::plan_write(
-        ctx,
-        &Planned {
+    let id = ctx
+        .writer()
+        .plan(&Planned {
             run_id,
             job: JOB,
             target: Target::Crm,
             action: action::CRM_MODULE,
             item_key: &wanted.code,
             payload: &payload,
-        },
-    )
-    .await?;
+        })
+        .await?;
     match crm.integration_module_edit(&wanted).await {
         Ok(()) => {
-            journal::settle(&ctx.state, id, CorrectionStatus::Applied, "{}").await?;
+            ctx.writer()
+                .settle(id, CorrectionStatus::Applied, "{}")
+                .await?;
             crate::db::protocol::put_module_fingerprint(&ctx.state, &wanted.code, &fingerprint)
                 .await?;
             Ok(Ok(note))
         }
         Err(e) => {
             let text = e.to_string();
-            journal::settle(&ctx.state, id, CorrectionStatus::Failed, &text).await?;
+            ctx.writer()
+                .settle(id, CorrectionStatus::Failed, &text)
+                .await?;
             Ok(Err(format!(
                 "registering the warehouse module failed: {text}"
             )))
@@ -1383,21 +1386,22 @@ async fn send_edit(
     corrections: &mut CorrectionCounts,
 ) -> Result<Fate> {
     let payload = patch.to_json();
-    let id = super::plan_write(
-        ctx,
-        &Planned {
+    let id = ctx
+        .writer()
+        .plan(&Planned {
             run_id,
             job: JOB,
             target: Target::Crm,
             action: action_name,
             item_key: order_id,
             payload: &payload,
-        },
-    )
-    .await?;
+        })
+        .await?;
     match crm.order_edit(order_id, patch).await {
         Ok(()) => {
-            journal::settle(&ctx.state, id, CorrectionStatus::Applied, "{}").await?;
+            ctx.writer()
+                .settle(id, CorrectionStatus::Applied, "{}")
+                .await?;
             corrections.applied += 1;
             Ok(Fate::new(action_name, "applied", payload.to_string()))
         }
@@ -1408,7 +1412,9 @@ async fn send_edit(
                 order = order_id,
                 "RetailCRM order edit failed: {text}"
             );
-            journal::settle(&ctx.state, id, CorrectionStatus::Failed, &text).await?;
+            ctx.writer()
+                .settle(id, CorrectionStatus::Failed, &text)
+                .await?;
             corrections.failed += 1;
             Ok(Fate::new(action_name, "failed", text))
         }
@@ -1649,18 +1655,17 @@ async fn plan_wms(
     id: &str,
     payload: &Value,
 ) -> Result<i64> {
-    Ok(super::plan_write(
-        ctx,
-        &Planned {
+    Ok(ctx
+        .writer()
+        .plan(&Planned {
             run_id,
             job: JOB,
             target: Target::Wms,
             action: action_name,
             item_key: id,
             payload,
-        },
-    )
-    .await?)
+        })
+        .await?)
 }
 
 /// Settles an IMSKLAD write: `ok` applied, `warning` partial, error failed.
@@ -1672,13 +1677,13 @@ async fn settle_imsklad(
 ) -> Result<(&'static str, String)> {
     Ok(match answer {
         Ok(WriteOutcome::Ok { id }) => {
-            journal::settle(
-                &ctx.state,
-                journal_id,
-                CorrectionStatus::Applied,
-                &json!({"result": "ok", "id": id}).to_string(),
-            )
-            .await?;
+            ctx.writer()
+                .settle(
+                    journal_id,
+                    CorrectionStatus::Applied,
+                    &json!({"result": "ok", "id": id}).to_string(),
+                )
+                .await?;
             corrections.applied += 1;
             (
                 "applied",
@@ -1687,7 +1692,9 @@ async fn settle_imsklad(
         }
         Ok(WriteOutcome::Warning { id, warning }) => {
             let answer = json!({"result": "warning", "warning": warning, "id": id}).to_string();
-            journal::settle(&ctx.state, journal_id, CorrectionStatus::Partial, &answer).await?;
+            ctx.writer()
+                .settle(journal_id, CorrectionStatus::Partial, &answer)
+                .await?;
             corrections.partial += 1;
             ("partial", format!("IMSKLAD warning: {warning}"))
         }
@@ -1702,7 +1709,7 @@ async fn settle_imsklad(
                     "; it may have been applied: not re-sent in this run, the next run's read tells",
                 );
             }
-            journal::settle(&ctx.state, journal_id, status, &text).await?;
+            ctx.writer().settle(journal_id, status, &text).await?;
             super::count_failure(corrections, status);
             (outcome.as_str(), text)
         }
@@ -1828,13 +1835,9 @@ async fn add_one(
                     )
                     .await?;
                     let answer = json!({"order_id": created.order_id, "created": created.created});
-                    journal::settle(
-                        &ctx.state,
-                        jid,
-                        CorrectionStatus::Applied,
-                        &answer.to_string(),
-                    )
-                    .await?;
+                    ctx.writer()
+                        .settle(jid, CorrectionStatus::Applied, &answer.to_string())
+                        .await?;
                     corrections.applied += 1;
                     Ok(Fate::new(
                         ACT,
@@ -1844,7 +1847,9 @@ async fn add_one(
                 }
                 Err(e) => {
                     let text = e.to_string();
-                    journal::settle(&ctx.state, jid, CorrectionStatus::Failed, &text).await?;
+                    ctx.writer()
+                        .settle(jid, CorrectionStatus::Failed, &text)
+                        .await?;
                     corrections.failed += 1;
                     Ok(Fate::new(ACT, "failed", text))
                 }
@@ -1913,13 +1918,17 @@ async fn cancel_one(
                 .await
             {
                 Ok(()) => {
-                    journal::settle(&ctx.state, jid, CorrectionStatus::Applied, "{}").await?;
+                    ctx.writer()
+                        .settle(jid, CorrectionStatus::Applied, "{}")
+                        .await?;
                     corrections.applied += 1;
                     Ok(Fate::new(ACT, "applied", ""))
                 }
                 Err(e) => {
                     let text = e.to_string();
-                    journal::settle(&ctx.state, jid, CorrectionStatus::Failed, &text).await?;
+                    ctx.writer()
+                        .settle(jid, CorrectionStatus::Failed, &text)
+                        .await?;
                     corrections.failed += 1;
                     Ok(Fate::new(ACT, "failed", text))
                 }

@@ -48,7 +48,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::{begin, Context, Outcome};
 use crate::connectors::imshop::{self as wire, ImshopClient, ImshopError, PushOutcome, ScanUpdate};
 use crate::db::events::{self, Scan, ScanStatus};
-use crate::db::journal::{self, CorrectionStatus, Planned, Target};
+use crate::db::journal::{CorrectionStatus, Planned, Target};
 use crate::db::runs::RunStatus;
 use crate::db::{now_ms, DbError};
 use crate::listener::imshop::{decide, judge, Verdict};
@@ -470,19 +470,18 @@ async fn recheck(
     }
     let payload =
         json!({"code": scan.code, "userId": scan.user_id, "expected": preview.status.as_str()});
-    let id = super::plan_write(
-        ctx,
-        &Planned {
+    let id = ctx
+        .writer()
+        .plan(&Planned {
             run_id,
             job: JOB,
             target: Target::Shop,
             action: "recheck_scan",
             item_key: &scan.id,
             payload: &payload,
-        },
-    )
-    .await
-    .map_err(write_err("journaling a re-check"))?;
+        })
+        .await
+        .map_err(write_err("journaling a re-check"))?;
     match decide(&ctx.shop, std::slice::from_ref(&scan.code), &scan.user_id).await {
         Ok((_, verdict)) => {
             events::set_scan_status(
@@ -495,14 +494,10 @@ async fn recheck(
             .map_err(db("storing a re-checked scan"))?;
             let answer =
                 json!({"status": verdict.status.as_str(), "statusMessage": verdict.status_message});
-            journal::settle(
-                &ctx.state,
-                id,
-                CorrectionStatus::Applied,
-                &answer.to_string(),
-            )
-            .await
-            .map_err(db("journaling a re-check's outcome"))?;
+            ctx.writer()
+                .settle(id, CorrectionStatus::Applied, &answer.to_string())
+                .await
+                .map_err(db("journaling a re-check's outcome"))?;
             tally.corrections.applied += 1;
             let mut after = with_verdict(scan, &verdict);
             after.updated_at = now_ms();
@@ -513,7 +508,8 @@ async fn recheck(
         }
         Err(e) => {
             let text = format!("the shop database did not answer: {e}");
-            journal::settle(&ctx.state, id, CorrectionStatus::Failed, &text)
+            ctx.writer()
+                .settle(id, CorrectionStatus::Failed, &text)
                 .await
                 .map_err(db("journaling a re-check's outcome"))?;
             tally.corrections.failed += 1;
@@ -601,19 +597,18 @@ async fn push_one(
         update.code = b.to_owned();
     }
     let payload = serde_json::to_value(&update).unwrap_or_else(|_| json!({"id": scan.id}));
-    let id = super::plan_write(
-        ctx,
-        &Planned {
+    let id = ctx
+        .writer()
+        .plan(&Planned {
             run_id,
             job: JOB,
             target: Target::Imshop,
             action: "push_status",
             item_key: &scan.id,
             payload: &payload,
-        },
-    )
-    .await
-    .map_err(write_err("journaling a push"))?;
+        })
+        .await
+        .map_err(write_err("journaling a push"))?;
     let row = Row::new(scan, class::PUSHED, "push");
     let (status, answer, row, acknowledged) = match client.push_status(&update).await {
         Ok(PushOutcome::Accepted) => {
@@ -655,7 +650,8 @@ async fn push_one(
             (CorrectionStatus::Failed, text, row, false)
         }
     };
-    journal::settle(&ctx.state, id, status, &answer)
+    ctx.writer()
+        .settle(id, status, &answer)
         .await
         .map_err(db("journaling a push's outcome"))?;
     match status {

@@ -38,7 +38,7 @@ use super::stock_upload::{apply_crm, fix_notes, shop_costs, UploadInput};
 use super::{begin, stock_delta, Context, Outcome};
 use crate::config::{LookupUnmapped, WmsKind};
 use crate::connectors::imsklad::Good;
-use crate::db::journal::{self, CorrectionStatus, ItemOutcome, Planned, Target};
+use crate::db::journal::{CorrectionStatus, ItemOutcome, Planned, Target};
 use crate::db::known_stock;
 use crate::db::mapping::{self, MapKind};
 use crate::db::runs::{self, RunStatus};
@@ -878,18 +878,17 @@ async fn apply_shop(
         .map(|u| json!({"sku": u.sku, "from": u.from, "to": u.to}))
         .collect::<Vec<_>>());
     let key = format!("{} SKUs", plan.shop_updates.len());
-    let id = super::plan_write(
-        ctx,
-        &Planned {
+    let id = ctx
+        .writer()
+        .plan(&Planned {
             run_id,
             job: JOB,
             target: Target::Shop,
             action: "update_stock",
             item_key: &key,
             payload: &payload,
-        },
-    )
-    .await?;
+        })
+        .await?;
     let updates: Vec<crate::shop::StockWrite> = plan
         .shop_updates
         .iter()
@@ -911,18 +910,18 @@ async fn apply_shop(
             } else {
                 CorrectionStatus::Partial
             };
-            journal::settle(
-                &ctx.state,
-                id,
-                status,
-                &json!({
-                    "updated": outcome.updated.len(),
-                    "inserted": outcome.inserted.len(),
-                    "changed_during_run": outcome.changed_during_run,
-                })
-                .to_string(),
-            )
-            .await?;
+            ctx.writer()
+                .settle(
+                    id,
+                    status,
+                    &json!({
+                        "updated": outcome.updated.len(),
+                        "inserted": outcome.inserted.len(),
+                        "changed_during_run": outcome.changed_during_run,
+                    })
+                    .to_string(),
+                )
+                .await?;
             for u in &plan.shop_updates {
                 let fate = if changed.contains(u.sku.as_str()) {
                     corrections.failed += 1;
@@ -947,7 +946,9 @@ async fn apply_shop(
         }
         Err(e) => {
             let text = e.to_string();
-            journal::settle(&ctx.state, id, CorrectionStatus::Failed, &text).await?;
+            ctx.writer()
+                .settle(id, CorrectionStatus::Failed, &text)
+                .await?;
             corrections.failed += updates.len() as u64;
             for u in &plan.shop_updates {
                 fates.insert(
@@ -983,13 +984,13 @@ async fn record_mapped(
 ) -> Result<()> {
     mapping::put(&ctx.state, MapKind::Good, sku, &wms_id.to_string()).await?;
     mapping::remove(&ctx.state, MapKind::AbsentGood, sku).await?;
-    journal::settle(
-        &ctx.state,
-        journal_id,
-        CorrectionStatus::Applied,
-        &json!({"id": wms_id}).to_string(),
-    )
-    .await?;
+    ctx.writer()
+        .settle(
+            journal_id,
+            CorrectionStatus::Applied,
+            &json!({"id": wms_id}).to_string(),
+        )
+        .await?;
     corrections.applied += 1;
     Ok(())
 }
@@ -1003,18 +1004,17 @@ async fn add_good(
     payload: &serde_json::Value,
     corrections: &mut CorrectionCounts,
 ) -> Result<(&'static str, String)> {
-    let add = super::plan_write(
-        ctx,
-        &Planned {
+    let add = ctx
+        .writer()
+        .plan(&Planned {
             run_id,
             job: JOB,
             target: Target::Wms,
             action: "add_good",
             item_key: sku,
             payload,
-        },
-    )
-    .await?;
+        })
+        .await?;
     match client.add_good(good).await {
         Ok(wms_id) => {
             record_mapped(ctx, sku, add, wms_id, corrections).await?;
@@ -1035,7 +1035,7 @@ async fn add_good(
                     "; it may have been created: not re-sent in this run, the next run looks it up",
                 );
             }
-            journal::settle(&ctx.state, add, status, &text).await?;
+            ctx.writer().settle(add, status, &text).await?;
             super::count_failure(corrections, status);
             Ok((outcome.as_str(), text))
         }
@@ -1122,18 +1122,17 @@ async fn apply_wms(
                     set(sku, "wms_add", result, note);
                     continue;
                 }
-                let id = super::plan_write(
-                    ctx,
-                    &Planned {
+                let id = ctx
+                    .writer()
+                    .plan(&Planned {
                         run_id,
                         job: JOB,
                         target: Target::Wms,
                         action: "update_good",
                         item_key: sku,
                         payload: &payload,
-                    },
-                )
-                .await?;
+                    })
+                    .await?;
                 match client.update_good(&good).await {
                     Ok(wms_id) => {
                         record_mapped(ctx, sku, id, wms_id, corrections).await?;
@@ -1148,7 +1147,8 @@ async fn apply_wms(
                     // unknown id answers; code 2 (not found) and code 4 (not
                     // performed) both count as "unknown to the WMS".
                     Err(e) if unknown_good(&e) => {
-                        journal::settle(&ctx.state, id, CorrectionStatus::Failed, &e.to_string())
+                        ctx.writer()
+                            .settle(id, CorrectionStatus::Failed, &e.to_string())
                             .await?;
                         if create {
                             let (result, note) =
@@ -1162,7 +1162,8 @@ async fn apply_wms(
                         }
                     }
                     Err(e) => {
-                        journal::settle(&ctx.state, id, CorrectionStatus::Failed, &e.to_string())
+                        ctx.writer()
+                            .settle(id, CorrectionStatus::Failed, &e.to_string())
                             .await?;
                         corrections.failed += 1;
                         set(sku, "wms_register", "failed", e.to_string());

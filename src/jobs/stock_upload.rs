@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use super::stock::{ClassifiedRows, Fate, WmsSnapshot, JOB};
 use super::Context;
 use crate::connectors::retailcrm::{OfferStock, RetailCrmClient, MAX_OFFERS_PER_UPLOAD};
-use crate::db::journal::{self, CorrectionStatus, Planned, Target};
+use crate::db::journal::{CorrectionStatus, Planned, Target};
 use crate::db::known_stock::{self, KnownOffer};
 use crate::progress::Progress;
 use crate::reconcile::cost::{self as rcost, COST_MISMATCH_CRM};
@@ -153,7 +153,7 @@ fn skip_reason(ctx: &Context, failed_before: bool) -> Option<&'static str> {
 
 /// Uploads the fixes in batches of at most [`MAX_OFFERS_PER_UPLOAD`].
 ///
-/// Each batch is journaled (after the lock check of [`super::plan_write`])
+/// Each batch is journaled (after the lock check of [`crate::apply::Writer::plan`])
 /// before it is sent and settled with the CRM's answer as soon as that is in.
 /// The first batch goes alone (a CRM that fails it is sent nothing else);
 /// then up to [`UPLOAD_CONCURRENCY`] are in flight, through the client's rate
@@ -223,18 +223,17 @@ pub(super) async fn apply_crm(
             let first = chunk.first().map(|f| f.sku.as_str()).unwrap_or("");
             let last = chunk.last().map(|f| f.sku.as_str()).unwrap_or("");
             let key = format!("{first}..{last} ({} offers)", chunk.len());
-            let planned = super::plan_write(
-                ctx,
-                &Planned {
+            let planned = ctx
+                .writer()
+                .plan(&Planned {
                     run_id,
                     job: JOB,
                     target: Target::Crm,
                     action: "inventories_upload",
                     item_key: &key,
                     payload: &payload,
-                },
-            )
-            .await;
+                })
+                .await;
             let id = match planned {
                 Ok(id) => id,
                 Err(e) => {
@@ -264,13 +263,9 @@ pub(super) async fn apply_crm(
         match result {
             Ok(result) => {
                 let answer = json!({"processedOffersCount": result.processed, "notFoundOffers": result.not_found});
-                journal::settle(
-                    &ctx.state,
-                    id,
-                    CorrectionStatus::Applied,
-                    &answer.to_string(),
-                )
-                .await?;
+                ctx.writer()
+                    .settle(id, CorrectionStatus::Applied, &answer.to_string())
+                    .await?;
                 corrections.applied += chunk.len() as u64;
                 let not_found: std::collections::HashSet<&String> =
                     result.not_found.iter().collect();
@@ -309,7 +304,9 @@ pub(super) async fn apply_crm(
             Err(e) => {
                 let text = e.to_string();
                 tracing::error!(run = run_id, chunk = %key, "RetailCRM upload failed: {text}");
-                journal::settle(&ctx.state, id, CorrectionStatus::Failed, &text).await?;
+                ctx.writer()
+                    .settle(id, CorrectionStatus::Failed, &text)
+                    .await?;
                 corrections.failed += chunk.len() as u64;
                 failed_before = true;
                 for f in chunk {
