@@ -4,18 +4,14 @@
 use anyhow::{Context as _, Result};
 use clap::Parser;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 
 use crate::cli::{Cli, Command, GlobalArgs, LogFormat};
-use crate::config::Config;
 use crate::db::{runs, Db};
-use crate::report::summary::{combined_exit_code, JobSummary};
-
-/// Exit code: the run failed (error, unreachable source, safety guard).
-pub const EXIT_FAILED: u8 = 2;
+use crate::exit::Exit;
+use crate::report::summary::{combined_exit, JobSummary};
 
 /// Runs the command line and returns the process exit code.
-pub fn main_with_args() -> u8 {
+pub fn main_with_args() -> Exit {
     let cli = Cli::parse();
     init_logging(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -25,14 +21,14 @@ pub fn main_with_args() -> u8 {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return EXIT_FAILED;
+            return Exit::Failed;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            EXIT_FAILED
+            Exit::Failed
         }
     }
 }
@@ -57,25 +53,11 @@ fn init_logging(global: &GlobalArgs) {
     };
 }
 
-/// Loads the configuration named by `--config` (or `./sverka.toml`, or defaults)
-/// with the process environment's overrides.
-pub fn load_config(global: &GlobalArgs) -> Result<Config> {
-    let (path, explicit) = match &global.config {
-        Some(p) => (p.clone(), true),
-        None => (PathBuf::from("sverka.toml"), false),
-    };
-    let mut config = Config::load(&path, explicit, std::env::vars())?;
-    if let Some(dir) = &global.report_dir {
-        config.reports.dir = dir.clone();
-    }
-    Ok(config)
-}
-
-async fn run(cli: Cli) -> Result<u8> {
+async fn run(cli: Cli) -> Result<Exit> {
     let global = cli.global.clone();
     match cli.command {
         Command::Migrate => {
-            let config = load_config(&global)?;
+            let config = global.load_config()?;
             let db = Db::connect_state(config.state.database_url.expose())
                 .await
                 .context("migrating the state database")?;
@@ -85,12 +67,12 @@ async fn run(cli: Cli) -> Result<u8> {
             } else {
                 println!("{msg}");
             }
-            Ok(0)
+            Ok(Exit::Clean)
         }
         Command::Check => crate::check::run(&global).await,
         Command::Map(args) => crate::map_import::run(&args, &global).await,
         Command::Runs(args) => {
-            let config = load_config(&global)?;
+            let config = global.load_config()?;
             let db = Db::connect_state(config.state.database_url.expose()).await?;
             let list = runs::recent(&db, args.job.as_deref(), args.limit).await?;
             if global.json {
@@ -136,10 +118,10 @@ async fn run(cli: Cli) -> Result<u8> {
                     );
                 }
             }
-            Ok(0)
+            Ok(Exit::Clean)
         }
         Command::Events(args) => {
-            let config = load_config(&global)?;
+            let config = global.load_config()?;
             let db = Db::connect_state(config.state.database_url.expose()).await?;
             let since = match args.since {
                 Some(t) => {
@@ -193,10 +175,10 @@ async fn run(cli: Cli) -> Result<u8> {
                     }
                 }
             }
-            Ok(0)
+            Ok(Exit::Clean)
         }
         Command::Reconcile(args) => {
-            let mut config = load_config(&global)?;
+            let mut config = global.load_config()?;
             if let Some(mode) = args.mode {
                 // The flag wins over `[stock] mode`.
                 config.stock.mode = mode;
@@ -217,10 +199,10 @@ async fn run(cli: Cli) -> Result<u8> {
             let summaries = crate::jobs::runner::run_kind(&ctx, args.job, window).await;
             watcher.abort();
             print_summaries(&summaries, global.json)?;
-            Ok(combined_exit_code(&summaries))
+            Ok(combined_exit(&summaries))
         }
         Command::Serve => {
-            let config = load_config(&global)?;
+            let config = global.load_config()?;
             let ctx = crate::jobs::Context::open(&config, &global, false).await?;
             let state = crate::listener::ListenerState {
                 settings: std::sync::Arc::new(crate::demo::listener_settings(&config)),
@@ -234,10 +216,10 @@ async fn run(cli: Cli) -> Result<u8> {
             crate::listener::serve(state, shutdown_signal())
                 .await
                 .with_context(|| format!("serving on {}", config.listener.bind))?;
-            Ok(0)
+            Ok(Exit::Clean)
         }
         Command::Schedule(args) => {
-            let config = load_config(&global)?;
+            let config = global.load_config()?;
             let defs = crate::jobs::schedule::load_dir(&args.jobs_dir)?;
             let clock: std::sync::Arc<dyn crate::jobs::schedule::Clock> =
                 std::sync::Arc::new(crate::jobs::schedule::SystemClock);
@@ -252,7 +234,7 @@ async fn run(cli: Cli) -> Result<u8> {
                         .unwrap_or_else(|| "disabled".into());
                     println!("{name:<16} {when}");
                 }
-                return Ok(0);
+                return Ok(Exit::Clean);
             }
             let state = Db::connect_state(config.state.database_url.expose()).await?;
             let runner = std::sync::Arc::new(crate::jobs::runner::ConfiguredRunner::new(
@@ -262,9 +244,12 @@ async fn run(cli: Cli) -> Result<u8> {
             eprintln!("sverka schedule: {} job definitions from {}; SIGTERM or Ctrl-C stops after the current step", defs.len(), args.jobs_dir.display());
             let scheduler = crate::jobs::schedule::Scheduler::new(defs, runner, clock, state);
             scheduler.run(shutdown_signal()).await;
-            Ok(0)
+            Ok(Exit::Clean)
         }
-        Command::Sandbox(args) => crate::sandbox::serve::run(&args, shutdown_signal()).await,
+        Command::Sandbox(args) => {
+            crate::sandbox::serve::run(&args, shutdown_signal()).await?;
+            Ok(Exit::Clean)
+        }
         Command::Demo(args) => crate::demo::run(&args, &global).await,
         Command::Bench(args) => crate::bench::run(&args, &global).await,
     }

@@ -8,19 +8,19 @@ use anyhow::Result;
 use serde_json::json;
 use std::time::Duration;
 
-use crate::app::load_config;
 use crate::cli::GlobalArgs;
 use crate::config::{Config, WmsKind};
 use crate::connectors::imsklad::quick_policy;
 use crate::connectors::retailcrm::{OfferKey, RetailCrmClient, RetailCrmConfig};
 use crate::db::Db;
+use crate::exit::Exit;
 use crate::jobs::orders::StatusMap;
 use crate::shop::{Queries, Shop};
 
 /// Runs the checks; exit code 0 when everything needed is in place, 2 otherwise.
-pub async fn run(global: &GlobalArgs) -> Result<u8> {
+pub async fn run(global: &GlobalArgs) -> Result<Exit> {
     let mut lines: Vec<(String, bool, String)> = Vec::new();
-    let config = match load_config(global) {
+    let config = match global.load_config() {
         Ok(c) => {
             lines.push(("configuration".into(), true, "valid".into()));
             c
@@ -263,7 +263,7 @@ async fn retailcrm_references(config: &Config, lines: &mut Vec<(String, bool, St
     }
 }
 
-fn finish(lines: Vec<(String, bool, String)>, json: bool) -> Result<u8> {
+fn finish(lines: Vec<(String, bool, String)>, json: bool) -> Result<Exit> {
     let ok = lines.iter().all(|(_, ok, _)| *ok);
     if json {
         let checks: Vec<_> = lines
@@ -279,5 +279,5 @@ fn finish(lines: Vec<(String, bool, String)>, json: bool) -> Result<u8> {
             println!("{} {what}: {detail}", if *good { "ok  " } else { "FAIL" });
         }
     }
-    Ok(if ok { 0 } else { crate::app::EXIT_FAILED })
+    Ok(if ok { Exit::Clean } else { Exit::Failed })
 }

@@ -3,6 +3,8 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+use crate::config::Config;
+
 /// sverka keeps an online shop, its fulfillment warehouse (IMSKLAD or EGON) and
 /// its RetailCRM account telling the same story.
 ///
@@ -333,6 +335,22 @@ pub struct BenchArgs {
     /// Internal: the size of `--case`.
     #[arg(long, hide = true, default_value_t = 0)]
     pub size: usize,
+}
+
+impl GlobalArgs {
+    /// Loads the configuration named by `--config` (or `./sverka.toml`, or defaults)
+    /// with the process environment's overrides.
+    pub fn load_config(&self) -> anyhow::Result<Config> {
+        let (path, explicit) = match &self.config {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from("sverka.toml"), false),
+        };
+        let mut config = Config::load(&path, explicit, std::env::vars())?;
+        if let Some(dir) = &self.report_dir {
+            config.reports.dir = dir.clone();
+        }
+        Ok(config)
+    }
 }
 
 #[cfg(test)]

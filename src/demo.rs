@@ -16,6 +16,7 @@ use std::time::Instant;
 use crate::cli::{DemoArgs, GlobalArgs};
 use crate::config::{Config, WmsKind};
 use crate::db::Db;
+use crate::exit::Exit;
 use crate::jobs::Context;
 use crate::listener::{ListenerSettings, ListenerState};
 use crate::report::summary::JobSummary;
@@ -83,7 +84,7 @@ pub fn listener_settings(config: &Config) -> ListenerSettings {
 }
 
 /// Runs the demo; returns the exit code (0 when every job ran).
-pub async fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<u8> {
+pub async fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<Exit> {
     let started = Instant::now();
     let work = WorkDir::new(args.dir.clone(), global.report_dir.clone());
     let reuse = args.reuse && work.root.join("state.db").exists();
@@ -240,7 +241,7 @@ pub async fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<u8> {
     listener.stop().await;
     set.stop().await;
 
-    let failed = summaries.iter().any(|s| s.exit_code() == 2);
+    let failed = summaries.iter().any(|s| s.exit() == Exit::Failed);
     if global.json {
         println!(
             "{}",
@@ -260,7 +261,7 @@ pub async fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<u8> {
             work.root.display()
         );
     }
-    Ok(if failed { crate::app::EXIT_FAILED } else { 0 })
+    Ok(if failed { Exit::Failed } else { Exit::Clean })
 }
 
 /// Plays the IMSHOP app: users scan some of the world's marking codes (as text

@@ -13,6 +13,7 @@ pub mod config;
 pub mod connectors;
 pub mod db;
 pub mod demo;
+pub mod exit;
 pub mod jobs;
 pub mod lenient;
 pub mod listener;

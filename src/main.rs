@@ -1,5 +1,5 @@
 //! The `sverka` binary: everything lives in the library; see `sverka::app`.
 
-fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(sverka::app::main_with_args())
+fn main() -> sverka::exit::Exit {
+    sverka::app::main_with_args()
 }

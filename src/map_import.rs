@@ -12,13 +12,13 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::app::load_config;
 use crate::cli::{GlobalArgs, MapAction, MapArgs};
 use crate::db::mapping::{self, MapKind};
 use crate::db::Db;
+use crate::exit::Exit;
 
 /// Runs `sverka map …`; returns the exit code.
-pub async fn run(args: &MapArgs, global: &GlobalArgs) -> Result<u8> {
+pub async fn run(args: &MapArgs, global: &GlobalArgs) -> Result<Exit> {
     match &args.action {
         MapAction::Import { file } => import(file, global).await,
     }
@@ -90,7 +90,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, i64>, Vec<ImportError>> {
     }
 }
 
-async fn import(file: &Path, global: &GlobalArgs) -> Result<u8> {
+async fn import(file: &Path, global: &GlobalArgs) -> Result<Exit> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("reading the mapping file {}", file.display()))?;
     let pairs = match parse(&text) {
@@ -103,10 +103,10 @@ async fn import(file: &Path, global: &GlobalArgs) -> Result<u8> {
                 let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 println!("{}", json!({"ok": false, "imported": 0, "errors": list}));
             }
-            return Ok(crate::app::EXIT_FAILED);
+            return Ok(Exit::Failed);
         }
     };
-    let config = load_config(global)?;
+    let config = global.load_config()?;
     let db = Db::connect_state(config.state.database_url.expose())
         .await
         .context("opening the state database")?;
@@ -133,7 +133,7 @@ async fn import(file: &Path, global: &GlobalArgs) -> Result<u8> {
             file.display()
         );
     }
-    Ok(0)
+    Ok(Exit::Clean)
 }
 
 #[cfg(test)]

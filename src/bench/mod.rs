@@ -174,9 +174,9 @@ pub struct Report {
 }
 
 /// Runs `sverka bench`; returns the exit code.
-pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
+pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<crate::exit::Exit> {
     if let Some(case) = &args.case {
-        return run_case(case, args).map(|()| 0);
+        return run_case(case, args).map(|()| crate::exit::Exit::Clean);
     }
     if let Some(path) = &args.render {
         let text =
@@ -364,7 +364,7 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
 }
 
 /// Prints the report (JSON or Markdown) and, with `--readme`, rewrites the README's block.
-fn publish(report: &Report, args: &BenchArgs, global: &GlobalArgs) -> Result<u8> {
+fn publish(report: &Report, args: &BenchArgs, global: &GlobalArgs) -> Result<crate::exit::Exit> {
     if global.json {
         println!("{}", serde_json::to_string_pretty(report)?);
     } else {
@@ -377,7 +377,7 @@ fn publish(report: &Report, args: &BenchArgs, global: &GlobalArgs) -> Result<u8>
             &format!("updated the results in {}", path.display()),
         );
     }
-    Ok(0)
+    Ok(crate::exit::Exit::Clean)
 }
 
 fn say(global: &GlobalArgs, line: &str) {

@@ -4,6 +4,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::db::runs::RunStatus;
+use crate::exit::Exit;
 
 /// Corrections by outcome.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -54,13 +55,19 @@ impl JobSummary {
     /// The process exit code this run stands for: 0 clean or all corrected,
     /// 1 discrepancies left for a person, 2 failed, stopped by a guard, or refused
     /// because the job was already running.
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit(&self) -> Exit {
         match self.status {
-            RunStatus::Clean => 0,
-            RunStatus::Discrepancies => 1,
-            RunStatus::Skipped => 2,
-            RunStatus::Guarded | RunStatus::Failed | RunStatus::Running => 2,
+            RunStatus::Clean => Exit::Clean,
+            RunStatus::Discrepancies => Exit::Discrepancies,
+            RunStatus::Guarded | RunStatus::Failed | RunStatus::Running | RunStatus::Skipped => {
+                Exit::Failed
+            }
         }
+    }
+
+    /// [`JobSummary::exit`] as its number.
+    pub fn exit_code(&self) -> u8 {
+        self.exit().code()
     }
 
     /// A human-readable block.
@@ -104,12 +111,8 @@ impl JobSummary {
 }
 
 /// Combines several job summaries into one exit code (the worst wins).
-pub fn combined_exit_code(summaries: &[JobSummary]) -> u8 {
-    summaries
-        .iter()
-        .map(JobSummary::exit_code)
-        .max()
-        .unwrap_or(0)
+pub fn combined_exit(summaries: &[JobSummary]) -> Exit {
+    Exit::worst(summaries.iter().map(JobSummary::exit))
 }
 
 #[cfg(test)]
@@ -140,7 +143,7 @@ mod tests {
         assert_eq!(summary(RunStatus::Guarded).exit_code(), 2);
         assert_eq!(summary(RunStatus::Failed).exit_code(), 2);
         assert_eq!(
-            combined_exit_code(&[summary(RunStatus::Clean), summary(RunStatus::Discrepancies)]),
+            combined_exit(&[summary(RunStatus::Clean), summary(RunStatus::Discrepancies)]).code(),
             1
         );
     }

@@ -12,6 +12,7 @@ mod egon;
 mod fixtures;
 mod imshop;
 mod imsklad;
+mod layers;
 mod listener;
 mod orders;
 mod progress;
