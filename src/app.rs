@@ -55,9 +55,10 @@ fn init_logging(global: &GlobalArgs) {
 
 async fn run(cli: Cli) -> Result<Exit> {
     let global = cli.global.clone();
+    let options = global.options();
     match cli.command {
         Command::Migrate => {
-            let config = global.load_config()?;
+            let config = options.load_config()?;
             let db = Db::connect_state(config.state.database_url.expose())
                 .await
                 .context("migrating the state database")?;
@@ -69,10 +70,10 @@ async fn run(cli: Cli) -> Result<Exit> {
             }
             Ok(Exit::Clean)
         }
-        Command::Check => crate::check::run(&global).await,
-        Command::Map(args) => crate::map_import::run(&args, &global).await,
+        Command::Check => crate::check::run(&options).await,
+        Command::Map(args) => crate::map_import::run(&args, &options).await,
         Command::Runs(args) => {
-            let config = global.load_config()?;
+            let config = options.load_config()?;
             let db = Db::connect_state(config.state.database_url.expose()).await?;
             let list = runs::recent(&db, args.job.as_deref(), args.limit).await?;
             if global.json {
@@ -121,7 +122,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             Ok(Exit::Clean)
         }
         Command::Events(args) => {
-            let config = global.load_config()?;
+            let config = options.load_config()?;
             let db = Db::connect_state(config.state.database_url.expose()).await?;
             let since = match args.since {
                 Some(t) => {
@@ -178,7 +179,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             Ok(Exit::Clean)
         }
         Command::Reconcile(args) => {
-            let mut config = global.load_config()?;
+            let mut config = options.load_config()?;
             if let Some(mode) = args.mode {
                 // The flag wins over `[stock] mode`.
                 config.stock.mode = mode;
@@ -202,7 +203,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             Ok(combined_exit(&summaries))
         }
         Command::Serve => {
-            let config = global.load_config()?;
+            let config = options.load_config()?;
             let ctx = crate::jobs::Context::open(&config, &global, false).await?;
             let state = crate::listener::ListenerState {
                 settings: std::sync::Arc::new(crate::demo::listener_settings(&config)),
@@ -219,7 +220,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             Ok(Exit::Clean)
         }
         Command::Schedule(args) => {
-            let config = global.load_config()?;
+            let config = options.load_config()?;
             let defs = crate::jobs::schedule::load_dir(&args.jobs_dir)?;
             let clock: std::sync::Arc<dyn crate::jobs::schedule::Clock> =
                 std::sync::Arc::new(crate::jobs::schedule::SystemClock);
@@ -250,7 +251,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             crate::sandbox::serve::run(&args, shutdown_signal()).await?;
             Ok(Exit::Clean)
         }
-        Command::Demo(args) => crate::demo::run(&args, &global).await,
+        Command::Demo(args) => crate::demo::run(&args, &options).await,
         Command::Bench(args) => crate::bench::run(&args, &global).await,
     }
 }

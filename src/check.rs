@@ -8,17 +8,17 @@ use anyhow::Result;
 use serde_json::json;
 use std::time::Duration;
 
-use crate::cli::GlobalArgs;
 use crate::config::{Config, WmsKind};
 use crate::connectors::imsklad::quick_policy;
 use crate::connectors::retailcrm::{OfferKey, RetailCrmClient, RetailCrmConfig};
 use crate::db::Db;
 use crate::exit::Exit;
 use crate::jobs::orders::StatusMap;
+use crate::options::RunOptions;
 use crate::shop::{Queries, Shop};
 
 /// Runs the checks; exit code 0 when everything needed is in place, 2 otherwise.
-pub async fn run(global: &GlobalArgs) -> Result<Exit> {
+pub async fn run(global: &RunOptions) -> Result<Exit> {
     let mut lines: Vec<(String, bool, String)> = Vec::new();
     let config = match global.load_config() {
         Ok(c) => {

@@ -1,9 +1,14 @@
-//! Command-line definitions (clap) and the dispatch from flags to jobs.
+//! Command-line definitions (clap): the flags every command shares, which
+//! resolve to [`crate::options::RunOptions`], and the subcommands (each edge
+//! module defines its own arguments). `app` dispatches.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-use crate::config::Config;
+pub use crate::demo::DemoArgs;
+pub use crate::map_import::{MapAction, MapArgs};
+pub use crate::options::LogFormat;
+use crate::options::RunOptions;
 
 /// sverka keeps an online shop, its fulfillment warehouse (IMSKLAD or EGON) and
 /// its RetailCRM account telling the same story.
@@ -39,15 +44,6 @@ pub struct GlobalArgs {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Readable lines.
-    Human,
-    /// One JSON object per line.
-    Json,
 }
 
 /// The subcommands.
@@ -130,26 +126,6 @@ pub struct ReconcileArgs {
     pub mode: Option<crate::config::StockMode>,
 }
 
-/// `sverka demo`
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Work folder for the databases and reports.
-    #[arg(long, default_value = "sverka-demo")]
-    pub dir: PathBuf,
-    /// Reuse the work folder from a previous demo (shows nothing is left to correct).
-    #[arg(long)]
-    pub reuse: bool,
-    /// SKUs in the generated world.
-    #[arg(long, default_value_t = 2000)]
-    pub skus: usize,
-    /// Orders in the generated world.
-    #[arg(long, default_value_t = 300)]
-    pub orders: usize,
-    /// Random seed.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-}
-
 /// `sverka schedule`
 #[derive(Debug, Args)]
 pub struct ScheduleArgs {
@@ -200,25 +176,6 @@ pub struct SandboxArgs {
     /// (their one-by-one registration is a first-run cost).
     #[arg(long)]
     pub established: bool,
-}
-
-/// `sverka map`
-#[derive(Debug, Args)]
-pub struct MapArgs {
-    /// What to do with the mapping.
-    #[command(subcommand)]
-    pub action: MapAction,
-}
-
-/// `sverka map …`
-#[derive(Debug, Subcommand)]
-pub enum MapAction {
-    /// Import `sku,wms_id` pairs from a CSV file (header optional), for a shop
-    /// that already runs on IMSKLAD: no `update_good` look-up is needed for them.
-    Import {
-        /// The CSV file: `sku,wms_id` per line (`,` or `;`).
-        file: PathBuf,
-    },
 }
 
 /// `sverka runs`
@@ -338,18 +295,15 @@ pub struct BenchArgs {
 }
 
 impl GlobalArgs {
-    /// Loads the configuration named by `--config` (or `./sverka.toml`, or defaults)
-    /// with the process environment's overrides.
-    pub fn load_config(&self) -> anyhow::Result<Config> {
-        let (path, explicit) = match &self.config {
-            Some(p) => (p.clone(), true),
-            None => (PathBuf::from("sverka.toml"), false),
-        };
-        let mut config = Config::load(&path, explicit, std::env::vars())?;
-        if let Some(dir) = &self.report_dir {
-            config.reports.dir = dir.clone();
+    /// The options these flags resolve to.
+    pub fn options(&self) -> RunOptions {
+        RunOptions {
+            config: self.config.clone(),
+            dry_run: self.dry_run,
+            report_dir: self.report_dir.clone(),
+            json: self.json,
+            log_format: self.log_format,
         }
-        Ok(config)
     }
 }
 

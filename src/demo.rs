@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cli::{DemoArgs, GlobalArgs};
+use crate::cli::GlobalArgs;
 use crate::config::{Config, WmsKind};
 use crate::db::Db;
 use crate::exit::Exit;
 use crate::jobs::Context;
 use crate::listener::{ListenerSettings, ListenerState};
+use crate::options::RunOptions;
 use crate::report::summary::JobSummary;
 use crate::sandbox::world::{World, WorldSpec};
 use crate::sandbox::{replay, world_billing, world_orders, SandboxOptions, SandboxSet};
@@ -83,8 +84,28 @@ pub fn listener_settings(config: &Config) -> ListenerSettings {
     }
 }
 
+/// `sverka demo`
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Work folder for the databases and reports.
+    #[arg(long, default_value = "sverka-demo")]
+    pub dir: PathBuf,
+    /// Reuse the work folder from a previous demo (shows nothing is left to correct).
+    #[arg(long)]
+    pub reuse: bool,
+    /// SKUs in the generated world.
+    #[arg(long, default_value_t = 2000)]
+    pub skus: usize,
+    /// Orders in the generated world.
+    #[arg(long, default_value_t = 300)]
+    pub orders: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
 /// Runs the demo; returns the exit code (0 when every job ran).
-pub async fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<Exit> {
+pub async fn run(args: &DemoArgs, global: &RunOptions) -> Result<Exit> {
     let started = Instant::now();
     let work = WorkDir::new(args.dir.clone(), global.report_dir.clone());
     let reuse = args.reuse && work.root.join("state.db").exists();
@@ -356,7 +377,7 @@ async fn scans_during_outage(
     Ok(())
 }
 
-fn step(global: &GlobalArgs, msg: &str) {
+fn step(global: &RunOptions, msg: &str) {
     if !global.json {
         crate::progress::println(&format!("· {msg}"));
     }

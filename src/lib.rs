@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod lenient;
 pub mod listener;
 pub mod map_import;
+pub mod options;
 pub mod progress;
 pub mod reconcile;
 pub mod report;

@@ -12,13 +12,32 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::cli::{GlobalArgs, MapAction, MapArgs};
 use crate::db::mapping::{self, MapKind};
 use crate::db::Db;
 use crate::exit::Exit;
+use crate::options::RunOptions;
+
+/// `sverka map`
+#[derive(Debug, clap::Args)]
+pub struct MapArgs {
+    /// What to do with the mapping.
+    #[command(subcommand)]
+    pub action: MapAction,
+}
+
+/// `sverka map …`
+#[derive(Debug, clap::Subcommand)]
+pub enum MapAction {
+    /// Import `sku,wms_id` pairs from a CSV file (header optional), for a shop
+    /// that already runs on IMSKLAD: no `update_good` look-up is needed for them.
+    Import {
+        /// The CSV file: `sku,wms_id` per line (`,` or `;`).
+        file: std::path::PathBuf,
+    },
+}
 
 /// Runs `sverka map …`; returns the exit code.
-pub async fn run(args: &MapArgs, global: &GlobalArgs) -> Result<Exit> {
+pub async fn run(args: &MapArgs, global: &RunOptions) -> Result<Exit> {
     match &args.action {
         MapAction::Import { file } => import(file, global).await,
     }
@@ -90,7 +109,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, i64>, Vec<ImportError>> {
     }
 }
 
-async fn import(file: &Path, global: &GlobalArgs) -> Result<Exit> {
+async fn import(file: &Path, global: &RunOptions) -> Result<Exit> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("reading the mapping file {}", file.display()))?;
     let pairs = match parse(&text) {

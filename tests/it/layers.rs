@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 const RANKS: &[(&str, u8)] = &[
     // Foundation: no imports from the rest of the crate.
     ("lenient", 0),
+    ("options", 2),
     ("secret", 0),
     ("progress", 0),
     ("money", 0),
