@@ -72,19 +72,9 @@ const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[
         "bench takes the clap flags (GlobalArgs) instead of resolved options",
     ),
     (
-        "check",
-        "cli",
-        "check takes the clap flags (GlobalArgs) instead of resolved options",
-    ),
-    (
         "demo",
         "cli",
         "demo takes the clap flags (GlobalArgs) instead of resolved options",
-    ),
-    (
-        "map_import",
-        "cli",
-        "map import takes the clap flags (GlobalArgs)",
     ),
     (
         "jobs",
