@@ -1374,3 +1374,89 @@ async fn two_processes_share_retailcrm_s_rate_limit_through_the_state_database()
         state.drop_db().await;
     }
 }
+
+/// Whether a recorded vendor request writes: RetailCRM writes are POSTs, an
+/// IMSKLAD action writes unless it is a `get_…`, an EGON `req_method` writes
+/// unless it is `InventoryDetail` or `GetOrderStatus`.
+fn is_write(r: &sverka::sandbox::common::RecordedRequest) -> bool {
+    match r.vendor {
+        "imsklad" => {
+            let action = serde_json::from_slice::<serde_json::Value>(&r.body)
+                .ok()
+                .and_then(|v| v["action"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            !action.starts_with("get_")
+        }
+        "egon" => {
+            let body = r.body_text();
+            !(body.contains("InventoryDetail") || body.contains("GetOrderStatus"))
+        }
+        _ => r.method != "GET",
+    }
+}
+
+/// Every vendor request since the last clear, in arrival order, as
+/// `(vendor, method path, writes)`.
+fn requests_in_order(set: &SandboxSet) -> Vec<(String, String, bool)> {
+    let mut all: Vec<_> = [
+        set.imsklad.control.requests(),
+        set.retailcrm.control.requests(),
+        set.egon.control.requests(),
+    ]
+    .concat();
+    all.sort_by_key(|r| r.instant);
+    all.iter()
+        .map(|r| {
+            (
+                r.vendor.to_string(),
+                format!("{} {}", r.method, r.path),
+                is_write(r),
+            )
+        })
+        .collect()
+}
+
+fn clear_requests(set: &SandboxSet) {
+    set.imsklad.control.clear_requests();
+    set.retailcrm.control.clear_requests();
+    set.egon.control.clear_requests();
+}
+
+/// "Read, plan, guard, then write": the stock and orders jobs read every
+/// vendor source before their first write; no read reaches a vendor after it.
+#[tokio::test]
+async fn a_job_reads_every_source_before_its_first_write() {
+    for wms in [WmsKind::Imsklad, WmsKind::Egon] {
+        let shop_db = support::sqlite();
+        let f = crate::orders::fixture(&shop_db, wms, 60).await;
+        let mut config = f.config.clone();
+        config.stock.create_missing_in_wms = true;
+        for job in ["stock", "orders"] {
+            clear_requests(&f.set);
+            let summary = match job {
+                "stock" => crate::stock::run_stock(&config, false, false).await,
+                _ => crate::orders::run_orders(&config, false, false).await,
+            };
+            assert!(
+                summary.error.is_none(),
+                "{wms:?} {job}: {:?}",
+                summary.error
+            );
+            let log = requests_in_order(&f.set);
+            let first_write = log.iter().position(|(_, _, w)| *w);
+            assert!(
+                first_write.is_some(),
+                "{wms:?} {job}: the drifted world needs corrections: {log:?}"
+            );
+            let late_reads: Vec<&(String, String, bool)> = log[first_write.unwrap_or(0)..]
+                .iter()
+                .filter(|(_, _, w)| !*w)
+                .collect();
+            assert!(
+                late_reads.is_empty(),
+                "{wms:?} {job}: read after the first write ({:?}): {late_reads:?}",
+                log[first_write.unwrap_or(0)]
+            );
+        }
+    }
+}
