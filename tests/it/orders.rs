@@ -3,22 +3,19 @@
 //! HTTP and databases.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sverka::config::{Config, WmsKind};
 use sverka::db::runs::RunStatus;
 use sverka::db::{journal, Db};
 use sverka::jobs::{orders, Context};
-use sverka::listener::{self, ListenerSettings, ListenerState};
 use sverka::reconcile::orders::class;
 use sverka::report::summary::JobSummary;
-use sverka::sandbox::common::{any_local_port, RunningServer};
-use sverka::sandbox::world::{World, WorldSpec};
+use sverka::sandbox::common::RunningServer;
+use sverka::sandbox::world::WorldSpec;
 use sverka::sandbox::world_orders::{self as wo, OrderDrift, WorldOrder};
-use sverka::sandbox::{SandboxOptions, SandboxSet};
-use sverka::secret::Secret;
-use sverka::shop::{Queries, Shop};
+use sverka::sandbox::SandboxSet;
+use sverka::shop::Shop;
 
 use crate::stock::global;
 use crate::support;
@@ -35,73 +32,36 @@ pub(crate) struct Fixture {
 }
 
 pub(crate) async fn fixture(shop_db: &support::TestDb, wms: WmsKind, n_orders: usize) -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let set = SandboxSet::start(&SandboxOptions {
-        rate_limits: false,
-        ..SandboxOptions::default()
-    })
-    .await
-    .expect("sandbox");
-    let world = World::generate(&WorldSpec {
-        skus: 40,
-        orders: n_orders,
-        ..WorldSpec::default()
-    });
-    world.seed_servers(&set).expect("seed servers");
-    let orders = wo::generate_orders(&world, sverka::db::now_ms());
-    wo::seed_orders(&set, &orders).await.expect("seed orders");
-    let state_url = format!("sqlite://{}", dir.path().join("state.db").display());
-    let mut config = set.config(&state_url, &shop_db.url, &dir.path().join("reports"), wms);
-    config.safety.max_change_share = 0.9;
-    config.orders.create_missing_in_wms = true;
-    config.orders.egon_shop_setting_id = Some(1);
-    config.orders.egon_delivery_id = Some(291);
-    config.retailcrm.rate_per_sec = 1000;
-    let shop = Shop::new(
-        Db::connect(&shop_db.url).await.expect("shop db"),
-        Queries::builtin(),
-    );
-    world.write_shop(&shop).await.expect("write shop");
-    wo::write_shop_orders(&shop, &orders)
-        .await
-        .expect("write orders");
-    let state = Db::connect_state(&state_url).await.expect("state db");
-    if wms == WmsKind::Imsklad {
-        wo::write_order_mapping(&state, &set, &orders)
-            .await
-            .expect("order mapping");
-    }
-    let settings = ListenerSettings {
-        imsklad_callback_key: Secret::new(set.keys.imsklad_callback_key.as_str()),
-        egon_auth_id: set.keys.egon_auth_id.clone(),
-        egon_auth_key: Secret::new(set.keys.egon_auth_key.as_str()),
-        ..ListenerSettings::default()
-    };
-    let listener = listener::spawn(
-        ListenerState {
-            settings: Arc::new(settings),
-            state_db: state.clone(),
-            shop: shop.clone(),
+    let mut opts = support::WorldOptions::new(
+        WorldSpec {
+            skus: 40,
+            orders: n_orders,
+            ..WorldSpec::default()
         },
-        any_local_port(),
-    )
-    .await
-    .expect("listener");
-    let sent = wo::deliver_callbacks(&set, &orders, &listener.url, wms)
+        wms,
+    );
+    opts.sandbox.rate_limits = false;
+    opts.sku_mapping = false;
+    opts.orders = true;
+    opts.listener = true;
+    let mut w = support::TestWorld::spawn(shop_db, opts).await;
+    w.config.orders.create_missing_in_wms = true;
+    w.config.orders.egon_shop_setting_id = Some(1);
+    w.config.orders.egon_delivery_id = Some(291);
+    w.config.retailcrm.rate_per_sec = 1000;
+    let sent = wo::deliver_callbacks(&w.set, &w.orders, w.listener_url(), wms)
         .await
         .expect("callbacks");
     assert!(sent > 0);
-    set.retailcrm.control.clear_requests();
-    set.imsklad.control.clear_requests();
-    set.egon.control.clear_requests();
+    w.clear_requests();
     Fixture {
-        set,
-        orders,
-        config,
-        state,
-        shop,
-        listener,
-        _dir: dir,
+        set: w.set,
+        orders: w.orders,
+        config: w.config,
+        state: w.state,
+        shop: w.shop,
+        listener: w.listener.expect("listener"),
+        _dir: w.dir,
     }
 }
 

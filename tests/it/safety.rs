@@ -12,7 +12,7 @@ use sverka::jobs::{stock, Context};
 use sverka::report::summary::JobSummary;
 use sverka::sandbox::egon::BrokenCounts;
 use sverka::sandbox::world::{World, WorldSpec};
-use sverka::sandbox::{SandboxOptions, SandboxSet};
+use sverka::sandbox::SandboxSet;
 use sverka::shop::{Queries, Shop};
 
 use crate::stock::global;
@@ -34,28 +34,15 @@ pub async fn fixture(
     spec: WorldSpec,
     wms: WmsKind,
 ) -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let set = SandboxSet::start(&SandboxOptions::default())
-        .await
-        .expect("sandbox");
-    let world = World::generate(&spec);
-    world.seed_servers(&set).expect("seed servers");
-    let state_url = state_url
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("state.db").display()));
-    let mut config = set.config(&state_url, shop_url, &dir.path().join("reports"), wms);
-    config.safety.max_change_share = 0.9;
-    let shop = open_shop(&config).await;
-    world.write_shop(&shop).await.expect("write shop");
-    let state = sverka::db::Db::connect_state(&state_url)
-        .await
-        .expect("state db");
-    world.write_mapping(&state, &set).await.expect("mapping");
+    let shop_db = support::TestDb::at(shop_url);
+    let mut opts = support::WorldOptions::new(spec, wms);
+    opts.state_url = state_url.map(str::to_string);
+    let w = support::TestWorld::spawn(&shop_db, opts).await;
     Fixture {
-        set,
-        world,
-        config,
-        _dir: dir,
+        set: w.set,
+        world: w.world,
+        config: w.config,
+        _dir: w.dir,
     }
 }
 

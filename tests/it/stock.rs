@@ -12,7 +12,7 @@ use sverka::jobs::{stock, Context};
 use sverka::report::summary::JobSummary;
 use sverka::sandbox::common::{FaultKind, ScriptedFault};
 use sverka::sandbox::world::{StockDrift, World, WorldSpec};
-use sverka::sandbox::{SandboxOptions, SandboxSet};
+use sverka::sandbox::SandboxSet;
 use sverka::shop::{Queries, Shop};
 
 use crate::support;
@@ -27,29 +27,14 @@ pub struct Fixture {
 }
 
 pub async fn fixture(shop_db: support::TestDb, spec: WorldSpec, wms: WmsKind) -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let set = SandboxSet::start(&SandboxOptions {
-        rate_limits: true,
-        ..SandboxOptions::default()
-    })
-    .await
-    .expect("sandbox");
-    let world = World::generate(&spec);
-    world.seed_servers(&set).expect("seed servers");
-    let state_url = format!("sqlite://{}", dir.path().join("state.db").display());
-    let mut config = set.config(&state_url, &shop_db.url, &dir.path().join("reports"), wms);
-    config.safety.max_change_share = 0.9;
-    let shop = open_shop(&config).await;
-    world.write_shop(&shop).await.expect("write shop");
-    let state = sverka::db::Db::connect_state(&state_url)
-        .await
-        .expect("state db");
-    world.write_mapping(&state, &set).await.expect("mapping");
+    let mut opts = support::WorldOptions::new(spec, wms);
+    opts.sandbox.rate_limits = true;
+    let w = support::TestWorld::spawn(&shop_db, opts).await;
     Fixture {
-        set,
-        world,
-        config,
-        _dir: dir,
+        set: w.set,
+        world: w.world,
+        config: w.config,
+        _dir: w.dir,
         shop_db,
     }
 }

@@ -1,4 +1,7 @@
-//! Test helpers: a fresh database per test on each engine.
+//! Test helpers: a fresh database per test on each engine, and [`TestWorld`],
+//! the one harness black-box tests build their world with (sandbox servers
+//! seeded with a generated world, shop and state databases, configuration,
+//! optionally the callback listener on port 0).
 //!
 //! SQLite always runs (a file in a temp dir). PostgreSQL and MySQL/MariaDB run
 //! when `SVERKA_TEST_POSTGRES_URL` / `SVERKA_TEST_MYSQL_URL` name a server the
@@ -7,7 +10,21 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use sverka::config::{Config, WmsKind};
+use sverka::connectors::http::HttpPolicy;
 use sverka::db::{with_database, Db, Dialect};
+use sverka::jobs::Context;
+use sverka::listener::{ListenerSettings, ListenerState};
+use sverka::options::RunOptions;
+use sverka::sandbox::common::{any_local_port, RunningServer};
+use sverka::sandbox::world::{World, WorldSpec};
+use sverka::sandbox::world_orders::{self as wo, WorldOrder};
+use sverka::sandbox::{SandboxOptions, SandboxSet};
+use sverka::secret::Secret;
+use sverka::shop::{Queries, Shop};
 
 /// A database created for one test; `drop_db` removes it.
 pub struct TestDb {
@@ -83,6 +100,17 @@ async fn server_db(admin: &str, dialect: Dialect) -> Result<TestDb, String> {
 }
 
 impl TestDb {
+    /// A database the caller made (nothing is dropped).
+    pub fn at(url: &str) -> TestDb {
+        TestDb {
+            url: url.to_string(),
+            admin_url: None,
+            name: String::new(),
+            dialect: Dialect::from_url(url).unwrap_or(Dialect::Sqlite),
+            _dir: None,
+        }
+    }
+
     /// Engine name.
     pub fn engine(&self) -> &'static str {
         self.dialect.name()
@@ -103,4 +131,190 @@ impl TestDb {
             }
         }
     }
+}
+
+/// What a [`TestWorld`] holds besides the catalogue.
+#[derive(Debug, Clone)]
+pub struct WorldOptions {
+    /// The generated world.
+    pub spec: WorldSpec,
+    /// The warehouse the configuration names.
+    pub wms: WmsKind,
+    /// The sandbox servers' knobs.
+    pub sandbox: SandboxOptions,
+    /// The state database; a SQLite file in the world's folder when `None`.
+    pub state_url: Option<String>,
+    /// Write the SKU ↔ WMS id mapping into the state database.
+    pub sku_mapping: bool,
+    /// Generate the world's orders and load them into the sandboxes and the
+    /// shop (and, for IMSKLAD, the order mapping).
+    pub orders: bool,
+    /// Start the callback listener (port 0) on the state and shop databases.
+    pub listener: bool,
+}
+
+impl WorldOptions {
+    /// A world of `spec` on `wms`, with the SKU mapping, no orders, no listener.
+    pub fn new(spec: WorldSpec, wms: WmsKind) -> Self {
+        WorldOptions {
+            spec,
+            wms,
+            sandbox: SandboxOptions::default(),
+            state_url: None,
+            sku_mapping: true,
+            orders: false,
+            listener: false,
+        }
+    }
+}
+
+/// A whole test world: the four sandbox servers seeded with a generated
+/// world, the shop database written from it, a migrated state database, a
+/// configuration pointing at all of them (`max_change_share` 0.9), and
+/// optionally the listener. Request logs are cleared before it is handed out.
+pub struct TestWorld {
+    /// The sandbox servers.
+    pub set: SandboxSet,
+    /// The generated world.
+    pub world: World,
+    /// Its orders (empty unless [`WorldOptions::orders`]).
+    pub orders: Vec<WorldOrder>,
+    /// The configuration for jobs.
+    pub config: Config,
+    /// The state database.
+    pub state: Db,
+    /// The shop database.
+    pub shop: Shop,
+    /// The listener, when asked for.
+    pub listener: Option<RunningServer>,
+    /// The world's folder (state database, reports).
+    pub dir: tempfile::TempDir,
+}
+
+impl TestWorld {
+    /// Builds the world described by `opts` on the shop database `shop_db`.
+    pub async fn spawn(shop_db: &TestDb, opts: WorldOptions) -> TestWorld {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let set = SandboxSet::start(&opts.sandbox).await.expect("sandbox");
+        let world = World::generate(&opts.spec);
+        world.seed_servers(&set).expect("seed servers");
+        let orders = if opts.orders {
+            let orders = wo::generate_orders(&world, sverka::db::now_ms());
+            wo::seed_orders(&set, &orders).await.expect("seed orders");
+            orders
+        } else {
+            Vec::new()
+        };
+        let state_url = opts
+            .state_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("state.db").display()));
+        let mut config = set.config(
+            &state_url,
+            &shop_db.url,
+            &dir.path().join("reports"),
+            opts.wms,
+        );
+        config.safety.max_change_share = 0.9;
+        let shop = Shop::new(
+            Db::connect(&shop_db.url).await.expect("shop db"),
+            Queries::builtin(),
+        );
+        world.write_shop(&shop).await.expect("write shop");
+        let state = Db::connect_state(&state_url).await.expect("state db");
+        if opts.sku_mapping {
+            world.write_mapping(&state, &set).await.expect("mapping");
+        }
+        if opts.orders {
+            wo::write_shop_orders(&shop, &orders)
+                .await
+                .expect("write orders");
+            if opts.wms == WmsKind::Imsklad {
+                wo::write_order_mapping(&state, &set, &orders)
+                    .await
+                    .expect("order mapping");
+            }
+        }
+        let listener = if opts.listener {
+            Some(spawn_listener(&set, &state, &shop).await)
+        } else {
+            None
+        };
+        let w = TestWorld {
+            set,
+            world,
+            orders,
+            config,
+            state,
+            shop,
+            listener,
+            dir,
+        };
+        w.clear_requests();
+        w
+    }
+
+    /// Forgets the requests every sandbox server has recorded.
+    pub fn clear_requests(&self) {
+        self.set.imsklad.control.clear_requests();
+        self.set.retailcrm.control.clear_requests();
+        self.set.egon.control.clear_requests();
+        self.set.imshop.control.clear_requests();
+    }
+
+    /// The listener's URL (panics when the world has none).
+    pub fn listener_url(&self) -> &str {
+        &self.listener.as_ref().expect("a world with a listener").url
+    }
+}
+
+/// The options a job test runs with: JSON summaries, human logs.
+pub fn options(dry_run: bool) -> RunOptions {
+    RunOptions {
+        dry_run,
+        json: true,
+        ..RunOptions::default()
+    }
+}
+
+/// An HTTP policy for tests: two attempts, short back-off and timeout.
+pub fn fast_http() -> HttpPolicy {
+    HttpPolicy {
+        max_attempts: 2,
+        base_backoff: Duration::from_millis(20),
+        timeout: Duration::from_secs(5),
+        ..HttpPolicy::default()
+    }
+}
+
+/// A job context on `config` with [`fast_http`].
+pub async fn context(config: &Config, dry_run: bool, force: bool) -> Context {
+    let mut ctx = Context::open(config, &crate::stock::global(dry_run), force)
+        .await
+        .expect("context");
+    let fast = fast_http();
+    ctx.http.max_attempts = fast.max_attempts;
+    ctx.http.base_backoff = fast.base_backoff;
+    ctx.http.timeout = fast.timeout;
+    ctx
+}
+
+/// The callback listener on port 0 with the sandbox's callback keys.
+pub async fn spawn_listener(set: &SandboxSet, state: &Db, shop: &Shop) -> RunningServer {
+    let settings = ListenerSettings {
+        imsklad_callback_key: Secret::new(set.keys.imsklad_callback_key.as_str()),
+        egon_auth_id: set.keys.egon_auth_id.clone(),
+        egon_auth_key: Secret::new(set.keys.egon_auth_key.as_str()),
+        ..ListenerSettings::default()
+    };
+    sverka::listener::spawn(
+        ListenerState {
+            settings: Arc::new(settings),
+            state_db: state.clone(),
+            shop: shop.clone(),
+        },
+        any_local_port(),
+    )
+    .await
+    .expect("listener")
 }
