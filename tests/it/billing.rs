@@ -17,9 +17,8 @@ use sverka::jobs::Context;
 use sverka::reconcile::billing::{class, kind};
 use sverka::report::summary::JobSummary;
 use sverka::sandbox::imsklad::{NewBillingLine, CODE_FATAL};
-use sverka::sandbox::world::{World, WorldSpec};
+use sverka::sandbox::world::WorldSpec;
 use sverka::sandbox::world_billing::{self as wb, BillingDrift, WorldBilling};
-use sverka::sandbox::world_orders as wo;
 use sverka::sandbox::{SandboxOptions, SandboxSet};
 use sverka::shop::{Queries, Shop};
 
@@ -39,51 +38,35 @@ struct Fixture {
 }
 
 async fn fixture(db: &support::TestDb, n_orders: usize) -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let set = SandboxSet::start(&SandboxOptions {
-        rate_limits: false,
-        ..SandboxOptions::default()
-    })
-    .await
-    .expect("sandbox");
-    let world = World::generate(&WorldSpec {
-        skus: 40,
-        orders: n_orders,
-        ..WorldSpec::default()
-    });
-    world.seed_servers(&set).expect("seed servers");
-    let now = sverka::db::now_ms();
-    let orders = wo::generate_orders(&world, now);
-    wo::seed_orders(&set, &orders).await.expect("seed orders");
-    let config = set.config(
-        &db.url,
-        &db.url,
-        &dir.path().join("reports"),
+    let mut opts = support::WorldOptions::new(
+        WorldSpec {
+            skus: 40,
+            orders: n_orders,
+            ..WorldSpec::default()
+        },
         WmsKind::Imsklad,
     );
-    let tz = config.tz();
-    let billing = wb::generate_billing(&orders, world.spec.seed, world.spec.days, now, tz);
-    let ids = wb::seed_billing(&set, &billing);
-    let shop = Shop::new(
-        Db::connect(&db.url).await.expect("shop db"),
-        Queries::builtin(),
-    );
-    world.write_shop(&shop).await.expect("write shop");
-    wo::write_shop_orders(&shop, &orders)
-        .await
-        .expect("write orders");
-    wb::write_shop_billing(&shop, &billing)
+    opts.sandbox.rate_limits = false;
+    opts.state_url = Some(db.url.clone());
+    opts.sku_mapping = false;
+    opts.orders = true;
+    opts.order_mapping = false;
+    let w = support::TestWorld::spawn(db, opts).await;
+    let tz = w.config.tz();
+    let billing = wb::generate_billing(&w.orders, w.world.spec.seed, w.world.spec.days, w.now, tz);
+    let ids = wb::seed_billing(&w.set, &billing);
+    wb::write_shop_billing(&w.shop, &billing)
         .await
         .expect("write billing facts");
-    shop.db().close().await;
-    set.imsklad.control.clear_requests();
+    w.shop.db().close().await;
+    w.set.imsklad.control.clear_requests();
     Fixture {
-        set,
+        set: w.set,
         billing,
         ids,
-        config,
+        config: w.config,
         tz,
-        _dir: dir,
+        _dir: w.dir,
     }
 }
 

@@ -149,6 +149,8 @@ pub struct WorldOptions {
     /// Generate the world's orders and load them into the sandboxes and the
     /// shop (and, for IMSKLAD, the order mapping).
     pub orders: bool,
+    /// With `orders` on IMSKLAD: write the order ↔ WMS id mapping too.
+    pub order_mapping: bool,
     /// Start the callback listener (port 0) on the state and shop databases.
     pub listener: bool,
 }
@@ -163,6 +165,7 @@ impl WorldOptions {
             state_url: None,
             sku_mapping: true,
             orders: false,
+            order_mapping: true,
             listener: false,
         }
     }
@@ -179,6 +182,8 @@ pub struct TestWorld {
     pub world: World,
     /// Its orders (empty unless [`WorldOptions::orders`]).
     pub orders: Vec<WorldOrder>,
+    /// The world's "now" (Unix ms) the orders were generated at.
+    pub now: i64,
     /// The configuration for jobs.
     pub config: Config,
     /// The state database.
@@ -198,8 +203,9 @@ impl TestWorld {
         let set = SandboxSet::start(&opts.sandbox).await.expect("sandbox");
         let world = World::generate(&opts.spec);
         world.seed_servers(&set).expect("seed servers");
+        let now = sverka::db::now_ms();
         let orders = if opts.orders {
-            let orders = wo::generate_orders(&world, sverka::db::now_ms());
+            let orders = wo::generate_orders(&world, now);
             wo::seed_orders(&set, &orders).await.expect("seed orders");
             orders
         } else {
@@ -229,7 +235,7 @@ impl TestWorld {
             wo::write_shop_orders(&shop, &orders)
                 .await
                 .expect("write orders");
-            if opts.wms == WmsKind::Imsklad {
+            if opts.wms == WmsKind::Imsklad && opts.order_mapping {
                 wo::write_order_mapping(&state, &set, &orders)
                     .await
                     .expect("order mapping");
@@ -244,6 +250,7 @@ impl TestWorld {
             set,
             world,
             orders,
+            now,
             config,
             state,
             shop,
