@@ -723,37 +723,30 @@ async fn a_jobs_folder_with_mistakes_is_refused_naming_the_file() {
 /// free for the next run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_to_the_daemon_mid_run_leaves_the_journal_consistent() {
-    use sverka::sandbox::world::{World, WorldSpec};
-    use sverka::sandbox::{SandboxOptions, SandboxSet};
-    use sverka::shop::{Queries, Shop};
+    use sverka::sandbox::world::WorldSpec;
+    use sverka::sandbox::SandboxOptions;
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state_url = format!("sqlite://{}", dir.path().join("state.db").display());
-    let shop_url = format!("sqlite://{}", dir.path().join("shop.db").display());
-    let world = World::generate(&WorldSpec {
-        seed: 11,
-        skus: 3000,
-        orders: 0,
-        days: 1,
-        drift: true,
-    });
     // A latency on every request makes the apply step last long enough to be
     // interrupted (one IMSKLAD look-up per unmapped SKU, the CRM upload).
-    let set = SandboxSet::start(&SandboxOptions {
+    let shop_db = crate::support::sqlite();
+    let mut opts = crate::support::WorldOptions::new(
+        WorldSpec {
+            seed: 11,
+            skus: 3000,
+            orders: 0,
+            days: 1,
+            drift: true,
+        },
+        sverka::config::WmsKind::Imsklad,
+    );
+    opts.sandbox = SandboxOptions {
         latency: Duration::from_millis(40),
         ..SandboxOptions::default()
-    })
-    .await
-    .expect("sandbox");
-    world.seed_servers(&set).expect("seed");
-    let shop = Shop::new(
-        Db::connect(&shop_url).await.expect("shop"),
-        Queries::builtin(),
-    );
-    world.write_shop(&shop).await.expect("shop rows");
-    let state = Db::connect_state(&state_url).await.expect("state");
-    world.write_mapping(&state, &set).await.expect("mapping");
-
+    };
+    let w = crate::support::TestWorld::spawn(&shop_db, opts).await;
+    let (dir, set, state) = (&w.dir, &w.set, &w.state);
+    let state_url = format!("sqlite://{}", dir.path().join("state.db").display());
+    let shop_url = shop_db.url.clone();
     let k = &set.keys;
     std::fs::write(
         dir.path().join("sverka.toml"),
@@ -831,7 +824,7 @@ async fn sigterm_to_the_daemon_mid_run_leaves_the_journal_consistent() {
     assert!(status.success(), "exit {status:?}\n{stderr}");
     assert!(stderr.contains("SIGTERM"), "{stderr}");
 
-    let runs = runs_of(&state, "stock").await;
+    let runs = runs_of(state, "stock").await;
     assert!(!runs.is_empty());
     assert!(
         runs.iter().all(|r| r.status != RunStatus::Running),
@@ -875,5 +868,5 @@ async fn sigterm_to_the_daemon_mid_run_leaves_the_journal_consistent() {
         assert!(summary["counts"].get(class).is_none(), "{summary}");
     }
     state.close().await;
-    set.stop().await;
+    w.set.stop().await;
 }
