@@ -25,13 +25,7 @@ const KEY: &str = "key-s3cr3t";
 const TOKEN: &str = "token-s3cr3t";
 
 fn fast_policy() -> HttpPolicy {
-    HttpPolicy {
-        timeout: Duration::from_secs(2),
-        connect_timeout: Duration::from_secs(1),
-        max_attempts: 3,
-        base_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-    }
+    crate::support::client_policy()
 }
 
 fn config(url: &str) -> EgonConfig {

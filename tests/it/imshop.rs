@@ -25,13 +25,7 @@ use sverka::secret::Secret;
 const KEY: &str = "imshop-k3y";
 
 fn policy() -> HttpPolicy {
-    HttpPolicy {
-        timeout: Duration::from_secs(2),
-        connect_timeout: Duration::from_secs(1),
-        max_attempts: 3,
-        base_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-    }
+    crate::support::client_policy()
 }
 
 fn client(url: &str, key: &str, key_in_body: bool) -> ImshopClient {

@@ -18,13 +18,7 @@ const KEY: &str = "crm-test-key-5f2a";
 const SITE: &str = "shop-ru";
 
 fn policy() -> HttpPolicy {
-    HttpPolicy {
-        timeout: Duration::from_secs(3),
-        connect_timeout: Duration::from_secs(1),
-        max_attempts: 3,
-        base_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-    }
+    crate::support::client_policy()
 }
 
 fn config(url: &str, key: &str) -> RetailCrmConfig {

@@ -294,6 +294,19 @@ pub fn fast_http() -> HttpPolicy {
     }
 }
 
+/// An HTTP policy for connector tests that talk to one sandbox directly:
+/// three attempts, millisecond back-off, 3 s timeout (tests of timeouts set
+/// their own).
+pub fn client_policy() -> HttpPolicy {
+    HttpPolicy {
+        timeout: Duration::from_secs(3),
+        connect_timeout: Duration::from_secs(1),
+        max_attempts: 3,
+        base_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+    }
+}
+
 /// A job context on `config` with [`fast_http`].
 pub async fn context(config: &Config, dry_run: bool, force: bool) -> Context {
     let mut ctx = Context::open(config, &crate::stock::global(dry_run), force)
