@@ -184,7 +184,7 @@ async fn run(cli: Cli) -> Result<Exit> {
                 // The flag wins over `[stock] mode`.
                 config.stock.mode = mode;
             }
-            let ctx = crate::jobs::Context::open(&config, &global, args.force).await?;
+            let ctx = crate::jobs::Context::open(&config, &options, args.force).await?;
             let window = crate::jobs::runner::WindowArgs {
                 from: args.from,
                 to: args.to,
@@ -197,14 +197,17 @@ async fn run(cli: Cli) -> Result<Exit> {
                 tracing::warn!("stop requested: the job stops after its current step");
                 stop.stop();
             });
-            let summaries = crate::jobs::runner::run_kind(&ctx, args.job, window).await;
+            let summaries = match args.job.job() {
+                Some(job) => vec![crate::jobs::runner::run_job(&ctx, job, window).await],
+                None => crate::jobs::runner::run_all(&ctx, window).await,
+            };
             watcher.abort();
             print_summaries(&summaries, global.json)?;
             Ok(combined_exit(&summaries))
         }
         Command::Serve => {
             let config = options.load_config()?;
-            let ctx = crate::jobs::Context::open(&config, &global, false).await?;
+            let ctx = crate::jobs::Context::open(&config, &options, false).await?;
             let state = crate::listener::ListenerState {
                 settings: std::sync::Arc::new(crate::demo::listener_settings(&config)),
                 state_db: ctx.state.clone(),
@@ -240,7 +243,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             let state = Db::connect_state(config.state.database_url.expose()).await?;
             let runner = std::sync::Arc::new(crate::jobs::runner::ConfiguredRunner::new(
                 config,
-                global.clone(),
+                options.clone(),
             ));
             eprintln!("sverka schedule: {} job definitions from {}; SIGTERM or Ctrl-C stops after the current step", defs.len(), args.jobs_dir.display());
             let scheduler = crate::jobs::schedule::Scheduler::new(defs, runner, clock, state);
@@ -252,7 +255,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             Ok(Exit::Clean)
         }
         Command::Demo(args) => crate::demo::run(&args, &options).await,
-        Command::Bench(args) => crate::bench::run(&args, &global).await,
+        Command::Bench(args) => crate::bench::run(&args, &options).await,
     }
 }
 

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cli::GlobalArgs;
 use crate::config::{Config, WmsKind};
 use crate::db::Db;
 use crate::exit::Exit;
@@ -213,7 +212,7 @@ pub async fn run(args: &DemoArgs, global: &RunOptions) -> Result<Exit> {
 
     // RetailCRM calls the warehouse module back at the listener (loopback http).
     config.orders.listener_url = Some(listener.url.clone());
-    let ctx_global = GlobalArgs {
+    let ctx_global = RunOptions {
         config: None,
         dry_run: global.dry_run,
         report_dir: Some(work.reports()),

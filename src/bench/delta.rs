@@ -17,11 +17,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::e2e::{min_requests, CRM_RATE_PER_SEC};
-use crate::cli::{GlobalArgs, LogFormat};
 use crate::config::{StockMode, WmsKind};
 use crate::connectors::retailcrm::{INVENTORY_PAGE_LIMIT, MAX_OFFERS_PER_UPLOAD};
 use crate::db::Db;
 use crate::jobs::Context;
+use crate::options::{LogFormat, RunOptions};
 use crate::sandbox::common::RecordedRequest;
 use crate::sandbox::world::{StockDrift, World, WorldSpec};
 use crate::sandbox::{SandboxOptions, SandboxSet};
@@ -169,7 +169,7 @@ async fn measure(skus: usize, latency_ms: u64, dir: &Path) -> Result<DeltaResult
     shop.db().close().await;
     state.close().await;
     let crm_offers = set.retailcrm.lock().offer_count();
-    let global = GlobalArgs {
+    let global = RunOptions {
         config: None,
         dry_run: false,
         report_dir: Some(dir.join("reports")),

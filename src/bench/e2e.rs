@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::cli::{GlobalArgs, LogFormat};
 use crate::config::WmsKind;
 use crate::connectors::retailcrm::{INVENTORY_PAGE_LIMIT, MAX_OFFERS_PER_UPLOAD};
 use crate::db::Db;
 use crate::jobs::Context;
+use crate::options::{LogFormat, RunOptions};
 use crate::sandbox::world::{StockDrift, World, WorldSpec};
 use crate::sandbox::{SandboxOptions, SandboxSet};
 use crate::shop::{Queries, Shop};
@@ -120,7 +120,7 @@ async fn measure(skus: usize, latency_ms: u64, dir: &Path) -> Result<E2eResult> 
         control.clear_requests();
     }
 
-    let global = GlobalArgs {
+    let global = RunOptions {
         config: None,
         dry_run: false,
         report_dir: Some(dir.join("reports")),

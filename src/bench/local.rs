@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::load::{Engine, Scratch};
-use crate::cli::{GlobalArgs, LogFormat};
 use crate::config::WmsKind;
 use crate::jobs::Context;
+use crate::options::{LogFormat, RunOptions};
 use crate::sandbox::{config_for, Locations, SandboxKeys, SandboxUrls};
 
 /// The local phases, in the job's order: (span name, column title).
@@ -147,7 +147,7 @@ async fn measure(
     config.safety.max_change_share = 0.9;
     // No client-side limit either: the vendors' limits are not what is measured.
     config.retailcrm.rate_per_sec = 0;
-    let global = GlobalArgs {
+    let global = RunOptions {
         config: None,
         dry_run: false,
         report_dir: Some(reports),

@@ -15,6 +15,7 @@
 //! `--case` flag) so its peak memory is its own ([`memory`]). `--readme`
 //! rewrites the results block of the README ([`table`]).
 
+pub mod args;
 pub mod baseline;
 pub mod billing;
 pub mod csvout;
@@ -35,7 +36,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{BenchArgs, BenchFigure, GlobalArgs};
+use crate::options::RunOptions;
+pub use args::{BenchArgs, BenchFigure};
 use baseline::Baseline;
 
 /// One measured reconcile case (what a `--case` child prints).
@@ -174,7 +176,7 @@ pub struct Report {
 }
 
 /// Runs `sverka bench`; returns the exit code.
-pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<crate::exit::Exit> {
+pub async fn run(args: &BenchArgs, global: &RunOptions) -> Result<crate::exit::Exit> {
     if let Some(case) = &args.case {
         return run_case(case, args).map(|()| crate::exit::Exit::Clean);
     }
@@ -364,7 +366,7 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<crate::exit::E
 }
 
 /// Prints the report (JSON or Markdown) and, with `--readme`, rewrites the README's block.
-fn publish(report: &Report, args: &BenchArgs, global: &GlobalArgs) -> Result<crate::exit::Exit> {
+fn publish(report: &Report, args: &BenchArgs, global: &RunOptions) -> Result<crate::exit::Exit> {
     if global.json {
         println!("{}", serde_json::to_string_pretty(report)?);
     } else {
@@ -380,7 +382,7 @@ fn publish(report: &Report, args: &BenchArgs, global: &GlobalArgs) -> Result<cra
     Ok(crate::exit::Exit::Clean)
 }
 
-fn say(global: &GlobalArgs, line: &str) {
+fn say(global: &RunOptions, line: &str) {
     if !global.json {
         crate::progress::println(&format!("· {line}"));
     } else {
@@ -388,7 +390,7 @@ fn say(global: &GlobalArgs, line: &str) {
     }
 }
 
-fn skip(global: &GlobalArgs, report: &mut Report, reason: &str) {
+fn skip(global: &RunOptions, report: &mut Report, reason: &str) {
     say(global, &format!("skipped: {reason}"));
     report.skipped.push(reason.to_string());
 }
@@ -400,7 +402,7 @@ fn reconcile_row(
     args: &BenchArgs,
     python: Option<&str>,
     work: &Path,
-    global: &GlobalArgs,
+    global: &RunOptions,
 ) -> Result<ReconcileRow> {
     let data = work.join(format!("{case}-{size}"));
     let child_work = if python.is_some() {

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::GlobalArgs;
 use crate::config::{Config, OfferKeyField};
 use crate::connectors::egon::{EgonClient, EgonConfig};
 use crate::connectors::http::HttpPolicy;
@@ -25,7 +24,43 @@ use crate::connectors::imshop::{ImshopClient, ImshopConfig};
 use crate::connectors::imsklad::{ImskladClient, ImskladConfig};
 use crate::connectors::retailcrm::{OfferKey, RetailCrmClient, RetailCrmConfig};
 use crate::db::Db;
+use crate::options::RunOptions;
 use crate::shop::{Queries, Shop};
+
+/// The jobs sverka runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Job {
+    /// Stock: WMS → CRM and shop.
+    Stock,
+    /// Order states.
+    Orders,
+    /// Billing (finance report).
+    Billing,
+    /// IMSHOP marking scans.
+    Scans,
+}
+
+impl Job {
+    /// Every job, in the order `reconcile all` runs them.
+    pub const ALL: [Job; 4] = [Job::Stock, Job::Orders, Job::Billing, Job::Scans];
+
+    /// The job's name in runs, reports and job definitions.
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::Stock => "stock",
+            Job::Orders => "orders",
+            Job::Billing => "billing",
+            Job::Scans => "scans",
+        }
+    }
+
+    /// The job named `name` (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Job> {
+        Job::ALL
+            .into_iter()
+            .find(|j| j.name().eq_ignore_ascii_case(name))
+    }
+}
 
 /// How long a SQLite job lease lives without renewal.
 pub const LOCK_LEASE: Duration = Duration::from_secs(120);
@@ -80,7 +115,7 @@ pub struct Context {
 
 impl Context {
     /// Opens the databases named by the configuration.
-    pub async fn open(config: &Config, global: &GlobalArgs, force: bool) -> Result<Context> {
+    pub async fn open(config: &Config, global: &RunOptions, force: bool) -> Result<Context> {
         config.warn_plain_http();
         let state = Db::connect_state(config.state.database_url.expose())
             .await

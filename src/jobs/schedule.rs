@@ -61,10 +61,10 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::{JoinError, JoinSet};
 
 use super::StopSignal;
-use crate::cli::JobKind;
 use crate::connectors::http::HttpPolicy;
 use crate::db::runs::{self, RunEnd, RunStatus};
 use crate::db::Db;
+use crate::jobs::Job;
 use crate::report::summary::JobSummary;
 use crate::secret::Secret;
 
@@ -348,8 +348,8 @@ pub fn next_fire(def: &JobDef, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
 pub struct JobDef {
     /// Unique name (`stock-nightly`).
     pub name: String,
-    /// Which reconciliation it runs (never [`JobKind::All`]).
-    pub job: JobKind,
+    /// Which reconciliation it runs.
+    pub job: Job,
     /// The cron expression as written.
     pub cron: String,
     /// The parsed expression.
@@ -525,18 +525,14 @@ impl DefFile<'_> {
         }
     }
 
-    fn job_kind(&self) -> Result<JobKind, ScheduleError> {
+    fn job_kind(&self) -> Result<Job, ScheduleError> {
         let text = self.required_str("job")?;
-        match text.to_ascii_lowercase().as_str() {
-            "stock" => Ok(JobKind::Stock),
-            "orders" => Ok(JobKind::Orders),
-            "billing" => Ok(JobKind::Billing),
-            "scans" => Ok(JobKind::Scans),
-            _ => Err(self.bad(
+        Job::from_name(&text).ok_or_else(|| {
+            self.bad(
                 "job",
                 format!("`{text}` is not a job: use stock, orders, billing or scans"),
-            )),
-        }
+            )
+        })
     }
 
     fn timezone(&self) -> Result<Tz, ScheduleError> {
@@ -1475,7 +1471,7 @@ mod tests {
     fn definitions_parse_with_defaults() {
         let text = "name = \"orders\"\njob = \"orders\"\ncron = \"*/15 * * * *\"\n";
         let d = JobDef::parse(text, Path::new("jobs/orders.toml")).unwrap();
-        assert_eq!(d.job, JobKind::Orders);
+        assert_eq!(d.job, Job::Orders);
         assert_eq!(d.timezone, chrono_tz::Europe::Moscow);
         assert!(!d.dry_run);
         assert!(d.enabled);

@@ -67,21 +67,6 @@ const SANDBOX_MAY_IMPORT: &[&str] = &[
 /// the line is removed here.
 const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[
     (
-        "bench",
-        "cli",
-        "bench takes the clap flags (GlobalArgs) instead of resolved options",
-    ),
-    (
-        "demo",
-        "cli",
-        "demo takes the clap flags (GlobalArgs) instead of resolved options",
-    ),
-    (
-        "jobs",
-        "cli",
-        "Context::open takes GlobalArgs; the scheduler runs cli::JobKind",
-    ),
-    (
         "config",
         "connectors",
         "money parsing and is_loopback live in connectors",

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use sverka::cli::GlobalArgs;
 use sverka::config::{Config, WmsKind};
 use sverka::db::journal;
 use sverka::db::runs::RunStatus;
 use sverka::jobs::{stock, Context};
+use sverka::options::RunOptions;
 use sverka::report::summary::JobSummary;
 use sverka::sandbox::common::{FaultKind, ScriptedFault};
 use sverka::sandbox::world::{StockDrift, World, WorldSpec};
@@ -46,13 +46,13 @@ pub(crate) async fn open_shop(config: &Config) -> Shop {
     Shop::new(db, Queries::builtin())
 }
 
-pub fn global(dry_run: bool) -> GlobalArgs {
-    GlobalArgs {
+pub fn global(dry_run: bool) -> RunOptions {
+    RunOptions {
         config: None,
         dry_run,
         report_dir: None,
         json: true,
-        log_format: sverka::cli::LogFormat::Human,
+        log_format: sverka::options::LogFormat::Human,
     }
 }
 
