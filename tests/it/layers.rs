@@ -328,7 +328,6 @@ const LONG_FILES: &[&str] = &[
     "db/events.rs",
     "jobs/billing.rs",
     "jobs/orders.rs",
-    "jobs/schedule.rs",
     "jobs/stock.rs",
     "sandbox/egon.rs",
     "sandbox/imsklad.rs",
