@@ -3,8 +3,9 @@
 //! registration and history hooks. The seed's examples are kept verbatim.
 
 use crate::connectors::imshop::{HistoryRequest, ScanRequest, ScanUpdate};
-use crate::sandbox::common::{instrument, spawn, RunningServer, SandboxControl};
+use crate::sandbox::common::{instrument, SandboxControl};
 use crate::secret::Secret;
+use crate::server::{spawn, RunningServer};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};

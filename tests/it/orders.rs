@@ -13,11 +13,12 @@ use sverka::jobs::{orders, Context};
 use sverka::listener::{self, ListenerSettings, ListenerState};
 use sverka::reconcile::orders::class;
 use sverka::report::summary::JobSummary;
-use sverka::sandbox::common::{any_local_port, RunningServer};
+use sverka::sandbox::common::any_local_port;
 use sverka::sandbox::world::{World, WorldSpec};
 use sverka::sandbox::world_orders::{self as wo, OrderDrift, WorldOrder};
 use sverka::sandbox::{SandboxOptions, SandboxSet};
 use sverka::secret::Secret;
+use sverka::server::RunningServer;
 use sverka::shop::{Queries, Shop};
 
 use crate::stock::global;

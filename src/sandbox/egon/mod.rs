@@ -13,8 +13,9 @@
 
 use crate::connectors::egon::{codes, status_name, CountTypes, DATETIME_FORMAT};
 use crate::lenient;
-use crate::sandbox::common::{instrument, spawn, RateWindow, RunningServer, SandboxControl};
+use crate::sandbox::common::{instrument, RateWindow, SandboxControl};
 use crate::secret::Secret;
+use crate::server::{spawn, RunningServer};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -31,8 +31,9 @@
 use crate::connectors::imsklad::{
     money, Billing, BillingLine, Doc, Good, Order, OrderGood, Preorder, WARNING_GOODS_NOT_SAVED,
 };
-use crate::sandbox::common::{instrument, spawn, RunningServer, SandboxControl};
+use crate::sandbox::common::{instrument, SandboxControl};
 use crate::secret::Secret;
+use crate::server::{spawn, RunningServer};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;

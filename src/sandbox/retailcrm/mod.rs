@@ -11,8 +11,9 @@
 //! limit, an HTML page when the account does not exist.
 
 use crate::connectors::retailcrm::money_to_kop;
-use crate::sandbox::common::{instrument, spawn, RateWindow, RunningServer, SandboxControl};
+use crate::sandbox::common::{instrument, RateWindow, SandboxControl};
 use crate::secret::Secret;
+use crate::server::{spawn, RunningServer};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
