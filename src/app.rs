@@ -264,7 +264,9 @@ async fn run(cli: Cli) -> Result<u8> {
             scheduler.run(shutdown_signal()).await;
             Ok(0)
         }
-        Command::Sandbox(args) => crate::sandbox::serve::run(&args, shutdown_signal()).await,
+        Command::Sandbox(args) => {
+            crate::sandbox::serve::run(&args.serve_options(), shutdown_signal()).await
+        }
         Command::Demo(args) => crate::demo::run(&args, &global).await,
         Command::Bench(args) => crate::bench::run(&args, &global).await,
     }

@@ -23,7 +23,6 @@ use crate::config::WmsKind;
 use crate::connectors::imsklad::{Order, OrderGood};
 use crate::db::mapping::{self, MapKind};
 use crate::db::{Arg, Db, DbError};
-use crate::reconcile::orders::Stage;
 use crate::shop::Shop;
 
 /// Which drift an order carries.
@@ -114,6 +113,43 @@ pub struct WorldOrder {
     pub crm: Option<WorldCrmOrder>,
     /// The injected drift.
     pub drift: OrderDrift,
+}
+
+/// The fulfilment stage the world gives an order; the warehouse and CRM
+/// statuses it gets are picked from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    /// Accepted, not yet picked.
+    New,
+    /// Being picked.
+    Picking,
+    /// Packed, waiting for the carrier.
+    Packed,
+    /// Handed to the carrier.
+    Shipped,
+    /// Delivered to the customer.
+    Delivered,
+    /// Cancelled in the warehouse.
+    Cancelled,
+}
+
+impl Stage {
+    /// The stage's name (`new`, `picking`, …, `cancelled`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::New => "new",
+            Stage::Picking => "picking",
+            Stage::Packed => "packed",
+            Stage::Shipped => "shipped",
+            Stage::Delivered => "delivered",
+            Stage::Cancelled => "cancelled",
+        }
+    }
+
+    /// Handed over: shipped or delivered.
+    pub fn is_shipped(self) -> bool {
+        matches!(self, Stage::Shipped | Stage::Delivered)
+    }
 }
 
 /// serde: a stage as its name.
@@ -721,6 +757,9 @@ mod tests {
         let map = crate::jobs::orders::StatusMap::builtin().unwrap();
         for o in orders(60) {
             if let Some(stage) = o.stage {
+                let crm = crm_status(stage);
+                let stage = crate::reconcile::orders::Stage::parse(stage.as_str());
+                let stage = stage.expect("a stage sverka knows");
                 assert_eq!(
                     map.stage(WmsKind::Imsklad, o.imsklad_status.unwrap()),
                     Some(stage)
@@ -729,10 +768,7 @@ mod tests {
                     map.stage(WmsKind::Egon, o.egon_status.unwrap()),
                     Some(stage)
                 );
-                assert_eq!(
-                    map.crm.get(&stage).map(String::as_str),
-                    Some(crm_status(stage))
-                );
+                assert_eq!(map.crm.get(&stage).map(String::as_str), Some(crm));
             }
         }
     }
