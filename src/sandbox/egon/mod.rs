@@ -11,7 +11,7 @@
 //! transports EGON uses, with payloads built from the state
 //! ([`EgonState::write_order_status_payload`], [`EgonState::inventory_status_update_payload`]).
 
-use crate::connectors::egon::{codes, status_name, CountTypes, DATETIME_FORMAT};
+use crate::connectors::egon::CountTypes;
 use crate::lenient;
 use crate::sandbox::common::{instrument, RateWindow, SandboxControl};
 use crate::secret::Secret;
@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use wire::{codes, status_name, DATETIME_FORMAT};
 
 /// Seed 000's sample callback request, verbatim.
 pub const SAMPLE_CALLBACK_REQUEST: &str =
@@ -66,6 +67,7 @@ pub const CREATE_ORDER_MANDATORY: &[&str] = &[
 ];
 
 mod state;
+pub mod wire;
 pub use state::*;
 mod server;
 pub use server::*;

@@ -10,7 +10,6 @@
 //! input, 404 unknown entity, 460 partly applied upload, 503 over the rate
 //! limit, an HTML page when the account does not exist.
 
-use crate::connectors::retailcrm::money_to_kop;
 use crate::sandbox::common::{instrument, RateWindow, SandboxControl};
 use crate::secret::Secret;
 use crate::server::{spawn, RunningServer};
@@ -102,6 +101,8 @@ impl RetailCrmStrictness {
 mod model;
 pub use model::*;
 mod http;
+mod wire;
+use wire::money_to_kop;
 mod orders;
 mod state;
 mod stock;
