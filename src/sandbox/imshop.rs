@@ -2,7 +2,7 @@
 //! updates, and helpers that play the IMSHOP app calling the shop's scan
 //! registration and history hooks. The seed's examples are kept verbatim.
 
-use crate::connectors::imshop::{HistoryRequest, ScanRequest, ScanUpdate};
+use crate::connectors::imshop::ScanUpdate;
 use crate::sandbox::common::{instrument, SandboxControl};
 use crate::secret::Secret;
 use crate::server::{spawn, RunningServer};
@@ -226,6 +226,26 @@ fn without_key(v: &Value) -> Value {
 // IMSHOP → shop
 // ---------------------------------------------------------------------------
 
+/// IMSHOP → shop: a scan to register, as the IMSHOP app sends it (IMSHOP API
+/// documentation, "Отправка запроса на сканирование").
+#[derive(serde::Serialize)]
+struct ScanRequest {
+    barcode: String,
+    #[serde(rename = "userId")]
+    user_id: String,
+    timestamp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Map<String, Value>>,
+}
+
+/// IMSHOP → shop: a user's scan history request (IMSHOP API documentation,
+/// "Запрос статусов сканирования").
+#[derive(serde::Serialize)]
+struct HistoryRequest {
+    #[serde(rename = "userId")]
+    user_id: String,
+}
+
 async fn post_json(
     url: &str,
     key: &str,
@@ -297,7 +317,9 @@ pub async fn send_raw(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connectors::imshop::{HistoryAnswer, ScanAnswer, ScanStatus};
+    use crate::connectors::imshop::{
+        HistoryAnswer, HistoryRequest, ScanAnswer, ScanRequest, ScanStatus,
+    };
 
     #[test]
     fn seed_examples_parse_with_the_lenient_types() {
