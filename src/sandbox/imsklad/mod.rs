@@ -29,7 +29,7 @@
 //! [`SandboxControl`].
 
 use crate::connectors::imsklad::{
-    money, Billing, BillingLine, Doc, Good, Order, OrderGood, Preorder, WARNING_GOODS_NOT_SAVED,
+    money, Doc, Good, Order, OrderGood, Preorder, WARNING_GOODS_NOT_SAVED,
 };
 use crate::sandbox::common::{instrument, SandboxControl};
 use crate::secret::Secret;
@@ -192,6 +192,7 @@ pub mod doc_examples {
 mod tests {
     use super::doc_examples as ex;
     use super::*;
+    use crate::connectors::imsklad::Billing;
     use crate::lenient;
 
     const KEY: &str = "YOUR_API_KEY";

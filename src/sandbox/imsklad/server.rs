@@ -503,7 +503,7 @@ pub(super) fn get_billing(state: &mut ImskladState, data: &Value) -> Result<Stri
     ))
 }
 
-pub(super) fn billing_line_json(l: &BillingLine, strings: bool, with_type: bool) -> Value {
+pub(super) fn billing_line_json(l: &BookedLine, strings: bool, with_type: bool) -> Value {
     let mut v = json!({
         "id": l.id,
         "order_id": l.order_id,

@@ -80,6 +80,35 @@ pub struct NewBillingLine {
     pub comment: String,
 }
 
+/// A booked balance operation: the id the sandbox gave it and what was booked
+/// (its fields read through, `line.date` as `booked.date`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookedLine {
+    /// Operation id.
+    pub id: i64,
+    /// The operation.
+    pub line: NewBillingLine,
+}
+
+impl std::ops::Deref for BookedLine {
+    type Target = NewBillingLine;
+
+    fn deref(&self) -> &NewBillingLine {
+        &self.line
+    }
+}
+
+/// What `get_billing` answers for a period, before rendering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxBilling {
+    /// Balance now, kopecks.
+    pub current_balance_kop: i64,
+    /// Balance change over the period (unlisted operations included), kopecks.
+    pub change_of_balance_kop: i64,
+    /// The listed operations of the period.
+    pub lines: Vec<BookedLine>,
+}
+
 /// Why a seeding or inspection call on [`ImskladState`] failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SandboxError {
@@ -183,8 +212,8 @@ pub struct ImskladState {
     pub(super) orders: BTreeMap<String, SandboxOrder>,
     pub(super) preorders: BTreeMap<String, SandboxDocument<Preorder>>,
     pub(super) docs: BTreeMap<String, SandboxDocument<Doc>>,
-    pub(super) billing: Vec<BillingLine>,
-    pub(super) unlisted_billing: Vec<BillingLine>,
+    pub(super) billing: Vec<BookedLine>,
+    pub(super) unlisted_billing: Vec<BookedLine>,
     pub(super) balance_kop: i64,
     pub(super) scripted: VecDeque<ScriptedError>,
     pub(super) in_flight: usize,
@@ -415,19 +444,9 @@ impl ImskladState {
 
     /// Books a balance operation (its amount moves the balance); returns its id.
     pub fn add_billing_line(&mut self, line: NewBillingLine) -> i64 {
-        self.next_billing_id += 1;
-        let id = self.next_billing_id;
-        self.balance_kop += line.amount_kop;
-        self.billing.push(BillingLine {
-            id,
-            order_id: line.order_id,
-            foreign_order_id: line.foreign_order_id,
-            doc_request_id: line.doc_request_id,
-            kind: line.kind,
-            date: line.date,
-            amount_kop: line.amount_kop,
-            comment: line.comment,
-        });
+        let booked = self.book(line);
+        let id = booked.id;
+        self.billing.push(booked);
         id
     }
 
@@ -435,24 +454,24 @@ impl ImskladState {
     /// moves the balance and the `change_of_balance` of its period (a WMS
     /// statement missing a line); returns its id.
     pub fn add_unlisted_billing_line(&mut self, line: NewBillingLine) -> i64 {
-        self.next_billing_id += 1;
-        let id = self.next_billing_id;
-        self.balance_kop += line.amount_kop;
-        self.unlisted_billing.push(BillingLine {
-            id,
-            order_id: line.order_id,
-            foreign_order_id: line.foreign_order_id,
-            doc_request_id: line.doc_request_id,
-            kind: line.kind,
-            date: line.date,
-            amount_kop: line.amount_kop,
-            comment: line.comment,
-        });
+        let booked = self.book(line);
+        let id = booked.id;
+        self.unlisted_billing.push(booked);
         id
     }
 
+    /// Gives `line` the next id and moves the balance by its amount.
+    fn book(&mut self, line: NewBillingLine) -> BookedLine {
+        self.next_billing_id += 1;
+        self.balance_kop += line.amount_kop;
+        BookedLine {
+            id: self.next_billing_id,
+            line,
+        }
+    }
+
     /// All booked operations, oldest first (unlisted ones not included).
-    pub fn billing_lines(&self) -> &[BillingLine] {
+    pub fn billing_lines(&self) -> &[BookedLine] {
         &self.billing
     }
 
@@ -469,18 +488,18 @@ impl ImskladState {
     /// What `get_billing` answers for `[from, to]` (both inclusive, widened
     /// by [`Self::billing_slack_secs`]): the operations dated in it, their
     /// change of balance (unlisted operations included) and the balance now.
-    pub fn billing_between(&self, from: i64, to: i64) -> Billing {
+    pub fn billing_between(&self, from: i64, to: i64) -> SandboxBilling {
         let slack = self.billing_slack_secs.max(0);
         let (from, to) = (from.saturating_sub(slack), to.saturating_add(slack));
-        let within = |l: &&BillingLine| l.date >= from && l.date <= to;
-        let lines: Vec<BillingLine> = self.billing.iter().filter(within).cloned().collect();
+        let within = |l: &&BookedLine| l.date >= from && l.date <= to;
+        let lines: Vec<BookedLine> = self.billing.iter().filter(within).cloned().collect();
         let unlisted: i64 = self
             .unlisted_billing
             .iter()
             .filter(within)
             .map(|l| l.amount_kop)
             .sum();
-        Billing {
+        SandboxBilling {
             current_balance_kop: self.balance_kop,
             change_of_balance_kop: lines.iter().map(|l| l.amount_kop).sum::<i64>() + unlisted,
             lines,
