@@ -28,9 +28,7 @@
 //! HTTP-level faults (500, timeouts, truncated bodies) come from
 //! [`SandboxControl`].
 
-use crate::connectors::imsklad::{
-    money, Doc, Good, Order, OrderGood, Preorder, WARNING_GOODS_NOT_SAVED,
-};
+use crate::connectors::imsklad::{Doc, Good, Order, OrderGood, Preorder};
 use crate::sandbox::common::{instrument, SandboxControl};
 use crate::secret::Secret;
 use crate::server::{spawn, RunningServer};
@@ -65,6 +63,8 @@ pub const CODE_BAD_DATA: i64 = 3;
 /// Error code 4: operation not performed.
 pub const CODE_NOT_PERFORMED: i64 = 4;
 
+pub mod wire;
+use wire::WARNING_GOODS_NOT_SAVED;
 mod state;
 pub use state::*;
 mod server;
