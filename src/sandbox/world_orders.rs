@@ -206,29 +206,32 @@ fn egon_status(stage: Stage, rng: &mut StdRng) -> i64 {
 }
 
 fn drift_for(i: usize, rng: &mut StdRng) -> OrderDrift {
-    // Forced examples first, so small worlds carry every class.
-    match i {
-        0 => OrderDrift::ShippedNotMarkedInCrm,
-        1 => OrderDrift::TrackMissingInCrm,
-        2 => OrderDrift::CancelledInShopActiveInWms,
-        3 => OrderDrift::MissingInWms,
-        4 => OrderDrift::MissingInCrm,
-        5 => OrderDrift::GoodsMismatch,
-        6 => OrderDrift::AmountMismatch,
-        7 => OrderDrift::Stuck,
-        8 => OrderDrift::CancelledAfterShipment,
-        _ => match rng.random_range(0..1000) {
-            0..=39 => OrderDrift::ShippedNotMarkedInCrm,
-            40..=69 => OrderDrift::TrackMissingInCrm,
-            70..=84 => OrderDrift::CancelledInShopActiveInWms,
-            85..=99 => OrderDrift::MissingInWms,
-            100..=109 => OrderDrift::MissingInCrm,
-            110..=119 => OrderDrift::GoodsMismatch,
-            120..=129 => OrderDrift::AmountMismatch,
-            130..=134 => OrderDrift::CancelledAfterShipment,
-            _ => OrderDrift::None,
-        },
-    }
+    super::world::pick_drift(
+        i,
+        rng,
+        &[
+            OrderDrift::ShippedNotMarkedInCrm,
+            OrderDrift::TrackMissingInCrm,
+            OrderDrift::CancelledInShopActiveInWms,
+            OrderDrift::MissingInWms,
+            OrderDrift::MissingInCrm,
+            OrderDrift::GoodsMismatch,
+            OrderDrift::AmountMismatch,
+            OrderDrift::Stuck,
+            OrderDrift::CancelledAfterShipment,
+        ],
+        &[
+            (39, OrderDrift::ShippedNotMarkedInCrm),
+            (69, OrderDrift::TrackMissingInCrm),
+            (84, OrderDrift::CancelledInShopActiveInWms),
+            (99, OrderDrift::MissingInWms),
+            (109, OrderDrift::MissingInCrm),
+            (119, OrderDrift::GoodsMismatch),
+            (129, OrderDrift::AmountMismatch),
+            (134, OrderDrift::CancelledAfterShipment),
+        ],
+        OrderDrift::None,
+    )
 }
 
 /// The stage a drift needs (None: random among the live stages).

@@ -333,8 +333,7 @@ pub(super) fn create_new_order(st: &mut EgonState, data: &Value) -> Response {
         }
         Some(_) => return answer(codes::NOT_ALLOWED, None),
         None => {
-            let egon_id = st.next_order_id;
-            st.next_order_id += 1;
+            let egon_id = take_id(&mut st.next_order_id);
             st.orders.insert(
                 original_id.clone(),
                 SandboxOrder {

@@ -216,8 +216,7 @@ impl EgonState {
             card.changed_at = now;
             return card.egon_id;
         }
-        let egon_id = self.next_card_id;
-        self.next_card_id += 1;
+        let egon_id = take_id(&mut self.next_card_id);
         self.cards.insert(
             item_id.to_string(),
             SandboxCard {
@@ -256,8 +255,7 @@ impl EgonState {
     /// Adds an order in status 0 with `lines` (SKU, pieces); returns EGON's order id.
     pub fn seed_order(&mut self, original_id: &str, lines: &[(&str, i64)]) -> i64 {
         let now = self.tick();
-        let egon_id = self.next_order_id;
-        self.next_order_id += 1;
+        let egon_id = take_id(&mut self.next_order_id);
         self.orders.insert(
             original_id.to_string(),
             SandboxOrder {
@@ -481,4 +479,11 @@ pub(super) fn id_value(id: &str) -> Value {
         Ok(n) if n.to_string() == id => json!(n),
         _ => json!(id),
     }
+}
+
+/// The next id of an EGON counter (cards, orders), advancing it.
+pub(super) fn take_id(counter: &mut i64) -> i64 {
+    let id = *counter;
+    *counter += 1;
+    id
 }
