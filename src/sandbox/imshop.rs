@@ -1,6 +1,6 @@
 //! A stand-in for IMSHOP: a receiver for the shop's asynchronous scan status
 //! updates, and helpers that play the IMSHOP app calling the shop's scan
-//! registration and history hooks. The seed's examples are kept verbatim.
+//! registration and history hooks. The IMSHOP documentation's examples are kept verbatim.
 
 use crate::connectors::imshop::ScanUpdate;
 use crate::sandbox::common::{instrument, SandboxControl};
@@ -17,28 +17,28 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// Seed 003: the scan registration request example, verbatim.
+/// IMSHOP marking documentation: the scan registration request example, verbatim.
 pub const SAMPLE_SCAN_REQUEST: &str = include_str!(
     "../../tests/fixtures/vendors/imshop/01-otpravka-zaprosa-na-skanirovanie-zapros.json"
 );
 
-/// Seed 003: the scan registration answer example, verbatim — with its
+/// IMSHOP marking documentation: the scan registration answer example, verbatim — with its
 /// `sucсess` typo (the second `с` is Cyrillic).
 pub const SAMPLE_SCAN_ANSWER: &str = include_str!(
     "../../tests/fixtures/vendors/imshop/02-otpravka-zaprosa-na-skanirovanie-otvet.json"
 );
 
-/// Seed 003: the history request example, verbatim.
+/// IMSHOP marking documentation: the history request example, verbatim.
 pub const SAMPLE_HISTORY_REQUEST: &str = include_str!(
     "../../tests/fixtures/vendors/imshop/03-zapros-statusov-skanirovaniya-zapros.json"
 );
 
-/// Seed 003: the history answer example, verbatim — not valid JSON: the scan
+/// IMSHOP marking documentation: the history answer example, verbatim — not valid JSON: the scan
 /// inside the array has no braces.
 pub const SAMPLE_HISTORY_ANSWER: &str =
     include_str!("../../tests/fixtures/vendors/imshop/04-zapros-statusov-skanirovaniya-otvet.json");
 
-/// Seed 003: the asynchronous status update example, verbatim.
+/// IMSHOP marking documentation: the asynchronous status update example, verbatim.
 pub const SAMPLE_STATUS_UPDATE: &str = include_str!(
     "../../tests/fixtures/vendors/imshop/05-asinhronnoe-obnovlenie-statusov-primer-zaprosa.json"
 );
@@ -60,7 +60,7 @@ pub struct ReceivedPush {
     pub status: u16,
 }
 
-/// Where the receiver looks for the shop's key on a status update. Seed 003
+/// Where the receiver looks for the shop's key on a status update. The IMSHOP marking documentation
 /// does not say (UNVERIFIED), so the sandbox has a switch for each reading;
 /// sverka's side is `[imshop] push_key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -293,7 +293,7 @@ pub async fn send_history(
     post_json(listener_url, key, &req).await
 }
 
-/// Posts one of the seed's raw examples (e.g. [`SAMPLE_SCAN_REQUEST`]) verbatim.
+/// Posts one of the IMSHOP documentation's raw examples (e.g. [`SAMPLE_SCAN_REQUEST`]) verbatim.
 pub async fn send_raw(
     listener_url: &str,
     key: &str,

@@ -30,11 +30,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use wire::{codes, status_name, DATETIME_FORMAT};
 
-/// Seed 000's sample callback request, verbatim.
+/// The EGON client API documentation's sample callback request, verbatim.
 pub const SAMPLE_CALLBACK_REQUEST: &str =
     include_str!("../../../tests/fixtures/vendors/egon/01-egon-to-client-sample-request.json");
 
-/// Seed 000's sample callback answer, verbatim.
+/// The EGON client API documentation's sample callback answer, verbatim.
 pub const SAMPLE_CALLBACK_RESPONSE: &str =
     include_str!("../../../tests/fixtures/vendors/egon/02-egon-to-client-sample-response.json");
 

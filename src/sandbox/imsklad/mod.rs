@@ -1,4 +1,4 @@
-//! A stateful IMSKLAD server (seed 002) for tests and the demo, plus the
+//! A stateful IMSKLAD server (IMSKLAD API documentation) for tests and the demo, plus the
 //! callbacks IMSKLAD sends to the shop's endpoint.
 //!
 //! Behaviour where the doc is silent (each answers `{"error": text, "code": N}`
@@ -11,7 +11,7 @@
 //! - goods lines of orders, preorders and documents must name a known product
 //!   (partner id, or failing that WMS id; see [`ImskladStrictness::line_ids`]) → else code 2;
 //!
-//! Where seed 002 allows two readings, [`ImskladState::strict`] picks one
+//! Where the documentation allows two readings, [`ImskladState::strict`] picks one
 //! ([`ImskladStrictness`]: billing lines with or without `type`, the code of
 //! `update_good` for an unknown id, the id space and JSON type of goods lines,
 //! the id `get_good` callbacks carry).
@@ -73,10 +73,10 @@ mod callbacks;
 pub use callbacks::*;
 
 // ---------------------------------------------------------------------------
-// The doc's examples, verbatim from seed 002
+// The doc's examples, verbatim from the IMSKLAD API documentation
 // ---------------------------------------------------------------------------
 
-/// Callback good/get_good request example, verbatim from seed 002.
+/// Callback good/get_good request example, verbatim from the IMSKLAD API documentation.
 pub const CALLBACK_GET_GOOD_EXAMPLE: &str =
     include_str!("../../../tests/fixtures/vendors/imsklad/24-avtorizaciya-request.json");
 
@@ -114,7 +114,7 @@ pub const CALLBACK_OK_ANSWER_EXAMPLE: &str = include_str!(
     "../../../tests/fixtures/vendors/imsklad/29-callback-obnovlenie-statusa-zakaza-answer.json"
 );
 
-/// The client API examples of seed 002, verbatim (requests and answers).
+/// The client API examples of the IMSKLAD API documentation, verbatim (requests and answers).
 pub mod doc_examples {
     /// The envelope example of "Авторизация и схема запроса" (goods/add_good).
     pub const ENVELOPE_REQUEST: &str = include_str!(

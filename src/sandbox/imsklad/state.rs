@@ -153,21 +153,21 @@ pub enum IdSpace {
     Either,
 }
 
-/// Readings of IMSKLAD behaviour seed 002 leaves open, one switch each. The
+/// Readings of IMSKLAD behaviour the IMSKLAD API documentation leaves open, one switch each. The
 /// defaults are the readings sverka tries first (so the bench keeps its
 /// figures); [`ImskladStrictness::strict`] is the other reading of each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImskladStrictness {
     /// `get_billing` lines carry `type` (default on). Off: no line has one,
-    /// like seed 002's own example.
+    /// like the documentation's own example.
     pub billing_type: bool,
     /// The error code `update_good` of an unknown partner id answers
     /// (UNVERIFIED: 2 "not found" by default; 4 "not performed" is the other reading).
     pub update_good_unknown_code: i64,
     /// Which ids order, preorder and document lines may name (default
-    /// [`IdSpace::Either`]; seed 002 says the partner id).
+    /// [`IdSpace::Either`]; the documentation says the partner id).
     pub line_ids: IdSpace,
-    /// Lines must name their goods by a JSON integer (seed 002 types
+    /// Lines must name their goods by a JSON integer (the documentation types
     /// `goods.id` Int); a string id is refused with code 3. Default off.
     pub integer_line_ids: bool,
     /// The id `get_good` callbacks carry (default [`IdSpace::Wms`], as seed

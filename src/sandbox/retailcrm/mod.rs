@@ -2,7 +2,7 @@
 //! per-store stock, orders with delivery data, order history, warehouse
 //! integration modules.
 //!
-//! It speaks the wire format of seed 001 / `spec/retailcrm.md`: `X-API-KEY`
+//! It speaks the wire format of the RetailCRM API v5 documentation: `X-API-KEY`
 //! (or `apiKey` in the query), GET filters as `filter[x][]` or `filter[x][0]`,
 //! POST forms whose nested data is one JSON field, `{"success": …}` answers
 //! with PHP's habits (`[]` for empty maps, floats for quantities and money),
@@ -46,7 +46,7 @@ pub struct RetailCrmStrictness {
     /// on). Off: 20/50/100 only, like every other list method, and 250 is
     /// refused with `400 {"errors": {"limit": "This value is not valid."}}`.
     pub inventory_limit_250: bool,
-    /// Module registrations follow seed 001 strictly: `integrationCode`
+    /// Module registrations follow the RetailCRM integration documentation strictly: `integrationCode`
     /// required (and a prefix of `code`), every action with a known code and
     /// a non-empty `callPoints`, `baseUrl` https unless its host is loopback.
     /// Default off: `name`, `baseUrl` and `clientId` are required.

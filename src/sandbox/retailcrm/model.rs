@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// Store action codes the strict module check knows (seed 001 names `inventoriesUpload`).
+/// Store action codes the strict module check knows (the RetailCRM integration documentation names `inventoriesUpload`).
 pub const KNOWN_STORE_ACTIONS: [&str; 1] = ["inventoriesUpload"];
 
 /// Why a seeding call was refused.
