@@ -251,7 +251,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             Ok(Exit::Clean)
         }
         Command::Sandbox(args) => {
-            crate::sandbox::serve::run(&args, shutdown_signal()).await?;
+            crate::sandbox::serve::run(&args.serve_options(), shutdown_signal()).await?;
             Ok(Exit::Clean)
         }
         Command::Demo(args) => crate::demo::run(&args, &options).await,

@@ -180,6 +180,25 @@ pub struct SandboxArgs {
     pub established: bool,
 }
 
+impl SandboxArgs {
+    /// The sandbox's own options for these arguments.
+    pub fn serve_options(&self) -> crate::sandbox::serve::ServeOptions {
+        crate::sandbox::serve::ServeOptions {
+            seed: self.seed,
+            skus: self.skus,
+            orders: self.orders,
+            days: self.days,
+            port: self.port,
+            latency_ms: self.latency_ms,
+            write_shop: self.write_shop.clone(),
+            write_state: self.write_state.clone(),
+            strict: self.strict,
+            no_rate_limit: self.no_rate_limit,
+            established: self.established,
+        }
+    }
+}
+
 /// `sverka runs`
 #[derive(Debug, Args)]
 pub struct RunsArgs {

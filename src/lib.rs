@@ -24,4 +24,5 @@ pub mod reconcile;
 pub mod report;
 pub mod sandbox;
 pub mod secret;
+pub mod server;
 pub mod shop;

@@ -50,8 +50,8 @@ use std::time::Duration;
 
 use crate::db::events::{self, Effect, NewEvent, Recorded};
 use crate::db::{now_ms, Db, DbError};
-use crate::sandbox::common::RunningServer;
 use crate::secret::Secret;
+use crate::server::RunningServer;
 use crate::shop::{Shop, ShopError};
 
 /// Default request body limit: 1 MiB.

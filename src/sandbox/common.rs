@@ -1,6 +1,6 @@
 //! What every sandbox server shares: a request log, latency and fault
 //! injection as an axum middleware, a rate-window counter for the vendors'
-//! limits, and spawning on an ephemeral port.
+//! limits, and the ephemeral local address servers bind to.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -393,71 +393,6 @@ impl RateWindow {
         hits.push_back(now);
         true
     }
-}
-
-/// A sandbox server running on a local port.
-#[derive(Debug)]
-pub struct RunningServer {
-    /// `http://127.0.0.1:PORT`
-    pub url: String,
-    /// The bound address.
-    pub addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    handle: tokio::task::JoinHandle<()>,
-}
-
-impl RunningServer {
-    /// Stops the server and waits for it.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        let _ = (&mut self.handle).await;
-    }
-}
-
-impl Drop for RunningServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-impl RunningServer {
-    /// A server running as `handle` on `addr`, stopped by sending on `shutdown`.
-    pub fn from_task(
-        addr: SocketAddr,
-        shutdown: tokio::sync::oneshot::Sender<()>,
-        handle: tokio::task::JoinHandle<()>,
-    ) -> RunningServer {
-        RunningServer {
-            url: format!("http://{addr}"),
-            addr,
-            shutdown: Some(shutdown),
-            handle,
-        }
-    }
-}
-
-/// Serves `router` on `addr` (use port 0 for an ephemeral port).
-pub async fn spawn(router: Router, addr: SocketAddr) -> std::io::Result<RunningServer> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let addr = listener.local_addr()?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    Ok(RunningServer {
-        url: format!("http://{addr}"),
-        addr,
-        shutdown: Some(tx),
-        handle,
-    })
 }
 
 /// `127.0.0.1:0`

@@ -1,10 +1,11 @@
 //! A stand-in for IMSHOP: a receiver for the shop's asynchronous scan status
 //! updates, and helpers that play the IMSHOP app calling the shop's scan
-//! registration and history hooks. The seed's examples are kept verbatim.
+//! registration and history hooks. The IMSHOP documentation's examples are kept verbatim.
 
-use crate::connectors::imshop::{HistoryRequest, ScanRequest, ScanUpdate};
-use crate::sandbox::common::{instrument, spawn, RunningServer, SandboxControl};
+use crate::connectors::imshop::ScanUpdate;
+use crate::sandbox::common::{instrument, SandboxControl};
 use crate::secret::Secret;
+use crate::server::{spawn, RunningServer};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -16,28 +17,28 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// Seed 003: the scan registration request example, verbatim.
+/// IMSHOP marking documentation: the scan registration request example, verbatim.
 pub const SAMPLE_SCAN_REQUEST: &str = include_str!(
     "../../tests/fixtures/vendors/imshop/01-otpravka-zaprosa-na-skanirovanie-zapros.json"
 );
 
-/// Seed 003: the scan registration answer example, verbatim — with its
+/// IMSHOP marking documentation: the scan registration answer example, verbatim — with its
 /// `sucсess` typo (the second `с` is Cyrillic).
 pub const SAMPLE_SCAN_ANSWER: &str = include_str!(
     "../../tests/fixtures/vendors/imshop/02-otpravka-zaprosa-na-skanirovanie-otvet.json"
 );
 
-/// Seed 003: the history request example, verbatim.
+/// IMSHOP marking documentation: the history request example, verbatim.
 pub const SAMPLE_HISTORY_REQUEST: &str = include_str!(
     "../../tests/fixtures/vendors/imshop/03-zapros-statusov-skanirovaniya-zapros.json"
 );
 
-/// Seed 003: the history answer example, verbatim — not valid JSON: the scan
+/// IMSHOP marking documentation: the history answer example, verbatim — not valid JSON: the scan
 /// inside the array has no braces.
 pub const SAMPLE_HISTORY_ANSWER: &str =
     include_str!("../../tests/fixtures/vendors/imshop/04-zapros-statusov-skanirovaniya-otvet.json");
 
-/// Seed 003: the asynchronous status update example, verbatim.
+/// IMSHOP marking documentation: the asynchronous status update example, verbatim.
 pub const SAMPLE_STATUS_UPDATE: &str = include_str!(
     "../../tests/fixtures/vendors/imshop/05-asinhronnoe-obnovlenie-statusov-primer-zaprosa.json"
 );
@@ -59,7 +60,7 @@ pub struct ReceivedPush {
     pub status: u16,
 }
 
-/// Where the receiver looks for the shop's key on a status update. Seed 003
+/// Where the receiver looks for the shop's key on a status update. The IMSHOP marking documentation
 /// does not say (UNVERIFIED), so the sandbox has a switch for each reading;
 /// sverka's side is `[imshop] push_key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -225,6 +226,26 @@ fn without_key(v: &Value) -> Value {
 // IMSHOP → shop
 // ---------------------------------------------------------------------------
 
+/// IMSHOP → shop: a scan to register, as the IMSHOP app sends it (IMSHOP API
+/// documentation, "Отправка запроса на сканирование").
+#[derive(serde::Serialize)]
+struct ScanRequest {
+    barcode: String,
+    #[serde(rename = "userId")]
+    user_id: String,
+    timestamp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Map<String, Value>>,
+}
+
+/// IMSHOP → shop: a user's scan history request (IMSHOP API documentation,
+/// "Запрос статусов сканирования").
+#[derive(serde::Serialize)]
+struct HistoryRequest {
+    #[serde(rename = "userId")]
+    user_id: String,
+}
+
 async fn post_json(
     url: &str,
     key: &str,
@@ -272,7 +293,7 @@ pub async fn send_history(
     post_json(listener_url, key, &req).await
 }
 
-/// Posts one of the seed's raw examples (e.g. [`SAMPLE_SCAN_REQUEST`]) verbatim.
+/// Posts one of the IMSHOP documentation's raw examples (e.g. [`SAMPLE_SCAN_REQUEST`]) verbatim.
 pub async fn send_raw(
     listener_url: &str,
     key: &str,
@@ -296,7 +317,9 @@ pub async fn send_raw(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connectors::imshop::{HistoryAnswer, ScanAnswer, ScanStatus};
+    use crate::connectors::imshop::{
+        HistoryAnswer, HistoryRequest, ScanAnswer, ScanRequest, ScanStatus,
+    };
 
     #[test]
     fn seed_examples_parse_with_the_lenient_types() {

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crate::config::{Config, WmsKind};
 use crate::secret::Secret;
-use common::RunningServer;
+use crate::server::RunningServer;
 
 /// The credentials the sandbox servers accept (they are not secrets: the
 /// sandbox is local and throwaway).

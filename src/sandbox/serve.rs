@@ -4,16 +4,42 @@
 use anyhow::{Context as _, Result};
 use std::time::Duration;
 
-use crate::cli::SandboxArgs;
 use crate::db::Db;
 use crate::shop::{Queries, Shop};
 
 use super::world::{World, WorldSpec};
 use super::{world_billing, world_orders, SandboxOptions, SandboxSet};
 
+/// What `sverka sandbox` was asked for: the world, the ports and the realism knobs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Random seed of the generated world.
+    pub seed: u64,
+    /// SKUs.
+    pub skus: usize,
+    /// Orders.
+    pub orders: usize,
+    /// Days of billing history.
+    pub days: u32,
+    /// First port (IMSKLAD; RetailCRM, EGON, IMSHOP take the next ones). 0 = any free ports.
+    pub port: u16,
+    /// Added latency per request, milliseconds.
+    pub latency_ms: u64,
+    /// Also write the matching shop database to this URL.
+    pub write_shop: Option<String>,
+    /// Also write the goods id mapping into this state database URL.
+    pub write_state: Option<String>,
+    /// Every sandbox strictness switch on its strict reading.
+    pub strict: bool,
+    /// Lift the vendors' rate limits.
+    pub no_rate_limit: bool,
+    /// Leave out the SKUs the WMS does not know yet.
+    pub established: bool,
+}
+
 /// Starts the servers, prints their URLs and keys, and serves until Ctrl-C / SIGTERM.
 pub async fn run(
-    args: &SandboxArgs,
+    args: &ServeOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<u8> {
     let spec = WorldSpec {

@@ -146,28 +146,31 @@ impl World {
             };
             let price_kop: i64 = rng.random_range(100..50_000) * 100 + rng.random_range(0..100);
             let drift = if spec.drift {
-                // Forced examples first, so small worlds carry every class.
-                match i {
-                    0 => StockDrift::CrmQuantity,
-                    1 => StockDrift::ShopQuantity,
-                    2 => StockDrift::Both,
-                    3 => StockDrift::MissingInCrm,
-                    4 => StockDrift::MissingInWms,
-                    5 => StockDrift::Unmapped,
-                    6 => StockDrift::MissingInShop,
-                    7 => StockDrift::ReservedExceedsStock,
-                    _ => match rng.random_range(0..1000) {
-                        0..=39 => StockDrift::CrmQuantity,
-                        40..=69 => StockDrift::ShopQuantity,
-                        70..=79 => StockDrift::Both,
-                        80..=89 => StockDrift::MissingInCrm,
-                        90..=96 => StockDrift::MissingInWms,
-                        97..=103 => StockDrift::Unmapped,
-                        104..=108 => StockDrift::MissingInShop,
-                        109..=113 => StockDrift::ReservedExceedsStock,
-                        _ => StockDrift::None,
-                    },
-                }
+                pick_drift(
+                    i,
+                    &mut rng,
+                    &[
+                        StockDrift::CrmQuantity,
+                        StockDrift::ShopQuantity,
+                        StockDrift::Both,
+                        StockDrift::MissingInCrm,
+                        StockDrift::MissingInWms,
+                        StockDrift::Unmapped,
+                        StockDrift::MissingInShop,
+                        StockDrift::ReservedExceedsStock,
+                    ],
+                    &[
+                        (39, StockDrift::CrmQuantity),
+                        (69, StockDrift::ShopQuantity),
+                        (79, StockDrift::Both),
+                        (89, StockDrift::MissingInCrm),
+                        (96, StockDrift::MissingInWms),
+                        (103, StockDrift::Unmapped),
+                        (108, StockDrift::MissingInShop),
+                        (113, StockDrift::ReservedExceedsStock),
+                    ],
+                    StockDrift::None,
+                )
             } else {
                 StockDrift::None
             };
@@ -424,6 +427,26 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// The drift of the `i`-th generated item: the `forced` examples first (so
+/// small worlds carry every class), then a roll in 0..1000 against the
+/// inclusive upper bounds of `bands`, `none` past the last band.
+pub(super) fn pick_drift<T: Copy>(
+    i: usize,
+    rng: &mut StdRng,
+    forced: &[T],
+    bands: &[(i32, T)],
+    none: T,
+) -> T {
+    if let Some(d) = forced.get(i) {
+        return *d;
+    }
+    let roll: i32 = rng.random_range(0..1000);
+    bands
+        .iter()
+        .find(|(upper, _)| roll <= *upper)
+        .map_or(none, |(_, d)| *d)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@
 //! the operations into the IMSKLAD sandbox (after
 //! [`super::world_orders::seed_orders`], whose WMS order ids the lines carry).
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -39,9 +39,41 @@ use super::world_orders::{OrderDrift, WorldOrder};
 use super::SandboxSet;
 use crate::config::BillingSection;
 use crate::db::{Arg, DbError};
-use crate::jobs::billing::day_start;
-use crate::reconcile::billing::{class, kind};
 use crate::shop::Shop;
+
+/// The class names of sverka's billing report the world expects its lines to get,
+/// written out here so the fake vendor does not share the client's reading.
+mod class {
+    pub const CHARGE_FOR_UNKNOWN_ORDER: &str = "charge_for_unknown_order";
+    pub const DUPLICATE_CHARGE: &str = "duplicate_charge";
+    pub const CHARGE_FOR_CANCELLED_ORDER: &str = "charge_for_cancelled_order";
+    pub const AMOUNT_OFF_TARIFF: &str = "amount_off_tariff";
+    pub const BALANCE_GAP: &str = "balance_gap";
+    pub const OK: &str = "ok";
+}
+
+/// Billing line `type` values (the WMS operation), per the IMSKLAD API
+/// documentation, §billing/get_billing.
+mod kind {
+    /// Order assembly.
+    pub const ASSEMBLY: i64 = 0;
+    /// Balance top-up.
+    pub const TOP_UP: i64 = 1;
+    /// Delivery.
+    pub const DELIVERY: i64 = 2;
+    /// Anything else.
+    pub const OTHER: i64 = 9;
+}
+
+/// The first instant of local `day` in `tz` (unix seconds); when midnight does
+/// not exist (a DST gap), the first existing minute within three hours.
+fn day_start(tz: Tz, day: NaiveDate) -> Option<i64> {
+    let midnight = day.and_hms_opt(0, 0, 0)?;
+    (0..=180)
+        .map(|m| midnight + chrono::Duration::minutes(m))
+        .find_map(|t| tz.from_local_datetime(&t).earliest())
+        .map(|t| t.timestamp())
+}
 
 /// IMSKLAD delivery types of the world's orders, with the carrier names the
 /// warehouse writes in its comments.

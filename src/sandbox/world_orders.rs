@@ -23,7 +23,6 @@ use crate::config::WmsKind;
 use crate::connectors::imsklad::{Order, OrderGood};
 use crate::db::mapping::{self, MapKind};
 use crate::db::{Arg, Db, DbError};
-use crate::reconcile::orders::Stage;
 use crate::shop::Shop;
 
 /// Which drift an order carries.
@@ -116,6 +115,43 @@ pub struct WorldOrder {
     pub drift: OrderDrift,
 }
 
+/// The fulfilment stage the world gives an order; the warehouse and CRM
+/// statuses it gets are picked from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    /// Accepted, not yet picked.
+    New,
+    /// Being picked.
+    Picking,
+    /// Packed, waiting for the carrier.
+    Packed,
+    /// Handed to the carrier.
+    Shipped,
+    /// Delivered to the customer.
+    Delivered,
+    /// Cancelled in the warehouse.
+    Cancelled,
+}
+
+impl Stage {
+    /// The stage's name (`new`, `picking`, …, `cancelled`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::New => "new",
+            Stage::Picking => "picking",
+            Stage::Packed => "packed",
+            Stage::Shipped => "shipped",
+            Stage::Delivered => "delivered",
+            Stage::Cancelled => "cancelled",
+        }
+    }
+
+    /// Handed over: shipped or delivered.
+    pub fn is_shipped(self) -> bool {
+        matches!(self, Stage::Shipped | Stage::Delivered)
+    }
+}
+
 /// serde: a stage as its name.
 fn stage_name<S: serde::Serializer>(stage: &Option<Stage>, s: S) -> Result<S::Ok, S::Error> {
     match stage {
@@ -170,29 +206,32 @@ fn egon_status(stage: Stage, rng: &mut StdRng) -> i64 {
 }
 
 fn drift_for(i: usize, rng: &mut StdRng) -> OrderDrift {
-    // Forced examples first, so small worlds carry every class.
-    match i {
-        0 => OrderDrift::ShippedNotMarkedInCrm,
-        1 => OrderDrift::TrackMissingInCrm,
-        2 => OrderDrift::CancelledInShopActiveInWms,
-        3 => OrderDrift::MissingInWms,
-        4 => OrderDrift::MissingInCrm,
-        5 => OrderDrift::GoodsMismatch,
-        6 => OrderDrift::AmountMismatch,
-        7 => OrderDrift::Stuck,
-        8 => OrderDrift::CancelledAfterShipment,
-        _ => match rng.random_range(0..1000) {
-            0..=39 => OrderDrift::ShippedNotMarkedInCrm,
-            40..=69 => OrderDrift::TrackMissingInCrm,
-            70..=84 => OrderDrift::CancelledInShopActiveInWms,
-            85..=99 => OrderDrift::MissingInWms,
-            100..=109 => OrderDrift::MissingInCrm,
-            110..=119 => OrderDrift::GoodsMismatch,
-            120..=129 => OrderDrift::AmountMismatch,
-            130..=134 => OrderDrift::CancelledAfterShipment,
-            _ => OrderDrift::None,
-        },
-    }
+    super::world::pick_drift(
+        i,
+        rng,
+        &[
+            OrderDrift::ShippedNotMarkedInCrm,
+            OrderDrift::TrackMissingInCrm,
+            OrderDrift::CancelledInShopActiveInWms,
+            OrderDrift::MissingInWms,
+            OrderDrift::MissingInCrm,
+            OrderDrift::GoodsMismatch,
+            OrderDrift::AmountMismatch,
+            OrderDrift::Stuck,
+            OrderDrift::CancelledAfterShipment,
+        ],
+        &[
+            (39, OrderDrift::ShippedNotMarkedInCrm),
+            (69, OrderDrift::TrackMissingInCrm),
+            (84, OrderDrift::CancelledInShopActiveInWms),
+            (99, OrderDrift::MissingInWms),
+            (109, OrderDrift::MissingInCrm),
+            (119, OrderDrift::GoodsMismatch),
+            (129, OrderDrift::AmountMismatch),
+            (134, OrderDrift::CancelledAfterShipment),
+        ],
+        OrderDrift::None,
+    )
 }
 
 /// The stage a drift needs (None: random among the live stages).
@@ -721,6 +760,9 @@ mod tests {
         let map = crate::jobs::orders::StatusMap::builtin().unwrap();
         for o in orders(60) {
             if let Some(stage) = o.stage {
+                let crm = crm_status(stage);
+                let stage = crate::reconcile::orders::Stage::parse(stage.as_str());
+                let stage = stage.expect("a stage sverka knows");
                 assert_eq!(
                     map.stage(WmsKind::Imsklad, o.imsklad_status.unwrap()),
                     Some(stage)
@@ -729,10 +771,7 @@ mod tests {
                     map.stage(WmsKind::Egon, o.egon_status.unwrap()),
                     Some(stage)
                 );
-                assert_eq!(
-                    map.crm.get(&stage).map(String::as_str),
-                    Some(crm_status(stage))
-                );
+                assert_eq!(map.crm.get(&stage).map(String::as_str), Some(crm));
             }
         }
     }

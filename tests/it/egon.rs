@@ -14,11 +14,12 @@ use sverka::connectors::egon::{
     NewOrderItem, OrderRef, OrderStatus,
 };
 use sverka::connectors::http::HttpPolicy;
-use sverka::sandbox::common::{any_local_port, spawn, FaultKind, RunningServer, ScriptedFault};
+use sverka::sandbox::common::{any_local_port, FaultKind, ScriptedFault};
 use sverka::sandbox::egon::{
     callback_envelope, send_callback, EgonSandbox, Transport, SAMPLE_CALLBACK_REQUEST,
 };
 use sverka::secret::Secret;
+use sverka::server::{spawn, RunningServer};
 
 const ID: &str = "shop-1";
 const KEY: &str = "key-s3cr3t";

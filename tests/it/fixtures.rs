@@ -18,8 +18,9 @@ use sverka::connectors::imsklad::{Billing, Good};
 use sverka::db::Db;
 use sverka::lenient;
 use sverka::listener::{self, ListenerSettings, ListenerState};
-use sverka::sandbox::common::{any_local_port, spawn, RunningServer};
+use sverka::sandbox::common::any_local_port;
 use sverka::secret::Secret;
+use sverka::server::{spawn, RunningServer};
 use sverka::shop::{Queries, Shop};
 
 use crate::support;

@@ -15,12 +15,13 @@ use sverka::connectors::imshop::{
     ImshopConfig, ImshopError, PushOutcome, ScanAnswer, ScanRecord, ScanRequest, ScanStatus,
     ScanUpdate, GS,
 };
-use sverka::sandbox::common::{any_local_port, spawn, FaultKind, RunningServer, ScriptedFault};
+use sverka::sandbox::common::{any_local_port, FaultKind, ScriptedFault};
 use sverka::sandbox::imshop::{
     send_history, send_raw, send_scan, ImshopSandbox, SAMPLE_HISTORY_ANSWER, SAMPLE_SCAN_ANSWER,
     SAMPLE_SCAN_REQUEST, SAMPLE_STATUS_UPDATE,
 };
 use sverka::secret::Secret;
+use sverka::server::{spawn, RunningServer};
 
 const KEY: &str = "imshop-k3y";
 

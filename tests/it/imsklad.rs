@@ -10,9 +10,10 @@ use sverka::connectors::imsklad::{
     quick_policy, Doc, Good, ImskladClient, ImskladConfig, ImskladError, Order, OrderGood,
     Preorder, StockRow, WriteOutcome, WARNING_GOODS_NOT_SAVED,
 };
-use sverka::sandbox::common::{any_local_port, spawn, FaultKind, RunningServer, ScriptedFault};
+use sverka::sandbox::common::{any_local_port, FaultKind, ScriptedFault};
 use sverka::sandbox::imsklad::{self as sb, ImskladSandbox, NewBillingLine, TrackUpdate};
 use sverka::secret::Secret;
+use sverka::server::{spawn, RunningServer};
 
 const KEY: &str = "imsklad-test-key-7f3a";
 

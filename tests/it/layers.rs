@@ -87,30 +87,14 @@ const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[
         "canonical_json, carrier-export actions and scan rules live in the listener",
     ),
     (
-        "listener",
-        "sandbox",
-        "the server-spawn helper lives in the sandbox",
-    ),
-    (
         "reconcile",
         "connectors",
         "money_to_kop and the untyped billing kind live in connectors",
     ),
-    ("sandbox", "cli", "sandbox serve takes the clap SandboxArgs"),
     (
         "sandbox",
         "connectors",
         "the sandbox shares the connectors' wire types",
-    ),
-    (
-        "sandbox",
-        "jobs",
-        "the world generator uses the jobs' status map and billing day start",
-    ),
-    (
-        "sandbox",
-        "reconcile",
-        "the world generator uses reconcile's class names and stages",
     ),
 ];
 
@@ -329,9 +313,6 @@ const LONG_FILES: &[&str] = &[
     "jobs/billing.rs",
     "jobs/orders.rs",
     "jobs/stock.rs",
-    "sandbox/egon.rs",
-    "sandbox/imsklad.rs",
-    "sandbox/retailcrm.rs",
 ];
 
 #[test]

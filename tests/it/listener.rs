@@ -6,8 +6,9 @@ use std::sync::Arc;
 use sverka::db::events::{self, ScanStatus};
 use sverka::db::Db;
 use sverka::listener::{self, ListenerSettings, ListenerState};
-use sverka::sandbox::common::{any_local_port, RunningServer};
+use sverka::sandbox::common::any_local_port;
 use sverka::secret::Secret;
+use sverka::server::RunningServer;
 use sverka::shop::{Queries, Shop};
 
 use crate::support;

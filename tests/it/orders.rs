@@ -11,10 +11,10 @@ use sverka::db::{journal, Db};
 use sverka::jobs::{orders, Context};
 use sverka::reconcile::orders::class;
 use sverka::report::summary::JobSummary;
-use sverka::sandbox::common::RunningServer;
 use sverka::sandbox::world::WorldSpec;
 use sverka::sandbox::world_orders::{self as wo, OrderDrift, WorldOrder};
 use sverka::sandbox::SandboxSet;
+use sverka::server::RunningServer;
 use sverka::shop::Shop;
 
 use crate::stock::global;

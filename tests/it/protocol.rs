@@ -11,10 +11,11 @@ use sverka::config::WmsKind;
 use sverka::db::mapping::{self, MapKind};
 use sverka::db::{events, Db};
 use sverka::listener::{self, ListenerSettings, ListenerState};
-use sverka::sandbox::common::{any_local_port, RunningServer};
+use sverka::sandbox::common::any_local_port;
 use sverka::sandbox::imsklad::{IdSpace, ImskladStrictness};
 use sverka::sandbox::world::WorldSpec;
 use sverka::secret::Secret;
+use sverka::server::RunningServer;
 use sverka::shop::{Queries, Shop};
 
 use crate::support;

@@ -8,11 +8,10 @@ use sverka::connectors::retailcrm::{
     interpret, ApiErrorKind, IntegrationModule, Integrations, OfferKey, OfferStock, OrderPatch,
     RetailCrmClient, RetailCrmConfig, RetailCrmError, StoreAction, StoreIntegration,
 };
-use sverka::sandbox::common::{
-    any_local_port, spawn, FaultKind, Faults, RunningServer, ScriptedFault,
-};
+use sverka::sandbox::common::{any_local_port, FaultKind, Faults, ScriptedFault};
 use sverka::sandbox::retailcrm::{NewOrder, NewOrderItem, RetailCrmSandbox};
 use sverka::secret::Secret;
+use sverka::server::{spawn, RunningServer};
 
 const KEY: &str = "crm-test-key-5f2a";
 const SITE: &str = "shop-ru";

@@ -1042,7 +1042,7 @@ async fn sigterm_to_reconcile_stops_after_the_current_step() {
 async fn counting_server(
     answer: impl Fn(u32) -> axum::response::Response + Clone + Send + Sync + 'static,
 ) -> (
-    sverka::sandbox::common::RunningServer,
+    sverka::server::RunningServer,
     std::sync::Arc<std::sync::atomic::AtomicU32>,
 ) {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -1056,7 +1056,7 @@ async fn counting_server(
             answer(n)
         }
     });
-    let server = sverka::sandbox::common::spawn(router, sverka::sandbox::common::any_local_port())
+    let server = sverka::server::spawn(router, sverka::sandbox::common::any_local_port())
         .await
         .expect("server");
     (server, hits)

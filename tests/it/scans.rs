@@ -15,9 +15,10 @@ use sverka::db::Db;
 use sverka::jobs::{scans, Context, StopSignal};
 use sverka::listener::{self, ListenerSettings, ListenerState};
 use sverka::report::summary::JobSummary;
-use sverka::sandbox::common::{any_local_port, RunningServer};
+use sverka::sandbox::common::any_local_port;
 use sverka::sandbox::imshop::{send_history, send_scan, ImshopSandbox, SAMPLE_SCAN_REQUEST};
 use sverka::secret::Secret;
+use sverka::server::RunningServer;
 use sverka::shop::{Queries, Shop};
 
 const HOOK_KEY: &str = "scans-hook-key";

@@ -536,7 +536,8 @@ impl JobRunner for FailOrders {
 async fn heartbeats_ping_start_success_and_fail() {
     use axum::extract::OriginalUri;
     use axum::routing::get;
-    use sverka::sandbox::common::{any_local_port, spawn};
+    use sverka::sandbox::common::any_local_port;
+    use sverka::server::spawn;
 
     let pings = Journal::default();
     let seen = Arc::clone(&pings);

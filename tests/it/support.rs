@@ -19,11 +19,12 @@ use sverka::db::{with_database, Db, Dialect};
 use sverka::jobs::Context;
 use sverka::listener::{ListenerSettings, ListenerState};
 use sverka::options::RunOptions;
-use sverka::sandbox::common::{any_local_port, RunningServer};
+use sverka::sandbox::common::any_local_port;
 use sverka::sandbox::world::{World, WorldSpec};
 use sverka::sandbox::world_orders::{self as wo, WorldOrder};
 use sverka::sandbox::{SandboxOptions, SandboxSet};
 use sverka::secret::Secret;
+use sverka::server::RunningServer;
 use sverka::shop::{Queries, Shop};
 
 /// A database created for one test; `drop_db` removes it.
