@@ -193,17 +193,7 @@ pub(super) fn inventory_detail(st: &EgonState, data: &Value) -> Response {
                 }
                 BrokenCounts::UpperCase => {
                     obj.remove("count_types");
-                    obj.insert(
-                        "COUNT_TYPES".into(),
-                        json!({
-                            "ALL": c.all,
-                            "EXPIRED": c.expired,
-                            "DAMAGED": c.damaged,
-                            "ORDERED": c.ordered,
-                            "RESERVED": c.reserved,
-                            "EXPIRATION_BLOCKED": c.expiration_blocked,
-                        }),
-                    );
+                    obj.insert("COUNT_TYPES".into(), super::state::upper_count_types(c));
                 }
             }
         }

@@ -461,14 +461,7 @@ pub(super) fn card_update_json(card: &SandboxCard) -> Value {
         "AVAILABLE_INCL_RESERVED_AND_ORDERED": c.all - c.expired - c.damaged + c.ordered,
         "PURCHASE_PRICE": null,
         "WITH_VAT": 0,
-        "COUNT_TYPES": {
-            "ALL": c.all,
-            "EXPIRED": c.expired,
-            "DAMAGED": c.damaged,
-            "ORDERED": c.ordered,
-            "RESERVED": c.reserved,
-            "EXPIRATION_BLOCKED": c.expiration_blocked,
-        },
+        "COUNT_TYPES": upper_count_types(c),
         "CAN_BE_FOLDED": false,
     })
 }
@@ -486,4 +479,17 @@ pub(super) fn take_id(counter: &mut i64) -> i64 {
     let id = *counter;
     *counter += 1;
     id
+}
+
+/// `COUNT_TYPES` with upper-case keys, as EGON's documented card sample and
+/// its callbacks spell them.
+pub fn upper_count_types(c: &CountTypes) -> Value {
+    json!({
+        "ALL": c.all,
+        "EXPIRED": c.expired,
+        "DAMAGED": c.damaged,
+        "ORDERED": c.ordered,
+        "RESERVED": c.reserved,
+        "EXPIRATION_BLOCKED": c.expiration_blocked,
+    })
 }
