@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use polars::prelude::*;
 
 use super::{
-    class, kind, BalanceCheck, BillingContext, BillingResult, LINE_COLUMNS,
-    MISSING_CHARGE_COLUMNS,
+    class, kind, BalanceCheck, BillingContext, BillingResult, LINE_COLUMNS, MISSING_CHARGE_COLUMNS,
 };
 use crate::reconcile::stock::{frame, Input, ReconcileError, Result};
 

@@ -176,8 +176,7 @@ fn classify_one(
             found.push((class::CANCELLED_IN_SHOP_ACTIVE_IN_WMS, None));
         }
         if s.cancelled && stage.is_some_and(Stage::is_shipped) {
-            let note =
-                "cancelled in the shop after the WMS shipped it; not cancelled in the WMS";
+            let note = "cancelled in the shop after the WMS shipped it; not cancelled in the WMS";
             found.push((class::CANCELLED_AFTER_SHIPMENT, Some(note.to_owned())));
         }
         if !s.cancelled && stage == Some(Stage::Cancelled) {
