@@ -44,7 +44,7 @@ use crate::db::{Db, DbError};
 use crate::lenient;
 use crate::progress::Progress;
 use crate::reconcile::orders::{self as ro, class, OrdersOptions, OrdersPlan, Stage};
-use crate::reconcile::stock::Input;
+use crate::reconcile::input::Input;
 use crate::report::csv::{file_name, Cell, CsvReport};
 use crate::report::summary::{CorrectionCounts, JobSummary};
 use crate::shop::{ShopOrder, ShopOrderItem};

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use polars::prelude::*;
 
-use super::stock::{frame, Input, ReconcileError, Result};
+use super::input::{frame, polars_ctx, Input, ReconcileError, Result};
 
 mod sources;
 
@@ -381,12 +381,12 @@ fn gather(
     name: &'static str,
     dtype: &DataType,
 ) -> Result<Column> {
-    let ctx = crate::reconcile::stock::polars_ctx("gathering an output column");
+    let ctx = polars_ctx("gathering an output column");
     let input = df.column(column).map_err(ctx)?;
     if input.dtype() == &DataType::Null {
         return Ok(Column::full_null(name.into(), rows.len(), dtype));
     }
-    let ctx = crate::reconcile::stock::polars_ctx("gathering an output column");
+    let ctx = polars_ctx("gathering an output column");
     Ok(input.take(rows).map_err(ctx)?.with_name(name.into()))
 }
 
@@ -432,9 +432,7 @@ fn finish(frames: [&DataFrame; 5], parts: &[Part<'_>], parallel: bool) -> Result
         let names = StringChunked::from_slice(c9.into(), &CLASS_NAMES);
         let class = names
             .take(&IdxCa::from_vec("class".into(), classes))
-            .map_err(crate::reconcile::stock::polars_ctx(
-                "building the class column",
-            ))?;
+            .map_err(polars_ctx("building the class column"))?;
         Ok([
             ids.finish().into_column(),
             gather(shop_orders, "shop_status", &shop_rows, c2, &text)?,

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use polars::prelude::*;
 
-use super::stock::{frame, polars_ctx, Input, ReconcileError, Result};
+use super::input::{frame, polars_ctx, Input, ReconcileError, Result};
 
 /// Billing class names.
 pub mod class {

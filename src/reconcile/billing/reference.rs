@@ -8,7 +8,7 @@ use polars::prelude::*;
 use super::{
     class, kind, BalanceCheck, BillingContext, BillingResult, LINE_COLUMNS, MISSING_CHARGE_COLUMNS,
 };
-use crate::reconcile::stock::{frame, Input, ReconcileError, Result};
+use crate::reconcile::input::{frame, Input, ReconcileError, Result};
 
 #[derive(Debug, Clone, Copy)]
 struct Line<'a> {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use polars::prelude::*;
 
 use super::{class, clean_track, OrdersOptions, Stage, OUTPUT_COLUMNS};
-use crate::reconcile::stock::{frame, Input, ReconcileError, Result};
+use crate::reconcile::input::{frame, Input, ReconcileError, Result};
 
 #[derive(Debug, Clone, Copy)]
 struct ShopOrder<'a> {
