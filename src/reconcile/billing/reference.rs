@@ -5,8 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use polars::prelude::*;
 
+// The tariff frame reader and the per-line rules are shared with the
+// production code; the merge machinery below is the oracle's own.
 use super::{
-    class, kind, BalanceCheck, BillingContext, BillingResult, LINE_COLUMNS, MISSING_CHARGE_COLUMNS,
+    add, check_balance, class, kind, read_tariffs, tariff_for, BillingContext, BillingResult,
+    ClassTotals, Tariffs, LINE_COLUMNS, MISSING_CHARGE_COLUMNS,
 };
 use crate::reconcile::input::{frame, Input, ReconcileError, Result};
 
@@ -45,15 +48,6 @@ struct ShopOrder<'a> {
     shipped_at: Option<i64>,
     delivery_type: Option<i64>,
 }
-
-#[derive(Debug, Clone, Copy)]
-struct Tariff {
-    expected_kop: i64,
-    tolerance_kop: i64,
-}
-
-/// Tariffs by (kind, delivery_type); `None` delivery type = any.
-type Tariffs = BTreeMap<(i64, Option<i64>), Tariff>;
 
 fn read_lines(df: &DataFrame) -> Result<Vec<Line<'_>>> {
     let input = Input::new(df, "lines");
@@ -112,40 +106,6 @@ fn read_orders(df: &DataFrame) -> Result<BTreeMap<&str, ShopOrder<'_>>> {
         }
     }
     Ok(orders)
-}
-
-fn read_tariffs(df: &DataFrame) -> Result<Tariffs> {
-    let input = Input::new(df, "tariffs");
-    let kinds = input.ints("kind")?;
-    let delivery = input.opt_ints("delivery_type")?;
-    let expected = input.ints("expected_kop")?;
-    let tolerance = input.ints("tolerance_kop")?;
-    let mut tariffs = Tariffs::new();
-    for i in 0..kinds.len() {
-        let key = (kinds[i], delivery[i]);
-        let tariff = Tariff {
-            expected_kop: expected[i],
-            tolerance_kop: tolerance[i],
-        };
-        if tariffs.insert(key, tariff).is_some() {
-            let any = "any".to_owned();
-            let dt = delivery[i].map_or(any, |d| d.to_string());
-            return Err(ReconcileError::DuplicateKey {
-                frame: "tariffs",
-                column: "kind, delivery_type",
-                key: format!("{}, {dt}", kinds[i]),
-            });
-        }
-    }
-    Ok(tariffs)
-}
-
-/// The tariff for (kind, delivery type), falling back to (kind, any).
-fn tariff_for(tariffs: &Tariffs, kind: i64, delivery_type: Option<i64>) -> Option<Tariff> {
-    delivery_type
-        .and_then(|d| tariffs.get(&(kind, Some(d))))
-        .or_else(|| tariffs.get(&(kind, None)))
-        .copied()
 }
 
 /// Ids of assembly charges after the first (by date, then id) for each order.
@@ -215,41 +175,6 @@ fn classify_line(
         expected_kop: tariff.map(|t| t.expected_kop),
         difference_kop,
     }
-}
-
-/// Adds with an overflow error naming the summed column.
-fn add(sum: i64, value: i64, frame: &'static str, column: &'static str) -> Result<i64> {
-    sum.checked_add(value)
-        .ok_or(ReconcileError::Overflow { frame, column })
-}
-
-/// Checks Σ amount against the reported change and balances.
-pub fn check_balance(sum_kop: i64, context: &BillingContext) -> Result<BalanceCheck> {
-    let overflow = |column| ReconcileError::Overflow {
-        frame: "context",
-        column,
-    };
-    let gap_change_kop = sum_kop
-        .checked_sub(context.change_of_balance_kop)
-        .ok_or_else(|| overflow("change_of_balance_kop"))?;
-    let gap_balance_kop = match context.previous_closing_kop {
-        Some(previous) => Some(
-            previous
-                .checked_add(context.change_of_balance_kop)
-                .and_then(|expected| expected.checked_sub(context.current_balance_kop))
-                .ok_or_else(|| overflow("current_balance_kop"))?,
-        ),
-        None => None,
-    };
-    Ok(BalanceCheck {
-        sum_kop,
-        change_of_balance_kop: context.change_of_balance_kop,
-        previous_closing_kop: context.previous_closing_kop,
-        current_balance_kop: context.current_balance_kop,
-        gap_change_kop,
-        gap_balance_kop,
-        ok: gap_change_kop == 0 && gap_balance_kop.unwrap_or(0) == 0,
-    })
 }
 
 /// Output columns of the line frame under construction.
@@ -350,9 +275,6 @@ fn missing_charges(
     ];
     frame(missing.len(), columns, "building the missing charges frame")
 }
-
-/// (count, Σ kop) per class accumulated over lines.
-type ClassTotals = BTreeMap<&'static str, (i64, i64)>;
 
 fn add_to_class(totals: &mut ClassTotals, name: &'static str, kop: i64) -> Result<()> {
     let entry = totals.entry(name).or_insert((0, 0));
