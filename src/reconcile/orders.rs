@@ -23,34 +23,105 @@ mod sources;
 
 use sources::{CrmOrder, GoodsLines, Ranges, ShopOrder, Sources, WmsOrder};
 
+/// An order class; `as_str()` is the name in the `class` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OrderClass {
+    /// Paid/approved in the shop, never accepted by the WMS → add the order.
+    MissingInWms,
+    /// WMS shipped (or delivered), CRM `shipped` false → mark shipped in the CRM.
+    ShippedNotMarkedInCrm,
+    /// The WMS has a track number the CRM lacks or holds differently → edit the CRM.
+    TrackMissingInCrm,
+    /// Cancelled in the shop, still new/picking/packed in the WMS → cancel in the WMS.
+    CancelledInShopActiveInWms,
+    /// Cancelled in the shop after the WMS shipped it (report only: never cancelled in the WMS).
+    CancelledAfterShipment,
+    /// Cancelled in the WMS, active in the shop (report).
+    CancelledInWmsActiveInShop,
+    /// The CRM status differs from the status mapped for the WMS stage (report).
+    StatusMismatch,
+    /// Known to the shop or the WMS, absent from the CRM (report).
+    MissingInCrm,
+    /// A WMS order unknown to the shop (report).
+    MissingInShop,
+    /// The WMS goods differ from the shop's (report; only when the WMS reports goods).
+    GoodsMismatch,
+    /// Shop total differs from the CRM's or the WMS's beyond the tolerance (report).
+    AmountMismatch,
+    /// No WMS progress for longer than the configured hours (report).
+    Stuck,
+    /// No discrepancy.
+    Ok,
+}
+
+impl OrderClass {
+    /// Every class, in declaration order.
+    pub const ALL: [OrderClass; 13] = [
+        OrderClass::MissingInWms,
+        OrderClass::ShippedNotMarkedInCrm,
+        OrderClass::TrackMissingInCrm,
+        OrderClass::CancelledInShopActiveInWms,
+        OrderClass::CancelledAfterShipment,
+        OrderClass::CancelledInWmsActiveInShop,
+        OrderClass::StatusMismatch,
+        OrderClass::MissingInCrm,
+        OrderClass::MissingInShop,
+        OrderClass::GoodsMismatch,
+        OrderClass::AmountMismatch,
+        OrderClass::Stuck,
+        OrderClass::Ok,
+    ];
+
+    /// The class name as written in the `class` column.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderClass::MissingInWms => "missing_in_wms",
+            OrderClass::ShippedNotMarkedInCrm => "shipped_not_marked_in_crm",
+            OrderClass::TrackMissingInCrm => "track_missing_in_crm",
+            OrderClass::CancelledInShopActiveInWms => "cancelled_in_shop_active_in_wms",
+            OrderClass::CancelledAfterShipment => "cancelled_after_shipment",
+            OrderClass::CancelledInWmsActiveInShop => "cancelled_in_wms_active_in_shop",
+            OrderClass::StatusMismatch => "status_mismatch",
+            OrderClass::MissingInCrm => "missing_in_crm",
+            OrderClass::MissingInShop => "missing_in_shop",
+            OrderClass::GoodsMismatch => "goods_mismatch",
+            OrderClass::AmountMismatch => "amount_mismatch",
+            OrderClass::Stuck => "stuck",
+            OrderClass::Ok => "ok",
+        }
+    }
+}
+
 /// Order class names (the `class` column).
 pub mod class {
-    /// Paid/approved in the shop, never accepted by the WMS → add the order.
-    pub const MISSING_IN_WMS: &str = "missing_in_wms";
-    /// WMS shipped (or delivered), CRM `shipped` false → mark shipped in the CRM.
-    pub const SHIPPED_NOT_MARKED_IN_CRM: &str = "shipped_not_marked_in_crm";
-    /// The WMS has a track number the CRM lacks or holds differently → edit the CRM.
-    pub const TRACK_MISSING_IN_CRM: &str = "track_missing_in_crm";
-    /// Cancelled in the shop, still new/picking/packed in the WMS → cancel in the WMS.
-    pub const CANCELLED_IN_SHOP_ACTIVE_IN_WMS: &str = "cancelled_in_shop_active_in_wms";
-    /// Cancelled in the shop after the WMS shipped it (report only: never cancelled in the WMS).
-    pub const CANCELLED_AFTER_SHIPMENT: &str = "cancelled_after_shipment";
-    /// Cancelled in the WMS, active in the shop (report).
-    pub const CANCELLED_IN_WMS_ACTIVE_IN_SHOP: &str = "cancelled_in_wms_active_in_shop";
-    /// The CRM status differs from the status mapped for the WMS stage (report).
-    pub const STATUS_MISMATCH: &str = "status_mismatch";
-    /// Known to the shop or the WMS, absent from the CRM (report).
-    pub const MISSING_IN_CRM: &str = "missing_in_crm";
-    /// A WMS order unknown to the shop (report).
-    pub const MISSING_IN_SHOP: &str = "missing_in_shop";
-    /// The WMS goods differ from the shop's (report; only when the WMS reports goods).
-    pub const GOODS_MISMATCH: &str = "goods_mismatch";
-    /// Shop total differs from the CRM's or the WMS's beyond the tolerance (report).
-    pub const AMOUNT_MISMATCH: &str = "amount_mismatch";
-    /// No WMS progress for longer than the configured hours (report).
-    pub const STUCK: &str = "stuck";
-    /// No discrepancy.
-    pub const OK: &str = "ok";
+    use super::OrderClass;
+
+    /// See [`OrderClass::MissingInWms`].
+    pub const MISSING_IN_WMS: &str = OrderClass::MissingInWms.as_str();
+    /// See [`OrderClass::ShippedNotMarkedInCrm`].
+    pub const SHIPPED_NOT_MARKED_IN_CRM: &str = OrderClass::ShippedNotMarkedInCrm.as_str();
+    /// See [`OrderClass::TrackMissingInCrm`].
+    pub const TRACK_MISSING_IN_CRM: &str = OrderClass::TrackMissingInCrm.as_str();
+    /// See [`OrderClass::CancelledInShopActiveInWms`].
+    pub const CANCELLED_IN_SHOP_ACTIVE_IN_WMS: &str = OrderClass::CancelledInShopActiveInWms.as_str();
+    /// See [`OrderClass::CancelledAfterShipment`].
+    pub const CANCELLED_AFTER_SHIPMENT: &str = OrderClass::CancelledAfterShipment.as_str();
+    /// See [`OrderClass::CancelledInWmsActiveInShop`].
+    pub const CANCELLED_IN_WMS_ACTIVE_IN_SHOP: &str = OrderClass::CancelledInWmsActiveInShop.as_str();
+    /// See [`OrderClass::StatusMismatch`].
+    pub const STATUS_MISMATCH: &str = OrderClass::StatusMismatch.as_str();
+    /// See [`OrderClass::MissingInCrm`].
+    pub const MISSING_IN_CRM: &str = OrderClass::MissingInCrm.as_str();
+    /// See [`OrderClass::MissingInShop`].
+    pub const MISSING_IN_SHOP: &str = OrderClass::MissingInShop.as_str();
+    /// See [`OrderClass::GoodsMismatch`].
+    pub const GOODS_MISMATCH: &str = OrderClass::GoodsMismatch.as_str();
+    /// See [`OrderClass::AmountMismatch`].
+    pub const AMOUNT_MISMATCH: &str = OrderClass::AmountMismatch.as_str();
+    /// See [`OrderClass::Stuck`].
+    pub const STUCK: &str = OrderClass::Stuck.as_str();
+    /// See [`OrderClass::Ok`].
+    pub const OK: &str = OrderClass::Ok.as_str();
 }
 
 /// Output column names of [`classify_orders`].

@@ -16,26 +16,77 @@ use polars::prelude::*;
 
 use super::input::{frame, polars_ctx, Input, ReconcileError, Result};
 
-/// Billing class names.
-pub mod class {
+/// A billing class; `as_str()` is the name in the `class` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BillingClass {
     /// The line's `foreign_order_id` is unknown to the shop (or an assembly
     /// charge names no order at all).
-    pub const CHARGE_FOR_UNKNOWN_ORDER: &str = "charge_for_unknown_order";
+    ChargeForUnknownOrder,
     /// An order shipped in the period has no assembly charge.
-    pub const ORDER_WITHOUT_CHARGE: &str = "order_without_charge";
+    OrderWithoutCharge,
     /// A second (third, …) assembly charge for one order.
-    pub const DUPLICATE_CHARGE: &str = "duplicate_charge";
+    DuplicateCharge,
     /// A charge for an order cancelled before picking.
-    pub const CHARGE_FOR_CANCELLED_ORDER: &str = "charge_for_cancelled_order";
+    ChargeForCancelledOrder,
     /// |amount| differs from the tariff beyond its tolerance.
-    pub const AMOUNT_OFF_TARIFF: &str = "amount_off_tariff";
+    AmountOffTariff,
     /// Σ amount ≠ change of balance, or previous closing + change ≠ current balance.
-    pub const BALANCE_GAP: &str = "balance_gap";
+    BalanceGap,
     /// A line without `type` whose comment names no documented operation:
     /// listed, and left out of the tariff and duplicate checks.
-    pub const UNTYPED_CHARGE: &str = "untyped_charge";
+    UntypedCharge,
     /// No discrepancy.
-    pub const OK: &str = "ok";
+    Ok,
+}
+
+impl BillingClass {
+    /// Every class, in declaration order.
+    pub const ALL: [BillingClass; 8] = [
+        BillingClass::ChargeForUnknownOrder,
+        BillingClass::OrderWithoutCharge,
+        BillingClass::DuplicateCharge,
+        BillingClass::ChargeForCancelledOrder,
+        BillingClass::AmountOffTariff,
+        BillingClass::BalanceGap,
+        BillingClass::UntypedCharge,
+        BillingClass::Ok,
+    ];
+
+    /// The class name as written in the `class` column.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BillingClass::ChargeForUnknownOrder => "charge_for_unknown_order",
+            BillingClass::OrderWithoutCharge => "order_without_charge",
+            BillingClass::DuplicateCharge => "duplicate_charge",
+            BillingClass::ChargeForCancelledOrder => "charge_for_cancelled_order",
+            BillingClass::AmountOffTariff => "amount_off_tariff",
+            BillingClass::BalanceGap => "balance_gap",
+            BillingClass::UntypedCharge => "untyped_charge",
+            BillingClass::Ok => "ok",
+        }
+    }
+}
+
+/// Billing class names.
+pub mod class {
+    use super::BillingClass;
+
+    /// See [`BillingClass::ChargeForUnknownOrder`].
+    pub const CHARGE_FOR_UNKNOWN_ORDER: &str = BillingClass::ChargeForUnknownOrder.as_str();
+    /// See [`BillingClass::OrderWithoutCharge`].
+    pub const ORDER_WITHOUT_CHARGE: &str = BillingClass::OrderWithoutCharge.as_str();
+    /// See [`BillingClass::DuplicateCharge`].
+    pub const DUPLICATE_CHARGE: &str = BillingClass::DuplicateCharge.as_str();
+    /// See [`BillingClass::ChargeForCancelledOrder`].
+    pub const CHARGE_FOR_CANCELLED_ORDER: &str = BillingClass::ChargeForCancelledOrder.as_str();
+    /// See [`BillingClass::AmountOffTariff`].
+    pub const AMOUNT_OFF_TARIFF: &str = BillingClass::AmountOffTariff.as_str();
+    /// See [`BillingClass::BalanceGap`].
+    pub const BALANCE_GAP: &str = BillingClass::BalanceGap.as_str();
+    /// See [`BillingClass::UntypedCharge`].
+    pub const UNTYPED_CHARGE: &str = BillingClass::UntypedCharge.as_str();
+    /// See [`BillingClass::Ok`].
+    pub const OK: &str = BillingClass::Ok.as_str();
 }
 
 /// Billing line kinds (the WMS operation type).
