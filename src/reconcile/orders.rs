@@ -103,11 +103,13 @@ pub mod class {
     /// See [`OrderClass::TrackMissingInCrm`].
     pub const TRACK_MISSING_IN_CRM: &str = OrderClass::TrackMissingInCrm.as_str();
     /// See [`OrderClass::CancelledInShopActiveInWms`].
-    pub const CANCELLED_IN_SHOP_ACTIVE_IN_WMS: &str = OrderClass::CancelledInShopActiveInWms.as_str();
+    pub const CANCELLED_IN_SHOP_ACTIVE_IN_WMS: &str =
+        OrderClass::CancelledInShopActiveInWms.as_str();
     /// See [`OrderClass::CancelledAfterShipment`].
     pub const CANCELLED_AFTER_SHIPMENT: &str = OrderClass::CancelledAfterShipment.as_str();
     /// See [`OrderClass::CancelledInWmsActiveInShop`].
-    pub const CANCELLED_IN_WMS_ACTIVE_IN_SHOP: &str = OrderClass::CancelledInWmsActiveInShop.as_str();
+    pub const CANCELLED_IN_WMS_ACTIVE_IN_SHOP: &str =
+        OrderClass::CancelledInWmsActiveInShop.as_str();
     /// See [`OrderClass::StatusMismatch`].
     pub const STATUS_MISMATCH: &str = OrderClass::StatusMismatch.as_str();
     /// See [`OrderClass::MissingInCrm`].
