@@ -1,5 +1,6 @@
-//! The implementation before the hash-map/builder rewrite, kept verbatim
-//! as the oracle that the rewrite must equal.
+//! The implementation before the hash-map/builder rewrite, kept as the
+//! oracle that the rewrite must equal: its own line/order readers and merge
+//! machinery, with the production tariff reader and per-line rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 
