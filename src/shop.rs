@@ -11,6 +11,7 @@ use std::path::Path;
 
 use crate::db::{bind_args, now_ms, Arg, Db, DbError};
 
+pub mod scans;
 mod sqlite_read;
 
 /// The queries sverka runs against the shop database.

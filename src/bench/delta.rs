@@ -11,21 +11,19 @@
 //! (IMSKLAD `get_stock` in batches of `[imsklad] stock_batch`,
 //! `[imsklad] concurrency` at once).
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::e2e::{min_requests, CRM_RATE_PER_SEC};
-use crate::config::{StockMode, WmsKind};
+use super::e2e::{min_requests, stock_world, CRM_RATE_PER_SEC};
+use crate::config::StockMode;
 use crate::connectors::retailcrm::{INVENTORY_PAGE_LIMIT, MAX_OFFERS_PER_UPLOAD};
-use crate::db::Db;
 use crate::jobs::Context;
 use crate::options::{LogFormat, RunOptions};
 use crate::sandbox::common::RecordedRequest;
-use crate::sandbox::world::{StockDrift, World, WorldSpec};
-use crate::sandbox::{SandboxOptions, SandboxSet};
-use crate::shop::{Queries, Shop};
+use crate::sandbox::world::StockDrift;
+use crate::sandbox::SandboxSet;
 
 /// Share of the SKUs whose WMS figure moves between the full and the delta run.
 pub const DRIFT_SHARE: f64 = 0.01;
@@ -134,41 +132,7 @@ pub async fn run(skus: usize, latency_ms: u64, work: &Path) -> Result<DeltaResul
 }
 
 async fn measure(skus: usize, latency_ms: u64, dir: &Path) -> Result<DeltaResult> {
-    let set = SandboxSet::start(&SandboxOptions {
-        latency: Duration::from_millis(latency_ms),
-        rate_limits: true,
-        ..SandboxOptions::default()
-    })
-    .await
-    .context("starting the sandbox")?;
-    let mut world = World::generate(&WorldSpec {
-        seed: 7,
-        skus,
-        orders: 0,
-        days: 1,
-        drift: true,
-    });
-    world
-        .skus
-        .retain(|s| !matches!(s.drift, StockDrift::MissingInWms | StockDrift::Unmapped));
-    world.seed_servers(&set)?;
-    let state_url = format!("sqlite://{}", dir.join("state.db").display());
-    let shop_url = format!("sqlite://{}", dir.join("shop.db").display());
-    let mut config = set.config(
-        &state_url,
-        &shop_url,
-        &dir.join("reports"),
-        WmsKind::Imsklad,
-    );
-    config.safety.max_change_share = 0.9;
-    config.retailcrm.rate_per_sec = CRM_RATE_PER_SEC;
-    let shop = Shop::new(Db::connect(&shop_url).await?, Queries::builtin());
-    world.write_shop(&shop).await?;
-    let state = Db::connect_state(&state_url).await?;
-    world.write_mapping(&state, &set).await?;
-    shop.db().close().await;
-    state.close().await;
-    let crm_offers = set.retailcrm.lock().offer_count();
+    let (set, world, mut config, crm_offers) = stock_world(skus, latency_ms, dir).await?;
     let global = RunOptions {
         config: None,
         dry_run: false,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::config::WmsKind;
+use crate::config::{Config, WmsKind};
 use crate::connectors::retailcrm::{INVENTORY_PAGE_LIMIT, MAX_OFFERS_PER_UPLOAD};
 use crate::db::Db;
 use crate::jobs::Context;
@@ -80,7 +80,15 @@ pub async fn run(skus: usize, latency_ms: u64, work: &Path) -> Result<E2eResult>
     result
 }
 
-async fn measure(skus: usize, latency_ms: u64, dir: &Path) -> Result<E2eResult> {
+/// A started sandbox seeded with the stock world of `skus` SKUs (the SKUs
+/// the WMS does not know yet left out), the shop and mapping databases under
+/// `dir`, and the configuration to run jobs against it: `(sandbox, world,
+/// config, CRM offers)`.
+pub(super) async fn stock_world(
+    skus: usize,
+    latency_ms: u64,
+    dir: &Path,
+) -> Result<(SandboxSet, World, Config, usize)> {
     let set = SandboxSet::start(&SandboxOptions {
         latency: Duration::from_millis(latency_ms),
         rate_limits: true,
@@ -116,6 +124,11 @@ async fn measure(skus: usize, latency_ms: u64, dir: &Path) -> Result<E2eResult> 
     shop.db().close().await;
     state.close().await;
     let crm_offers = set.retailcrm.lock().offer_count();
+    Ok((set, world, config, crm_offers))
+}
+
+async fn measure(skus: usize, latency_ms: u64, dir: &Path) -> Result<E2eResult> {
+    let (set, _world, config, crm_offers) = stock_world(skus, latency_ms, dir).await?;
     for control in [&set.retailcrm.control, &set.imsklad.control] {
         control.clear_requests();
     }

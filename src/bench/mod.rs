@@ -28,6 +28,7 @@ pub mod memory;
 pub mod orders;
 pub mod stats;
 pub mod stock;
+pub mod synthetic;
 pub mod table;
 
 use crate::progress::Progress;

@@ -5,8 +5,9 @@ use polars::prelude::*;
 use std::path::Path;
 use std::time::Instant;
 
+use super::synthetic::synthetic_stock;
 use super::{csvout, memory, CaseResult};
-use crate::reconcile::stock::{classify_stock, count_by_class, synthetic_stock};
+use crate::reconcile::stock::{classify_stock, count_by_class};
 
 /// The seed of every generated stock world, so Rust and the baselines see the same data.
 pub const SEED: u64 = 20_240_901;

@@ -51,9 +51,9 @@ use crate::db::events::{self, Scan, ScanStatus};
 use crate::db::journal::{CorrectionStatus, Planned, Target};
 use crate::db::runs::RunStatus;
 use crate::db::{now_ms, DbError};
-use crate::listener::imshop::{decide, judge, Verdict};
 use crate::report::csv::{file_name, Cell, CsvReport, ReportError};
 use crate::report::summary::{CorrectionCounts, JobSummary};
+use crate::shop::scans::{decide, judge, Verdict};
 
 /// The job's name in runs, locks, the journal and reports.
 pub const JOB: &str = "scans";

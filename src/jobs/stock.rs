@@ -44,7 +44,8 @@ use crate::db::mapping::{self, MapKind};
 use crate::db::runs::{self, RunStatus};
 use crate::progress::Progress;
 use crate::reconcile::cost::{self as rcost, COST_MISMATCH_CRM};
-use crate::reconcile::stock::{self as rs, class, col, Input};
+use crate::reconcile::input::Input;
+use crate::reconcile::stock::{self as rs, class, col};
 use crate::report::csv::{file_name, Cell, CsvReport};
 use crate::report::summary::{CorrectionCounts, JobSummary};
 

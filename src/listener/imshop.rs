@@ -57,7 +57,8 @@ use super::{answer, journal, parse_json, read_body, ListenerError, ListenerState
 use crate::db::events::{self, Effect, Scan, ScanStatus, ScanWrite, SOURCE_IMSHOP};
 use crate::db::DbError;
 use crate::lenient::{value_to_i64, value_to_id};
-use crate::shop::{MarkingCode, Shop, ShopError};
+use crate::shop::scans::{decide, Verdict, APPROVED, DENIED_UNKNOWN, DENIED_USED, PROCESSING};
+use crate::shop::Shop;
 
 /// GS1 group separator (ASCII 29) kept inside marking codes.
 pub const GS: char = '\u{1d}';
@@ -237,67 +238,6 @@ fn base64_text(barcode: &str) -> Option<String> {
     printable.then_some(text)
 }
 
-/// How a code lookup went.
-enum Lookup {
-    /// Known to the shop.
-    Known(MarkingCode),
-    /// Unknown under every candidate; the first candidate is the code.
-    Unknown(String),
-}
-
-async fn lookup(shop: &Shop, candidates: &[String]) -> Result<Lookup, ShopError> {
-    for c in candidates {
-        if let Some(found) = shop.marking_code(c).await? {
-            return Ok(Lookup::Known(found));
-        }
-    }
-    Ok(Lookup::Unknown(
-        candidates.first().cloned().unwrap_or_default(),
-    ))
-}
-
-/// A scan verdict with its texts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
-    /// Status.
-    pub status: ScanStatus,
-    /// Popup title.
-    pub alert_title: Option<&'static str>,
-    /// Popup text.
-    pub alert_message: Option<&'static str>,
-    /// Text in the history.
-    pub status_message: &'static str,
-}
-
-/// Approved: the code is registered to the user.
-pub const APPROVED: Verdict = Verdict {
-    status: ScanStatus::Approved,
-    alert_title: None,
-    alert_message: None,
-    status_message: "Код маркировки зарегистрирован",
-};
-/// Denied: unknown code.
-pub const DENIED_UNKNOWN: Verdict = Verdict {
-    status: ScanStatus::Denied,
-    alert_title: Some("Ошибка"),
-    alert_message: Some("Код маркировки не найден"),
-    status_message: "Регистрация по данному коду невозможна",
-};
-/// Denied: used by someone else.
-pub const DENIED_USED: Verdict = Verdict {
-    status: ScanStatus::Denied,
-    alert_title: Some("Ошибка"),
-    alert_message: Some("Этот код маркировки уже зарегистрирован другим пользователем"),
-    status_message: "Код уже использован",
-};
-/// Processing: checked later.
-pub const PROCESSING: Verdict = Verdict {
-    status: ScanStatus::Processing,
-    alert_title: Some("Код принят"),
-    alert_message: Some("Мы проверим код и обновим статус сканирования"),
-    status_message: "Код на проверке",
-};
-
 /// Decides a scan against the shop, marking a free code used by `user`.
 async fn verdict(shop: &Shop, candidates: &[String], user: &str) -> (String, Verdict) {
     let fallback = candidates.first().cloned().unwrap_or_default();
@@ -314,40 +254,6 @@ async fn verdict(shop: &Shop, candidates: &[String], user: &str) -> (String, Ver
             tracing::warn!(error = %e, "marking code lookup failed: scan stays processing");
             (fallback, PROCESSING)
         }
-    }
-}
-
-/// Decides a scan of `user` against the shop: looks the `candidates` up in
-/// order (see [`decode_barcode`]), marks a free code used by `user`, and
-/// returns the code the scan is about with its verdict (never `processing`).
-///
-/// Used by the listener and by `reconcile scans` when it re-checks scans left
-/// `processing`. An error means the shop could not be asked.
-pub async fn decide(
-    shop: &Shop,
-    candidates: &[String],
-    user: &str,
-) -> Result<(String, Verdict), ShopError> {
-    let mut code = match lookup(shop, candidates).await? {
-        Lookup::Unknown(code) => return Ok((code, DENIED_UNKNOWN)),
-        Lookup::Known(code) => code,
-    };
-    if code.used_by.is_none() && !shop.use_marking_code(&code.code, user).await? {
-        // Someone took it between the lookup and the update: read the winner.
-        code = shop.marking_code(&code.code).await?.unwrap_or(code);
-    }
-    Ok((code.code.clone(), judge(Some(&code), user)))
-}
-
-/// The verdict for a scan of `user` given what the shop knows of the code
-/// (`None`: unknown): approved when free or already used by `user`, denied
-/// when unknown or used by someone else. Reads only; nothing is marked used.
-pub fn judge(code: Option<&MarkingCode>, user: &str) -> Verdict {
-    match code.map(|c| c.used_by.as_deref()) {
-        None => DENIED_UNKNOWN,
-        Some(None | Some("")) => APPROVED,
-        Some(Some(u)) if u == user => APPROVED,
-        Some(Some(_)) => DENIED_USED,
     }
 }
 
@@ -536,21 +442,6 @@ mod tests {
         // The same code sent as base64 of its bytes decodes back with GS intact.
         let b64 = base64::engine::general_purpose::STANDARD.encode(code);
         assert_eq!(decode_barcode(&b64)[0], code);
-    }
-
-    #[test]
-    fn judge_follows_the_code_owner() {
-        let code = |used_by: Option<&str>| MarkingCode {
-            code: "C".into(),
-            sku: "S".into(),
-            used_by: used_by.map(str::to_string),
-            used_at: None,
-        };
-        assert_eq!(judge(None, "u1"), DENIED_UNKNOWN);
-        assert_eq!(judge(Some(&code(None)), "u1"), APPROVED);
-        assert_eq!(judge(Some(&code(Some(""))), "u1"), APPROVED);
-        assert_eq!(judge(Some(&code(Some("u1"))), "u1"), APPROVED);
-        assert_eq!(judge(Some(&code(Some("u2"))), "u1"), DENIED_USED);
     }
 
     #[test]

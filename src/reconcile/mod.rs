@@ -3,5 +3,6 @@
 
 pub mod billing;
 pub mod cost;
+pub mod input;
 pub mod orders;
 pub mod stock;

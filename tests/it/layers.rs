@@ -87,11 +87,6 @@ const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[
         "canonical_json, carrier-export actions and scan rules live in the listener",
     ),
     (
-        "reconcile",
-        "connectors",
-        "money_to_kop and the untyped billing kind live in connectors",
-    ),
-    (
         "sandbox",
         "connectors",
         "the sandbox shares the connectors' wire types",

@@ -3,13 +3,14 @@
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
+use sverka::bench::synthetic::synthetic_stock;
 use sverka::reconcile::billing::{self, BillingContext};
 use sverka::reconcile::orders::{self, OrdersOptions, Stage};
 use sverka::reconcile::stock::{self, class};
 
 #[test]
 fn stock_pipeline_on_synthetic_data() {
-    let (wms, crm, shop) = stock::synthetic_stock(10_000, 42).expect("synthetic frames");
+    let (wms, crm, shop) = synthetic_stock(10_000, 42).expect("synthetic frames");
     let classified = stock::classify_stock(&wms, &crm, &shop).expect("classified");
     let counts = stock::count_by_class(&classified).expect("counts");
     assert_eq!(counts.values().sum::<u64>(), classified.height() as u64);

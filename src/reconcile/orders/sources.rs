@@ -6,7 +6,7 @@
 use polars::prelude::*;
 
 use super::Stage;
-use crate::reconcile::stock::{Input, ReconcileError, Result};
+use crate::reconcile::input::{polars_ctx, Input, ReconcileError, Result};
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ShopOrder {
@@ -62,7 +62,7 @@ impl<'a, T: Copy> Keyed<'a, T> {
         };
         let column = df
             .column("order_id")
-            .map_err(crate::reconcile::stock::polars_ctx("sorting order ids"))?;
+            .map_err(polars_ctx("sorting order ids"))?;
         let order: Vec<IdxSize> = column
             .as_materialized_series()
             .arg_sort(options)

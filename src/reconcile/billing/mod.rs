@@ -14,28 +14,79 @@ use std::collections::{BTreeMap, HashSet};
 
 use polars::prelude::*;
 
-use super::stock::{frame, polars_ctx, Input, ReconcileError, Result};
+use super::input::{frame, polars_ctx, Input, ReconcileError, Result};
+
+/// A billing class; `as_str()` is the name in the `class` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BillingClass {
+    /// The line's `foreign_order_id` is unknown to the shop (or an assembly
+    /// charge names no order at all).
+    ChargeForUnknownOrder,
+    /// An order shipped in the period has no assembly charge.
+    OrderWithoutCharge,
+    /// A second (third, …) assembly charge for one order.
+    DuplicateCharge,
+    /// A charge for an order cancelled before picking.
+    ChargeForCancelledOrder,
+    /// |amount| differs from the tariff beyond its tolerance.
+    AmountOffTariff,
+    /// Σ amount ≠ change of balance, or previous closing + change ≠ current balance.
+    BalanceGap,
+    /// A line without `type` whose comment names no documented operation:
+    /// listed, and left out of the tariff and duplicate checks.
+    UntypedCharge,
+    /// No discrepancy.
+    Ok,
+}
+
+impl BillingClass {
+    /// Every class, in declaration order.
+    pub const ALL: [BillingClass; 8] = [
+        BillingClass::ChargeForUnknownOrder,
+        BillingClass::OrderWithoutCharge,
+        BillingClass::DuplicateCharge,
+        BillingClass::ChargeForCancelledOrder,
+        BillingClass::AmountOffTariff,
+        BillingClass::BalanceGap,
+        BillingClass::UntypedCharge,
+        BillingClass::Ok,
+    ];
+
+    /// The class name as written in the `class` column.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BillingClass::ChargeForUnknownOrder => "charge_for_unknown_order",
+            BillingClass::OrderWithoutCharge => "order_without_charge",
+            BillingClass::DuplicateCharge => "duplicate_charge",
+            BillingClass::ChargeForCancelledOrder => "charge_for_cancelled_order",
+            BillingClass::AmountOffTariff => "amount_off_tariff",
+            BillingClass::BalanceGap => "balance_gap",
+            BillingClass::UntypedCharge => "untyped_charge",
+            BillingClass::Ok => "ok",
+        }
+    }
+}
 
 /// Billing class names.
 pub mod class {
-    /// The line's `foreign_order_id` is unknown to the shop (or an assembly
-    /// charge names no order at all).
-    pub const CHARGE_FOR_UNKNOWN_ORDER: &str = "charge_for_unknown_order";
-    /// An order shipped in the period has no assembly charge.
-    pub const ORDER_WITHOUT_CHARGE: &str = "order_without_charge";
-    /// A second (third, …) assembly charge for one order.
-    pub const DUPLICATE_CHARGE: &str = "duplicate_charge";
-    /// A charge for an order cancelled before picking.
-    pub const CHARGE_FOR_CANCELLED_ORDER: &str = "charge_for_cancelled_order";
-    /// |amount| differs from the tariff beyond its tolerance.
-    pub const AMOUNT_OFF_TARIFF: &str = "amount_off_tariff";
-    /// Σ amount ≠ change of balance, or previous closing + change ≠ current balance.
-    pub const BALANCE_GAP: &str = "balance_gap";
-    /// A line without `type` whose comment names no documented operation:
-    /// listed, and left out of the tariff and duplicate checks.
-    pub const UNTYPED_CHARGE: &str = "untyped_charge";
-    /// No discrepancy.
-    pub const OK: &str = "ok";
+    use super::BillingClass;
+
+    /// See [`BillingClass::ChargeForUnknownOrder`].
+    pub const CHARGE_FOR_UNKNOWN_ORDER: &str = BillingClass::ChargeForUnknownOrder.as_str();
+    /// See [`BillingClass::OrderWithoutCharge`].
+    pub const ORDER_WITHOUT_CHARGE: &str = BillingClass::OrderWithoutCharge.as_str();
+    /// See [`BillingClass::DuplicateCharge`].
+    pub const DUPLICATE_CHARGE: &str = BillingClass::DuplicateCharge.as_str();
+    /// See [`BillingClass::ChargeForCancelledOrder`].
+    pub const CHARGE_FOR_CANCELLED_ORDER: &str = BillingClass::ChargeForCancelledOrder.as_str();
+    /// See [`BillingClass::AmountOffTariff`].
+    pub const AMOUNT_OFF_TARIFF: &str = BillingClass::AmountOffTariff.as_str();
+    /// See [`BillingClass::BalanceGap`].
+    pub const BALANCE_GAP: &str = BillingClass::BalanceGap.as_str();
+    /// See [`BillingClass::UntypedCharge`].
+    pub const UNTYPED_CHARGE: &str = BillingClass::UntypedCharge.as_str();
+    /// See [`BillingClass::Ok`].
+    pub const OK: &str = BillingClass::Ok.as_str();
 }
 
 /// Billing line kinds (the WMS operation type).
@@ -48,9 +99,9 @@ pub mod kind {
     pub const DELIVERY: i64 = 2;
     /// Anything else.
     pub const OTHER: i64 = 9;
-    /// No `type`, and a comment naming no documented operation
-    /// ([`crate::connectors::imsklad::BILLING_KIND_UNTYPED`]).
-    pub const UNTYPED: i64 = crate::connectors::imsklad::BILLING_KIND_UNTYPED;
+    /// No `type`, and a comment naming no documented operation (the
+    /// IMSKLAD connector maps such lines to this value).
+    pub const UNTYPED: i64 = -1;
 }
 
 /// Output column names of [`BillingResult::lines`].
@@ -803,432 +854,7 @@ pub fn classify_billing(
 /// The implementation before the hash-map/builder rewrite, kept verbatim
 /// as the oracle that the rewrite must equal.
 #[cfg(test)]
-mod reference {
-    use std::collections::{BTreeMap, BTreeSet};
-
-    use polars::prelude::*;
-
-    use super::{
-        class, kind, BalanceCheck, BillingContext, BillingResult, LINE_COLUMNS,
-        MISSING_CHARGE_COLUMNS,
-    };
-    use crate::reconcile::stock::{frame, Input, ReconcileError, Result};
-
-    #[derive(Debug, Clone, Copy)]
-    struct Line<'a> {
-        id: i64,
-        wms_order_id: Option<i64>,
-        foreign_order_id: Option<&'a str>,
-        kind: i64,
-        date: i64,
-        amount_kop: i64,
-        comment: &'a str,
-    }
-
-    impl Line<'_> {
-        /// The order the line refers to (blank ids mean none).
-        fn order(&self) -> Option<&str> {
-            self.foreign_order_id
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-        }
-
-        fn is_charge(&self) -> bool {
-            self.amount_kop < 0
-        }
-
-        fn is_assembly_charge(&self) -> bool {
-            self.kind == kind::ASSEMBLY && self.is_charge()
-        }
-    }
-
-    #[derive(Debug, Clone, Copy)]
-    struct ShopOrder<'a> {
-        status: &'a str,
-        cancelled_before_picking: bool,
-        shipped_at: Option<i64>,
-        delivery_type: Option<i64>,
-    }
-
-    #[derive(Debug, Clone, Copy)]
-    struct Tariff {
-        expected_kop: i64,
-        tolerance_kop: i64,
-    }
-
-    /// Tariffs by (kind, delivery_type); `None` delivery type = any.
-    type Tariffs = BTreeMap<(i64, Option<i64>), Tariff>;
-
-    fn read_lines(df: &DataFrame) -> Result<Vec<Line<'_>>> {
-        let input = Input::new(df, "lines");
-        let ids = input.ints("id")?;
-        let wms_ids = input.opt_ints("wms_order_id")?;
-        let foreign = input.opt_strings("foreign_order_id")?;
-        let kinds = input.ints("kind")?;
-        let dates = input.ints("date")?;
-        let amounts = input.ints("amount_kop")?;
-        let comments = input.opt_strings("comment")?;
-        let mut lines: Vec<Line<'_>> = (0..ids.len())
-            .map(|i| Line {
-                id: ids[i],
-                wms_order_id: wms_ids[i],
-                foreign_order_id: foreign[i],
-                kind: kinds[i],
-                date: dates[i],
-                amount_kop: amounts[i],
-                comment: comments[i].unwrap_or(""),
-            })
-            .collect();
-        lines.sort_by_key(|l| l.id);
-        if let Some(w) = lines.windows(2).find(|w| w[0].id == w[1].id) {
-            return Err(ReconcileError::DuplicateKey {
-                frame: "lines",
-                column: "id",
-                key: w[0].id.to_string(),
-            });
-        }
-        Ok(lines)
-    }
-
-    fn read_orders(df: &DataFrame) -> Result<BTreeMap<&str, ShopOrder<'_>>> {
-        let input = Input::new(df, "shop_orders");
-        let ids = input.strings("order_id")?;
-        let status = input.strings("status")?;
-        // Validated for the documented schema; the rules use the finer flag below.
-        input.bools("cancelled")?;
-        let before_picking = input.bools("cancelled_before_picking")?;
-        let shipped = input.opt_ints("shipped_at")?;
-        let delivery = input.opt_ints("delivery_type")?;
-        let mut orders = BTreeMap::new();
-        for (i, id) in ids.into_iter().enumerate() {
-            let order = ShopOrder {
-                status: status[i],
-                cancelled_before_picking: before_picking[i],
-                shipped_at: shipped[i],
-                delivery_type: delivery[i],
-            };
-            if orders.insert(id, order).is_some() {
-                return Err(ReconcileError::DuplicateKey {
-                    frame: "shop_orders",
-                    column: "order_id",
-                    key: id.to_owned(),
-                });
-            }
-        }
-        Ok(orders)
-    }
-
-    fn read_tariffs(df: &DataFrame) -> Result<Tariffs> {
-        let input = Input::new(df, "tariffs");
-        let kinds = input.ints("kind")?;
-        let delivery = input.opt_ints("delivery_type")?;
-        let expected = input.ints("expected_kop")?;
-        let tolerance = input.ints("tolerance_kop")?;
-        let mut tariffs = Tariffs::new();
-        for i in 0..kinds.len() {
-            let key = (kinds[i], delivery[i]);
-            let tariff = Tariff {
-                expected_kop: expected[i],
-                tolerance_kop: tolerance[i],
-            };
-            if tariffs.insert(key, tariff).is_some() {
-                let any = "any".to_owned();
-                let dt = delivery[i].map_or(any, |d| d.to_string());
-                return Err(ReconcileError::DuplicateKey {
-                    frame: "tariffs",
-                    column: "kind, delivery_type",
-                    key: format!("{}, {dt}", kinds[i]),
-                });
-            }
-        }
-        Ok(tariffs)
-    }
-
-    /// The tariff for (kind, delivery type), falling back to (kind, any).
-    fn tariff_for(tariffs: &Tariffs, kind: i64, delivery_type: Option<i64>) -> Option<Tariff> {
-        delivery_type
-            .and_then(|d| tariffs.get(&(kind, Some(d))))
-            .or_else(|| tariffs.get(&(kind, None)))
-            .copied()
-    }
-
-    /// Ids of assembly charges after the first (by date, then id) for each order.
-    fn duplicate_assembly_charges(lines: &[Line<'_>]) -> BTreeSet<i64> {
-        let mut by_order: BTreeMap<&str, Vec<(i64, i64)>> = BTreeMap::new();
-        for line in lines.iter().filter(|l| l.is_assembly_charge()) {
-            if let Some(order) = line.order() {
-                by_order
-                    .entry(order)
-                    .or_default()
-                    .push((line.date, line.id));
-            }
-        }
-        by_order
-            .into_values()
-            .flat_map(|mut charges| {
-                charges.sort_unstable();
-                charges.into_iter().skip(1).map(|(_, id)| id)
-            })
-            .collect()
-    }
-
-    /// One line's verdict.
-    struct LineVerdict {
-        classes: Vec<&'static str>,
-        expected_kop: Option<i64>,
-        difference_kop: Option<i64>,
-    }
-
-    fn classify_line(
-        line: &Line<'_>,
-        order: Option<&ShopOrder<'_>>,
-        tariffs: &Tariffs,
-        duplicates: &BTreeSet<i64>,
-    ) -> LineVerdict {
-        let mut classes = Vec::new();
-        let unknown = match line.order() {
-            Some(_) => order.is_none(),
-            None => line.is_assembly_charge(),
-        };
-        if unknown {
-            classes.push(class::CHARGE_FOR_UNKNOWN_ORDER);
-        }
-        if duplicates.contains(&line.id) {
-            classes.push(class::DUPLICATE_CHARGE);
-        }
-        if line.is_charge() && order.is_some_and(|o| o.cancelled_before_picking) {
-            classes.push(class::CHARGE_FOR_CANCELLED_ORDER);
-        }
-        let tariff = tariff_for(tariffs, line.kind, order.and_then(|o| o.delivery_type));
-        let difference_kop = tariff.map(|t| {
-            line.amount_kop
-                .saturating_abs()
-                .saturating_sub(t.expected_kop)
-        });
-        if let (Some(t), Some(diff)) = (tariff, difference_kop) {
-            if diff.unsigned_abs() > t.tolerance_kop.unsigned_abs() {
-                classes.push(class::AMOUNT_OFF_TARIFF);
-            }
-        }
-        if classes.is_empty() {
-            classes.push(class::OK);
-        }
-        classes.sort_unstable();
-        LineVerdict {
-            classes,
-            expected_kop: tariff.map(|t| t.expected_kop),
-            difference_kop,
-        }
-    }
-
-    /// Adds with an overflow error naming the summed column.
-    fn add(sum: i64, value: i64, frame: &'static str, column: &'static str) -> Result<i64> {
-        sum.checked_add(value)
-            .ok_or(ReconcileError::Overflow { frame, column })
-    }
-
-    /// Checks Σ amount against the reported change and balances.
-    pub fn check_balance(sum_kop: i64, context: &BillingContext) -> Result<BalanceCheck> {
-        let overflow = |column| ReconcileError::Overflow {
-            frame: "context",
-            column,
-        };
-        let gap_change_kop = sum_kop
-            .checked_sub(context.change_of_balance_kop)
-            .ok_or_else(|| overflow("change_of_balance_kop"))?;
-        let gap_balance_kop = match context.previous_closing_kop {
-            Some(previous) => Some(
-                previous
-                    .checked_add(context.change_of_balance_kop)
-                    .and_then(|expected| expected.checked_sub(context.current_balance_kop))
-                    .ok_or_else(|| overflow("current_balance_kop"))?,
-            ),
-            None => None,
-        };
-        Ok(BalanceCheck {
-            sum_kop,
-            change_of_balance_kop: context.change_of_balance_kop,
-            previous_closing_kop: context.previous_closing_kop,
-            current_balance_kop: context.current_balance_kop,
-            gap_change_kop,
-            gap_balance_kop,
-            ok: gap_change_kop == 0 && gap_balance_kop.unwrap_or(0) == 0,
-        })
-    }
-
-    /// Output columns of the line frame under construction.
-    #[derive(Default)]
-    struct LineColumns {
-        id: Vec<i64>,
-        wms_order_id: Vec<Option<i64>>,
-        foreign_order_id: Vec<Option<String>>,
-        kind: Vec<i64>,
-        date: Vec<i64>,
-        amount_kop: Vec<i64>,
-        comment: Vec<String>,
-        order_status: Vec<Option<String>>,
-        expected_kop: Vec<Option<i64>>,
-        difference_kop: Vec<Option<i64>>,
-        class: Vec<String>,
-    }
-
-    impl LineColumns {
-        fn push(&mut self, line: &Line<'_>, order: Option<&ShopOrder<'_>>, verdict: &LineVerdict) {
-            self.id.push(line.id);
-            self.wms_order_id.push(line.wms_order_id);
-            self.foreign_order_id
-                .push(line.foreign_order_id.map(str::to_owned));
-            self.kind.push(line.kind);
-            self.date.push(line.date);
-            self.amount_kop.push(line.amount_kop);
-            self.comment.push(line.comment.to_owned());
-            self.order_status.push(order.map(|o| o.status.to_owned()));
-            self.expected_kop.push(verdict.expected_kop);
-            self.difference_kop.push(verdict.difference_kop);
-            self.class.push(verdict.classes.join(","));
-        }
-
-        fn finish(self) -> Result<DataFrame> {
-            let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10] = LINE_COLUMNS;
-            let height = self.id.len();
-            let columns = vec![
-                Series::new(c0.into(), &self.id).into(),
-                Series::new(c1.into(), &self.wms_order_id).into(),
-                Series::new(c2.into(), &self.foreign_order_id).into(),
-                Series::new(c3.into(), &self.kind).into(),
-                Series::new(c4.into(), &self.date).into(),
-                Series::new(c5.into(), &self.amount_kop).into(),
-                Series::new(c6.into(), &self.comment).into(),
-                Series::new(c7.into(), &self.order_status).into(),
-                Series::new(c8.into(), &self.expected_kop).into(),
-                Series::new(c9.into(), &self.difference_kop).into(),
-                Series::new(c10.into(), &self.class).into(),
-            ];
-            frame(height, columns, "building the billing lines frame")
-        }
-    }
-
-    /// Orders shipped in `[from, to)` with no assembly charge among the lines.
-    fn missing_charges(
-        orders: &BTreeMap<&str, ShopOrder<'_>>,
-        lines: &[Line<'_>],
-        context: &BillingContext,
-    ) -> Result<DataFrame> {
-        let charged: BTreeSet<&str> = lines
-            .iter()
-            .filter(|l| l.is_assembly_charge())
-            .filter_map(|l| l.order())
-            .collect();
-        let missing: Vec<(&str, &ShopOrder<'_>)> = orders
-            .iter()
-            .filter(|(id, o)| {
-                let in_period = o
-                    .shipped_at
-                    .is_some_and(|t| context.from <= t && t < context.to);
-                in_period && !charged.contains(**id)
-            })
-            .map(|(id, o)| (*id, o))
-            .collect();
-        let [c0, c1, c2, c3, c4] = MISSING_CHARGE_COLUMNS;
-        let columns = vec![
-            Series::new(c0.into(), missing.iter().map(|m| m.0).collect::<Vec<_>>()).into(),
-            Series::new(
-                c1.into(),
-                missing.iter().map(|m| m.1.status).collect::<Vec<_>>(),
-            )
-            .into(),
-            Series::new(
-                c2.into(),
-                missing.iter().map(|m| m.1.shipped_at).collect::<Vec<_>>(),
-            )
-            .into(),
-            Series::new(
-                c3.into(),
-                missing
-                    .iter()
-                    .map(|m| m.1.delivery_type)
-                    .collect::<Vec<_>>(),
-            )
-            .into(),
-            Series::new(c4.into(), vec![class::ORDER_WITHOUT_CHARGE; missing.len()]).into(),
-        ];
-        frame(missing.len(), columns, "building the missing charges frame")
-    }
-
-    /// (count, Σ kop) per class accumulated over lines.
-    type ClassTotals = BTreeMap<&'static str, (i64, i64)>;
-
-    fn add_to_class(totals: &mut ClassTotals, name: &'static str, kop: i64) -> Result<()> {
-        let entry = totals.entry(name).or_insert((0, 0));
-        entry.0 += 1;
-        entry.1 = add(entry.1, kop, "lines", "amount_kop")?;
-        Ok(())
-    }
-
-    /// Classifies a period's billing lines (see the module docs).
-    ///
-    /// Inputs:
-    /// - `lines`: `id: Int64, wms_order_id: Int64?, foreign_order_id: String?,
-    ///   kind: Int64, date: Int64 (unix s), amount_kop: Int64 (negative = charge),
-    ///   comment: String` (ids unique; a null comment reads as empty, a blank
-    ///   `foreign_order_id` as none)
-    /// - `shop_orders`: `order_id, status: String, cancelled,
-    ///   cancelled_before_picking: Boolean, shipped_at: Int64?, delivery_type: Int64?`
-    /// - `tariffs`: `kind: Int64, delivery_type: Int64? (null = any),
-    ///   expected_kop, tolerance_kop: Int64` (unique per (kind, delivery_type))
-    pub fn classify_billing(
-        lines: &DataFrame,
-        shop_orders: &DataFrame,
-        tariffs: &DataFrame,
-        context: &BillingContext,
-    ) -> Result<BillingResult> {
-        let lines = read_lines(lines)?;
-        let orders = read_orders(shop_orders)?;
-        let tariffs = read_tariffs(tariffs)?;
-        let duplicates = duplicate_assembly_charges(&lines);
-
-        let mut columns = LineColumns::default();
-        let mut by_kind: BTreeMap<i64, i64> = BTreeMap::new();
-        let mut by_class = ClassTotals::new();
-        let mut sum_kop = 0i64;
-        for line in &lines {
-            let order = line.order().and_then(|id| orders.get(id));
-            let verdict = classify_line(line, order, &tariffs, &duplicates);
-            for name in &verdict.classes {
-                add_to_class(&mut by_class, name, line.amount_kop)?;
-            }
-            let kind_sum = by_kind.entry(line.kind).or_insert(0);
-            *kind_sum = add(*kind_sum, line.amount_kop, "lines", "amount_kop")?;
-            sum_kop = add(sum_kop, line.amount_kop, "lines", "amount_kop")?;
-            columns.push(line, order, &verdict);
-        }
-
-        let missing_charges = missing_charges(&orders, &lines, context)?;
-        if missing_charges.height() > 0 {
-            let count = i64::try_from(missing_charges.height()).unwrap_or(i64::MAX);
-            by_class.insert(class::ORDER_WITHOUT_CHARGE, (count, 0));
-        }
-        let balance = check_balance(sum_kop, context)?;
-        if !balance.ok {
-            let gap = if balance.gap_change_kop != 0 {
-                balance.gap_change_kop
-            } else {
-                balance.gap_balance_kop.unwrap_or(0)
-            };
-            by_class.insert(class::BALANCE_GAP, (1, gap));
-        }
-        Ok(BillingResult {
-            lines: columns.finish()?,
-            missing_charges,
-            totals_by_kind: by_kind.into_iter().collect(),
-            totals_by_class: by_class
-                .into_iter()
-                .map(|(name, (count, kop))| (name.to_owned(), count, kop))
-                .collect(),
-            balance,
-        })
-    }
-}
+mod reference;
 
 #[cfg(test)]
 mod tests {
