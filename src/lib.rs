@@ -17,6 +17,8 @@ pub mod jobs;
 pub mod lenient;
 pub mod listener;
 pub mod map_import;
+pub mod money;
+pub mod net;
 pub mod progress;
 pub mod reconcile;
 pub mod report;

@@ -2,10 +2,6 @@
 
 use super::*;
 
-// ---------------------------------------------------------------------------
-// Orders
-// ---------------------------------------------------------------------------
-
 /// One card of an issue (the physical pieces picked for an order line).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct IssueCardItem {

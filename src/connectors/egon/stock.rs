@@ -2,10 +2,6 @@
 
 use super::*;
 
-// ---------------------------------------------------------------------------
-// Stock
-// ---------------------------------------------------------------------------
-
 /// The stock counters of one card. Read from `InventoryDetail`'s `count_types`
 /// (lowercase, `expirationBlocked`) and from callbacks' `COUNT_TYPES` (uppercase).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]

@@ -2,10 +2,6 @@
 
 use super::*;
 
-// ---------------------------------------------------------------------------
-// serde helpers local to EGON's formats
-// ---------------------------------------------------------------------------
-
 /// serde: an integer count that may be missing, null, a string or a float; missing is 0.
 pub(super) fn count<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let v = Option::<Value>::deserialize(d)?;
@@ -67,13 +63,13 @@ pub(super) fn opt_money<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, 
     let v = Option::<Value>::deserialize(d)?;
     Ok(v.as_ref()
         .and_then(lenient::value_to_f64)
-        .map(|f| (f * 100.0).round() as i64))
+        .map(crate::money::kop_from_f64_nearest))
 }
 
 /// serde (send side): minor units as the documented decimal.
 pub(super) fn money_out<S: Serializer>(kop: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
     match kop {
-        Some(k) => s.serialize_f64(*k as f64 / 100.0),
+        Some(k) => s.serialize_f64(crate::money::kop_to_money(*k)),
         None => s.serialize_none(),
     }
 }

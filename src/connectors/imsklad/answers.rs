@@ -77,12 +77,12 @@ impl StockAnswer {
 /// Billing type "other".
 pub const BILLING_KIND_OTHER: i64 = 9;
 /// A billing line without `type` whose comment names no documented operation
-/// (seed 002's own example has no `type` on any line): it takes part in no
+/// (the IMSKLAD API documentation's own example has no `type` on any line): it takes part in no
 /// tariff or duplicate check and is reported as `untyped_charge`.
 pub const BILLING_KIND_UNTYPED: i64 = -1;
 
 /// The operation type a line's comment names, for lines without `type`:
-/// the comments seed 002 documents ("Сборка заказа" → 0, "Пополнение баланса"
+/// the comments the IMSKLAD API documentation lists ("Сборка заказа" → 0, "Пополнение баланса"
 /// → 1, "Доставка…" → 2, "Забор товара" → 9; case and surrounding spaces
 /// ignored), else [`BILLING_KIND_UNTYPED`].
 pub fn billing_kind_from_comment(comment: &str) -> i64 {

@@ -1,4 +1,4 @@
-//! IMSKLAD WMS client (seed 002): one `POST /` endpoint taking the envelope
+//! IMSKLAD WMS client (IMSKLAD API documentation): one `POST /` endpoint taking the envelope
 //! `{"key","type","action","data"}`.
 //!
 //! Answers are read liberally (trailing commas, ids and quantities as strings,

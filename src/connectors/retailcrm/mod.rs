@@ -1,7 +1,7 @@
 //! RetailCRM API v5 client: warehouse module registration, stock reads and
 //! uploads, catalogue, orders, order history and reference books.
 //!
-//! Wire rules (seed 001, `spec/retailcrm.md`): the key travels in the
+//! Wire rules (RetailCRM API v5 documentation): the key travels in the
 //! `X-API-KEY` header only; GET parameters go in the query string
 //! (`filter[x][]=…`, booleans `1`/`0`); POST bodies are
 //! `application/x-www-form-urlencoded` with nested data as ONE JSON field

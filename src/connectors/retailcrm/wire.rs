@@ -2,35 +2,7 @@
 
 use super::*;
 
-// ---------------------------------------------------------------------------
-// Parsing helpers
-// ---------------------------------------------------------------------------
-
-/// Converts a decimal amount to kopecks, rounding half away from zero on the
-/// decimal digits the value prints as (so `0.29` is 29, not 28).
-pub fn money_to_kop(value: f64) -> Option<i64> {
-    if !value.is_finite() || value.abs() > 9.0e15 {
-        return None;
-    }
-    let text = value.abs().to_string();
-    let (int_part, frac_part) = text.split_once('.').unwrap_or((text.as_str(), ""));
-    let units: i64 = int_part.parse().ok()?;
-    let mut digits = frac_part
-        .chars()
-        .map_while(|c| c.to_digit(10).map(i64::from));
-    let tenths = digits.next().unwrap_or(0);
-    let hundredths = digits.next().unwrap_or(0);
-    let round_up = digits.next().unwrap_or(0) >= 5;
-    let kop = units
-        .checked_mul(100)?
-        .checked_add(tenths * 10 + hundredths + i64::from(round_up))?;
-    Some(if value < 0.0 { -kop } else { kop })
-}
-
-/// Formats kopecks as the decimal amount the API expects (`12345` → `123.45`).
-pub fn kop_to_money(kop: i64) -> f64 {
-    kop as f64 / 100.0
-}
+pub use crate::money::{kop_to_money, money_to_kop};
 
 pub(super) fn opt_float<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     let v = Option::<Value>::deserialize(d)?;
