@@ -36,6 +36,9 @@ pub const DEFAULT_URL: &str = "https://api.isklad.com/rest/v1";
 /// EGON's documented limit: requests per minute per `auth_id`.
 pub const DEFAULT_RATE_PER_MIN: usize = 180;
 
+/// The default time zone of EGON's `change_timestamp` (`[egon] timezone`).
+pub const EGON_TZ: chrono_tz::Tz = chrono_tz::Europe::Bratislava;
+
 /// The `Y-m-d H:i:s` format EGON uses for date-times.
 pub const DATETIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 

@@ -1,5 +1,9 @@
 //! IMSKLAD error type, retry limits and the idempotency rules of actions.
 
+/// The callbacks asking the shop to export orders to a carrier.
+pub const CARRIER_EXPORT_ACTIONS: [&str; 3] =
+    ["send_to_cdek", "send_to_boxberry", "send_act_to_boxberry"];
+
 /// How many times an undecodable (e.g. truncated) answer is retried.
 pub const MAX_DECODE_RETRIES: u32 = 2;
 
