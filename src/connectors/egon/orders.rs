@@ -13,7 +13,7 @@ pub struct IssueCardItem {
     )]
     pub inventory_id: Option<i64>,
     /// QR / marking code of the piece, if any.
-    #[serde(default, rename = "QR_CODE", deserialize_with = "opt_text")]
+    #[serde(default, rename = "QR_CODE", deserialize_with = "lenient::opt_id")]
     pub qr_code: Option<String>,
 }
 
@@ -28,7 +28,7 @@ pub struct OrderItem {
     )]
     pub item_id: String,
     /// EAN.
-    #[serde(default, rename = "EAN", alias = "ean", deserialize_with = "opt_text")]
+    #[serde(default, rename = "EAN", alias = "ean", deserialize_with = "lenient::opt_id")]
     pub ean: Option<String>,
     /// Pieces ordered.
     #[serde(default, rename = "COUNT", alias = "count", deserialize_with = "count")]
@@ -67,13 +67,13 @@ pub struct TrackingEvent {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub shipment_status: Option<i64>,
     /// EGON's status text.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub shipment_note: Option<String>,
     /// The carrier's own status code.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub shipment_status_delivery_company: Option<String>,
     /// The carrier's own status text.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub shipment_note_delivery_company: Option<String>,
 }
 
@@ -81,10 +81,10 @@ pub struct TrackingEvent {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Package {
     /// The tracking number.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub package_nr: Option<String>,
     /// Tracking link.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub tracking_url: Option<String>,
     /// Tracking history.
     #[serde(default, deserialize_with = "lenient::list")]
@@ -105,7 +105,7 @@ pub struct Package {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub depth: Option<i64>,
     /// Label URL.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub label: Option<String>,
 }
 
@@ -116,7 +116,7 @@ pub struct CostItem {
     #[serde(default, deserialize_with = "lenient::opt_id")]
     pub item_id: Option<String>,
     /// Fee name.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub name: Option<String>,
     /// Amount in minor units.
     #[serde(default, rename = "price", deserialize_with = "opt_money")]
@@ -130,7 +130,7 @@ pub struct OrderStatus {
     #[serde(deserialize_with = "lenient::id")]
     pub order_original_id: String,
     /// Reference number.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub reference_number: Option<String>,
     /// EGON's order id.
     #[serde(default, deserialize_with = "lenient::opt_int")]
@@ -139,7 +139,7 @@ pub struct OrderStatus {
     #[serde(deserialize_with = "lenient::int")]
     pub status_id: i64,
     /// EGON status name (empty when not sent).
-    #[serde(default, deserialize_with = "text")]
+    #[serde(default, deserialize_with = "lenient::id_or_empty")]
     pub status_name: String,
     /// Whether the order may still be updated through the API.
     #[serde(default, deserialize_with = "lenient::boolean")]
@@ -160,10 +160,10 @@ pub struct OrderStatus {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub shipp_company_id: Option<i64>,
     /// Carrier name.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub shipp_company: Option<String>,
     /// Expected delivery date as sent (`Y-m-d`).
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub estimated_delivery_time: Option<String>,
     /// EGON's total charge for the order, in minor units.
     #[serde(default, rename = "total_cost", deserialize_with = "opt_money")]
@@ -175,7 +175,7 @@ pub struct OrderStatus {
     #[serde(default, deserialize_with = "lenient::list")]
     pub order_errors: Vec<Value>,
     /// Invoice link.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub invoice_url: Option<String>,
     /// Invoice id.
     #[serde(default, deserialize_with = "lenient::opt_id")]
@@ -317,7 +317,7 @@ pub struct CreatedOrder {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub order_status_id: Option<i64>,
     /// MyOrder link.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub myorder_url: Option<String>,
     /// True when EGON answered 401 (created), false for 402 (an existing order updated).
     #[serde(skip)]

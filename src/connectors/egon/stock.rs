@@ -170,13 +170,13 @@ pub struct InventoryItem {
     #[serde(default, rename = "id", deserialize_with = "lenient::opt_int")]
     pub egon_id: Option<i64>,
     /// EAN.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub ean: Option<String>,
     /// Catalog number.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub catalog_id: Option<String>,
     /// Product name.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub name: Option<String>,
     /// Stock counters, or why they cannot be read (missing, null, `[]`, `{}`,
     /// a missing or non-numeric sub-count): such a card is *unreadable*, not zero.
@@ -203,10 +203,10 @@ pub struct InventoryCardStatus {
     #[serde(rename = "ITEM_ID", deserialize_with = "lenient::id")]
     pub item_id: String,
     /// Catalog number.
-    #[serde(default, rename = "CATALOG_ID", deserialize_with = "opt_text")]
+    #[serde(default, rename = "CATALOG_ID", deserialize_with = "lenient::opt_id")]
     pub catalog_id: Option<String>,
     /// EAN.
-    #[serde(default, rename = "EAN", deserialize_with = "opt_text")]
+    #[serde(default, rename = "EAN", deserialize_with = "lenient::opt_id")]
     pub ean: Option<String>,
     /// E-shop the card belongs to.
     #[serde(default, rename = "ESHOP_ID", deserialize_with = "lenient::opt_int")]

@@ -24,15 +24,7 @@ pub(super) fn opt_counts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Count
     }
 }
 
-/// serde: an optional string given as a string, a number or null (`""` is None).
-pub(super) fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    lenient::opt_id(d)
-}
 
-/// serde: a string given as a string, a number or null (null is `""`).
-pub(super) fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(lenient::opt_id(d)?.unwrap_or_default())
-}
 
 /// serde: a `Y-m-d H:i:s` date-time (also ISO `T`-separated); empty, null or
 /// `0000-00-00 00:00:00` is None.

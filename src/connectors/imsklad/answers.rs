@@ -101,7 +101,7 @@ pub fn billing_kind_from_comment(comment: &str) -> i64 {
 }
 
 pub(super) fn comment_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(de_opt_string(d)?.unwrap_or_default())
+    Ok(lenient::opt_id_keep_empty(d)?.unwrap_or_default())
 }
 
 /// A `billing[]` line as sent: `type` may be missing.

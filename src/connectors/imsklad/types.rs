@@ -69,15 +69,7 @@ pub(super) fn ser_id_int_if_numeric<S: Serializer>(id: &str, s: S) -> Result<S::
     }
 }
 
-pub(super) fn de_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let v = Option::<Value>::deserialize(d)?;
-    Ok(v.as_ref().and_then(lenient::value_to_id))
-}
 
-pub(super) fn de_opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    let v = Option::<Value>::deserialize(d)?;
-    Ok(v.as_ref().and_then(lenient::value_to_f64))
-}
 
 /// A product (`goods` / `add_good`, `update_good`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,7 +83,7 @@ pub struct Good {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub description: Option<String>,
     /// Retail price, kopecks (`price`, rubles on the wire).
@@ -104,7 +96,7 @@ pub struct Good {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub image: Option<String>,
     /// Weight, grams.
@@ -146,7 +138,7 @@ pub struct Good {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub size: Option<String>,
 }
@@ -206,28 +198,28 @@ pub struct AddressObj {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub city: Option<String>,
     /// Street.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub street: Option<String>,
     /// House.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub house: Option<String>,
     /// Flat.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub room: Option<String>,
 }
@@ -244,14 +236,14 @@ pub struct Order {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub guid: Option<String>,
     /// Comma-separated tags (`call`, `nosms`, `problem`).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub tags: Option<String>,
     /// Customer's full name.
@@ -260,63 +252,63 @@ pub struct Order {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub email: Option<String>,
     /// Customer phone.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub phone: Option<String>,
     /// Second phone.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub phone2: Option<String>,
     /// Post code.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub post_code: Option<String>,
     /// Delivery address.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub address: Option<String>,
     /// Latitude of the address.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_f64"
+        deserialize_with = "lenient::opt_float"
     )]
     pub address_lat: Option<f64>,
     /// Longitude of the address.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_f64"
+        deserialize_with = "lenient::opt_float"
     )]
     pub address_lng: Option<f64>,
     /// Customer's comment.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub comment: Option<String>,
     /// Shop's comment.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub owner_comment: Option<String>,
     /// Discount, kopecks (`discount`).
@@ -383,14 +375,14 @@ pub struct Order {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub track: Option<String>,
     /// Tracking status (unused by IMSKLAD today).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub track_status: Option<String>,
     /// Tracking update time (unix, unused by IMSKLAD today).
@@ -411,14 +403,14 @@ pub struct Order {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub pickup_point: Option<String>,
     /// Carrier city code.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub courier_city_code: Option<String>,
     /// Address in parts.
@@ -487,7 +479,7 @@ pub struct Preorder {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub code: Option<String>,
     /// 0 inbound from the supplier, 1 return to the supplier.
@@ -512,21 +504,21 @@ pub struct Preorder {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub pickup_address: Option<String>,
     /// Supplier's contacts.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub pickup_contacts: Option<String>,
     /// Supplier's name.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub supplier_name: Option<String>,
     /// Lines.
@@ -544,7 +536,7 @@ pub struct Doc {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_opt_string"
+        deserialize_with = "lenient::opt_id_keep_empty"
     )]
     pub code: Option<String>,
     /// 0 receipt, 1 write-off.

@@ -106,13 +106,13 @@ pub struct InventoryOffer {
     #[serde(deserialize_with = "lenient::int")]
     pub id: i64,
     /// `externalId`.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub external_id: Option<String>,
     /// `xmlId`.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub xml_id: Option<String>,
     /// Site code.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub site: Option<String>,
     /// Total quantity over all stores.
     #[serde(default, deserialize_with = "float_or_zero")]
@@ -250,16 +250,16 @@ pub struct ProductOffer {
     #[serde(deserialize_with = "lenient::int")]
     pub id: i64,
     /// `externalId`.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub external_id: Option<String>,
     /// `xmlId`.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub xml_id: Option<String>,
     /// Article.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub article: Option<String>,
     /// Offer name.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub name: Option<String>,
     /// Base price in kopecks.
     #[serde(default, rename = "price", deserialize_with = "opt_money")]
@@ -286,7 +286,7 @@ pub struct GroupRef {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub id: Option<i64>,
     /// Group external id.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub external_id: Option<String>,
 }
 
@@ -298,13 +298,13 @@ pub struct Product {
     #[serde(deserialize_with = "lenient::int")]
     pub id: i64,
     /// Name.
-    #[serde(default, deserialize_with = "string_or_empty")]
+    #[serde(default, deserialize_with = "lenient::id_or_empty")]
     pub name: String,
     /// Article.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub article: Option<String>,
     /// External id.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub external_id: Option<String>,
     /// Whether the product is on sale.
     #[serde(
@@ -328,16 +328,16 @@ pub struct ProductGroup {
     #[serde(deserialize_with = "lenient::int")]
     pub id: i64,
     /// Name.
-    #[serde(default, deserialize_with = "string_or_empty")]
+    #[serde(default, deserialize_with = "lenient::id_or_empty")]
     pub name: String,
     /// Site code.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub site: Option<String>,
     /// Parent group id.
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub parent_id: Option<i64>,
     /// External id.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub external_id: Option<String>,
     /// Whether it is shown.
     #[serde(
@@ -355,7 +355,7 @@ pub struct ProductProperty {
     #[serde(deserialize_with = "lenient::id")]
     pub code: String,
     /// Display name.
-    #[serde(default, deserialize_with = "string_or_empty")]
+    #[serde(default, deserialize_with = "lenient::id_or_empty")]
     pub name: String,
     /// Sites that use it.
     #[serde(default, deserialize_with = "lenient::list")]
@@ -370,7 +370,7 @@ pub struct Status {
     #[serde(deserialize_with = "lenient::id")]
     pub code: String,
     /// Display name.
-    #[serde(default, deserialize_with = "string_or_empty")]
+    #[serde(default, deserialize_with = "lenient::id_or_empty")]
     pub name: String,
     /// Whether it is in use.
     #[serde(
@@ -382,7 +382,7 @@ pub struct Status {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub ordering: Option<i64>,
     /// Group: `new`, `approval`, `assembling`, `delivery`, `complete`, `cancel`.
-    #[serde(default, deserialize_with = "string_or_empty")]
+    #[serde(default, deserialize_with = "lenient::id_or_empty")]
     pub group: String,
 }
 
@@ -394,10 +394,10 @@ pub struct Store {
     #[serde(deserialize_with = "lenient::id")]
     pub code: String,
     /// Display name.
-    #[serde(default, deserialize_with = "string_or_empty")]
+    #[serde(default, deserialize_with = "lenient::id_or_empty")]
     pub name: String,
     /// `integer` or `available`.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub inventory_type: Option<String>,
     /// Whether it is in use.
     #[serde(
@@ -471,13 +471,13 @@ pub struct HistoryOrderRef {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub id: Option<i64>,
     /// The shop order id.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub external_id: Option<String>,
     /// Order number.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub number: Option<String>,
     /// Site code.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub site: Option<String>,
 }
 
@@ -489,16 +489,16 @@ pub struct HistoryEntry {
     #[serde(deserialize_with = "lenient::int")]
     pub id: i64,
     /// `Y-m-d H:i:s`.
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub created_at: Option<String>,
     /// True for the entry that created the order.
     #[serde(default, deserialize_with = "lenient::boolean")]
     pub created: bool,
     /// `api`, `user`, …
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub source: Option<String>,
     /// Changed field (`status`, `shipped`, …).
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub field: Option<String>,
     /// Value before.
     #[serde(default)]

@@ -4,17 +4,13 @@ use super::*;
 
 pub use crate::money::{kop_to_money, money_to_kop};
 
-pub(super) fn opt_float<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    let v = Option::<Value>::deserialize(d)?;
-    Ok(v.as_ref().and_then(lenient::value_to_f64))
-}
 
 pub(super) fn float_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    Ok(opt_float(d)?.unwrap_or(0.0))
+    Ok(lenient::opt_float(d)?.unwrap_or(0.0))
 }
 
 pub(super) fn opt_money<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    Ok(opt_float(d)?.and_then(money_to_kop))
+    Ok(lenient::opt_float(d)?.and_then(money_to_kop))
 }
 
 pub(super) fn money<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
@@ -35,13 +31,7 @@ pub(super) fn lenient_bool_default_true<'de, D: Deserializer<'de>>(d: D) -> Resu
     })
 }
 
-pub(super) fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    lenient::opt_id(d)
-}
 
-pub(super) fn string_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(lenient::opt_id(d)?.unwrap_or_default())
-}
 
 /// Parses `Y-m-d` or the date part of `Y-m-d H:i:s`.
 pub fn parse_date(text: &str) -> Option<NaiveDate> {
@@ -117,9 +107,9 @@ pub(super) struct InventoriesAnswer {
 pub(super) struct NotFoundOffer {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub(super) id: Option<i64>,
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub(super) external_id: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub(super) xml_id: Option<String>,
 }
 
@@ -196,16 +186,16 @@ pub(super) struct OrdersAnswer {
 pub(super) struct RawOfferRef {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub(super) id: Option<i64>,
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub(super) external_id: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub(super) xml_id: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct RawItem {
-    #[serde(default, deserialize_with = "opt_float")]
+    #[serde(default, deserialize_with = "lenient::opt_float")]
     pub(super) quantity: Option<f64>,
     #[serde(default, deserialize_with = "money")]
     pub(super) initial_price: i64,
@@ -215,7 +205,7 @@ pub(super) struct RawItem {
 
 #[derive(Deserialize)]
 pub(super) struct RawDelivery {
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub(super) code: Option<String>,
     #[serde(default)]
     pub(super) data: Value,
@@ -226,19 +216,19 @@ pub(super) struct RawDelivery {
 pub(super) struct RawOrder {
     #[serde(deserialize_with = "lenient::int")]
     pub(super) id: i64,
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub(super) external_id: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub(super) number: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub(super) site: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub(super) status: Option<String>,
     #[serde(default, deserialize_with = "lenient::boolean")]
     pub(super) shipped: bool,
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub(super) shipment_store: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub(super) shipment_date: Option<String>,
     #[serde(default, deserialize_with = "money")]
     pub(super) total_summ: i64,
@@ -246,7 +236,7 @@ pub(super) struct RawOrder {
     pub(super) items: Vec<RawItem>,
     #[serde(default)]
     pub(super) delivery: Option<RawDelivery>,
-    #[serde(default, deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_id")]
     pub(super) created_at: Option<String>,
 }
 
