@@ -1416,14 +1416,10 @@ mod tests {
         );
         let ok = "[imsklad]\nurl = \"https://client.imsklad.ru/\"\n[http]\nrequire_https = true\n";
         assert!(load(ok, &[]).is_ok());
-        assert!(crate::net::is_loopback(
-            "http://127.0.0.1:8080/x"
-        ));
+        assert!(crate::net::is_loopback("http://127.0.0.1:8080/x"));
         assert!(crate::net::is_loopback("http://localhost/x"));
         assert!(crate::net::is_loopback("http://[::1]:9/"));
-        assert!(!crate::net::is_loopback(
-            "http://client.imsklad.ru:7000/"
-        ));
+        assert!(!crate::net::is_loopback("http://client.imsklad.ru:7000/"));
     }
 
     #[test]

@@ -115,7 +115,6 @@ pub async fn read_capped_counting(
 
 pub use crate::net::{is_loopback, RateLimiter};
 
-
 /// A short id for correlating a request with its log lines.
 pub fn request_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()

@@ -28,7 +28,12 @@ pub struct OrderItem {
     )]
     pub item_id: String,
     /// EAN.
-    #[serde(default, rename = "EAN", alias = "ean", deserialize_with = "lenient::opt_id")]
+    #[serde(
+        default,
+        rename = "EAN",
+        alias = "ean",
+        deserialize_with = "lenient::opt_id"
+    )]
     pub ean: Option<String>,
     /// Pieces ordered.
     #[serde(default, rename = "COUNT", alias = "count", deserialize_with = "count")]

@@ -151,7 +151,9 @@ pub fn card_figures(card: &Value) -> Result<CardFigures, String> {
 }
 
 /// serde: `InventoryDetail`'s counters read strictly ([`CountTypes::read_strict`]).
-pub(super) fn strict_counts<'de, D: Deserializer<'de>>(d: D) -> Result<Result<CountTypes, String>, D::Error> {
+pub(super) fn strict_counts<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Result<CountTypes, String>, D::Error> {
     let v = Option::<Value>::deserialize(d)?;
     Ok(CountTypes::read_strict(v.as_ref()))
 }

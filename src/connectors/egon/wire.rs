@@ -24,11 +24,11 @@ pub(super) fn opt_counts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Count
     }
 }
 
-
-
 /// serde: a `Y-m-d H:i:s` date-time (also ISO `T`-separated); empty, null or
 /// `0000-00-00 00:00:00` is None.
-pub(super) fn opt_datetime<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDateTime>, D::Error> {
+pub(super) fn opt_datetime<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<NaiveDateTime>, D::Error> {
     let v = Option::<Value>::deserialize(d)?;
     let Some(text) = v.as_ref().and_then(lenient::value_to_id) else {
         return Ok(None);

@@ -69,8 +69,6 @@ pub(super) fn ser_id_int_if_numeric<S: Serializer>(id: &str, s: S) -> Result<S::
     }
 }
 
-
-
 /// A product (`goods` / `add_good`, `update_good`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Good {

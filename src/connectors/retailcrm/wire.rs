@@ -4,7 +4,6 @@ use super::*;
 
 pub use crate::money::{kop_to_money, money_to_kop};
 
-
 pub(super) fn float_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(lenient::opt_float(d)?.unwrap_or(0.0))
 }
@@ -30,8 +29,6 @@ pub(super) fn lenient_bool_default_true<'de, D: Deserializer<'de>>(d: D) -> Resu
         Some(other) => lenient::value_to_i64(&other).is_some_and(|n| n != 0),
     })
 }
-
-
 
 /// Parses `Y-m-d` or the date part of `Y-m-d H:i:s`.
 pub fn parse_date(text: &str) -> Option<NaiveDate> {
@@ -88,7 +85,6 @@ pub(super) fn encode_segment(segment: &str) -> String {
     }
     out
 }
-
 
 // ---------------------------------------------------------------------------
 // Raw answers
