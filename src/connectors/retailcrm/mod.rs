@@ -441,12 +441,24 @@ impl RetailCrmClient {
 
     /// One page of catalogue products (`limit` ∈ {20, 50, 100}).
     pub async fn products(&self, page: u32, limit: u32) -> Result<Paged<Product>, RetailCrmError> {
-        let query = self.paged_query(page, limit)?;
-        let a: ProductsAnswer = self.call("/store/products", Call::Get(&query)).await?;
-        Ok(Paged {
-            items: a.products,
-            pagination: a.pagination,
+        self.catalogue_page("/store/products", page, limit, |a: ProductsAnswer| {
+            (a.products, a.pagination)
         })
+        .await
+    }
+
+    /// One page of a catalogue list endpoint, split into items and pagination.
+    async fn catalogue_page<A: DeserializeOwned, T>(
+        &self,
+        endpoint: &str,
+        page: u32,
+        limit: u32,
+        split: fn(A) -> (Vec<T>, Pagination),
+    ) -> Result<Paged<T>, RetailCrmError> {
+        let query = self.paged_query(page, limit)?;
+        let answer: A = self.call(endpoint, Call::Get(&query)).await?;
+        let (items, pagination) = split(answer);
+        Ok(Paged { items, pagination })
     }
 
     /// One page of product groups.
@@ -455,14 +467,10 @@ impl RetailCrmClient {
         page: u32,
         limit: u32,
     ) -> Result<Paged<ProductGroup>, RetailCrmError> {
-        let query = self.paged_query(page, limit)?;
-        let a: GroupsAnswer = self
-            .call("/store/product-groups", Call::Get(&query))
-            .await?;
-        Ok(Paged {
-            items: a.product_group,
-            pagination: a.pagination,
+        self.catalogue_page("/store/product-groups", page, limit, |a: GroupsAnswer| {
+            (a.product_group, a.pagination)
         })
+        .await
     }
 
     /// One page of product properties.
@@ -471,14 +479,13 @@ impl RetailCrmClient {
         page: u32,
         limit: u32,
     ) -> Result<Paged<ProductProperty>, RetailCrmError> {
-        let query = self.paged_query(page, limit)?;
-        let a: PropertiesAnswer = self
-            .call("/store/products/properties", Call::Get(&query))
-            .await?;
-        Ok(Paged {
-            items: a.properties,
-            pagination: a.pagination,
-        })
+        self.catalogue_page(
+            "/store/products/properties",
+            page,
+            limit,
+            |a: PropertiesAnswer| (a.properties, a.pagination),
+        )
+        .await
     }
 
     /// Orders with the given external ids (batches of 100 ids, every page of each).
