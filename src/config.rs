@@ -744,7 +744,7 @@ fn de_roubles<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         RoublesValue::Float(v) => v.to_string(),
         RoublesValue::Text(t) => t.clone(),
     };
-    let kop = crate::connectors::imsklad::money::parse_decimal(&text).ok_or_else(|| {
+    let kop = crate::money::parse_decimal(&text).ok_or_else(|| {
         serde::de::Error::custom(format!(
             "`{text}` is not an amount in roubles with at most 2 decimals (e.g. \"45.00\")"
         ))
@@ -1219,7 +1219,7 @@ impl Config {
     /// not on this machine: keys and bodies would cross the network in clear.
     pub fn warn_plain_http(&self) {
         for (key, url) in self.plain_http_endpoints() {
-            if !crate::connectors::http::is_loopback(&url) {
+            if !crate::net::is_loopback(&url) {
                 tracing::warn!(
                     key,
                     url = %url,
@@ -1416,14 +1416,10 @@ mod tests {
         );
         let ok = "[imsklad]\nurl = \"https://client.imsklad.ru/\"\n[http]\nrequire_https = true\n";
         assert!(load(ok, &[]).is_ok());
-        assert!(crate::connectors::http::is_loopback(
-            "http://127.0.0.1:8080/x"
-        ));
-        assert!(crate::connectors::http::is_loopback("http://localhost/x"));
-        assert!(crate::connectors::http::is_loopback("http://[::1]:9/"));
-        assert!(!crate::connectors::http::is_loopback(
-            "http://client.imsklad.ru:7000/"
-        ));
+        assert!(crate::net::is_loopback("http://127.0.0.1:8080/x"));
+        assert!(crate::net::is_loopback("http://localhost/x"));
+        assert!(crate::net::is_loopback("http://[::1]:9/"));
+        assert!(!crate::net::is_loopback("http://client.imsklad.ru:7000/"));
     }
 
     #[test]

@@ -154,6 +154,23 @@ pub fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Erro
     Ok(v.as_ref().and_then(value_to_id).filter(|s| !s.is_empty()))
 }
 
+/// serde: an optional id (string, number or null) where `""` stays `Some("")`.
+pub fn opt_id_keep_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(v.as_ref().and_then(value_to_id))
+}
+
+/// serde: a string given as a string, a number or null (missing, null and `""` are `""`).
+pub fn id_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(opt_id(d)?.unwrap_or_default())
+}
+
+/// serde: an optional float given as a number, a string or null (unreadable is None).
+pub fn opt_float<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(v.as_ref().and_then(value_to_f64))
+}
+
 /// serde: an integer given as a number or a string.
 pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let v = Value::deserialize(d)?;

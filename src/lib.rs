@@ -18,6 +18,8 @@ pub mod jobs;
 pub mod lenient;
 pub mod listener;
 pub mod map_import;
+pub mod money;
+pub mod net;
 pub mod options;
 pub mod progress;
 pub mod reconcile;

@@ -2,7 +2,7 @@
 //!
 //! RetailCRM allows an account 10 requests a second, whoever sends them: the
 //! daemon, a cron run, a manual `reconcile`, the listener. Each process already
-//! keeps its own requests within the limit ([`crate::connectors::http::RateLimiter`]);
+//! keeps its own requests within the limit ([`crate::net::RateLimiter`]);
 //! this keeps them within it *together*. A request takes a slot in the state
 //! database's `rate_slots` table before it is sent and gives it back when its
 //! answer is in; at most `max` slots may be in flight or released within the

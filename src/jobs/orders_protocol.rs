@@ -8,12 +8,12 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 use crate::connectors::egon::NewOrder;
+use crate::connectors::imsklad::CARRIER_EXPORT_ACTIONS;
 use crate::connectors::imsklad::{AddressObj, Order, OrderGood};
 use crate::db::events::SOURCE_IMSKLAD;
 use crate::db::protocol;
 use crate::db::{Db, DbError};
 use crate::lenient::value_to_id;
-use crate::listener::imsklad::CARRIER_EXPORT_ACTIONS;
 use crate::shop::{ShopOrder, ShopOrderItem};
 
 /// IMSKLAD asked the shop to export an order to a carrier (`send_to_cdek`,

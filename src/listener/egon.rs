@@ -34,12 +34,10 @@ use chrono::{NaiveDateTime, TimeZone};
 use serde_json::{json, Value};
 
 use super::{answer, journal, read_body, ListenerError, ListenerState, Meta};
+use crate::connectors::egon::EGON_TZ;
 use crate::db::events::{Effect, OrderUpdate, StatusChange, StockSnapshot, SOURCE_EGON};
 use crate::db::now_ms;
 use crate::lenient::value_to_id;
-
-/// The default time zone of EGON's `change_timestamp` (`[egon] timezone`).
-pub const EGON_TZ: chrono_tz::Tz = chrono_tz::Europe::Bratislava;
 
 /// Handles a GET callback (`?req=`).
 pub async fn handle_get(State(state): State<ListenerState>, RawQuery(query): RawQuery) -> Response {

@@ -42,10 +42,6 @@ pub const CODE_BAD_DATA: i64 = 3;
 /// IMSKLAD error code: operation not performed.
 pub const CODE_NOT_PERFORMED: i64 = 4;
 
-/// The callbacks asking the shop to export orders to a carrier.
-pub const CARRIER_EXPORT_ACTIONS: [&str; 3] =
-    ["send_to_cdek", "send_to_boxberry", "send_act_to_boxberry"];
-
 /// Handles one IMSKLAD callback.
 pub async fn handle(State(state): State<ListenerState>, body: Body) -> Response {
     let mut method = String::from("?");

@@ -122,7 +122,7 @@ impl Default for ListenerSettings {
             retailcrm_store: String::new(),
             crm_offer_key_is_xml_id: false,
             imsklad_carrier_export_elsewhere: false,
-            egon_tz: crate::listener::egon::EGON_TZ,
+            egon_tz: crate::connectors::egon::EGON_TZ,
             imshop_hook_auth_none: false,
         }
     }

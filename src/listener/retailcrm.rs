@@ -88,7 +88,7 @@ pub fn offers_answer(
             let mut store =
                 json!({"code": settings.retailcrm_store, "available": s.sellable.max(0)});
             if let Some(kop) = costs.get(&s.sku) {
-                store["purchasePrice"] = json!(crate::connectors::retailcrm::kop_to_money(*kop));
+                store["purchasePrice"] = json!(crate::money::kop_to_money(*kop));
             }
             json!({key: s.sku, "stores": [store]})
         })

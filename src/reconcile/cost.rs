@@ -4,7 +4,7 @@
 //!
 //! The shop is the master of its cost prices. Money stays in integer kopecks:
 //! the CRM's floats are rounded half-up to kopecks when they are read
-//! ([`crate::connectors::retailcrm::money_to_kop`]), so "a difference of one
+//! ([`crate::money::money_to_kop`]), so "a difference of one
 //! kopeck or more" is plain integer inequality. A SKU without a shop cost is
 //! not compared; a CRM offer without a purchase price differs from any shop
 //! cost. Pure: no I/O.
