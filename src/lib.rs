@@ -14,6 +14,7 @@ pub mod connectors;
 pub mod db;
 pub mod demo;
 pub mod jobs;
+pub mod json_canon;
 pub mod lenient;
 pub mod listener;
 pub mod map_import;

@@ -1276,7 +1276,7 @@ pub fn module_fingerprint(m: &IntegrationModule) -> String {
     if let Some(obj) = value.as_object_mut() {
         obj.insert("clientId".into(), json!(m.client_id.expose()));
     }
-    let text = crate::listener::canonical_json(&value);
+    let text = crate::json_canon::canonical_json(&value);
     let digest = Sha256::digest(text.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
