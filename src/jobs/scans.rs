@@ -45,7 +45,7 @@
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
 
-use super::{begin, Context, Outcome};
+use super::{run_job, Context, Outcome};
 use crate::connectors::imshop::{self as wire, ImshopClient, ImshopError, PushOutcome, ScanUpdate};
 use crate::db::events::{self, Scan, ScanStatus};
 use crate::db::journal::{CorrectionStatus, Planned, Target};
@@ -141,29 +141,13 @@ fn db(what: &'static str) -> impl FnOnce(DbError) -> ScansError {
 
 /// Runs the scans job and returns its summary (never panics on bad data).
 pub async fn run(ctx: &Context) -> JobSummary {
-    let guard = match begin(ctx, JOB, (None, None)).await {
-        Ok(g) => g,
-        Err(summary) => return *summary,
-    };
-    let run_id = guard.run_id;
-    match execute(&guard.scope(ctx), run_id).await {
-        Ok(done) => {
-            guard
-                .finish(ctx, done.status, done.outcome, done.error)
-                .await
-        }
-        Err(e) => {
-            tracing::error!(run = run_id, "scans run failed: {e}");
-            guard
-                .finish(
-                    ctx,
-                    RunStatus::Failed,
-                    Outcome::default(),
-                    Some(e.to_string()),
-                )
-                .await
-        }
-    }
+    run_job(ctx, JOB, (None, None), |ctx, run_id| async move {
+        execute(&ctx, run_id)
+            .await
+            .map(|done| (done.status, done.outcome, done.error))
+            .map_err(|e| e.to_string())
+    })
+    .await
 }
 
 /// The update IMSHOP is sent for `scan`: its id, user, own timestamp, code,

@@ -39,7 +39,7 @@ use polars::prelude::*;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{begin, Context, Outcome};
+use super::{run_job, Context, Outcome};
 use crate::config::{BillingSection, WmsKind, MAX_BILLING_DAYS};
 use crate::connectors::imsklad::{Billing, BillingLine, ImskladClient, ImskladError};
 use crate::db::runs::RunStatus;
@@ -302,29 +302,16 @@ pub async fn run(ctx: &Context, from: Option<NaiveDate>, to: Option<NaiveDate>) 
         Ok(p) => (Some(p.start() * 1000), Some(p.end() * 1000)),
         Err(_) => (None, None),
     };
-    let guard = match begin(ctx, JOB, window).await {
-        Ok(g) => g,
-        Err(summary) => return *summary,
-    };
-    let run_id = guard.run_id;
-    let result = match period {
-        Ok(p) => execute(&guard.scope(ctx), run_id, &p).await,
-        Err(e) => Err(e.into()),
-    };
-    match result {
-        Ok((status, outcome)) => guard.finish(ctx, status, outcome, None).await,
-        Err(e) => {
-            tracing::error!(run = run_id, "billing run failed: {e}");
-            guard
-                .finish(
-                    ctx,
-                    RunStatus::Failed,
-                    Outcome::default(),
-                    Some(e.to_string()),
-                )
-                .await
-        }
-    }
+    run_job(ctx, JOB, window, move |ctx, run_id| async move {
+        let result = match period {
+            Ok(p) => execute(&ctx, run_id, &p).await,
+            Err(e) => Err(e.into()),
+        };
+        result
+            .map(|(status, outcome)| (status, outcome, None))
+            .map_err(|e| e.to_string())
+    })
+    .await
 }
 
 async fn execute(

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::orders_protocol as op;
-use super::{begin, Context, Outcome};
+use super::{run_job, Context, Outcome};
 use crate::config::WmsKind;
 use crate::connectors::egon::{self, EgonClient, EgonConfig, EgonError, NewOrder, OrderRef};
 use crate::connectors::imsklad::WriteOutcome;
@@ -205,37 +205,19 @@ pub async fn run(ctx: &Context, from: Option<NaiveDate>, to: Option<NaiveDate>) 
         from,
         to,
     );
-    let guard = match begin(
-        ctx,
-        JOB,
-        window
-            .as_ref()
-            .map_or((None, None), |w| (Some(w.0), Some(w.1))),
-    )
+    let bounds = window
+        .as_ref()
+        .map_or((None, None), |w| (Some(w.0), Some(w.1)));
+    run_job(ctx, JOB, bounds, move |ctx, run_id| async move {
+        let result = match window {
+            Ok(w) => execute(&ctx, run_id, w).await,
+            Err(e) => Err(e.into()),
+        };
+        result
+            .map(|(status, outcome)| (status, outcome, None))
+            .map_err(|e| format!("{e:#}"))
+    })
     .await
-    {
-        Ok(g) => g,
-        Err(summary) => return *summary,
-    };
-    let run_id = guard.run_id;
-    let result = match window {
-        Ok(w) => execute(&guard.scope(ctx), run_id, w).await,
-        Err(e) => Err(e.into()),
-    };
-    match result {
-        Ok((status, outcome)) => guard.finish(ctx, status, outcome, None).await,
-        Err(e) => {
-            tracing::error!(run = run_id, "orders run failed: {e:#}");
-            guard
-                .finish(
-                    ctx,
-                    RunStatus::Failed,
-                    Outcome::default(),
-                    Some(format!("{e:#}")),
-                )
-                .await
-        }
-    }
 }
 
 /// Orders the plan touches, for the change-share guard.

@@ -35,7 +35,7 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 
 use super::stock_upload::{apply_crm, fix_notes, shop_costs, UploadInput};
-use super::{begin, stock_delta, Context, Outcome};
+use super::{run_job, stock_delta, Context, Outcome};
 use crate::config::{LookupUnmapped, WmsKind};
 use crate::connectors::imsklad::Good;
 use crate::db::journal::{CorrectionStatus, ItemOutcome, Planned, Target};
@@ -81,25 +81,13 @@ pub const REPORT_COLUMNS: [&str; 14] = [
 
 /// Runs the stock job and returns its summary (never panics on bad data).
 pub async fn run(ctx: &Context) -> JobSummary {
-    let guard = match begin(ctx, JOB, (None, None)).await {
-        Ok(g) => g,
-        Err(summary) => return *summary,
-    };
-    let run_id = guard.run_id;
-    match execute(&guard.scope(ctx), run_id).await {
-        Ok((status, outcome)) => guard.finish(ctx, status, outcome, None).await,
-        Err(e) => {
-            tracing::error!(run = run_id, "stock run failed: {e:#}");
-            guard
-                .finish(
-                    ctx,
-                    RunStatus::Failed,
-                    Outcome::default(),
-                    Some(format!("{e:#}")),
-                )
-                .await
-        }
-    }
+    run_job(ctx, JOB, (None, None), |ctx, run_id| async move {
+        execute(&ctx, run_id)
+            .await
+            .map(|(status, outcome)| (status, outcome, None))
+            .map_err(|e| format!("{e:#}"))
+    })
+    .await
 }
 
 /// What the WMS said, per SKU.
