@@ -52,11 +52,11 @@ use crate::report::html::{self, BalanceRow, BillingPage, DayBar, DiscrepancyRow,
 use crate::report::summary::JobSummary;
 use crate::shop::{BillingOrder, ShopError};
 
-mod period;
 mod merge;
+mod period;
 mod report;
-pub use period::*;
 pub use merge::*;
+pub use period::*;
 pub use report::*;
 
 /// The job's name in runs, locks and reports.

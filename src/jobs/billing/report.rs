@@ -29,7 +29,10 @@ pub fn cancelled_before_picking(order: &BillingOrder, first_assembly_unix: Optio
     order.cancelled && order.shipped_at.is_none() && before
 }
 
-pub(super) fn orders_frame(orders: &[BillingOrder], lines: &[BillingLine]) -> PolarsResult<DataFrame> {
+pub(super) fn orders_frame(
+    orders: &[BillingOrder],
+    lines: &[BillingLine],
+) -> PolarsResult<DataFrame> {
     let mut first_assembly: BTreeMap<&str, i64> = BTreeMap::new();
     for line in lines
         .iter()
@@ -500,7 +503,6 @@ impl ReportData<'_> {
             .to_string())
     }
 }
-
 
 impl ReportData<'_> {
     /// The job-specific figures stored with the run.

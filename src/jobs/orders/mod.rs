@@ -49,18 +49,18 @@ use crate::report::csv::{file_name, Cell, CsvReport};
 use crate::report::summary::{CorrectionCounts, JobSummary};
 use crate::shop::{ShopOrder, ShopOrderItem};
 
-mod status_map;
-mod wms_view;
-mod frames;
-mod report;
 mod apply_crm;
 mod apply_wms;
-pub use status_map::*;
-use wms_view::*;
-use frames::*;
-use report::*;
+mod frames;
+mod report;
+mod status_map;
+mod wms_view;
 pub use apply_crm::*;
 use apply_wms::*;
+use frames::*;
+use report::*;
+pub use status_map::*;
+use wms_view::*;
 
 /// The job's name in runs, locks and reports.
 pub const JOB: &str = "orders";

@@ -221,7 +221,12 @@ pub(super) fn view_from_poll(status: &egon::OrderStatus, now: i64, tz: chrono_tz
 }
 
 /// Whether an EGON order's journal state needs a `GetOrderStatus`.
-pub(super) fn needs_poll(state: Option<&OrderState>, shop: &ShopOrder, now: i64, stale_hours: i64) -> bool {
+pub(super) fn needs_poll(
+    state: Option<&OrderState>,
+    shop: &ShopOrder,
+    now: i64,
+    stale_hours: i64,
+) -> bool {
     match state {
         None => shop.paid || shop.cancelled,
         Some(s) => {

@@ -48,10 +48,10 @@ use crate::reconcile::stock::{self as rs, class, col, Input};
 use crate::report::csv::{file_name, Cell, CsvReport};
 use crate::report::summary::{CorrectionCounts, JobSummary};
 
-mod guard;
-mod report;
 mod apply_shop;
 mod apply_wms;
+mod guard;
+mod report;
 use apply_shop::*;
 use apply_wms::*;
 use guard::*;

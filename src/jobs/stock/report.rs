@@ -27,7 +27,6 @@ pub(super) fn empty_cells(sku: &str) -> Vec<Cell> {
     cells
 }
 
-
 /// The classified frame as plain columns, for the report.
 pub(in crate::jobs) struct ClassifiedRows {
     pub(super) sku: Vec<String>,
