@@ -15,6 +15,7 @@ pub mod db;
 pub mod demo;
 pub mod exit;
 pub mod jobs;
+pub mod json_canon;
 pub mod lenient;
 pub mod listener;
 pub mod map_import;

@@ -347,6 +347,45 @@ pub async fn begin(
     })
 }
 
+/// What a job's `execute` ends with: the run's status, its outcome and an
+/// error to record (if any); or the text of the error that failed the run.
+pub type Executed =
+    std::result::Result<(crate::db::runs::RunStatus, Outcome, Option<String>), String>;
+
+/// The one job skeleton: begins a run of `job` over `window`, runs `execute`
+/// with the run's scoped context and id, and finishes the run with what it
+/// returned (a failure is recorded as a failed run with the error's text).
+pub async fn run_job<F, Fut>(
+    ctx: &Context,
+    job: &'static str,
+    window: (Option<i64>, Option<i64>),
+    execute: F,
+) -> crate::report::summary::JobSummary
+where
+    F: FnOnce(Context, i64) -> Fut,
+    Fut: std::future::Future<Output = Executed>,
+{
+    let guard = match begin(ctx, job, window).await {
+        Ok(g) => g,
+        Err(summary) => return *summary,
+    };
+    let run_id = guard.run_id;
+    match execute(guard.scope(ctx), run_id).await {
+        Ok((status, outcome, error)) => guard.finish(ctx, status, outcome, error).await,
+        Err(e) => {
+            tracing::error!(run = run_id, "{job} run failed: {e}");
+            guard
+                .finish(
+                    ctx,
+                    crate::db::runs::RunStatus::Failed,
+                    Outcome::default(),
+                    Some(e),
+                )
+                .await
+        }
+    }
+}
+
 impl RunGuard {
     /// `ctx` for this run: the same context, with the run's lock to check
     /// before writing ([`Context::check_lock`], [`Context::writer`]).

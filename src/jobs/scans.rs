@@ -9,7 +9,7 @@
 //!    code ([`Shop::marking_code`](crate::shop::Shop::marking_code)). Once the
 //!    shop fails to answer, the remaining codes are not asked in this run.
 //! 2. **Re-check** each processing scan the shop answered for with the
-//!    listener's own decision ([`crate::listener::imshop::decide`]: approved
+//!    listener's own decision ([`crate::shop::scans::decide`]: approved
 //!    when the code is known and free or already the user's, which marks it
 //!    used; denied with the listener's Russian texts when unknown or used by
 //!    someone else). The scan's new status becomes due for a push. Each
@@ -30,7 +30,7 @@
 //!    `[imshop] stuck_minutes` (default 60) old as `stuck_processing`.
 //! 5. Write `scans-<date>-<run>.csv` ([`REPORT_COLUMNS`], classes in [`class`]).
 //!
-//! `--dry-run` previews the re-checks read-only ([`crate::listener::imshop::judge`]),
+//! `--dry-run` previews the re-checks read-only ([`crate::shop::scans::judge`]),
 //! marks no code used, changes no scan, journals and pushes nothing; its
 //! report rows carry the result `dry_run`.
 //!
@@ -45,7 +45,7 @@
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
 
-use super::{begin, Context, Outcome};
+use super::{run_job, Context, Outcome};
 use crate::connectors::imshop::{self as wire, ImshopClient, ImshopError, PushOutcome, ScanUpdate};
 use crate::db::events::{self, Scan, ScanStatus};
 use crate::db::journal::{CorrectionStatus, Planned, Target};
@@ -141,29 +141,13 @@ fn db(what: &'static str) -> impl FnOnce(DbError) -> ScansError {
 
 /// Runs the scans job and returns its summary (never panics on bad data).
 pub async fn run(ctx: &Context) -> JobSummary {
-    let guard = match begin(ctx, JOB, (None, None)).await {
-        Ok(g) => g,
-        Err(summary) => return *summary,
-    };
-    let run_id = guard.run_id;
-    match execute(&guard.scope(ctx), run_id).await {
-        Ok(done) => {
-            guard
-                .finish(ctx, done.status, done.outcome, done.error)
-                .await
-        }
-        Err(e) => {
-            tracing::error!(run = run_id, "scans run failed: {e}");
-            guard
-                .finish(
-                    ctx,
-                    RunStatus::Failed,
-                    Outcome::default(),
-                    Some(e.to_string()),
-                )
-                .await
-        }
-    }
+    run_job(ctx, JOB, (None, None), |ctx, run_id| async move {
+        execute(&ctx, run_id)
+            .await
+            .map(|done| (done.status, done.outcome, done.error))
+            .map_err(|e| e.to_string())
+    })
+    .await
 }
 
 /// The update IMSHOP is sent for `scan`: its id, user, own timestamp, code,

@@ -355,43 +355,7 @@ pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, ListenerError> {
     crate::lenient::from_slice::<Value>(bytes).map_err(|e| ListenerError::Malformed(e.to_string()))
 }
 
-/// JSON text with object keys sorted at every level, no whitespace.
-pub fn canonical_json(v: &Value) -> String {
-    fn write(v: &Value, out: &mut String) {
-        match v {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.push('{');
-                for (i, k) in keys.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&Value::String((*k).clone()).to_string());
-                    out.push(':');
-                    if let Some(inner) = map.get(*k) {
-                        write(inner, out);
-                    }
-                }
-                out.push('}');
-            }
-            Value::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write(item, out);
-                }
-                out.push(']');
-            }
-            scalar => out.push_str(&scalar.to_string()),
-        }
-    }
-    let mut out = String::new();
-    write(v, &mut out);
-    out
-}
+pub use crate::json_canon::canonical_json;
 
 /// A secret's place in a callback body: the object keys from the root.
 pub type SecretPath = &'static [&'static str];
@@ -613,15 +577,6 @@ pub(crate) fn answer(status: StatusCode, body: Value) -> Response {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn canonical_json_sorts_keys_at_every_level() {
-        let a = json!({"b": 1, "a": {"d": [1, {"z": 1, "y": 2}], "c": "x"}});
-        assert_eq!(
-            canonical_json(&a),
-            r#"{"a":{"c":"x","d":[1,{"y":2,"z":1}]},"b":1}"#
-        );
-    }
 
     #[test]
     fn redaction_is_by_path() {
