@@ -1,4 +1,4 @@
-//! `sverka reconcile scans`: IMSHOP marking scans (seed 003).
+//! `sverka reconcile scans`: IMSHOP marking scans (IMSHOP's marking-scan documentation).
 //!
 //! The listener answers every scan at once and stores it in `scans`, so IMSHOP
 //! learns the answered status in the same request. This job settles the rest:

@@ -1,4 +1,4 @@
-//! `GET|POST /egon`: EGON callbacks (seed 000).
+//! `GET|POST /egon`: EGON callbacks (EGON's callback documentation).
 //!
 //! The envelope `{"auth":{"auth_id","auth_key"},"request":{"req_method","req_data"}}`
 //! is read from, in this order: the form field `req` of a POST body

@@ -1,4 +1,4 @@
-//! `POST /imshop/scan` and `POST /imshop/history`: IMSHOP marking scans (seed 003).
+//! `POST /imshop/scan` and `POST /imshop/history`: IMSHOP marking scans (IMSHOP's marking-scan documentation).
 //!
 //! # Key
 //! Seed 003 documents no credential on these hooks. sverka takes `[imshop]

@@ -1,4 +1,4 @@
-//! `POST /imsklad`: IMSKLAD callbacks (seed 002, "Обработка вызовов складской системы").
+//! `POST /imsklad`: IMSKLAD callbacks (the IMSKLAD API documentation, "Обработка вызовов складской системы").
 //!
 //! Envelope `{"key", "type", "action", "data"}`; `key` is compared in constant
 //! time with the configured endpoint key.
@@ -346,7 +346,7 @@ pub fn good_object(requested_id: &Value, product: &Product) -> Value {
 }
 
 /// The shop SKU a `get_good` id names: the WMS goods id in the mapping wins
-/// (seed 002's example id is the one `add_good` returned), else the id is the
+/// (the IMSKLAD API documentation's example id is the one `add_good` returned), else the id is the
 /// SKU itself. An id that is both a mapped WMS id and another product's SKU is
 /// logged.
 async fn sku_of_good_id(state: &ListenerState, id: &str) -> Result<String, ListenerError> {

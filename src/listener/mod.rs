@@ -3,9 +3,9 @@
 //! # Routes
 //! | Method | Path | Protocol |
 //! |---|---|---|
-//! | `POST` | `/imsklad` | IMSKLAD callbacks (seed 002): envelope `{key, type, action, data}` |
-//! | `GET`, `POST` | `/egon` | EGON callbacks (seed 000): `req` form field, raw JSON body or `?req=` |
-//! | `POST` | `/imshop/scan` | IMSHOP marking scan registration (seed 003) |
+//! | `POST` | `/imsklad` | IMSKLAD callbacks (the IMSKLAD API documentation): envelope `{key, type, action, data}` |
+//! | `GET`, `POST` | `/egon` | EGON callbacks (EGON's callback documentation): `req` form field, raw JSON body or `?req=` |
+//! | `POST` | `/imshop/scan` | IMSHOP marking scan registration (IMSHOP's marking-scan documentation) |
 //! | `POST` | `/imshop/history` | IMSHOP scan history of one user |
 //! | `GET`, `POST` | `/retailcrm/inventories` | RetailCRM `inventoriesUpload` callback |
 //! | `GET` | `/healthz` | `{"status":"ok"}` when the state database answers, else 503 |

@@ -180,7 +180,7 @@ pub(super) async fn apply_wms(
                             format!("known to the WMS as goods id {wms_id}; mapped"),
                         );
                     }
-                    // UNVERIFIED: seed 002 does not say what update_good of an
+                    // UNVERIFIED: the IMSKLAD API documentation does not say what update_good of an
                     // unknown id answers; code 2 (not found) and code 4 (not
                     // performed) both count as "unknown to the WMS".
                     Err(e) if unknown_good(&e) => {
