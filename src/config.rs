@@ -8,6 +8,25 @@ use std::path::{Path, PathBuf};
 
 use crate::secret::Secret;
 
+/// How long a statement waits for a row or table lock before it fails
+/// (PostgreSQL `lock_timeout`, MySQL `innodb_lock_wait_timeout` and
+/// `lock_wait_timeout`; SQLite waits `busy_timeout`). Not a statement
+/// timeout: reading a million rows is legitimate; waiting forever on a lock
+/// somebody forgot is not, as the job holds its job lock meanwhile.
+pub const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The database kind a URL's scheme names: `sqlite`, `postgres` (also
+/// `postgresql://`) or `mysql` (also `mariadb://`); `None` for any other scheme.
+pub fn database_scheme(url: &str) -> Option<&'static str> {
+    let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
+    match scheme.as_str() {
+        "sqlite" => Some("sqlite"),
+        "postgres" | "postgresql" => Some("postgres"),
+        "mysql" | "mariadb" => Some("mysql"),
+        _ => None,
+    }
+}
+
 /// Where a configuration problem came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -221,7 +240,7 @@ impl Default for ShopSection {
         ShopSection {
             database_url: Secret::new("sqlite://shop.db"),
             queries_dir: None,
-            lock_timeout_secs: crate::db::DEFAULT_LOCK_TIMEOUT.as_secs(),
+            lock_timeout_secs: DEFAULT_LOCK_TIMEOUT.as_secs(),
         }
     }
 }
@@ -1013,7 +1032,7 @@ impl Config {
             ("state.database_url", &self.state.database_url),
             ("shop.database_url", &self.shop.database_url),
         ] {
-            crate::db::Dialect::from_url(url.expose()).map_err(|_| {
+            database_scheme(url.expose()).ok_or_else(|| {
                 bad(
                     key,
                     "must start with sqlite://, postgres:// or mysql://".into(),

@@ -47,54 +47,8 @@ impl std::fmt::Debug for ImshopConfig {
     }
 }
 
-/// A scan's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScanStatus {
-    /// Being processed.
-    Processing,
-    /// Approved (bonuses credited).
-    Approved,
-    /// Denied.
-    Denied,
-}
-
-impl ScanStatus {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScanStatus::Processing => "processing",
-            ScanStatus::Approved => "approved",
-            ScanStatus::Denied => "denied",
-        }
-    }
-
-    /// Parses a wire name (`processing`, `approved`, `denied`).
-    pub fn parse(s: &str) -> Option<ScanStatus> {
-        s.parse().ok()
-    }
-}
-
-impl std::str::FromStr for ScanStatus {
-    type Err = String;
-
-    /// Case- and whitespace-insensitive.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "processing" => Ok(ScanStatus::Processing),
-            "approved" => Ok(ScanStatus::Approved),
-            "denied" => Ok(ScanStatus::Denied),
-            other => Err(format!("unknown scan status {other:?}")),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for ScanStatus {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(de::Error::custom)
-    }
-}
+/// A scan's state (owned by the state database).
+pub use crate::db::events::ScanStatus;
 
 /// serde: a unix timestamp as a number, a numeric string or a float.
 fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {

@@ -144,7 +144,54 @@ pub struct StockSnapshot {
 }
 
 /// The status of an IMSHOP scan (the same type the IMSHOP client sends).
-pub use crate::connectors::imshop::ScanStatus;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanStatus {
+    /// Being processed.
+    Processing,
+    /// Approved (bonuses credited).
+    Approved,
+    /// Denied.
+    Denied,
+}
+
+impl ScanStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanStatus::Processing => "processing",
+            ScanStatus::Approved => "approved",
+            ScanStatus::Denied => "denied",
+        }
+    }
+
+    /// Parses a wire name (`processing`, `approved`, `denied`).
+    pub fn parse(s: &str) -> Option<ScanStatus> {
+        s.parse().ok()
+    }
+}
+
+impl std::str::FromStr for ScanStatus {
+    type Err = String;
+
+    /// Case- and whitespace-insensitive.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "processing" => Ok(ScanStatus::Processing),
+            "approved" => Ok(ScanStatus::Approved),
+            "denied" => Ok(ScanStatus::Denied),
+            other => Err(format!("unknown scan status {other:?}")),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ScanStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 
 /// One IMSHOP scan (one per user and code).
 #[derive(Debug, Clone, PartialEq)]

@@ -87,11 +87,10 @@ pub enum Dialect {
 impl Dialect {
     /// Detects the dialect from a database URL.
     pub fn from_url(url: &str) -> Result<Self, DbError> {
-        let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
-        match scheme.as_str() {
-            "sqlite" => Ok(Dialect::Sqlite),
-            "postgres" | "postgresql" => Ok(Dialect::Postgres),
-            "mysql" | "mariadb" => Ok(Dialect::MySql),
+        match crate::config::database_scheme(url) {
+            Some("sqlite") => Ok(Dialect::Sqlite),
+            Some("postgres") => Ok(Dialect::Postgres),
+            Some("mysql") => Ok(Dialect::MySql),
             _ => Err(DbError::UnsupportedUrl {
                 url: redact_url(url),
             }),
@@ -188,7 +187,7 @@ pub struct Db {
     /// Group commit of callbacks (a SQLite state database only).
     group: Option<Arc<group_commit::GroupCommit>>,
     /// SQLite files only: the URL the pool opened (a file path; no secret),
-    /// for the typed read path of [`crate::shop`].
+    /// for the typed read path of the `shop` module.
     sqlite_url: Option<String>,
 }
 
@@ -232,12 +231,8 @@ pub const STATE_SQLITE_PRAGMAS: &str =
 pub const READ_SQLITE_PRAGMAS: &str =
     "PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824; PRAGMA temp_store = MEMORY;";
 
-/// How long a statement waits for a row or table lock before it fails
-/// (PostgreSQL `lock_timeout`, MySQL `innodb_lock_wait_timeout` and
-/// `lock_wait_timeout`; SQLite waits `busy_timeout`). Not a statement
-/// timeout: reading a million rows is legitimate; waiting forever on a lock
-/// somebody forgot is not, as the job holds its job lock meanwhile.
-pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a statement waits for a lock, by default (defined with the settings).
+pub use crate::config::DEFAULT_LOCK_TIMEOUT;
 
 /// Whose database a pool is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
