@@ -60,9 +60,9 @@
 
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
-use super::{bind_args, now_ms, opt_text, text, Arg, Db, DbError, Dialect};
+use super::{bind_args, int, now_ms, opt_int, opt_text, text, Arg, Db, DbError, Dialect};
 
 /// Journal source name of IMSKLAD callbacks.
 pub const SOURCE_IMSKLAD: &str = "imsklad";
@@ -509,28 +509,6 @@ pub fn merge_order(
 
 fn corrupt(what: &'static str) -> impl Fn(sqlx::Error) -> DbError {
     move |e| DbError::Corrupt(format!("{what} row: {e}"))
-}
-
-/// Reads an integer column some engines type as 32-bit.
-fn int(row: &AnyRow, name: &str) -> Result<i64, sqlx::Error> {
-    match row.try_get::<i64, _>(name) {
-        Ok(v) => Ok(v),
-        Err(first) => row
-            .try_get::<i32, _>(name)
-            .map(i64::from)
-            .map_err(|_| first),
-    }
-}
-
-/// Reads a nullable integer column some engines type as 32-bit.
-fn opt_int(row: &AnyRow, name: &str) -> Result<Option<i64>, sqlx::Error> {
-    match row.try_get::<Option<i64>, _>(name) {
-        Ok(v) => Ok(v),
-        Err(first) => row
-            .try_get::<Option<i32>, _>(name)
-            .map(|v| v.map(i64::from))
-            .map_err(|_| first),
-    }
 }
 
 fn event_from(r: &AnyRow) -> Result<EventRecord, DbError> {

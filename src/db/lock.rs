@@ -354,7 +354,7 @@ impl JobLock {
     }
 
     /// Releases the lock now, leaving an empty handle behind (for a lock
-    /// shared with a [`crate::apply::WriteGate`]).
+    /// shared with an `apply::WriteGate`).
     pub async fn release_now(&mut self) -> Result<(), DbError> {
         if let Some(handle) = self.renew.take() {
             handle.abort();

@@ -556,6 +556,30 @@ pub fn text(row: &sqlx::any::AnyRow, name: &str) -> Result<String, sqlx::Error> 
     }
 }
 
+/// Reads an integer column typed as 32- or 64-bit (engines differ).
+pub fn int(row: &sqlx::any::AnyRow, name: &str) -> Result<i64, sqlx::Error> {
+    use sqlx::Row;
+    match row.try_get::<i64, _>(name) {
+        Ok(v) => Ok(v),
+        Err(first) => row
+            .try_get::<i32, _>(name)
+            .map(i64::from)
+            .map_err(|_| first),
+    }
+}
+
+/// Reads a nullable integer column some engines type as 32-bit.
+pub fn opt_int(row: &sqlx::any::AnyRow, name: &str) -> Result<Option<i64>, sqlx::Error> {
+    use sqlx::Row;
+    match row.try_get::<Option<i64>, _>(name) {
+        Ok(v) => Ok(v),
+        Err(first) => row
+            .try_get::<Option<i32>, _>(name)
+            .map(|v| v.map(i64::from))
+            .map_err(|_| first),
+    }
+}
+
 /// Reads a nullable text column (see [`text`]).
 pub fn opt_text(row: &sqlx::any::AnyRow, name: &str) -> Result<Option<String>, sqlx::Error> {
     use sqlx::Row;
