@@ -137,7 +137,7 @@ pub enum CarrierExport {
 }
 
 /// `[imsklad] order_goods_id`: which id goes into `goods[].id` of
-/// `add_order` / `update_order` (UNVERIFIED: seed 002 says the partner's id,
+/// `add_order` / `update_order` (UNVERIFIED: the IMSKLAD API documentation says the partner's id,
 /// typed Int).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
 #[serde(rename_all = "lowercase")]

@@ -192,7 +192,6 @@ impl<'de> serde::Deserialize<'de> for ScanStatus {
     }
 }
 
-
 /// One IMSHOP scan (one per user and code).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scan {
