@@ -117,11 +117,7 @@ impl JobLock {
         let lost = Arc::new(Mutex::new(None));
         match db.dialect() {
             Dialect::Postgres => {
-                let mut conn = db
-                    .pool()
-                    .acquire()
-                    .await
-                    .map_err(DbError::query("taking a connection for the job lock"))?;
+                let mut conn = lock_connection(db).await?;
                 let row = sqlx::query("SELECT pg_try_advisory_lock($1)")
                     .bind(advisory_key(job))
                     .fetch_one(&mut *conn)
@@ -148,11 +144,7 @@ impl JobLock {
                 })
             }
             Dialect::MySql => {
-                let mut conn = db
-                    .pool()
-                    .acquire()
-                    .await
-                    .map_err(DbError::query("taking a connection for the job lock"))?;
+                let mut conn = lock_connection(db).await?;
                 let database: Option<String> = sqlx::query("SELECT DATABASE()")
                     .fetch_one(&mut *conn)
                     .await
@@ -432,4 +424,13 @@ fn hostname() -> Option<String> {
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// A connection of its own for a session-scoped lock (PostgreSQL advisory
+/// lock, MySQL `GET_LOCK`): the lock lives as long as the connection.
+async fn lock_connection(db: &Db) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, DbError> {
+    db.pool()
+        .acquire()
+        .await
+        .map_err(DbError::query("taking a connection for the job lock"))
 }

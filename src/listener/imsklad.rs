@@ -387,14 +387,22 @@ pub fn supplier_object(s: &Supplier) -> Value {
     })
 }
 
-async fn get_good(state: &ListenerState, data: &Value) -> Result<Value, ListenerError> {
+/// The shop product behind the callback's good `id` (`Good not found` else).
+async fn product_of_good(
+    state: &ListenerState,
+    data: &Value,
+) -> Result<crate::shop::Product, ListenerError> {
     let id = required_id(data, "id")?;
     let sku = sku_of_good_id(state, &id).await?;
-    let product = state
+    state
         .shop
         .product(&sku)
         .await?
-        .ok_or_else(|| ListenerError::NotFound("Good not found".into()))?;
+        .ok_or_else(|| ListenerError::NotFound("Good not found".into()))
+}
+
+async fn get_good(state: &ListenerState, data: &Value) -> Result<Value, ListenerError> {
+    let product = product_of_good(state, data).await?;
     Ok(good_object(
         data.get("id").unwrap_or(&Value::Null),
         &product,
@@ -402,13 +410,7 @@ async fn get_good(state: &ListenerState, data: &Value) -> Result<Value, Listener
 }
 
 async fn get_good_suppliers(state: &ListenerState, data: &Value) -> Result<Value, ListenerError> {
-    let id = required_id(data, "id")?;
-    let sku = sku_of_good_id(state, &id).await?;
-    let product = state
-        .shop
-        .product(&sku)
-        .await?
-        .ok_or_else(|| ListenerError::NotFound("Good not found".into()))?;
+    let product = product_of_good(state, data).await?;
     let mut out = Vec::new();
     if let Some(id) = product.supplier_id.filter(|s| !s.is_empty()) {
         if let Some(supplier) = state.shop.supplier(&id).await? {
