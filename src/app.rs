@@ -198,7 +198,7 @@ async fn run(cli: Cli) -> Result<Exit> {
                 stop.stop();
             });
             let summaries = match args.job.job() {
-                Some(job) => vec![crate::jobs::runner::run_job(&ctx, job, window).await],
+                Some(job) => vec![crate::jobs::runner::run_one(&ctx, job, window).await],
                 None => crate::jobs::runner::run_all(&ctx, window).await,
             };
             watcher.abort();

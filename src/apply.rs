@@ -2,15 +2,13 @@
 //!
 //! A correction is journaled as `planned` **before** it is sent (after a check
 //! that the run still holds its job lock), and settled with the target's answer
-//! **after** ([`Writer::plan`], [`Writer::settle`], or both around the send with
-//! [`Writer::send`]). Jobs never call [`crate::db::journal::plan`] or
+//! **after** ([`Writer::plan`], then [`Writer::settle`] with the answer). Jobs never call [`crate::db::journal::plan`] or
 //! [`crate::db::journal::settle`] themselves; `tests/it/layers.rs` checks that.
 //!
 //! Outcomes beyond applied/failed are the journal's: `partial` (the target took
 //! part of it), `unknown` (a write that is not idempotent failed ambiguously, see
 //! [`failed_write`]), and per item `changed_during_run` ([`ItemOutcome`]).
 
-use std::future::Future;
 use std::sync::Arc;
 
 use crate::db::journal::{self, CorrectionStatus, ItemOutcome, Planned};
@@ -110,26 +108,6 @@ impl<'a> Writer<'a> {
         answer: &str,
     ) -> Result<(), DbError> {
         journal::settle(self.db, id, status, answer).await
-    }
-
-    /// Journals `planned`, awaits `send`, then settles with what `judge` makes
-    /// of the result (status and the answer to store). Only a journal failure
-    /// (or a lost lock, before anything is sent) is an `Err`; the send's own
-    /// result is handed back for the job to report.
-    pub async fn send<T, E, F>(
-        &self,
-        planned: &Planned<'_>,
-        send: F,
-        judge: impl FnOnce(&Result<T, E>) -> (CorrectionStatus, String),
-    ) -> Result<Result<T, E>, WriteError>
-    where
-        F: Future<Output = Result<T, E>>,
-    {
-        let id = self.plan(planned).await?;
-        let result = send.await;
-        let (status, answer) = judge(&result);
-        self.settle(id, status, &answer).await?;
-        Ok(result)
     }
 
     /// Settles every correction a crashed run of `job` left planned as

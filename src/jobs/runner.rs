@@ -27,7 +27,7 @@ impl ConfiguredRunner {
 }
 
 /// Runs `job` in `ctx` (the same path `sverka reconcile <job>` takes).
-pub async fn run_job(ctx: &Context, job: Job, window: WindowArgs) -> JobSummary {
+pub async fn run_one(ctx: &Context, job: Job, window: WindowArgs) -> JobSummary {
     match job {
         Job::Stock => super::stock::run(ctx).await,
         Job::Scans => super::scans::run(ctx).await,
@@ -46,7 +46,7 @@ pub async fn run_all(ctx: &Context, window: WindowArgs) -> Vec<JobSummary> {
             tracing::info!("billing is IMSKLAD-only; `reconcile all` leaves it out with EGON");
             continue;
         }
-        out.push(run_job(ctx, job, window).await);
+        out.push(run_one(ctx, job, window).await);
     }
     out
 }
@@ -101,7 +101,7 @@ impl JobRunner for ConfiguredRunner {
                 // The job option wins over `[stock] mode`.
                 ctx.config.stock.mode = mode;
             }
-            run_job(&ctx, def.job, WindowArgs::default()).await
+            run_one(&ctx, def.job, WindowArgs::default()).await
         })
     }
 }

@@ -18,7 +18,6 @@ use sverka::connectors::http::HttpPolicy;
 use sverka::db::{with_database, Db, Dialect};
 use sverka::jobs::Context;
 use sverka::listener::{ListenerSettings, ListenerState};
-use sverka::options::RunOptions;
 use sverka::sandbox::common::any_local_port;
 use sverka::sandbox::world::{World, WorldSpec};
 use sverka::sandbox::world_orders::{self as wo, WorldOrder};
@@ -273,15 +272,6 @@ impl TestWorld {
     /// The listener's URL (panics when the world has none).
     pub fn listener_url(&self) -> &str {
         &self.listener.as_ref().expect("a world with a listener").url
-    }
-}
-
-/// The options a job test runs with: JSON summaries, human logs.
-pub fn options(dry_run: bool) -> RunOptions {
-    RunOptions {
-        dry_run,
-        json: true,
-        ..RunOptions::default()
     }
 }
 
