@@ -10,10 +10,22 @@
 //! `max` requests of all processes. Taking a slot is serialised per account
 //! by a row lock on `rate_buckets` (the write lock on SQLite). A slot a dead
 //! process never gave back stops counting after `stale`.
+//!
+//! A vendor may count a request at any instant before it answers, even the
+//! last one, and the slots' stamps are whole milliseconds of the wall clock:
+//! a released slot therefore keeps counting for [`CLOCK_MARGIN`] beyond its
+//! window, so a stamp rounded down, or an answer read a fraction of a
+//! millisecond after the vendor counted it, cannot let one request too many
+//! into the vendor's window.
 
 use std::time::Duration;
 
 use super::{bind_args, now_ms, Arg, Db, DbError, Dialect};
+
+/// How long a released slot counts beyond its window: the rounding of the
+/// millisecond stamps plus the instant between the vendor counting a request
+/// and the answer arriving.
+pub const CLOCK_MARGIN: Duration = Duration::from_millis(10);
 
 /// A limit of `max` requests per `window` for one account, shared through `db`.
 #[derive(Debug, Clone)]
@@ -103,7 +115,7 @@ impl SharedRateLimit {
             tx.commit().await.map_err(q("creating the rate bucket"))?;
             return Ok(None);
         }
-        let window_ms = self.window.as_millis() as i64;
+        let window_ms = (self.window + CLOCK_MARGIN).as_millis() as i64;
         let stale_ms = self.stale.as_millis() as i64;
         // A current read, not a snapshot: on MySQL (REPEATABLE READ) a plain
         // SELECT may read the snapshot of an earlier statement of this
@@ -180,5 +192,55 @@ impl SharedSlot {
             )
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A slot given back at R keeps its place until a full window after R, as
+    /// a vendor that counted the request just before answering sees it.
+    #[tokio::test]
+    async fn a_released_slot_counts_for_a_whole_window_after_its_release() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let db = Db::connect_state(&url).await.expect("state db");
+        let window = Duration::from_millis(200);
+        let limit = SharedRateLimit::new(db, "retailcrm:test", 1, window, Duration::from_secs(60));
+        for _ in 0..5 {
+            let slot = limit.acquire().await.expect("slot");
+            let released = Instant::now();
+            slot.release().await.expect("release");
+            limit
+                .acquire()
+                .await
+                .expect("next slot")
+                .release()
+                .await
+                .expect("release");
+            assert!(
+                released.elapsed() >= window,
+                "a slot was taken again {:?} after the last was given back",
+                released.elapsed()
+            );
+        }
+    }
+
+    /// Taking up to `max` slots is immediate; a held slot keeps counting.
+    #[tokio::test]
+    async fn at_most_max_slots_are_taken_at_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let db = Db::connect_state(&url).await.expect("state db");
+        let limit =
+            SharedRateLimit::new(db, "b", 2, Duration::from_secs(30), Duration::from_secs(60));
+        let _a = limit.acquire().await.expect("first");
+        let _b = limit.acquire().await.expect("second");
+        assert!(
+            limit.try_take().await.expect("try").is_none(),
+            "a third slot was taken"
+        );
     }
 }

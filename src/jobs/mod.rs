@@ -1,6 +1,7 @@
 //! One runner per job, wiring connectors → reconcile → plan → apply → report.
 
 pub mod billing;
+pub mod gate;
 pub mod orders;
 pub mod orders_protocol;
 pub mod phases;

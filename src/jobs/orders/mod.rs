@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use super::gate::{self, Gate};
 use super::orders_protocol as op;
 use super::{run_job, Context, Outcome};
 use crate::config::WmsKind;
@@ -372,26 +373,11 @@ async fn execute(ctx: &Context, run_id: i64, window: (i64, i64)) -> Result<(RunS
         shop_orders.len(),
         "orders in the window",
     );
-    let blocked = match (&guard, ctx.force) {
-        (Some(reason), true) => {
-            tracing::warn!(
-                run = run_id,
-                "safety guard overridden with --force: {reason}"
-            );
-            extra["forced_past"] = json!(reason);
-            false
-        }
-        (Some(_), false) => true,
-        (None, _) => false,
-    };
+    let gate = Gate::decide(ctx, run_id, guard, &mut extra);
 
     // 4. Apply.
-    if blocked || ctx.dry_run {
-        mark_unsent(
-            &plan,
-            if blocked { "guarded" } else { "dry-run" },
-            &mut fates,
-        );
+    if let Some(unsent) = gate.unsent() {
+        mark_unsent(&plan, unsent.as_str(), &mut fates);
     } else {
         let shipped_at: BTreeMap<&str, i64> = scope
             .iter()
@@ -480,26 +466,13 @@ async fn execute(ctx: &Context, run_id: i64, window: (i64, i64)) -> Result<(RunS
         report.row(&cells(&row, &Fate::new("report", "", n.note.clone())))?;
     }
     let path = report.finish()?;
-    let status = if blocked {
-        RunStatus::Guarded
-    } else if left_for_people
-        || corrections.failed > 0
-        || corrections.partial > 0
-        || corrections.unknown > 0
-    {
-        RunStatus::Discrepancies
-    } else {
-        RunStatus::Clean
-    };
-    Ok((
-        status,
-        Outcome {
-            counts,
-            corrections,
-            reports: vec![path.display().to_string()],
-            guard: if blocked { guard } else { None },
-            extra,
-        },
+    Ok(gate::finish(
+        &gate,
+        left_for_people,
+        counts,
+        corrections,
+        &path,
+        extra,
     ))
 }
 

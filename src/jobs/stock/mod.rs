@@ -34,6 +34,7 @@ use polars::prelude::*;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 
+use super::gate::{self, Gate};
 use super::stock_upload::{apply_crm, fix_notes, shop_costs, UploadInput};
 use super::{run_job, stock_delta, Context, Outcome};
 use crate::config::{LookupUnmapped, WmsKind};
@@ -483,21 +484,10 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
         ..CorrectionCounts::default()
     };
     let mut extra_rows: Vec<(String, &'static str, Fate)> = Vec::new();
-    let blocked = match (&guard, ctx.force) {
-        (Some(reason), true) => {
-            tracing::warn!(
-                run = run_id,
-                "safety guard overridden with --force: {reason}"
-            );
-            extra["forced_past"] = json!(reason);
-            false
-        }
-        (Some(_), false) => true,
-        (None, _) => false,
-    };
+    let gate = Gate::decide(ctx, run_id, guard, &mut extra);
 
-    if blocked || ctx.dry_run {
-        let result = if blocked { "guarded" } else { "dry-run" };
+    if let Some(unsent) = gate.unsent() {
+        let result = unsent.as_str();
         for f in &fixes {
             for (class_name, note) in fix_notes(f) {
                 fates.insert(
@@ -698,26 +688,13 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<(RunStatus, Outcome)> {
     phases.lap("report");
     extra["phases_s"] = phases.to_json();
 
-    let status = if blocked {
-        RunStatus::Guarded
-    } else if left_for_people
-        || corrections.failed > 0
-        || corrections.partial > 0
-        || corrections.unknown > 0
-    {
-        RunStatus::Discrepancies
-    } else {
-        RunStatus::Clean
-    };
-    Ok((
-        status,
-        Outcome {
-            counts,
-            corrections,
-            reports: vec![path.display().to_string()],
-            guard: if blocked { guard } else { None },
-            extra,
-        },
+    Ok(gate::finish(
+        &gate,
+        left_for_people,
+        counts,
+        corrections,
+        &path,
+        extra,
     ))
 }
 
