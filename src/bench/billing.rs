@@ -7,9 +7,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Instant;
 
-use super::{csvout, memory, CaseResult};
+use super::{csvout, timed_runs, CaseResult};
 use crate::reconcile::billing::{classify_billing, kind, BillingContext};
 
 /// Seed of the generated billing period.
@@ -177,24 +176,15 @@ pub fn case(n: usize, repeat: usize, csv_dir: Option<&Path>) -> Result<CaseResul
         write_csv(&inputs, dir)?;
     }
     let rows_in = inputs.lines.height() + inputs.shop_orders.height() + inputs.tariffs.height();
-    let input_mib = memory::rss_mib();
-    memory::reset_peak();
-    let mut seconds = Vec::with_capacity(repeat);
-    let mut last = None;
-    for _ in 0..repeat.max(1) {
-        drop(last.take());
-        let started = Instant::now();
-        let out = classify_billing(
+    let timed = timed_runs(repeat, || {
+        Ok(classify_billing(
             &inputs.lines,
             &inputs.shop_orders,
             &inputs.tariffs,
             &inputs.context,
-        )?;
-        seconds.push(started.elapsed().as_secs_f64());
-        last = Some(out);
-    }
-    let peak_mib = memory::peak_mib();
-    let (rows_out, counts) = match last {
+        )?)
+    })?;
+    let (rows_out, counts) = match timed.last {
         Some(out) => (
             out.lines.height() + out.missing_charges.height(),
             out.totals_by_class
@@ -204,7 +194,9 @@ pub fn case(n: usize, repeat: usize, csv_dir: Option<&Path>) -> Result<CaseResul
         ),
         None => (0, BTreeMap::new()),
     };
-    Ok(CaseResult::new("billing", n, rows_in, rows_out, seconds)
-        .with_memory(input_mib, peak_mib)
-        .with_counts(counts))
+    Ok(
+        CaseResult::new("billing", n, rows_in, rows_out, timed.seconds)
+            .with_memory(timed.input_mib, timed.peak_mib)
+            .with_counts(counts),
+    )
 }

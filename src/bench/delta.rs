@@ -123,12 +123,10 @@ fn traffic(set: &SandboxSet, latency_ms: u64, seconds: f64, status: &str) -> Run
 
 /// Runs the full and the delta run against a fresh world of `skus` SKUs.
 pub async fn run(skus: usize, latency_ms: u64, work: &Path) -> Result<DeltaResult> {
-    let dir = work.join(format!("delta-{skus}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let result = measure(skus, latency_ms, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    super::in_scratch(work, &format!("delta-{skus}"), |dir| async move {
+        measure(skus, latency_ms, &dir).await
+    })
+    .await
 }
 
 async fn measure(skus: usize, latency_ms: u64, dir: &Path) -> Result<DeltaResult> {

@@ -72,12 +72,10 @@ pub struct E2eResult {
 
 /// Runs the stock job once against a fresh sandbox world of `skus` SKUs.
 pub async fn run(skus: usize, latency_ms: u64, work: &Path) -> Result<E2eResult> {
-    let dir = work.join(format!("e2e-{skus}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let result = measure(skus, latency_ms, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    super::in_scratch(work, &format!("e2e-{skus}"), |dir| async move {
+        measure(skus, latency_ms, &dir).await
+    })
+    .await
 }
 
 /// A started sandbox seeded with the stock world of `skus` SKUs (the SKUs

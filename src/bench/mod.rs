@@ -100,6 +100,59 @@ impl CaseResult {
     }
 }
 
+/// Runs `measure` in a fresh scratch folder `work/name`, removed afterwards
+/// whatever the outcome.
+pub async fn in_scratch<T, F>(
+    work: &std::path::Path,
+    name: &str,
+    measure: impl FnOnce(std::path::PathBuf) -> F,
+) -> Result<T>
+where
+    F: std::future::Future<Output = Result<T>>,
+{
+    let dir = work.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let result = measure(dir.clone()).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// What [`timed_runs`] measured.
+#[derive(Debug)]
+pub struct Timed<T> {
+    /// Seconds per run.
+    pub seconds: Vec<f64>,
+    /// The last run's output.
+    pub last: Option<T>,
+    /// RSS before the first run (the inputs built), MiB.
+    pub input_mib: Option<f64>,
+    /// Peak RSS over the runs, MiB.
+    pub peak_mib: Option<f64>,
+}
+
+/// Times `repeat` runs of `run` (at least one). The previous output is
+/// dropped before the next run, so the peak is one run's (inputs included).
+pub fn timed_runs<T>(repeat: usize, mut run: impl FnMut() -> Result<T>) -> Result<Timed<T>> {
+    let input_mib = memory::rss_mib();
+    memory::reset_peak();
+    let mut seconds = Vec::with_capacity(repeat);
+    let mut last = None;
+    for _ in 0..repeat.max(1) {
+        drop(last.take());
+        let started = std::time::Instant::now();
+        let out = run()?;
+        seconds.push(started.elapsed().as_secs_f64());
+        last = Some(out);
+    }
+    Ok(Timed {
+        seconds,
+        last,
+        input_mib,
+        peak_mib: memory::peak_mib(),
+    })
+}
+
 /// A reconcile case with its baselines.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReconcileRow {

@@ -6,9 +6,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Instant;
 
-use super::{csvout, memory, CaseResult};
+use super::{csvout, timed_runs, CaseResult};
 use crate::reconcile::orders::{classify_orders, OrdersOptions, Stage};
 
 /// Seed of the generated orders.
@@ -332,31 +331,24 @@ pub fn case(n: usize, repeat: usize, csv_dir: Option<&Path>) -> Result<CaseResul
         + inputs.wms_orders.height()
         + inputs.wms_items.height()
         + inputs.crm_orders.height();
-    let input_mib = memory::rss_mib();
-    memory::reset_peak();
-    let mut seconds = Vec::with_capacity(repeat);
-    let mut last: Option<DataFrame> = None;
-    for _ in 0..repeat.max(1) {
-        drop(last.take());
-        let started = Instant::now();
-        let out = classify_orders(
+    let timed = timed_runs(repeat, || {
+        Ok(classify_orders(
             &inputs.shop_orders,
             &inputs.shop_items,
             &inputs.wms_orders,
             &inputs.wms_items,
             &inputs.crm_orders,
             &opts,
-        )?;
-        seconds.push(started.elapsed().as_secs_f64());
-        last = Some(out);
-    }
-    let peak_mib = memory::peak_mib();
-    let out = last.unwrap_or_default();
+        )?)
+    })?;
+    let out = timed.last.unwrap_or_default();
     let mut counts = BTreeMap::new();
     for name in out.column("class")?.str()?.iter().flatten() {
         *counts.entry(name.to_owned()).or_insert(0u64) += 1;
     }
-    Ok(CaseResult::new("orders", n, rows_in, out.height(), seconds)
-        .with_memory(input_mib, peak_mib)
-        .with_counts(counts))
+    Ok(
+        CaseResult::new("orders", n, rows_in, out.height(), timed.seconds)
+            .with_memory(timed.input_mib, timed.peak_mib)
+            .with_counts(counts),
+    )
 }

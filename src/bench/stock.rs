@@ -3,10 +3,9 @@
 use anyhow::Result;
 use polars::prelude::*;
 use std::path::Path;
-use std::time::Instant;
 
 use super::synthetic::synthetic_stock;
-use super::{csvout, memory, CaseResult};
+use super::{csvout, timed_runs, CaseResult};
 use crate::reconcile::stock::{classify_stock, count_by_class};
 
 /// The seed of every generated stock world, so Rust and the baselines see the same data.
@@ -46,22 +45,14 @@ pub fn case(n: usize, repeat: usize, csv_dir: Option<&Path>) -> Result<CaseResul
         write_csv(&inputs, dir)?;
     }
     let rows_in = inputs.wms.height() + inputs.crm.height() + inputs.shop.height();
-    let input_mib = memory::rss_mib();
-    memory::reset_peak();
-    let mut seconds = Vec::with_capacity(repeat);
-    let mut last = None;
-    for _ in 0..repeat.max(1) {
-        // The previous output is dropped before the next run, so the peak is one run's.
-        drop(last.take());
-        let started = Instant::now();
-        let out = classify_stock(&inputs.wms, &inputs.crm, &inputs.shop)?;
-        seconds.push(started.elapsed().as_secs_f64());
-        last = Some(out);
-    }
-    let peak_mib = memory::peak_mib();
-    let out = last.unwrap_or_default();
+    let timed = timed_runs(repeat, || {
+        Ok(classify_stock(&inputs.wms, &inputs.crm, &inputs.shop)?)
+    })?;
+    let out = timed.last.unwrap_or_default();
     let counts = count_by_class(&out)?;
-    Ok(CaseResult::new("stock", n, rows_in, out.height(), seconds)
-        .with_memory(input_mib, peak_mib)
-        .with_counts(counts))
+    Ok(
+        CaseResult::new("stock", n, rows_in, out.height(), timed.seconds)
+            .with_memory(timed.input_mib, timed.peak_mib)
+            .with_counts(counts),
+    )
 }

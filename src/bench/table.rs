@@ -104,19 +104,32 @@ pub fn reconcile_line(row: &ReconcileRow) -> String {
     line
 }
 
-/// One progress line of a load case.
-pub fn load_line(r: &LoadResult) -> String {
-    format!(
-        "{} {}: stock {} rows in {} ({}), orders+items {} rows in {} ({})",
-        r.engine,
+/// A load case's figures, formatted, in the order of the table's columns.
+fn load_cells(r: &LoadResult) -> [String; 8] {
+    [
+        r.engine.to_string(),
         thousands(r.size),
         thousands(r.stock_rows),
         duration(r.stock_s),
         per_second(r.stock_rows_per_s),
         thousands(r.order_rows),
         duration(r.orders_s),
-        per_second(r.order_rows_per_s)
+        per_second(r.order_rows_per_s),
+    ]
+}
+
+/// One progress line of a load case.
+pub fn load_line(r: &LoadResult) -> String {
+    let [engine, size, stock_rows, stock_s, stock_rate, order_rows, orders_s, orders_rate] =
+        load_cells(r);
+    format!(
+        "{engine} {size}: stock {stock_rows} rows in {stock_s} ({stock_rate}), orders+items {order_rows} rows in {orders_s} ({orders_rate})"
     )
+}
+
+/// `cells` as one Markdown table row.
+fn table_row(cells: &[String]) -> String {
+    format!("| {} |", cells.join(" | "))
 }
 
 /// One progress line of an end-to-end run.
@@ -164,19 +177,27 @@ pub fn local_line(r: &LocalResult) -> String {
     )
 }
 
+/// A listener run's figures, formatted: engine, clients, callbacks, rate,
+/// p50, p99, effects lost, callbacks per commit (the table's columns).
+fn listener_cells(r: &ListenerResult) -> [String; 8] {
+    [
+        r.engine.to_string(),
+        r.clients.to_string(),
+        thousands(r.callbacks),
+        per_second(r.per_second),
+        format!("{:.1} ms", r.p50_ms),
+        format!("{:.1} ms", r.p99_ms),
+        r.lost_effects.to_string(),
+        per_commit(r.per_commit),
+    ]
+}
+
 /// One progress line of a listener run.
 pub fn listener_line(r: &ListenerResult) -> String {
+    let [engine, clients, callbacks, rate, p50, p99, lost, per_commit] = listener_cells(r);
     format!(
-        "{}: {} callbacks from {} clients in {} = {}, p50 {:.1} ms, p99 {:.1} ms, {} effects lost, {} callbacks per commit",
-        r.engine,
-        thousands(r.callbacks),
-        r.clients,
-        duration(r.seconds),
-        per_second(r.per_second),
-        r.p50_ms,
-        r.p99_ms,
-        r.lost_effects,
-        per_commit(r.per_commit)
+        "{engine}: {callbacks} callbacks from {clients} clients in {} = {rate}, p50 {p50}, p99 {p99}, {lost} effects lost, {per_commit} callbacks per commit",
+        duration(r.seconds)
     )
 }
 
@@ -227,18 +248,7 @@ pub fn markdown(report: &Report) -> String {
         out.push_str("| engine | size | stock rows | stock | rows/s | order + item rows | orders | rows/s |\n");
         out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in &report.load {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                r.engine,
-                thousands(r.size),
-                thousands(r.stock_rows),
-                duration(r.stock_s),
-                per_second(r.stock_rows_per_s),
-                thousands(r.order_rows),
-                duration(r.orders_s),
-                per_second(r.order_rows_per_s)
-            );
+            let _ = writeln!(out, "{}", table_row(&load_cells(r)));
         }
         out.push('\n');
     }
@@ -278,18 +288,7 @@ pub fn markdown(report: &Report) -> String {
         );
         out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in &report.listener {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {:.1} ms | {:.1} ms | {} | {} |",
-                r.engine,
-                r.clients,
-                thousands(r.callbacks),
-                per_second(r.per_second),
-                r.p50_ms,
-                r.p99_ms,
-                r.lost_effects,
-                per_commit(r.per_commit)
-            );
+            let _ = writeln!(out, "{}", table_row(&listener_cells(r)));
         }
         out.push('\n');
     }

@@ -126,22 +126,13 @@ impl JobLock {
                 let got: bool = row
                     .try_get(0)
                     .map_err(DbError::query("reading the advisory lock answer"))?;
-                if !got {
-                    conn.close_on_drop();
-                    return Err(LockError::Held {
-                        job: job.into(),
-                        holder: "another session holds the PostgreSQL advisory lock".into(),
-                    });
-                }
-                Ok(JobLock {
-                    job: job.into(),
+                let session = Session {
+                    job,
                     owner,
-                    db: db.clone(),
-                    conn: Some(conn),
-                    renew: None,
-                    name: String::new(),
-                    lost,
-                })
+                    db,
+                    conn,
+                };
+                session.held_if(got, String::new(), "the PostgreSQL advisory lock")
             }
             Dialect::MySql => {
                 let mut conn = lock_connection(db).await?;
@@ -159,22 +150,13 @@ impl JobLock {
                 let got: Option<i64> = row
                     .try_get(0)
                     .map_err(DbError::query("reading the GET_LOCK answer"))?;
-                if got != Some(1) {
-                    conn.close_on_drop();
-                    return Err(LockError::Held {
-                        job: job.into(),
-                        holder: "another session holds the MySQL named lock".into(),
-                    });
-                }
-                Ok(JobLock {
-                    job: job.into(),
+                let session = Session {
+                    job,
                     owner,
-                    db: db.clone(),
-                    conn: Some(conn),
-                    renew: None,
-                    name,
-                    lost,
-                })
+                    db,
+                    conn,
+                };
+                session.held_if(got == Some(1), name, "the MySQL named lock")
             }
             Dialect::Sqlite => {
                 let lease_ms = lease.as_millis() as i64;
@@ -428,6 +410,37 @@ fn hostname() -> Option<String> {
 
 /// A connection of its own for a session-scoped lock (PostgreSQL advisory
 /// lock, MySQL `GET_LOCK`): the lock lives as long as the connection.
+/// A PostgreSQL or MySQL lock attempt on its own session connection.
+struct Session<'a> {
+    job: &'a str,
+    owner: String,
+    db: &'a Db,
+    conn: PoolConnection<Any>,
+}
+
+impl Session<'_> {
+    /// The lock, held as long as the session is, when the engine granted it
+    /// (`got`); else [`LockError::Held`] and the session is closed.
+    fn held_if(mut self, got: bool, name: String, what: &str) -> Result<JobLock, LockError> {
+        if !got {
+            self.conn.close_on_drop();
+            return Err(LockError::Held {
+                job: self.job.into(),
+                holder: format!("another session holds {what}"),
+            });
+        }
+        Ok(JobLock {
+            job: self.job.into(),
+            owner: self.owner,
+            db: self.db.clone(),
+            conn: Some(self.conn),
+            renew: None,
+            name,
+            lost: Arc::new(Mutex::new(None)),
+        })
+    }
+}
+
 async fn lock_connection(db: &Db) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, DbError> {
     db.pool()
         .acquire()

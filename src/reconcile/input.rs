@@ -80,6 +80,26 @@ pub enum ReconcileError {
 /// Result alias for the reconcile modules.
 pub type Result<T, E = ReconcileError> = std::result::Result<T, E>;
 
+/// Runs `a` and `b`, on two threads when `parallel` (`a` on the calling
+/// one), and returns both results; a panic in either is resumed here.
+pub(crate) fn both<A: Send, B: Send>(
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if !parallel {
+        return (a(), b());
+    }
+    std::thread::scope(|s| {
+        let handle = s.spawn(b);
+        let a = a();
+        let b = handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (a, b)
+    })
+}
+
 /// Wraps a Polars error with a short description of the step that failed.
 pub(crate) fn polars_ctx(context: &'static str) -> impl FnOnce(PolarsError) -> ReconcileError {
     move |source| ReconcileError::Polars { context, source }
@@ -123,6 +143,10 @@ impl<'a> Input<'a> {
 
     fn null_at<T>(&self, column: &'static str, values: &[Option<T>]) -> ReconcileError {
         let row = values.iter().position(Option::is_none).unwrap_or(0);
+        self.null_in_row(column, row)
+    }
+
+    fn null_in_row(&self, column: &'static str, row: usize) -> ReconcileError {
         ReconcileError::UnexpectedNull {
             frame: self.frame,
             column,
@@ -130,59 +154,56 @@ impl<'a> Input<'a> {
         }
     }
 
-    /// A String column that may hold nulls (an all-null `Null` column is accepted).
-    pub(crate) fn opt_strings(&self, column: &'static str) -> Result<Vec<Option<&'a str>>> {
+    /// An error for the first null of `ca`, if it has one.
+    fn reject_nulls<T: PolarsDataType>(
+        &self,
+        column: &'static str,
+        ca: &ChunkedArray<T>,
+    ) -> Result<()> {
+        if ca.null_count() == 0 {
+            return Ok(());
+        }
+        let row = ca
+            .is_null()
+            .iter()
+            .position(|null| null == Some(true))
+            .unwrap_or(0);
+        Err(self.null_in_row(column, row))
+    }
+
+    /// The String column `column`, or None for an all-null `Null` column.
+    fn str_column(&self, column: &'static str) -> Result<Option<&'a StringChunked>> {
         let col = self.column(column)?;
         match col.dtype() {
-            DataType::String => {
-                let ca = col
-                    .str()
-                    .map_err(|_| self.wrong_dtype(column, "String", col.dtype()))?;
-                Ok(ca.iter().collect())
-            }
-            DataType::Null => Ok(vec![None; col.len()]),
+            DataType::String => col
+                .str()
+                .map(Some)
+                .map_err(|_| self.wrong_dtype(column, "String", col.dtype())),
+            DataType::Null => Ok(None),
             other => Err(self.wrong_dtype(column, "String", other)),
         }
     }
 
-    /// A String column without nulls (collected once: no intermediate
-    /// vector of options).
-    pub(crate) fn strings(&self, column: &'static str) -> Result<Vec<&'a str>> {
-        let col = self.column(column)?;
-        match col.dtype() {
-            DataType::String => {
-                let ca = col
-                    .str()
-                    .map_err(|_| self.wrong_dtype(column, "String", col.dtype()))?;
-                if ca.null_count() > 0 {
-                    let row = ca.iter().position(|v| v.is_none()).unwrap_or(0);
-                    return Err(ReconcileError::UnexpectedNull {
-                        frame: self.frame,
-                        column,
-                        row,
-                    });
-                }
-                Ok(ca.iter().flatten().collect())
+    /// The String column `column` without nulls; None when it is empty and
+    /// typed `Null` (a non-empty `Null` column has its first null at row 0).
+    fn non_null_str_column(&self, column: &'static str) -> Result<Option<&'a StringChunked>> {
+        match self.str_column(column)? {
+            Some(ca) => {
+                self.reject_nulls(column, ca)?;
+                Ok(Some(ca))
             }
-            // As `opt_strings` reads it: all null, the first null at row 0.
-            DataType::Null if col.is_empty() => Ok(Vec::new()),
-            DataType::Null => Err(ReconcileError::UnexpectedNull {
-                frame: self.frame,
-                column,
-                row: 0,
-            }),
-            other => Err(self.wrong_dtype(column, "String", other)),
+            None if self.column(column)?.is_empty() => Ok(None),
+            None => Err(self.null_in_row(column, 0)),
         }
     }
 
-    /// An integer column that may hold nulls, widened to i64. Any integer
-    /// dtype that fits losslessly is accepted (e.g. Int32 or UInt32 from a
-    /// database driver); an all-null `Null` column reads as all `None`.
-    pub(crate) fn opt_ints(&self, column: &'static str) -> Result<Vec<Option<i64>>> {
+    /// The integer column `column` widened to Int64 (any integer dtype that
+    /// fits losslessly), or None for an all-null `Null` column.
+    fn int64_column(&self, column: &'static str) -> Result<Option<Int64Chunked>> {
         let col = self.column(column)?;
         let dtype = col.dtype();
         if matches!(dtype, DataType::Null) {
-            return Ok(vec![None; col.len()]);
+            return Ok(None);
         }
         if !dtype.is_integer() {
             return Err(self.wrong_dtype(column, "Int64", dtype));
@@ -190,10 +211,37 @@ impl<'a> Input<'a> {
         let wide = col
             .strict_cast(&DataType::Int64)
             .map_err(|_| self.wrong_dtype(column, "Int64", dtype))?;
-        let ca = wide
-            .i64()
-            .map_err(|_| self.wrong_dtype(column, "Int64", dtype))?;
-        Ok(ca.iter().collect())
+        wide.i64()
+            .cloned()
+            .map(Some)
+            .map_err(|_| self.wrong_dtype(column, "Int64", dtype))
+    }
+
+    /// A String column that may hold nulls (an all-null `Null` column is accepted).
+    pub(crate) fn opt_strings(&self, column: &'static str) -> Result<Vec<Option<&'a str>>> {
+        Ok(match self.str_column(column)? {
+            Some(ca) => ca.iter().collect(),
+            None => vec![None; self.column(column)?.len()],
+        })
+    }
+
+    /// A String column without nulls (collected once: no intermediate
+    /// vector of options).
+    pub(crate) fn strings(&self, column: &'static str) -> Result<Vec<&'a str>> {
+        Ok(match self.non_null_str_column(column)? {
+            Some(ca) => ca.iter().flatten().collect(),
+            None => Vec::new(),
+        })
+    }
+
+    /// An integer column that may hold nulls, widened to i64. Any integer
+    /// dtype that fits losslessly is accepted (e.g. Int32 or UInt32 from a
+    /// database driver); an all-null `Null` column reads as all `None`.
+    pub(crate) fn opt_ints(&self, column: &'static str) -> Result<Vec<Option<i64>>> {
+        Ok(match self.int64_column(column)? {
+            Some(ca) => ca.iter().collect(),
+            None => vec![None; self.column(column)?.len()],
+        })
     }
 
     /// An integer column without nulls, widened to i64.
@@ -234,66 +282,24 @@ impl<'a> Input<'a> {
     /// A String column without nulls, as one contiguous chunk (zero-copy
     /// when the column already is one).
     pub(crate) fn string_chunk(&self, column: &'static str) -> Result<StringChunked> {
-        let col = self.column(column)?;
-        match col.dtype() {
-            DataType::String => {}
-            DataType::Null if col.is_empty() => {
-                return Ok(StringChunked::full_null(column.into(), 0));
-            }
-            DataType::Null => {
-                return Err(ReconcileError::UnexpectedNull {
-                    frame: self.frame,
-                    column,
-                    row: 0,
-                })
-            }
-            other => return Err(self.wrong_dtype(column, "String", other)),
-        }
-        let ca = col
-            .str()
-            .map_err(|_| self.wrong_dtype(column, "String", col.dtype()))?;
-        if ca.null_count() > 0 {
-            let row = ca.iter().position(|v| v.is_none()).unwrap_or(0);
-            return Err(ReconcileError::UnexpectedNull {
-                frame: self.frame,
-                column,
-                row,
-            });
-        }
-        Ok(ca.rechunk().into_owned())
+        Ok(match self.non_null_str_column(column)? {
+            Some(ca) => ca.rechunk().into_owned(),
+            None => StringChunked::full_null(column.into(), 0),
+        })
     }
 
     /// An integer column widened to Int64 as one contiguous chunk; nulls are
     /// rejected unless `nullable` (an all-null `Null` column reads as nulls).
     pub(crate) fn int_chunk(&self, column: &'static str, nullable: bool) -> Result<Int64Chunked> {
-        let col = self.column(column)?;
-        let dtype = col.dtype();
-        if matches!(dtype, DataType::Null) {
-            if !nullable && !col.is_empty() {
-                return Err(ReconcileError::UnexpectedNull {
-                    frame: self.frame,
-                    column,
-                    row: 0,
-                });
+        let Some(ca) = self.int64_column(column)? else {
+            let len = self.column(column)?.len();
+            if !nullable && len > 0 {
+                return Err(self.null_in_row(column, 0));
             }
-            return Ok(Int64Chunked::full_null(column.into(), col.len()));
-        }
-        if !dtype.is_integer() {
-            return Err(self.wrong_dtype(column, "Int64", dtype));
-        }
-        let wide = col
-            .strict_cast(&DataType::Int64)
-            .map_err(|_| self.wrong_dtype(column, "Int64", dtype))?;
-        let ca = wide
-            .i64()
-            .map_err(|_| self.wrong_dtype(column, "Int64", dtype))?;
-        if !nullable && ca.null_count() > 0 {
-            let row = ca.iter().position(|v| v.is_none()).unwrap_or(0);
-            return Err(ReconcileError::UnexpectedNull {
-                frame: self.frame,
-                column,
-                row,
-            });
+            return Ok(Int64Chunked::full_null(column.into(), len));
+        };
+        if !nullable {
+            self.reject_nulls(column, &ca)?;
         }
         Ok(ca.rechunk().into_owned())
     }

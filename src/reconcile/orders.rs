@@ -515,18 +515,7 @@ fn finish(frames: [&DataFrame; 5], parts: &[Part<'_>], parallel: bool) -> Result
             class.into_column(),
         ])
     };
-    let (wms_cols, other_cols) = if parallel {
-        std::thread::scope(|s| {
-            let handle = s.spawn(other_side);
-            let w = wms_side();
-            let o = handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (w, o)
-        })
-    } else {
-        (wms_side(), other_side())
-    };
+    let (wms_cols, other_cols) = crate::reconcile::input::both(parallel, wms_side, other_side);
     let [wms_order_id, wms_status, wms_stage, track_wms, note] = wms_cols?;
     let [order_id, shop_status, crm_status, crm_shipped, track_crm, class] = other_cols?;
     let columns = vec![
@@ -984,7 +973,7 @@ mod tests {
         let check = |w: &[DataFrame; 5]| {
             let fast = classify(w).unwrap();
             let slow =
-                reference::classify_orders(&w[0], &w[1], &w[2], &w[3], &w[4], &opts).unwrap();
+                reference::classify_orders([&w[0], &w[1], &w[2], &w[3], &w[4]], &opts).unwrap();
             assert!(fast.equals_missing(&slow), "{fast}\n{slow}");
             // Split across threads: the same frame whatever the split.
             for threads in [2, 3, 7] {
@@ -1011,7 +1000,7 @@ mod tests {
         ];
         let opts = crate::bench::orders::options();
         let fast = classify_orders(&w[0], &w[1], &w[2], &w[3], &w[4], &opts).unwrap();
-        let slow = reference::classify_orders(&w[0], &w[1], &w[2], &w[3], &w[4], &opts).unwrap();
+        let slow = reference::classify_orders([&w[0], &w[1], &w[2], &w[3], &w[4]], &opts).unwrap();
         assert!(fast.equals_missing(&slow));
         let s = w.clone().map(|df| shuffled(&df, &mut rng));
         let fast = classify_orders(&s[0], &s[1], &s[2], &s[3], &s[4], &opts).unwrap();
@@ -1053,7 +1042,7 @@ mod tests {
         let opts = options();
         let both = |w: &[DataFrame; 5]| {
             let fast = classify(w).unwrap_err().to_string();
-            let slow = reference::classify_orders(&w[0], &w[1], &w[2], &w[3], &w[4], &opts)
+            let slow = reference::classify_orders([&w[0], &w[1], &w[2], &w[3], &w[4]], &opts)
                 .unwrap_err()
                 .to_string();
             assert_eq!(fast, slow);

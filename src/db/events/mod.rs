@@ -431,14 +431,7 @@ async fn put_stock_snapshot_once(
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut args = Vec::with_capacity(chunk.len() * 6);
         for s in chunk {
-            args.extend([
-                Arg::from(s.sku.as_str()),
-                s.wms_stock.into(),
-                s.wms_reserved.into(),
-                s.sellable.max(0).into(),
-                s.source.as_str().into(),
-                s.taken_at.into(),
-            ]);
+            args.extend(s.upsert_args());
         }
         tx.execute(
             upsert_stock_sql(tx.dialect, chunk.len()),

@@ -255,22 +255,10 @@ impl Tx<'_> {
         next: &OrderState,
     ) -> Result<i64, DbError> {
         let (mut sql, mut args) = event_and_heads(event, STATUS_ACCEPTED, None, &[entity]);
-        sql.push_str(
-            ", o AS (UPDATE order_states SET wms_order_id = ?, wms_status = ?, status_at = ?, track = ?, \
-             goods = ?, is_canceled = ?, source = ?, updated_at = ? WHERE order_id = ?) \
-             SELECT id FROM e",
-        );
-        args.extend([
-            Arg::from(next.wms_order_id.clone()),
-            next.wms_status.into(),
-            next.status_at.into(),
-            next.track.clone().into(),
-            next.goods.clone().into(),
-            i64::from(next.is_canceled).into(),
-            next.source.as_str().into(),
-            next.updated_at.into(),
-            next.order_id.as_str().into(),
-        ]);
+        sql.push_str(", o AS (");
+        sql.push_str(UPDATE_ORDER_STATE);
+        sql.push_str(") SELECT id FROM e");
+        args.extend(next.update_args());
         self.fetch_event_id(&sql, &args).await
     }
 
@@ -326,21 +314,9 @@ impl Tx<'_> {
         })?;
         // A row just created holds no state yet: merging into it is merging into nothing.
         let next = merge_order(Some(&existing), update, received_at);
-        let args = [
-            Arg::from(next.wms_order_id.clone()),
-            next.wms_status.into(),
-            next.status_at.into(),
-            next.track.clone().into(),
-            next.goods.clone().into(),
-            i64::from(next.is_canceled).into(),
-            next.source.as_str().into(),
-            next.updated_at.into(),
-            next.order_id.as_str().into(),
-        ];
         self.execute(
-            "UPDATE order_states SET wms_order_id = ?, wms_status = ?, status_at = ?, track = ?, \
-             goods = ?, is_canceled = ?, source = ?, updated_at = ? WHERE order_id = ?",
-            &args,
+            UPDATE_ORDER_STATE,
+            &next.update_args(),
             "storing an order state",
         )
         .await?;
@@ -350,14 +326,7 @@ impl Tx<'_> {
     /// Stores one SKU's stock unless a newer snapshot of it is stored, in one
     /// atomic upsert (the comparison is made on the row as locked by the engine).
     pub(super) async fn apply_stock(&mut self, s: &StockSnapshot) -> Result<(), DbError> {
-        let args = [
-            Arg::from(s.sku.as_str()),
-            s.wms_stock.into(),
-            s.wms_reserved.into(),
-            s.sellable.max(0).into(),
-            s.source.as_str().into(),
-            s.taken_at.into(),
-        ];
+        let args = s.upsert_args();
         self.execute(
             upsert_stock_sql(self.dialect, 1),
             &args,

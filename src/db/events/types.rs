@@ -65,6 +65,28 @@ pub struct OrderState {
     pub updated_at: i64,
 }
 
+impl OrderState {
+    /// The bound values of [`UPDATE_ORDER_STATE`] for this state.
+    pub(super) fn update_args(&self) -> [Arg; 9] {
+        [
+            Arg::from(self.wms_order_id.clone()),
+            self.wms_status.into(),
+            self.status_at.into(),
+            self.track.clone().into(),
+            self.goods.clone().into(),
+            i64::from(self.is_canceled).into(),
+            self.source.as_str().into(),
+            self.updated_at.into(),
+            self.order_id.as_str().into(),
+        ]
+    }
+}
+
+/// Replaces an order's state with [`OrderState::update_args`].
+pub(super) const UPDATE_ORDER_STATE: &str =
+    "UPDATE order_states SET wms_order_id = ?, wms_status = ?, status_at = ?, track = ?, \
+     goods = ?, is_canceled = ?, source = ?, updated_at = ? WHERE order_id = ?";
+
 /// The warehouse stock of one SKU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StockSnapshot {
@@ -80,6 +102,20 @@ pub struct StockSnapshot {
     pub source: String,
     /// When, Unix ms.
     pub taken_at: i64,
+}
+
+impl StockSnapshot {
+    /// The bound values of one row of the stock upsert (`upsert_stock_sql`).
+    pub(super) fn upsert_args(&self) -> [Arg; 6] {
+        [
+            Arg::from(self.sku.as_str()),
+            self.wms_stock.into(),
+            self.wms_reserved.into(),
+            self.sellable.max(0).into(),
+            self.source.as_str().into(),
+            self.taken_at.into(),
+        ]
+    }
 }
 
 /// The status of an IMSHOP scan (the same type the IMSHOP client sends).

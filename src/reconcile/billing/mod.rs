@@ -642,18 +642,8 @@ impl LineColumns {
                 .map_err(polars_ctx("building the class column"))?;
             Ok([status, class.into_column()])
         };
-        let (taken, computed) = if height >= PARALLEL_MIN_LINES {
-            std::thread::scope(|s| {
-                let handle = s.spawn(computed);
-                let taken = from_lines();
-                let computed = handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (taken, computed)
-            })
-        } else {
-            (from_lines(), computed())
-        };
+        let (taken, computed) =
+            crate::reconcile::input::both(height >= PARALLEL_MIN_LINES, from_lines, computed);
         let [id, wms_order_id, foreign_order_id, kind, date, amount, comment] = taken?;
         let [order_status, class] = computed?;
         let columns = vec![
@@ -706,6 +696,26 @@ fn passthrough(
     }
 }
 
+/// The missing-charges frame, one row per order: (id, status, shipped at,
+/// delivery type), each classed [`class::ORDER_WITHOUT_CHARGE`].
+pub(super) fn missing_charges_frame(
+    missing: &[(&str, &str, Option<i64>, Option<i64>)],
+) -> Result<DataFrame> {
+    let [c0, c1, c2, c3, c4] = MISSING_CHARGE_COLUMNS;
+    let ids: Vec<&str> = missing.iter().map(|m| m.0).collect();
+    let statuses: Vec<&str> = missing.iter().map(|m| m.1).collect();
+    let shipped: Vec<Option<i64>> = missing.iter().map(|m| m.2).collect();
+    let delivery: Vec<Option<i64>> = missing.iter().map(|m| m.3).collect();
+    let columns = vec![
+        Series::new(c0.into(), ids).into(),
+        Series::new(c1.into(), statuses).into(),
+        Series::new(c2.into(), shipped).into(),
+        Series::new(c3.into(), delivery).into(),
+        Series::new(c4.into(), vec![class::ORDER_WITHOUT_CHARGE; missing.len()]).into(),
+    ];
+    frame(missing.len(), columns, "building the missing charges frame")
+}
+
 /// Orders shipped in `[from, to)` with no assembly charge among the lines.
 fn missing_charges(
     orders: &Orders<'_>,
@@ -736,30 +746,11 @@ fn missing_charges(
         })
         .map(|((id, o), _)| (*id, o))
         .collect();
-    let [c0, c1, c2, c3, c4] = MISSING_CHARGE_COLUMNS;
-    let columns = vec![
-        Series::new(c0.into(), missing.iter().map(|m| m.0).collect::<Vec<_>>()).into(),
-        Series::new(
-            c1.into(),
-            missing.iter().map(|m| m.1.status).collect::<Vec<_>>(),
-        )
-        .into(),
-        Series::new(
-            c2.into(),
-            missing.iter().map(|m| m.1.shipped_at).collect::<Vec<_>>(),
-        )
-        .into(),
-        Series::new(
-            c3.into(),
-            missing
-                .iter()
-                .map(|m| m.1.delivery_type)
-                .collect::<Vec<_>>(),
-        )
-        .into(),
-        Series::new(c4.into(), vec![class::ORDER_WITHOUT_CHARGE; missing.len()]).into(),
-    ];
-    frame(missing.len(), columns, "building the missing charges frame")
+    let rows: Vec<_> = missing
+        .iter()
+        .map(|(id, o)| (*id, o.status, o.shipped_at, o.delivery_type))
+        .collect();
+    missing_charges_frame(&rows)
 }
 
 /// (count, Σ kop) per class accumulated over lines.

@@ -10,7 +10,7 @@ use polars::prelude::*;
 // production code; the merge machinery below is the oracle's own.
 use super::{
     add, check_balance, class, kind, read_tariffs, tariff_for, BillingContext, BillingResult,
-    ClassTotals, Tariffs, LINE_COLUMNS, MISSING_CHARGE_COLUMNS,
+    ClassTotals, Tariffs, LINE_COLUMNS,
 };
 use crate::reconcile::input::{frame, Input, ReconcileError, Result};
 
@@ -251,30 +251,11 @@ fn missing_charges(
         })
         .map(|(id, o)| (*id, o))
         .collect();
-    let [c0, c1, c2, c3, c4] = MISSING_CHARGE_COLUMNS;
-    let columns = vec![
-        Series::new(c0.into(), missing.iter().map(|m| m.0).collect::<Vec<_>>()).into(),
-        Series::new(
-            c1.into(),
-            missing.iter().map(|m| m.1.status).collect::<Vec<_>>(),
-        )
-        .into(),
-        Series::new(
-            c2.into(),
-            missing.iter().map(|m| m.1.shipped_at).collect::<Vec<_>>(),
-        )
-        .into(),
-        Series::new(
-            c3.into(),
-            missing
-                .iter()
-                .map(|m| m.1.delivery_type)
-                .collect::<Vec<_>>(),
-        )
-        .into(),
-        Series::new(c4.into(), vec![class::ORDER_WITHOUT_CHARGE; missing.len()]).into(),
-    ];
-    frame(missing.len(), columns, "building the missing charges frame")
+    let rows: Vec<_> = missing
+        .iter()
+        .map(|(id, o)| (*id, o.status, o.shipped_at, o.delivery_type))
+        .collect();
+    super::missing_charges_frame(&rows)
 }
 
 fn add_to_class(totals: &mut ClassTotals, name: &'static str, kop: i64) -> Result<()> {

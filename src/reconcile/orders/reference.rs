@@ -83,16 +83,7 @@ fn read_wms(df: &DataFrame) -> Result<BTreeMap<&str, WmsOrder<'_>>> {
     let track = input.opt_strings("track")?;
     let changed = input.ints("last_change_at")?;
     let total = input.opt_ints("total_kop")?;
-    let stages = stage_names
-        .iter()
-        .map(|name| {
-            Stage::parse(name).ok_or_else(|| ReconcileError::InvalidValue {
-                frame: "wms_orders",
-                column: "wms_stage",
-                value: (*name).to_owned(),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let stages = super::sources::parse_stages(&stage_names)?;
     let rows = (0..ids.len()).map(|i| WmsOrder {
         wms_order_id: wms_ids[i],
         status: status[i],
@@ -159,73 +150,80 @@ struct OrderView<'a, 'o> {
     wms_goods: Option<&'o BTreeMap<&'a str, i64>>,
 }
 
-/// The classes of one order with an optional explanatory note, sorted by class.
+/// One rule: whether an order falls in its class, with the note it carries.
+/// `None`: not this class; `Some(note)`: this class.
+type Rule = fn(&OrderView<'_, '_>, &OrdersOptions) -> Option<Option<String>>;
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// The rules, one per class, each stated on its own (the production code
+/// states them as one pass over an order; this table is the oracle's own
+/// statement of the same rules).
+const RULES: &[(&str, Rule)] = &[
+    (class::MISSING_IN_WMS, |v, _| {
+        let s = v.shop?;
+        (s.needs_fulfilment && !s.cancelled && v.wms.is_none()).then_some(None)
+    }),
+    (class::CANCELLED_IN_SHOP_ACTIVE_IN_WMS, |v, _| {
+        (v.shop?.cancelled && v.wms?.stage.is_active()).then_some(None)
+    }),
+    (class::CANCELLED_AFTER_SHIPMENT, |v, _| {
+        (v.shop?.cancelled && v.wms?.stage.is_shipped()).then(|| {
+            Some("cancelled in the shop after the WMS shipped it; not cancelled in the WMS".into())
+        })
+    }),
+    (class::CANCELLED_IN_WMS_ACTIVE_IN_SHOP, |v, _| {
+        (!v.shop?.cancelled && v.wms?.stage == Stage::Cancelled).then_some(None)
+    }),
+    (class::SHIPPED_NOT_MARKED_IN_CRM, |v, _| {
+        (v.wms?.stage.is_shipped() && !v.crm?.shipped).then_some(None)
+    }),
+    (class::TRACK_MISSING_IN_CRM, |v, _| {
+        let wms_track = clean_track(v.wms?.track)?;
+        match clean_track(v.crm?.track) {
+            None => Some(None),
+            Some(crm_track) if crm_track == wms_track => None,
+            Some(crm_track) => Some(Some(format!("crm has {crm_track}"))),
+        }
+    }),
+    (class::STATUS_MISMATCH, |v, o| {
+        let stage = v.wms?.stage;
+        let expected = o.stage_status.get(&stage)?;
+        (v.crm?.status != expected)
+            .then(|| Some(format!("expected {expected} for stage {}", stage.as_str())))
+    }),
+    (class::MISSING_IN_CRM, |v, _| {
+        (v.crm.is_none() && (v.shop.is_some() || v.wms.is_some())).then_some(None)
+    }),
+    (class::MISSING_IN_SHOP, |v, _| {
+        (v.shop.is_none() && v.wms.is_some()).then_some(None)
+    }),
+    (class::GOODS_MISMATCH, |v, _| {
+        v.shop?;
+        let empty = BTreeMap::new();
+        goods_difference(v.shop_goods.unwrap_or(&empty), v.wms_goods?).map(Some)
+    }),
+    (class::AMOUNT_MISMATCH, |v, o| {
+        amount_difference(v, o.amount_tolerance_kop).map(Some)
+    }),
+    (class::STUCK, |v, o| {
+        let w = v.wms?;
+        let idle_ms = o.now_ms.saturating_sub(w.last_change_at);
+        (w.stage.is_active() && idle_ms > o.stuck_hours.saturating_mul(HOUR_MS))
+            .then(|| Some(format!("no WMS progress for {} h", idle_ms / HOUR_MS)))
+    }),
+];
+
+/// The classes of one order with an optional explanatory note, sorted by
+/// class; `ok` when no rule holds.
 fn classify_one(
     view: &OrderView<'_, '_>,
     options: &OrdersOptions,
 ) -> Vec<(&'static str, Option<String>)> {
-    let mut found: Vec<(&'static str, Option<String>)> = Vec::new();
-    let OrderView { shop, wms, crm, .. } = *view;
-    let stage = wms.map(|w| w.stage);
-
-    if let Some(s) = shop {
-        if s.needs_fulfilment && !s.cancelled && wms.is_none() {
-            found.push((class::MISSING_IN_WMS, None));
-        }
-        if s.cancelled && stage.is_some_and(Stage::is_active) {
-            found.push((class::CANCELLED_IN_SHOP_ACTIVE_IN_WMS, None));
-        }
-        if s.cancelled && stage.is_some_and(Stage::is_shipped) {
-            let note = "cancelled in the shop after the WMS shipped it; not cancelled in the WMS";
-            found.push((class::CANCELLED_AFTER_SHIPMENT, Some(note.to_owned())));
-        }
-        if !s.cancelled && stage == Some(Stage::Cancelled) {
-            found.push((class::CANCELLED_IN_WMS_ACTIVE_IN_SHOP, None));
-        }
-    }
-    if let (Some(w), Some(c)) = (wms, crm) {
-        if w.stage.is_shipped() && !c.shipped {
-            found.push((class::SHIPPED_NOT_MARKED_IN_CRM, None));
-        }
-        if let Some(track) = clean_track(w.track) {
-            match clean_track(c.track) {
-                None => found.push((class::TRACK_MISSING_IN_CRM, None)),
-                Some(other) if other != track => {
-                    let note = format!("crm has {other}");
-                    found.push((class::TRACK_MISSING_IN_CRM, Some(note)));
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(expected) = options.stage_status.get(&w.stage) {
-            if c.status != expected {
-                let note = format!("expected {expected} for stage {}", w.stage.as_str());
-                found.push((class::STATUS_MISMATCH, Some(note)));
-            }
-        }
-    }
-    if crm.is_none() && (shop.is_some() || wms.is_some()) {
-        found.push((class::MISSING_IN_CRM, None));
-    }
-    if wms.is_some() && shop.is_none() {
-        found.push((class::MISSING_IN_SHOP, None));
-    }
-    if let (Some(_), Some(wms_goods)) = (shop, view.wms_goods) {
-        let empty = BTreeMap::new();
-        if let Some(note) = goods_difference(view.shop_goods.unwrap_or(&empty), wms_goods) {
-            found.push((class::GOODS_MISMATCH, Some(note)));
-        }
-    }
-    if let Some(note) = amount_difference(view, options.amount_tolerance_kop) {
-        found.push((class::AMOUNT_MISMATCH, Some(note)));
-    }
-    if let Some(w) = wms {
-        let idle_ms = options.now_ms.saturating_sub(w.last_change_at);
-        if w.stage.is_active() && idle_ms > options.stuck_hours.saturating_mul(3_600_000) {
-            let note = format!("no WMS progress for {} h", idle_ms / 3_600_000);
-            found.push((class::STUCK, Some(note)));
-        }
-    }
+    let mut found: Vec<(&'static str, Option<String>)> = RULES
+        .iter()
+        .filter_map(|(class_name, rule)| rule(view, options).map(|note| (*class_name, note)))
+        .collect();
     if found.is_empty() {
         found.push((class::OK, None));
     }
@@ -236,19 +234,21 @@ fn classify_one(
 /// Compares the shop total with the CRM's and (when reported) the WMS's.
 fn amount_difference(view: &OrderView<'_, '_>, tolerance_kop: i64) -> Option<String> {
     let shop_total = view.shop?.total_kop;
-    let others = [
+    let mut parts = Vec::new();
+    for (name, other) in [
         ("crm", view.crm.map(|c| c.total_kop)),
         ("wms", view.wms.and_then(|w| w.total_kop)),
-    ];
-    let parts: Vec<String> = others
-        .into_iter()
-        .filter_map(|(name, total)| {
-            let total = total?;
-            let off = shop_total.abs_diff(total) > tolerance_kop.unsigned_abs();
-            off.then(|| format!("shop {shop_total} kop, {name} {total} kop"))
-        })
-        .collect();
-    (!parts.is_empty()).then(|| parts.join("; "))
+    ] {
+        let Some(other) = other else { continue };
+        if (i128::from(shop_total) - i128::from(other)).abs() > i128::from(tolerance_kop).abs() {
+            parts.push(format!("shop {shop_total} kop, {name} {other} kop"));
+        }
+    }
+    if parts.is_empty() {
+        None
+    } else {
+        Some(parts.join("; "))
+    }
 }
 
 /// Output columns under construction.
@@ -326,14 +326,8 @@ impl OrderColumns {
 /// Output: one row per (order_id, class), sorted, with [`OUTPUT_COLUMNS`];
 /// `note` explains a class where a value helps (expected status, goods and
 /// amount differences, idle hours) and is null otherwise.
-pub fn classify_orders(
-    shop_orders: &DataFrame,
-    shop_items: &DataFrame,
-    wms_orders: &DataFrame,
-    wms_items: &DataFrame,
-    crm_orders: &DataFrame,
-    options: &OrdersOptions,
-) -> Result<DataFrame> {
+pub fn classify_orders(frames: [&DataFrame; 5], options: &OrdersOptions) -> Result<DataFrame> {
+    let [shop_orders, shop_items, wms_orders, wms_items, crm_orders] = frames;
     let shop = read_shop(shop_orders)?;
     let shop_goods = read_goods(shop_items, "shop_items")?;
     let wms = read_wms(wms_orders)?;

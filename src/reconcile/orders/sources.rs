@@ -176,6 +176,20 @@ fn read_shop(df: &DataFrame) -> Result<Keyed<'_, ShopOrder>> {
     Keyed::new("shop_orders", df, ids, rows)
 }
 
+/// The `wms_stage` column read as stages; an unknown name is an input error.
+pub(super) fn parse_stages(names: &[&str]) -> Result<Vec<Stage>> {
+    names
+        .iter()
+        .map(|name| {
+            Stage::parse(name).ok_or_else(|| ReconcileError::InvalidValue {
+                frame: "wms_orders",
+                column: "wms_stage",
+                value: (*name).to_owned(),
+            })
+        })
+        .collect()
+}
+
 fn read_wms(df: &DataFrame) -> Result<Keyed<'_, WmsOrder<'_>>> {
     let input = Input::new(df, "wms_orders");
     let ids = input.strings("order_id")?;
@@ -186,16 +200,7 @@ fn read_wms(df: &DataFrame) -> Result<Keyed<'_, WmsOrder<'_>>> {
     let track = input.opt_strings("track")?;
     let changed = input.ints("last_change_at")?;
     let total = input.opt_ints("total_kop")?;
-    let stages = stage_names
-        .iter()
-        .map(|name| {
-            Stage::parse(name).ok_or_else(|| ReconcileError::InvalidValue {
-                frame: "wms_orders",
-                column: "wms_stage",
-                value: (*name).to_owned(),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let stages = parse_stages(&stage_names)?;
     let rows = (0..ids.len())
         .map(|i| WmsOrder {
             stage: stages[i],
@@ -347,18 +352,8 @@ impl<'a> Sources<'a> {
                 read_crm(crm_orders),
             )
         };
-        let ((shop, shop_goods), (wms, wms_goods, crm)) = if parallel {
-            std::thread::scope(|s| {
-                let handle = s.spawn(second);
-                let a = first();
-                let b = handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (a, b)
-            })
-        } else {
-            (first(), second())
-        };
+        let ((shop, shop_goods), (wms, wms_goods, crm)) =
+            crate::reconcile::input::both(parallel, first, second);
         let (shop, shop_goods) = (shop?, shop_goods?);
         let (wms, wms_goods, crm) = (wms?, wms_goods?, crm?);
         Ok(Sources {
