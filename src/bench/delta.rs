@@ -20,7 +20,6 @@ use super::e2e::{min_requests, stock_world, CRM_RATE_PER_SEC};
 use crate::config::StockMode;
 use crate::connectors::retailcrm::{INVENTORY_PAGE_LIMIT, MAX_OFFERS_PER_UPLOAD};
 use crate::jobs::Context;
-use crate::options::{LogFormat, RunOptions};
 use crate::sandbox::common::RecordedRequest;
 use crate::sandbox::world::StockDrift;
 use crate::sandbox::SandboxSet;
@@ -131,13 +130,7 @@ pub async fn run(skus: usize, latency_ms: u64, work: &Path) -> Result<DeltaResul
 
 async fn measure(skus: usize, latency_ms: u64, dir: &Path) -> Result<DeltaResult> {
     let (set, world, mut config, crm_offers) = stock_world(skus, latency_ms, dir).await?;
-    let global = RunOptions {
-        config: None,
-        dry_run: false,
-        report_dir: Some(dir.join("reports")),
-        json: true,
-        log_format: LogFormat::Human,
-    };
+    let global = super::job_options(dir.join("reports"));
     let clear = |set: &SandboxSet| {
         for control in [&set.retailcrm.control, &set.imsklad.control] {
             control.clear_requests();

@@ -18,7 +18,6 @@ use crate::config::{Config, WmsKind};
 use crate::connectors::retailcrm::{INVENTORY_PAGE_LIMIT, MAX_OFFERS_PER_UPLOAD};
 use crate::db::Db;
 use crate::jobs::Context;
-use crate::options::{LogFormat, RunOptions};
 use crate::sandbox::world::{StockDrift, World, WorldSpec};
 use crate::sandbox::{SandboxOptions, SandboxSet};
 use crate::shop::{Queries, Shop};
@@ -131,13 +130,7 @@ async fn measure(skus: usize, latency_ms: u64, dir: &Path) -> Result<E2eResult> 
         control.clear_requests();
     }
 
-    let global = RunOptions {
-        config: None,
-        dry_run: false,
-        report_dir: Some(dir.join("reports")),
-        json: true,
-        log_format: LogFormat::Human,
-    };
+    let global = super::job_options(dir.join("reports"));
     let ctx = Context::open(&config, &global, false).await?;
     let started = Instant::now();
     let summary = crate::jobs::stock::run(&ctx).await;

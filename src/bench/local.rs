@@ -23,7 +23,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use super::load::{Engine, Scratch};
 use crate::config::WmsKind;
 use crate::jobs::Context;
-use crate::options::{LogFormat, RunOptions};
 use crate::sandbox::{config_for, Locations, SandboxKeys, SandboxUrls};
 
 /// The local phases, in the job's order: (span name, column title).
@@ -147,13 +146,7 @@ async fn measure(
     config.safety.max_change_share = 0.9;
     // No client-side limit either: the vendors' limits are not what is measured.
     config.retailcrm.rate_per_sec = 0;
-    let global = RunOptions {
-        config: None,
-        dry_run: false,
-        report_dir: Some(reports),
-        json: true,
-        log_format: LogFormat::Human,
-    };
+    let global = super::job_options(reports);
     let outcome = async {
         let ctx = Context::open(&config, &global, false).await?;
         let started = Instant::now();

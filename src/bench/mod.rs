@@ -100,6 +100,18 @@ impl CaseResult {
     }
 }
 
+/// The options of a job the bench runs itself: reports under `reports`,
+/// the summary as JSON, nothing dry.
+pub fn job_options(reports: std::path::PathBuf) -> RunOptions {
+    RunOptions {
+        config: None,
+        dry_run: false,
+        report_dir: Some(reports),
+        json: true,
+        log_format: crate::options::LogFormat::Human,
+    }
+}
+
 /// Runs `measure` in a fresh scratch folder `work/name`, removed afterwards
 /// whatever the outcome.
 pub async fn in_scratch<T, F>(

@@ -100,6 +100,22 @@ pub(crate) fn both<A: Send, B: Send>(
     })
 }
 
+/// The error for a frame whose `order_id` repeats: it names the first id
+/// (in row order) that is seen twice.
+pub(crate) fn repeated_order_id(frame: &'static str, ids: &[&str]) -> ReconcileError {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    let key = ids
+        .iter()
+        .find(|id| !seen.insert(**id))
+        .copied()
+        .unwrap_or_default();
+    ReconcileError::DuplicateKey {
+        frame,
+        column: "order_id",
+        key: key.to_owned(),
+    }
+}
+
 /// Wraps a Polars error with a short description of the step that failed.
 pub(crate) fn polars_ctx(context: &'static str) -> impl FnOnce(PolarsError) -> ReconcileError {
     move |source| ReconcileError::Polars { context, source }

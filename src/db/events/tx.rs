@@ -61,18 +61,8 @@ impl Tx<'_> {
         error: Option<&str>,
     ) -> Result<i64, DbError> {
         const WHAT: &str = "journaling a callback event";
-        let sql =
-            "INSERT INTO events (source, method, idem_key, body, received_at, status, error) \
-                   VALUES (?, ?, ?, ?, ?, ?, ?)";
-        let args = [
-            Arg::from(event.source.as_str()),
-            event.method.as_str().into(),
-            event.idem_key.as_str().into(),
-            event.body.as_str().into(),
-            event.received_at.into(),
-            status.into(),
-            error.map(str::to_string).into(),
-        ];
+        let sql = INSERT_EVENT;
+        let args = event.insert_args(status, error);
         let text = if self.dialect == Dialect::MySql {
             sql.to_string()
         } else {
@@ -389,28 +379,21 @@ pub(super) fn event_and_heads(
     error: Option<&str>,
     fresh: &[&Entity],
 ) -> (String, Vec<Arg>) {
-    let mut sql = String::from(
-        "WITH e AS (INSERT INTO events (source, method, idem_key, body, received_at, status, error) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id), \
+    let mut sql = format!(
+        "WITH e AS ({INSERT_EVENT} RETURNING id), \
          h AS (UPDATE event_heads SET event_id = (SELECT id FROM e), idem_key = ?, received_at = ?, \
          event_at = CASE WHEN CAST(? AS BIGINT) IS NULL THEN event_at \
          WHEN event_at IS NULL THEN CAST(? AS BIGINT) ELSE GREATEST(event_at, CAST(? AS BIGINT)) END \
          WHERE entity IN (",
     );
-    let mut args = vec![
-        Arg::from(event.source.as_str()),
-        event.method.as_str().into(),
-        event.idem_key.as_str().into(),
-        event.body.as_str().into(),
-        event.received_at.into(),
-        status.into(),
-        error.map(str::to_string).into(),
-        event.idem_key.as_str().into(),
+    let mut args = event.insert_args(status, error).to_vec();
+    args.extend([
+        Arg::from(event.idem_key.as_str()),
         event.received_at.into(),
         event.event_at.into(),
         event.event_at.into(),
         event.event_at.into(),
-    ];
+    ]);
     for (i, entity) in fresh.iter().enumerate() {
         sql.push_str(if i == 0 { "?" } else { ", ?" });
         args.push(entity.key().into());

@@ -216,6 +216,27 @@ pub struct NewEvent {
     pub rejected: Vec<RejectedLine>,
 }
 
+impl NewEvent {
+    /// The bound values of [`INSERT_EVENT`] for this event, stored with
+    /// `status` and `error`.
+    pub(super) fn insert_args(&self, status: &str, error: Option<&str>) -> [Arg; 7] {
+        [
+            Arg::from(self.source.as_str()),
+            self.method.as_str().into(),
+            self.idem_key.as_str().into(),
+            self.body.as_str().into(),
+            self.received_at.into(),
+            status.into(),
+            error.map(str::to_string).into(),
+        ]
+    }
+}
+
+/// Journals an event with [`NewEvent::insert_args`].
+pub(super) const INSERT_EVENT: &str =
+    "INSERT INTO events (source, method, idem_key, body, received_at, status, error) \
+     VALUES (?, ?, ?, ?, ?, ?, ?)";
+
 /// One rejected line of a list callback.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RejectedLine {

@@ -10,7 +10,7 @@
 //! comma-joined in alphabetical order (e.g. `charge_for_cancelled_order,duplicate_charge`);
 //! [`BillingResult::totals_by_class`] counts such a line under each class.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
@@ -315,17 +315,10 @@ fn read_orders(df: &DataFrame) -> Result<Orders<'_>> {
         // Stable, so that the first of repeated ids is found in row order below.
         sorted.sort_by(|a, b| a.0.cmp(b.0));
         if sorted.windows(2).any(|w| w[0].0 == w[1].0) {
-            let mut seen = HashSet::with_capacity(ids.len());
-            let key = ids
-                .iter()
-                .find(|id| !seen.insert(**id))
-                .copied()
-                .unwrap_or_default();
-            return Err(ReconcileError::DuplicateKey {
-                frame: "shop_orders",
-                column: "order_id",
-                key: key.to_owned(),
-            });
+            return Err(crate::reconcile::input::repeated_order_id(
+                "shop_orders",
+                &ids,
+            ));
         }
     }
     let index = sorted

@@ -26,19 +26,22 @@ struct Line<'a> {
 }
 
 impl Line<'_> {
-    /// The order the line refers to (blank ids mean none).
+    /// The order the line names: its foreign order id, unless that is blank.
     fn order(&self) -> Option<&str> {
-        self.foreign_order_id
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+        match self.foreign_order_id {
+            Some(id) if !id.trim().is_empty() => Some(id.trim()),
+            _ => None,
+        }
     }
 
+    /// A charge takes money: its amount is negative.
     fn is_charge(&self) -> bool {
-        self.amount_kop < 0
+        self.amount_kop.is_negative()
     }
 
+    /// A charge for assembling an order.
     fn is_assembly_charge(&self) -> bool {
-        self.kind == kind::ASSEMBLY && self.is_charge()
+        matches!((self.kind, self.is_charge()), (kind::ASSEMBLY, true))
     }
 }
 

@@ -75,15 +75,15 @@ fn read_shop(df: &DataFrame) -> Result<BTreeMap<&str, ShopOrder<'_>>> {
 }
 
 fn read_wms(df: &DataFrame) -> Result<BTreeMap<&str, WmsOrder<'_>>> {
-    let input = Input::new(df, "wms_orders");
-    let ids = input.strings("order_id")?;
-    let wms_ids = input.opt_strings("wms_order_id")?;
-    let status = input.strings("wms_status")?;
-    let stage_names = input.strings("wms_stage")?;
-    let track = input.opt_strings("track")?;
-    let changed = input.ints("last_change_at")?;
-    let total = input.opt_ints("total_kop")?;
-    let stages = super::sources::parse_stages(&stage_names)?;
+    let super::sources::WmsColumns {
+        ids,
+        wms_ids,
+        status,
+        stages,
+        track,
+        changed,
+        total,
+    } = super::sources::WmsColumns::read(df)?;
     let rows = (0..ids.len()).map(|i| WmsOrder {
         wms_order_id: wms_ids[i],
         status: status[i],

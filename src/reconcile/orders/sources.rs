@@ -73,17 +73,7 @@ impl<'a, T: Copy> Keyed<'a, T> {
             .windows(2)
             .any(|w| ids[w[0] as usize] == ids[w[1] as usize])
         {
-            let mut seen = std::collections::HashSet::with_capacity(ids.len());
-            let key = ids
-                .iter()
-                .find(|id| !seen.insert(**id))
-                .copied()
-                .unwrap_or_default();
-            return Err(ReconcileError::DuplicateKey {
-                frame: frame_name,
-                column: "order_id",
-                key: key.to_owned(),
-            });
+            return Err(crate::reconcile::input::repeated_order_id(frame_name, ids));
         }
         keyed.order = Some(order);
         Ok(keyed)
@@ -190,26 +180,49 @@ pub(super) fn parse_stages(names: &[&str]) -> Result<Vec<Stage>> {
         .collect()
 }
 
+/// The `wms_orders` frame's columns, read and validated.
+pub(super) struct WmsColumns<'a> {
+    pub(super) ids: Vec<&'a str>,
+    // Validated for every reader; the classification gathers these two from
+    // the frame itself, the test oracle reads them here.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(super) wms_ids: Vec<Option<&'a str>>,
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(super) status: Vec<&'a str>,
+    pub(super) stages: Vec<Stage>,
+    pub(super) track: Vec<Option<&'a str>>,
+    pub(super) changed: Vec<i64>,
+    pub(super) total: Vec<Option<i64>>,
+}
+
+impl<'a> WmsColumns<'a> {
+    /// Reads every documented column of `df` (`wms_orders`).
+    pub(super) fn read(df: &'a DataFrame) -> Result<WmsColumns<'a>> {
+        let input = Input::new(df, "wms_orders");
+        Ok(WmsColumns {
+            ids: input.strings("order_id")?,
+            wms_ids: input.opt_strings("wms_order_id")?,
+            status: input.strings("wms_status")?,
+            stages: parse_stages(&input.strings("wms_stage")?)?,
+            track: input.opt_strings("track")?,
+            changed: input.ints("last_change_at")?,
+            total: input.opt_ints("total_kop")?,
+        })
+    }
+}
+
 fn read_wms(df: &DataFrame) -> Result<Keyed<'_, WmsOrder<'_>>> {
-    let input = Input::new(df, "wms_orders");
-    let ids = input.strings("order_id")?;
-    // Validated here; the output gathers these columns themselves.
-    input.opt_strings("wms_order_id")?;
-    input.strings("wms_status")?;
-    let stage_names = input.strings("wms_stage")?;
-    let track = input.opt_strings("track")?;
-    let changed = input.ints("last_change_at")?;
-    let total = input.opt_ints("total_kop")?;
-    let stages = parse_stages(&stage_names)?;
-    let rows = (0..ids.len())
+    // The output gathers the ids and statuses from the frame itself.
+    let c = WmsColumns::read(df)?;
+    let rows = (0..c.ids.len())
         .map(|i| WmsOrder {
-            stage: stages[i],
-            track: track[i],
-            last_change_at: changed[i],
-            total_kop: total[i],
+            stage: c.stages[i],
+            track: c.track[i],
+            last_change_at: c.changed[i],
+            total_kop: c.total[i],
         })
         .collect();
-    Keyed::new("wms_orders", df, ids, rows)
+    Keyed::new("wms_orders", df, c.ids, rows)
 }
 
 fn read_crm(df: &DataFrame) -> Result<Keyed<'_, CrmOrder<'_>>> {
