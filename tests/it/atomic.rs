@@ -3,16 +3,15 @@
 //! every engine; repeated states that are real changes.
 
 use serde_json::{json, Value};
-use std::sync::Arc;
 use sverka::db::events::{self, OrderState};
 use sverka::db::Db;
-use sverka::listener::{self, ListenerSettings, ListenerState};
+use sverka::listener::ListenerSettings;
 use sverka::sandbox::common::any_local_port;
 use sverka::secret::Secret;
 use sverka::server::RunningServer;
-use sverka::shop::{Queries, Shop};
+use sverka::shop::Shop;
 
-use crate::support;
+use crate::support::{self, TestWorld, WorldOptions};
 
 pub const IMSKLAD_KEY: &str = "atomic-imsklad-key";
 pub const EGON_ID: &str = "atomic-egon";
@@ -26,7 +25,8 @@ pub struct Listener {
     pub state_db: Db,
     pub shop: Shop,
     pub http: reqwest::Client,
-    _shop_dir: tempfile::TempDir,
+    _world: TestWorld,
+    _shop_db: support::TestDb,
 }
 
 pub fn settings() -> ListenerSettings {
@@ -47,31 +47,25 @@ impl Listener {
         Self::start_with(state_url, settings()).await
     }
 
+    /// The listener of a [`TestWorld`] on `state_url` and a fresh SQLite shop.
     pub async fn start_with(state_url: &str, settings: ListenerSettings) -> Listener {
-        let state_db = Db::connect_state(state_url).await.expect("state db");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("shop.db").display());
-        let shop = Shop::new(
-            Db::connect(&url).await.expect("shop db"),
-            Queries::builtin(),
-        );
-        shop.create_reference_schema().await.expect("schema");
-        let server = listener::spawn(
-            ListenerState {
-                settings: Arc::new(settings),
-                state_db: state_db.clone(),
-                shop: shop.clone(),
+        let shop_db = support::sqlite();
+        let mut world = TestWorld::spawn(
+            &shop_db,
+            WorldOptions {
+                state_url: Some(state_url.to_string()),
+                ..WorldOptions::listener_only(settings)
             },
-            any_local_port(),
         )
-        .await
-        .expect("listener");
+        .await;
+        let server = world.listener.take().expect("the world's listener");
         Listener {
             server,
-            state_db,
-            shop,
+            state_db: world.state.clone(),
+            shop: world.shop.clone(),
             http: reqwest::Client::new(),
-            _shop_dir: dir,
+            _world: world,
+            _shop_db: shop_db,
         }
     }
 

@@ -9,9 +9,9 @@ use sverka::listener::{self, ListenerSettings, ListenerState};
 use sverka::sandbox::common::any_local_port;
 use sverka::secret::Secret;
 use sverka::server::RunningServer;
-use sverka::shop::{Queries, Shop};
+use sverka::shop::Shop;
 
-use crate::support;
+use crate::support::{self, TestWorld, WorldOptions};
 
 const IMSHOP_KEY: &str = "imshop-hook-key";
 const CRM_CLIENT: &str = "crm-client-id";
@@ -24,7 +24,8 @@ struct Fixture {
     state_db: Db,
     shop: Shop,
     http: reqwest::Client,
-    _shop_dir: tempfile::TempDir,
+    _world: TestWorld,
+    _shop_db: support::TestDb,
 }
 
 impl Fixture {
@@ -87,14 +88,8 @@ fn settings(max_body_bytes: usize) -> ListenerSettings {
     }
 }
 
-async fn shop_with_data() -> (Shop, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
-    let shop = Shop::new(
-        Db::connect(&url).await.expect("shop db"),
-        Queries::builtin(),
-    );
-    shop.create_reference_schema().await.expect("schema");
+/// The shop rows the documents' examples name.
+async fn seed_shop(shop: &Shop) {
     for sql in [
         "INSERT INTO products (sku, name, description, price_kop, cost_kop, weight_g, ean, supplier_id) \
          VALUES ('124323', 'Тестовый товар', 'Очень тестовый товар', 10000, 10000, 100, '4600000000001', 'S1')",
@@ -115,27 +110,34 @@ async fn shop_with_data() -> (Shop, tempfile::TempDir) {
         )
         .await
         .expect("seed gs1");
-    (shop, dir)
+}
+
+/// A [`TestWorld`] with the listener on `settings`, the state database at
+/// `state_url` and the example rows in a fresh SQLite shop.
+async fn start_with(state_url: &str, settings: ListenerSettings) -> Fixture {
+    let shop_db = support::sqlite();
+    let mut world = TestWorld::spawn(
+        &shop_db,
+        WorldOptions {
+            state_url: Some(state_url.to_string()),
+            ..WorldOptions::listener_only(settings)
+        },
+    )
+    .await;
+    seed_shop(&world.shop).await;
+    let server = world.listener.take().expect("the world's listener");
+    Fixture {
+        server,
+        state_db: world.state.clone(),
+        shop: world.shop.clone(),
+        http: reqwest::Client::new(),
+        _world: world,
+        _shop_db: shop_db,
+    }
 }
 
 async fn start_on(state_url: &str, max_body_bytes: usize) -> Fixture {
-    let state_db = Db::connect_state(state_url).await.expect("state db");
-    let (shop, shop_dir) = shop_with_data().await;
-    let state = ListenerState {
-        settings: Arc::new(settings(max_body_bytes)),
-        state_db: state_db.clone(),
-        shop: shop.clone(),
-    };
-    let server = listener::spawn(state, any_local_port())
-        .await
-        .expect("listener");
-    Fixture {
-        server,
-        state_db,
-        shop,
-        http: reqwest::Client::new(),
-        _shop_dir: shop_dir,
-    }
+    start_with(state_url, settings(max_body_bytes)).await
 }
 
 async fn start() -> (Fixture, support::TestDb) {
@@ -754,18 +756,11 @@ async fn imshop_scans_and_history() {
 #[tokio::test]
 async fn imshop_closed_without_key_and_oversized_bodies() {
     let t = support::sqlite();
-    let state_db = Db::connect_state(&t.url).await.unwrap();
-    let (shop, _dir) = shop_with_data().await;
     let mut s = settings(64);
     s.imshop_hook_key = Secret::default();
     s.retailcrm_client_id = Secret::default();
-    let state = ListenerState {
-        settings: Arc::new(s),
-        state_db: state_db.clone(),
-        shop,
-    };
-    let server = listener::spawn(state, any_local_port()).await.unwrap();
-    let http = reqwest::Client::new();
+    let f = start_with(&t.url, s).await;
+    let (server, state_db, http) = (&f.server, &f.state_db, &f.http);
     let closed = http
         .post(format!("{}/imshop/scan", server.url))
         .bearer_auth("")
@@ -789,11 +784,11 @@ async fn imshop_closed_without_key_and_oversized_bodies() {
         .unwrap();
     assert_eq!(big.status().as_u16(), 413);
     assert_eq!(big.json::<Value>().await.unwrap()["auth_status"], 0);
-    assert!(events::events(&state_db, "egon", 0)
+    assert!(events::events(state_db, "egon", 0)
         .await
         .unwrap()
         .is_empty());
-    server.stop().await;
+    f.server.stop().await;
 }
 
 #[tokio::test]
@@ -906,12 +901,21 @@ async fn concurrent_duplicates_scans_and_unicode_bodies_on_every_engine() {
 #[tokio::test]
 async fn serve_binds_and_stops_on_shutdown() {
     let t = support::sqlite();
-    let state_db = Db::connect_state(&t.url).await.unwrap();
-    let (shop, _dir) = shop_with_data().await;
+    let shop_db = support::sqlite();
+    let world = TestWorld::spawn(
+        &shop_db,
+        WorldOptions {
+            state_url: Some(t.url.clone()),
+            listener: false,
+            ..WorldOptions::listener_only(settings(1024))
+        },
+    )
+    .await;
+    seed_shop(&world.shop).await;
     let state = ListenerState {
         settings: Arc::new(settings(1024)),
-        state_db,
-        shop,
+        state_db: world.state.clone(),
+        shop: world.shop.clone(),
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(listener::serve(state, async move {

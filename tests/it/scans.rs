@@ -3,7 +3,6 @@
 //! statuses to the sandbox's receiver over real HTTP.
 
 use serde_json::Value;
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -13,7 +12,7 @@ use sverka::db::journal;
 use sverka::db::runs::RunStatus;
 use sverka::db::Db;
 use sverka::jobs::{scans, Context, StopSignal};
-use sverka::listener::{self, ListenerSettings, ListenerState};
+use sverka::listener::{self, ListenerSettings};
 use sverka::report::summary::JobSummary;
 use sverka::sandbox::common::any_local_port;
 use sverka::sandbox::imshop::{send_history, send_scan, ImshopSandbox, SAMPLE_SCAN_REQUEST};
@@ -21,8 +20,9 @@ use sverka::secret::Secret;
 use sverka::server::RunningServer;
 use sverka::shop::{Queries, Shop};
 
+use crate::support::{self, TestWorld, WorldOptions};
+
 const HOOK_KEY: &str = "scans-hook-key";
-const PUSH_KEY: &str = "scans-push-key";
 const USER: &str = "79991234567";
 /// The seed's sample barcode and what it decodes to.
 const SAMPLE_BARCODE: &str = "YXNkYXNkIGpha2RzIGxha2RzYWE=";
@@ -31,14 +31,19 @@ const SAMPLE_CODE: &str = "asdasd jakds lakdsaa";
 const GS1_RAW: &str = "0104601234567890215Nt7r+\u{1d}93dGVz";
 const GS1_B64: &str = "0104601234567890215Abc12\u{1d}93QwEr";
 
+/// The IMSHOP push key: the world's IMSHOP sandbox's.
+fn push_key() -> String {
+    sverka::sandbox::SandboxKeys::default().imshop_key
+}
+
 struct Fixture {
-    dir: tempfile::TempDir,
-    shop_url: String,
+    world: TestWorld,
+    shop_db: support::TestDb,
     state: Db,
     listener: RunningServer,
     listener_shop: Shop,
     imshop: ImshopSandbox,
-    imshop_server: RunningServer,
+    imshop_url: String,
     config: Config,
 }
 
@@ -46,47 +51,47 @@ async fn open_shop(url: &str) -> Shop {
     Shop::new(Db::connect(url).await.expect("shop db"), Queries::builtin())
 }
 
-impl Fixture {
-    async fn new() -> Fixture {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let shop_url = format!("sqlite://{}", dir.path().join("shop.db").display());
-        let state_url = format!("sqlite://{}", dir.path().join("state.db").display());
-        let shop = open_shop(&shop_url).await;
-        shop.create_reference_schema().await.expect("schema");
+/// The product and marking codes the scans name.
+async fn seed_shop(shop: &Shop) {
+    shop.db()
+        .execute(
+            "INSERT INTO products (sku, name, description, price_kop, cost_kop, weight_g, ean, supplier_id) \
+             VALUES ('124323', 'Тестовый товар', NULL, 10000, 5000, 100, NULL, NULL)",
+            &[],
+            "seeding a product",
+        )
+        .await
+        .expect("product");
+    for (code, used_by) in [
+        (SAMPLE_CODE, None),
+        ("TAKEN-CODE", Some("someone")),
+        (GS1_RAW, None),
+        (GS1_B64, None),
+        ("LATE-1", None),
+        ("LATE-2", None),
+        ("LATE-3", None),
+        ("LATE-TAKEN", Some("someone")),
+    ] {
         shop.db()
             .execute(
-                "INSERT INTO products (sku, name, description, price_kop, cost_kop, weight_g, ean, supplier_id) \
-                 VALUES ('124323', 'Тестовый товар', NULL, 10000, 5000, 100, NULL, NULL)",
-                &[],
-                "seeding a product",
+                "INSERT INTO marking_codes (code, sku, used_by, used_at) VALUES (?, '124323', ?, ?)",
+                &[
+                    code.into(),
+                    used_by.map(str::to_string).into(),
+                    used_by.map(|_| 1i64).into(),
+                ],
+                "seeding a marking code",
             )
             .await
-            .expect("product");
-        for (code, used_by) in [
-            (SAMPLE_CODE, None),
-            ("TAKEN-CODE", Some("someone")),
-            (GS1_RAW, None),
-            (GS1_B64, None),
-            ("LATE-1", None),
-            ("LATE-2", None),
-            ("LATE-3", None),
-            ("LATE-TAKEN", Some("someone")),
-        ] {
-            shop.db()
-                .execute(
-                    "INSERT INTO marking_codes (code, sku, used_by, used_at) VALUES (?, '124323', ?, ?)",
-                    &[
-                        code.into(),
-                        used_by.map(str::to_string).into(),
-                        used_by.map(|_| 1i64).into(),
-                    ],
-                    "seeding a marking code",
-                )
-                .await
-                .expect("marking code");
-        }
-        let state = Db::connect_state(&state_url).await.expect("state db");
-        let listener_shop = open_shop(&shop_url).await;
+            .expect("marking code");
+    }
+}
+
+impl Fixture {
+    /// A [`TestWorld`] with the listener (IMSHOP hook key [`HOOK_KEY`]), the
+    /// scanned product in the shop, and a configuration that pushes to the
+    /// world's IMSHOP sandbox.
+    async fn new() -> Fixture {
         let settings = ListenerSettings {
             bind: any_local_port(),
             max_body_bytes: listener::DEFAULT_MAX_BODY_BYTES,
@@ -99,36 +104,29 @@ impl Fixture {
             crm_offer_key_is_xml_id: false,
             ..ListenerSettings::default()
         };
-        let listener = listener::spawn(
-            ListenerState {
-                settings: Arc::new(settings),
-                state_db: state.clone(),
-                shop: listener_shop.clone(),
-            },
-            any_local_port(),
-        )
-        .await
-        .expect("listener");
-        let imshop = ImshopSandbox::new(PUSH_KEY, 7);
-        let imshop_server = imshop.start(any_local_port()).await.expect("imshop");
+        let shop_db = support::sqlite();
+        let mut opts = WorldOptions::listener_only(settings);
+        opts.sandbox.seed = 7;
+        let mut world = TestWorld::spawn(&shop_db, opts).await;
+        seed_shop(&world.shop).await;
+        let listener = world.listener.take().expect("the world's listener");
+        let imshop_url = world.set.urls.imshop.clone();
         let mut config = Config::default();
-        config.imshop.update_url =
-            Secret::new(format!("{}/scans/update?token=t0k", imshop_server.url));
-        config.imshop.key = Secret::new(PUSH_KEY);
+        config.imshop.update_url = Secret::new(format!("{imshop_url}?token=t0k"));
+        config.imshop.key = Secret::new(push_key());
         config.imshop.hook_key = Secret::new(HOOK_KEY);
         Fixture {
-            dir,
-            shop_url,
-            state,
+            state: world.state.clone(),
+            listener_shop: world.shop.clone(),
+            imshop: world.set.imshop.clone(),
+            imshop_url,
             listener,
-            listener_shop,
-            imshop,
-            imshop_server,
             config,
+            shop_db,
+            world,
         }
     }
 
-    /// IMSHOP registers a scan; returns the answer.
     async fn scan(&self, barcode: &str, user: &str, timestamp: i64) -> Value {
         let url = format!("{}/imshop/scan", self.listener.url);
         let (status, body) = send_scan(&url, HOOK_KEY, barcode, user, timestamp, None)
@@ -173,8 +171,8 @@ impl Fixture {
         Context {
             config: self.config.clone(),
             state: self.state.clone(),
-            shop: open_shop(&self.shop_url).await,
-            report_dir: self.dir.path().join("reports"),
+            shop: open_shop(&self.shop_db.url).await,
+            report_dir: self.world.dir.path().join("reports"),
             dry_run,
             force: false,
             http,
@@ -380,7 +378,7 @@ async fn processing_scans_are_rechecked_and_pushed_once() {
     assert_eq!(summary.corrections.applied, 6);
 
     // The code is now the user's; the scan's new status is in the history.
-    let shop = open_shop(&f.shop_url).await;
+    let shop = open_shop(&f.shop_db.url).await;
     let code = shop.marking_code("LATE-1").await.unwrap().unwrap();
     assert_eq!(code.used_by.as_deref(), Some(USER));
     let history = f.history(USER).await;
@@ -421,7 +419,7 @@ async fn processing_scans_are_rechecked_and_pushed_once() {
     assert!(pushes
         .iter()
         .all(|c| c.target == "imshop" && c.status == "applied"));
-    assert!(journal.iter().all(|c| !c.payload.contains(PUSH_KEY)));
+    assert!(journal.iter().all(|c| !c.payload.contains(&push_key())));
 
     // Acknowledged: a second run sends nothing.
     let second = f.run(false).await;
@@ -508,7 +506,7 @@ async fn a_refused_key_fails_the_run_and_stops_at_the_first_push() {
             "{error}"
         );
         assert!(
-            !error.contains(PUSH_KEY) && !error.contains("t0k"),
+            !error.contains(&push_key()) && !error.contains("t0k"),
             "no secrets: {error}"
         );
         assert_eq!(f.push_count(), 1, "stopped after the first refusal");
@@ -635,7 +633,7 @@ async fn a_dry_run_changes_and_pushes_nothing() {
     );
     assert_eq!(f.push_count(), 0);
     assert_eq!(f.scan_row(&ids[0]).await.status, ScanStatus::Processing);
-    let shop = open_shop(&f.shop_url).await;
+    let shop = open_shop(&f.shop_db.url).await;
     assert_eq!(
         shop.marking_code("LATE-1").await.unwrap().unwrap().used_by,
         None
@@ -670,7 +668,7 @@ async fn an_unconfigured_update_url_fails_the_run_with_a_report() {
     );
     // The re-check stands; the push stays due for a configured run.
     assert_eq!(f.scan_row(&ids[0]).await.status, ScanStatus::Approved);
-    f.config.imshop.update_url = Secret::new(format!("{}/scans/update", f.imshop_server.url));
+    f.config.imshop.update_url = Secret::new(f.imshop_url.clone());
     assert_eq!(f.run(false).await.status, RunStatus::Clean);
     assert_eq!(f.answered(&ids[0]), [204]);
 }

@@ -153,6 +153,11 @@ pub struct WorldOptions {
     pub order_mapping: bool,
     /// Start the callback listener (port 0) on the state and shop databases.
     pub listener: bool,
+    /// The listener's settings, instead of the sandbox's callback keys.
+    pub listener_settings: Option<ListenerSettings>,
+    /// Write the world's catalogue into the shop; else the shop only gets
+    /// its reference schema (the test seeds its own rows).
+    pub shop_seed: bool,
 }
 
 impl WorldOptions {
@@ -167,6 +172,26 @@ impl WorldOptions {
             orders: false,
             order_mapping: true,
             listener: false,
+            listener_settings: None,
+            shop_seed: true,
+        }
+    }
+
+    /// The world of a test that talks to the listener alone: no catalogue,
+    /// no mapping, the listener started with `settings` (the test seeds the
+    /// shop rows it needs).
+    pub fn listener_only(settings: ListenerSettings) -> Self {
+        let spec = WorldSpec {
+            skus: 0,
+            orders: 0,
+            ..WorldSpec::default()
+        };
+        WorldOptions {
+            sku_mapping: false,
+            listener: true,
+            listener_settings: Some(settings),
+            shop_seed: false,
+            ..WorldOptions::new(spec, WmsKind::Imsklad)
         }
     }
 }
@@ -226,7 +251,11 @@ impl TestWorld {
             Db::connect(&shop_db.url).await.expect("shop db"),
             Queries::builtin(),
         );
-        world.write_shop(&shop).await.expect("write shop");
+        if opts.shop_seed {
+            world.write_shop(&shop).await.expect("write shop");
+        } else {
+            shop.create_reference_schema().await.expect("shop schema");
+        }
         let state = Db::connect_state(&state_url).await.expect("state db");
         if opts.sku_mapping {
             world.write_mapping(&state, &set).await.expect("mapping");
@@ -241,10 +270,10 @@ impl TestWorld {
                     .expect("order mapping");
             }
         }
-        let listener = if opts.listener {
-            Some(spawn_listener(&set, &state, &shop).await)
-        } else {
-            None
+        let listener = match (opts.listener, opts.listener_settings.clone()) {
+            (false, _) => None,
+            (true, None) => Some(spawn_listener(&set, &state, &shop).await),
+            (true, Some(settings)) => Some(spawn_listener_with(settings, &state, &shop).await),
         };
         let w = TestWorld {
             set,
@@ -318,6 +347,15 @@ pub async fn spawn_listener(set: &SandboxSet, state: &Db, shop: &Shop) -> Runnin
         egon_auth_key: Secret::new(set.keys.egon_auth_key.as_str()),
         ..ListenerSettings::default()
     };
+    spawn_listener_with(settings, state, shop).await
+}
+
+/// The callback listener on port 0 with `settings`.
+pub async fn spawn_listener_with(
+    settings: ListenerSettings,
+    state: &Db,
+    shop: &Shop,
+) -> RunningServer {
     sverka::listener::spawn(
         ListenerState {
             settings: Arc::new(settings),

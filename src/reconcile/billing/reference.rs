@@ -306,18 +306,21 @@ pub fn classify_billing(
         columns.push(line, order, &verdict);
     }
 
+    // Period-level classes: orders shipped without an assembly charge, and a
+    // balance that does not add up (the gap: the change's when it has one,
+    // else the closing balance's).
     let missing_charges = missing_charges(&orders, &lines, context)?;
-    if missing_charges.height() > 0 {
-        let count = i64::try_from(missing_charges.height()).unwrap_or(i64::MAX);
+    let without_charge = missing_charges.height();
+    if without_charge != 0 {
+        let count = i64::try_from(without_charge).unwrap_or(i64::MAX);
         by_class.insert(class::ORDER_WITHOUT_CHARGE, (count, 0));
     }
     let balance = check_balance(sum_kop, context)?;
+    let gap = match balance.gap_change_kop {
+        0 => balance.gap_balance_kop.unwrap_or(0),
+        change => change,
+    };
     if !balance.ok {
-        let gap = if balance.gap_change_kop != 0 {
-            balance.gap_change_kop
-        } else {
-            balance.gap_balance_kop.unwrap_or(0)
-        };
         by_class.insert(class::BALANCE_GAP, (1, gap));
     }
     Ok(BillingResult {
