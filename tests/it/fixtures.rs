@@ -9,19 +9,16 @@
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use axum::response::IntoResponse;
 use sverka::connectors::egon::{EgonClient, EgonConfig, OrderRef};
 use sverka::connectors::imshop::{HistoryAnswer, ScanAnswer};
 use sverka::connectors::imsklad::{Billing, Good};
-use sverka::db::Db;
 use sverka::lenient;
-use sverka::listener::{self, ListenerSettings, ListenerState};
+use sverka::listener::ListenerSettings;
 use sverka::sandbox::common::any_local_port;
 use sverka::secret::Secret;
 use sverka::server::{spawn, RunningServer};
-use sverka::shop::{Queries, Shop};
 
 use crate::support;
 
@@ -69,28 +66,9 @@ fn read(vendor: &str, file: &str) -> String {
     std::fs::read_to_string(vendor_dir(vendor).join(file)).unwrap()
 }
 
-/// A listener over fresh databases whose keys are the documents' placeholders.
-async fn listener_for_examples() -> (RunningServer, tempfile::TempDir, support::TestDb) {
-    let t = support::sqlite();
-    let state = Db::connect_state(&t.url).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let shop = Shop::new(
-        Db::connect(&format!(
-            "sqlite://{}",
-            dir.path().join("shop.db").display()
-        ))
-        .await
-        .unwrap(),
-        Queries::builtin(),
-    );
-    shop.create_reference_schema().await.unwrap();
-    for sql in [
-        "INSERT INTO products (sku, name, description, price_kop, cost_kop, weight_g) \
-         VALUES ('124323', 'Тестовый товар', 'Очень тестовый товар', 10000, 10000, 100)",
-        "INSERT INTO marking_codes (code, sku) VALUES ('asdasd jakds lakdsaa', '124323')",
-    ] {
-        shop.db().execute(sql, &[], "seeding").await.unwrap();
-    }
+/// A listener-only [`support::TestWorld`] whose keys are the documents'
+/// placeholders, with the rows the examples name in the shop.
+async fn listener_for_examples() -> (RunningServer, support::TestWorld, support::TestDb) {
     let settings = ListenerSettings {
         bind: any_local_port(),
         imsklad_callback_key: Secret::new("YOUR_ENDPOINT_KEY"),
@@ -99,17 +77,18 @@ async fn listener_for_examples() -> (RunningServer, tempfile::TempDir, support::
         imshop_hook_key: Secret::new("hook"),
         ..ListenerSettings::default()
     };
-    let server = listener::spawn(
-        ListenerState {
-            settings: Arc::new(settings),
-            state_db: state,
-            shop,
-        },
-        any_local_port(),
-    )
-    .await
-    .unwrap();
-    (server, dir, t)
+    let shop_db = support::sqlite();
+    let mut world =
+        support::TestWorld::spawn(&shop_db, support::WorldOptions::listener_only(settings)).await;
+    for sql in [
+        "INSERT INTO products (sku, name, description, price_kop, cost_kop, weight_g) \
+         VALUES ('124323', 'Тестовый товар', 'Очень тестовый товар', 10000, 10000, 100)",
+        "INSERT INTO marking_codes (code, sku) VALUES ('asdasd jakds lakdsaa', '124323')",
+    ] {
+        world.shop.db().execute(sql, &[], "seeding").await.unwrap();
+    }
+    let server = world.listener.take().expect("the world's listener");
+    (server, world, shop_db)
 }
 
 async fn post(url: &str, body: &str, bearer: Option<&str>) -> (u16, String) {

@@ -5,12 +5,11 @@
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
 use sverka::config::WmsKind;
 use sverka::db::mapping::{self, MapKind};
 use sverka::db::{events, Db};
-use sverka::listener::{self, ListenerSettings, ListenerState};
+use sverka::listener::ListenerSettings;
 use sverka::sandbox::common::any_local_port;
 use sverka::sandbox::imsklad::{IdSpace, ImskladStrictness};
 use sverka::sandbox::world::WorldSpec;
@@ -357,31 +356,12 @@ struct Bare {
     server: RunningServer,
     state: Db,
     shop: Shop,
-    _dirs: (tempfile::TempDir, support::TestDb),
+    _world: (support::TestWorld, support::TestDb),
 }
 
+/// A listener-only [`support::TestWorld`] with the listener settings `edit`
+/// makes and the rows the examples name in the shop.
 async fn bare(edit: impl FnOnce(&mut ListenerSettings)) -> Bare {
-    let t = support::sqlite();
-    let state = Db::connect_state(&t.url).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let shop = Shop::new(
-        Db::connect(&format!(
-            "sqlite://{}",
-            dir.path().join("shop.db").display()
-        ))
-        .await
-        .unwrap(),
-        Queries::builtin(),
-    );
-    shop.create_reference_schema().await.unwrap();
-    for sql in [
-        "INSERT INTO products (sku, name, description, price_kop, cost_kop, weight_g, width_mm, height_mm, length_mm, color_id, size) \
-         VALUES ('A-1', 'Тестовый товар', 'Очень тестовый товар', 10000, 10000, 100, 10, 20, 30, 13, 'Большой')",
-        "INSERT INTO products (sku, name, description, price_kop, cost_kop) VALUES ('555', 'Другой товар', NULL, 5000, 4000)",
-        "INSERT INTO marking_codes (code, sku) VALUES ('asdasd jakds lakdsaa', 'A-1')",
-    ] {
-        shop.db().execute(sql, &[], "seeding").await.unwrap();
-    }
     let mut settings = ListenerSettings {
         bind: any_local_port(),
         imsklad_callback_key: Secret::new("YOUR_ENDPOINT_KEY"),
@@ -389,21 +369,22 @@ async fn bare(edit: impl FnOnce(&mut ListenerSettings)) -> Bare {
         ..ListenerSettings::default()
     };
     edit(&mut settings);
-    let server = listener::spawn(
-        ListenerState {
-            settings: Arc::new(settings),
-            state_db: state.clone(),
-            shop: shop.clone(),
-        },
-        any_local_port(),
-    )
-    .await
-    .unwrap();
+    let shop_db = support::sqlite();
+    let mut world =
+        support::TestWorld::spawn(&shop_db, support::WorldOptions::listener_only(settings)).await;
+    for sql in [
+        "INSERT INTO products (sku, name, description, price_kop, cost_kop, weight_g, width_mm, height_mm, length_mm, color_id, size) \
+         VALUES ('A-1', 'Тестовый товар', 'Очень тестовый товар', 10000, 10000, 100, 10, 20, 30, 13, 'Большой')",
+        "INSERT INTO products (sku, name, description, price_kop, cost_kop) VALUES ('555', 'Другой товар', NULL, 5000, 4000)",
+        "INSERT INTO marking_codes (code, sku) VALUES ('asdasd jakds lakdsaa', 'A-1')",
+    ] {
+        world.shop.db().execute(sql, &[], "seeding").await.unwrap();
+    }
     Bare {
-        server,
-        state,
-        shop,
-        _dirs: (dir, t),
+        server: world.listener.take().expect("the world's listener"),
+        state: world.state.clone(),
+        shop: world.shop.clone(),
+        _world: (world, shop_db),
     }
 }
 

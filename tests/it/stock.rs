@@ -667,16 +667,9 @@ async fn stock_with_egon_and_its_inventory_callbacks() {
         .await
         .unwrap();
     let shop = open_shop(&f.config).await;
-    let listener = sverka::listener::spawn(
-        sverka::listener::ListenerState {
-            settings: std::sync::Arc::new(sverka::demo::listener_settings(&f.config)),
-            state_db: state.clone(),
-            shop: shop.clone(),
-        },
-        sverka::sandbox::common::any_local_port(),
-    )
-    .await
-    .unwrap();
+    let listener =
+        support::spawn_listener_with(sverka::demo::listener_settings(&f.config), &state, &shop)
+            .await;
     let pushed_sku = f
         .world
         .skus
