@@ -220,6 +220,63 @@ pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     })
 }
 
+/// serde `with` modules for optional fields that are read leniently and
+/// written as they are: `#[serde(default, skip_serializing_if =
+/// "Option::is_none", with = "opt::text")]`.
+pub mod opt {
+    use serde::{Deserializer, Serialize, Serializer};
+
+    /// Writes an optional value as it is (`with` needs a writer).
+    fn write<T: Serialize, S: Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        value.serialize(s)
+    }
+
+    /// A text given as a string, a number or null; `""` stays `Some("")`.
+    pub mod text {
+        use super::*;
+
+        /// serde: written as it is.
+        pub fn serialize<S: Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+            write(value, s)
+        }
+
+        /// serde: read like [`crate::lenient::opt_id_keep_empty`].
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+            crate::lenient::opt_id_keep_empty(d)
+        }
+    }
+
+    /// An integer given as a number, a string, `""` or null (unreadable is None).
+    pub mod int {
+        use super::*;
+
+        /// serde: written as it is.
+        pub fn serialize<S: Serializer>(value: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+            write(value, s)
+        }
+
+        /// serde: read like [`crate::lenient::opt_int`].
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+            crate::lenient::opt_int(d)
+        }
+    }
+
+    /// A float given as a number, a string or null (unreadable is None).
+    pub mod float {
+        use super::*;
+
+        /// serde: written as it is.
+        pub fn serialize<S: Serializer>(value: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+            write(value, s)
+        }
+
+        /// serde: read like [`crate::lenient::opt_float`].
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+            crate::lenient::opt_float(d)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

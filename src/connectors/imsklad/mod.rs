@@ -652,7 +652,7 @@ mod tests {
         let p: Preorder =
             serde_json::from_value(data_of(ex::ADD_PREORDER_REQUEST)).expect("add_preorder");
         assert_eq!(
-            (p.kind, p.date, p.need_pickup),
+            (p.kind, p.date, p.extra.need_pickup),
             (0, Some(1_565_397_798), Some(1))
         );
         let p2: Preorder =
