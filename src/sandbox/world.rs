@@ -316,13 +316,8 @@ impl World {
 
     /// Writes the shop database (reference schema) for this world.
     pub async fn write_shop(&self, shop: &Shop) -> Result<(), WorldError> {
-        shop.create_reference_schema().await?;
+        let mut tx = begin_shop_seed(shop, "shop").await?;
         let db = shop.db();
-        let mut tx = db
-            .pool()
-            .begin()
-            .await
-            .map_err(DbError::query("starting the shop seed transaction"))?;
         let now = crate::db::now_ms();
         let product_sql = db.sql("INSERT INTO products (sku, name, description, price_kop, cost_kop, weight_g, ean, supplier_id, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)").into_owned();
         let stock_sql = db
@@ -409,6 +404,24 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// Creates the shop's reference schema and starts the transaction the `what`
+/// seed (`shop`, `shop orders`) is written in.
+pub(super) async fn begin_shop_seed(
+    shop: &Shop,
+    what: &str,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, WorldError> {
+    shop.create_reference_schema().await?;
+    let tx = shop
+        .db()
+        .pool()
+        .begin()
+        .await
+        .map_err(DbError::query(format!(
+            "starting the {what} seed transaction"
+        )))?;
+    Ok(tx)
 }
 
 /// How many of `drifts` each drift is, by its serialised name.

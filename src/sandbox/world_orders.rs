@@ -356,13 +356,8 @@ pub fn drift_counts(orders: &[WorldOrder]) -> BTreeMap<String, usize> {
 
 /// Writes the orders and their lines to the shop database (reference schema).
 pub async fn write_shop_orders(shop: &Shop, orders: &[WorldOrder]) -> Result<(), WorldError> {
-    shop.create_reference_schema().await?;
+    let mut tx = super::world::begin_shop_seed(shop, "shop orders").await?;
     let db = shop.db();
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(DbError::query("starting the shop orders seed transaction"))?;
     let order_sql = db
         .sql(
             "INSERT INTO orders (id, status, paid, cancelled, cancelled_at, created_at, shipped_at, \
