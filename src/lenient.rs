@@ -325,6 +325,36 @@ mod tests {
         );
     }
 
+    #[derive(Debug, PartialEq, Deserialize, serde::Serialize)]
+    struct Optional {
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
+        text: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
+        int: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::float")]
+        float: Option<f64>,
+    }
+
+    #[test]
+    fn optional_fields_are_read_leniently_and_written_as_they_are() {
+        let a: Optional = from_str(r#"{"text": 12, "int": "7", "float": "1,5"}"#).unwrap();
+        assert_eq!(
+            a,
+            Optional {
+                text: Some("12".into()),
+                int: Some(7),
+                float: Some(1.5)
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            serde_json::json!({"text": "12", "int": 7, "float": 1.5})
+        );
+        let b: Optional = from_str(r#"{"text": "", "int": null}"#).unwrap();
+        assert_eq!((b.text.as_deref(), b.int, b.float), (Some(""), None, None));
+        assert_eq!(serde_json::to_string(&b).unwrap(), r#"{"text":""}"#);
+    }
+
     #[test]
     fn counts_are_read_strictly() {
         use serde_json::json;
