@@ -220,6 +220,63 @@ pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     })
 }
 
+/// serde `with` modules for optional fields that are read leniently and
+/// written as they are: `#[serde(default, skip_serializing_if =
+/// "Option::is_none", with = "opt::text")]`.
+pub mod opt {
+    use serde::{Deserializer, Serialize, Serializer};
+
+    /// Writes an optional value as it is (`with` needs a writer).
+    fn write<T: Serialize, S: Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        value.serialize(s)
+    }
+
+    /// A text given as a string, a number or null; `""` stays `Some("")`.
+    pub mod text {
+        use super::*;
+
+        /// serde: written as it is.
+        pub fn serialize<S: Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+            write(value, s)
+        }
+
+        /// serde: read like [`crate::lenient::opt_id_keep_empty`].
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+            crate::lenient::opt_id_keep_empty(d)
+        }
+    }
+
+    /// An integer given as a number, a string, `""` or null (unreadable is None).
+    pub mod int {
+        use super::*;
+
+        /// serde: written as it is.
+        pub fn serialize<S: Serializer>(value: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+            write(value, s)
+        }
+
+        /// serde: read like [`crate::lenient::opt_int`].
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+            crate::lenient::opt_int(d)
+        }
+    }
+
+    /// A float given as a number, a string or null (unreadable is None).
+    pub mod float {
+        use super::*;
+
+        /// serde: written as it is.
+        pub fn serialize<S: Serializer>(value: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+            write(value, s)
+        }
+
+        /// serde: read like [`crate::lenient::opt_float`].
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+            crate::lenient::opt_float(d)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +323,36 @@ mod tests {
             (b.id.as_str(), b.n, b.items, b.flag),
             ("A-1", 4, vec![7, 8], false)
         );
+    }
+
+    #[derive(Debug, PartialEq, Deserialize, serde::Serialize)]
+    struct Optional {
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
+        text: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
+        int: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::float")]
+        float: Option<f64>,
+    }
+
+    #[test]
+    fn optional_fields_are_read_leniently_and_written_as_they_are() {
+        let a: Optional = from_str(r#"{"text": 12, "int": "7", "float": "1,5"}"#).unwrap();
+        assert_eq!(
+            a,
+            Optional {
+                text: Some("12".into()),
+                int: Some(7),
+                float: Some(1.5)
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            serde_json::json!({"text": "12", "int": 7, "float": 1.5})
+        );
+        let b: Optional = from_str(r#"{"text": "", "int": null}"#).unwrap();
+        assert_eq!((b.text.as_deref(), b.int, b.float), (Some(""), None, None));
+        assert_eq!(serde_json::to_string(&b).unwrap(), r#"{"text":""}"#);
     }
 
     #[test]

@@ -29,3 +29,4 @@ pub mod sandbox;
 pub mod secret;
 pub mod server;
 pub mod shop;
+pub mod vendor_docs;

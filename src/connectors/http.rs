@@ -10,6 +10,19 @@ use std::time::Duration;
 /// The `User-Agent` every connector sends.
 pub const USER_AGENT: &str = concat!("sverka/", env!("CARGO_PKG_VERSION"));
 
+/// Sends `body` as JSON (`Content-Type: application/json`) with `request`,
+/// a POST the caller has built (URL, authentication, extra headers).
+pub async fn send_json(
+    request: reqwest::RequestBuilder,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Result<reqwest::Response> {
+    request
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+}
+
 /// Timeouts and retry bounds for one outside system.
 #[derive(Debug, Clone)]
 pub struct HttpPolicy {

@@ -6,7 +6,7 @@
 //! strings, the documentation's `sucсess` with a Cyrillic `с`, `{}` for an empty
 //! list); outgoing ones use exactly the documented field names.
 
-use crate::connectors::http::{request_id, snippet, HttpPolicy};
+use crate::connectors::http::{request_id, send_json, snippet, HttpPolicy};
 use crate::lenient;
 use crate::secret::Secret;
 use base64::Engine;
@@ -207,11 +207,7 @@ impl ImshopClient {
         if self.cfg.key_in_header {
             request = request.bearer_auth(self.cfg.key.expose());
         }
-        let sent = request
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
+        let sent = send_json(request, body).await;
         let resp = match sent {
             Ok(r) => r,
             // Without the URL: it may embed a token.

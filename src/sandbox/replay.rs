@@ -206,7 +206,7 @@ pub async fn replay(set: &SandboxSet, saved: &[SavedRequest]) -> Result<(), Repl
     .await;
     set.retailcrm.lock().set_rate_limit(10);
     set.egon.lock().set_rate_limit(
-        super::egon::wire::DEFAULT_RATE_PER_MIN,
+        crate::vendor_docs::egon::DEFAULT_RATE_PER_MIN,
         std::time::Duration::from_secs(60),
     );
     for control in [

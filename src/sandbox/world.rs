@@ -150,24 +150,14 @@ impl World {
                     i,
                     &mut rng,
                     &[
-                        StockDrift::CrmQuantity,
-                        StockDrift::ShopQuantity,
-                        StockDrift::Both,
-                        StockDrift::MissingInCrm,
-                        StockDrift::MissingInWms,
-                        StockDrift::Unmapped,
-                        StockDrift::MissingInShop,
-                        StockDrift::ReservedExceedsStock,
-                    ],
-                    &[
-                        (39, StockDrift::CrmQuantity),
-                        (69, StockDrift::ShopQuantity),
-                        (79, StockDrift::Both),
-                        (89, StockDrift::MissingInCrm),
-                        (96, StockDrift::MissingInWms),
-                        (103, StockDrift::Unmapped),
-                        (108, StockDrift::MissingInShop),
-                        (113, StockDrift::ReservedExceedsStock),
+                        (Some(39), StockDrift::CrmQuantity),
+                        (Some(69), StockDrift::ShopQuantity),
+                        (Some(79), StockDrift::Both),
+                        (Some(89), StockDrift::MissingInCrm),
+                        (Some(96), StockDrift::MissingInWms),
+                        (Some(103), StockDrift::Unmapped),
+                        (Some(108), StockDrift::MissingInShop),
+                        (Some(113), StockDrift::ReservedExceedsStock),
                     ],
                     StockDrift::None,
                 )
@@ -235,15 +225,7 @@ impl World {
 
     /// SKUs per injected drift.
     pub fn drift_counts(&self) -> BTreeMap<String, usize> {
-        let mut out = BTreeMap::new();
-        for s in &self.skus {
-            let name = serde_json::to_value(s.drift)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            *out.entry(name).or_insert(0) += 1;
-        }
-        out
+        count_by_name(self.skus.iter().map(|s| s.drift))
     }
 
     /// The marking codes (Честный ЗНАК, GS1 DataMatrix with group separators)
@@ -334,13 +316,8 @@ impl World {
 
     /// Writes the shop database (reference schema) for this world.
     pub async fn write_shop(&self, shop: &Shop) -> Result<(), WorldError> {
-        shop.create_reference_schema().await?;
+        let mut tx = begin_shop_seed(shop, "shop").await?;
         let db = shop.db();
-        let mut tx = db
-            .pool()
-            .begin()
-            .await
-            .map_err(DbError::query("starting the shop seed transaction"))?;
         let now = crate::db::now_ms();
         let product_sql = db.sql("INSERT INTO products (sku, name, description, price_kop, cost_kop, weight_g, ean, supplier_id, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)").into_owned();
         let stock_sql = db
@@ -429,29 +406,75 @@ impl World {
     }
 }
 
-/// The drift of the `i`-th generated item: the `forced` examples first (so
-/// small worlds carry every class), then a roll in 0..1000 against the
-/// inclusive upper bounds of `bands`, `none` past the last band.
+/// Creates the shop's reference schema and starts the transaction the `what`
+/// seed (`shop`, `shop orders`) is written in.
+pub(super) async fn begin_shop_seed(
+    shop: &Shop,
+    what: &str,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, WorldError> {
+    shop.create_reference_schema().await?;
+    let tx = shop
+        .db()
+        .pool()
+        .begin()
+        .await
+        .map_err(DbError::query(format!(
+            "starting the {what} seed transaction"
+        )))?;
+    Ok(tx)
+}
+
+/// How many of `drifts` each drift is, by its serialised name.
+pub(super) fn count_by_name<T: serde::Serialize>(
+    drifts: impl Iterator<Item = T>,
+) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for drift in drifts {
+        let name = serde_json::to_value(drift)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        *out.entry(name).or_insert(0) += 1;
+    }
+    out
+}
+
+/// The drift of the `i`-th generated item: each of `classes` once, in order,
+/// first (so small worlds carry every class), then a roll in 0..1000 against
+/// the inclusive upper bounds of the classes that have one (their bands),
+/// `none` past the last band.
 pub(super) fn pick_drift<T: Copy>(
     i: usize,
     rng: &mut StdRng,
-    forced: &[T],
-    bands: &[(i32, T)],
+    classes: &[(Option<i32>, T)],
     none: T,
 ) -> T {
-    if let Some(d) = forced.get(i) {
+    if let Some((_, d)) = classes.get(i) {
         return *d;
     }
     let roll: i32 = rng.random_range(0..1000);
-    bands
+    classes
         .iter()
-        .find(|(upper, _)| roll <= *upper)
+        .find(|(upper, _)| upper.is_some_and(|u| roll <= u))
         .map_or(none, |(_, d)| *d)
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// Asserts that `counts` holds at least one of each of `drifts`.
+    pub(in crate::sandbox) fn assert_carries_every(
+        counts: &BTreeMap<String, usize>,
+        drifts: &[&str],
+    ) {
+        for d in drifts {
+            assert!(
+                counts.get(*d).copied().unwrap_or(0) >= 1,
+                "{d} missing: {counts:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_same_seed_gives_the_same_world() {
@@ -490,22 +513,19 @@ mod tests {
             skus: 20,
             ..WorldSpec::default()
         });
-        let counts = w.drift_counts();
-        for d in [
-            "crm_quantity",
-            "shop_quantity",
-            "both",
-            "missing_in_crm",
-            "missing_in_wms",
-            "unmapped",
-            "missing_in_shop",
-            "reserved_exceeds_stock",
-        ] {
-            assert!(
-                counts.get(d).copied().unwrap_or(0) >= 1,
-                "{d} missing: {counts:?}"
-            );
-        }
+        assert_carries_every(
+            &w.drift_counts(),
+            &[
+                "crm_quantity",
+                "shop_quantity",
+                "both",
+                "missing_in_crm",
+                "missing_in_wms",
+                "unmapped",
+                "missing_in_shop",
+                "reserved_exceeds_stock",
+            ],
+        );
         for s in &w.skus {
             match s.drift {
                 StockDrift::CrmQuantity => assert_ne!(s.crm_quantity, Some(s.sellable())),

@@ -210,25 +210,16 @@ fn drift_for(i: usize, rng: &mut StdRng) -> OrderDrift {
         i,
         rng,
         &[
-            OrderDrift::ShippedNotMarkedInCrm,
-            OrderDrift::TrackMissingInCrm,
-            OrderDrift::CancelledInShopActiveInWms,
-            OrderDrift::MissingInWms,
-            OrderDrift::MissingInCrm,
-            OrderDrift::GoodsMismatch,
-            OrderDrift::AmountMismatch,
-            OrderDrift::Stuck,
-            OrderDrift::CancelledAfterShipment,
-        ],
-        &[
-            (39, OrderDrift::ShippedNotMarkedInCrm),
-            (69, OrderDrift::TrackMissingInCrm),
-            (84, OrderDrift::CancelledInShopActiveInWms),
-            (99, OrderDrift::MissingInWms),
-            (109, OrderDrift::MissingInCrm),
-            (119, OrderDrift::GoodsMismatch),
-            (129, OrderDrift::AmountMismatch),
-            (134, OrderDrift::CancelledAfterShipment),
+            (Some(39), OrderDrift::ShippedNotMarkedInCrm),
+            (Some(69), OrderDrift::TrackMissingInCrm),
+            (Some(84), OrderDrift::CancelledInShopActiveInWms),
+            (Some(99), OrderDrift::MissingInWms),
+            (Some(109), OrderDrift::MissingInCrm),
+            (Some(119), OrderDrift::GoodsMismatch),
+            (Some(129), OrderDrift::AmountMismatch),
+            // Stuck is only ever forced: it has no band of its own.
+            (None, OrderDrift::Stuck),
+            (Some(134), OrderDrift::CancelledAfterShipment),
         ],
         OrderDrift::None,
     )
@@ -360,26 +351,13 @@ pub fn generate_orders(world: &World, now_ms: i64) -> Vec<WorldOrder> {
 
 /// Orders per injected drift.
 pub fn drift_counts(orders: &[WorldOrder]) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for o in orders {
-        let name = serde_json::to_value(o.drift)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        *out.entry(name).or_insert(0) += 1;
-    }
-    out
+    super::world::count_by_name(orders.iter().map(|o| o.drift))
 }
 
 /// Writes the orders and their lines to the shop database (reference schema).
 pub async fn write_shop_orders(shop: &Shop, orders: &[WorldOrder]) -> Result<(), WorldError> {
-    shop.create_reference_schema().await?;
+    let mut tx = super::world::begin_shop_seed(shop, "shop orders").await?;
     let db = shop.db();
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(DbError::query("starting the shop orders seed transaction"))?;
     let order_sql = db
         .sql(
             "INSERT INTO orders (id, status, paid, cancelled, cancelled_at, created_at, shipped_at, \
@@ -673,6 +651,7 @@ pub async fn deliver_callbacks(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::world::tests::assert_carries_every;
     use crate::sandbox::world::WorldSpec;
 
     const NOW: i64 = 1_800_000_000_000;
@@ -702,23 +681,20 @@ mod tests {
     #[test]
     fn small_worlds_carry_every_drift_and_drift_is_real() {
         let all = orders(12);
-        let counts = drift_counts(&all);
-        for d in [
-            "shipped_not_marked_in_crm",
-            "track_missing_in_crm",
-            "cancelled_in_shop_active_in_wms",
-            "missing_in_wms",
-            "missing_in_crm",
-            "goods_mismatch",
-            "amount_mismatch",
-            "stuck",
-            "cancelled_after_shipment",
-        ] {
-            assert!(
-                counts.get(d).copied().unwrap_or(0) >= 1,
-                "{d} missing: {counts:?}"
-            );
-        }
+        assert_carries_every(
+            &drift_counts(&all),
+            &[
+                "shipped_not_marked_in_crm",
+                "track_missing_in_crm",
+                "cancelled_in_shop_active_in_wms",
+                "missing_in_wms",
+                "missing_in_crm",
+                "goods_mismatch",
+                "amount_mismatch",
+                "stuck",
+                "cancelled_after_shipment",
+            ],
+        );
         for o in &all {
             assert!(!o.lines.is_empty());
             let shop_goods: Vec<(String, i64)> = o

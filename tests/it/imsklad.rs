@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use sverka::connectors::imsklad::{
-    quick_policy, Doc, Good, ImskladClient, ImskladConfig, ImskladError, Order, OrderGood,
-    Preorder, StockRow, WriteOutcome, WARNING_GOODS_NOT_SAVED,
+    quick_policy, Doc, Good, ImskladClient, ImskladConfig, ImskladError, NoExtra, Order, OrderGood,
+    Pickup, Preorder, StockRow, WriteOutcome, WARNING_GOODS_NOT_SAVED,
 };
 use sverka::sandbox::common::{any_local_port, FaultKind, ScriptedFault};
 use sverka::sandbox::imsklad::{self as sb, ImskladSandbox, NewBillingLine, TrackUpdate};
@@ -355,10 +355,12 @@ async fn preorders_and_docs() {
         code: Some("TT-1".into()),
         kind: 0,
         date: Some(1_565_397_798),
-        need_pickup: Some(1),
-        pickup_address: Some("Москва".into()),
-        pickup_contacts: None,
-        supplier_name: Some("SomeGoodCompany".into()),
+        extra: Pickup {
+            need_pickup: Some(1),
+            pickup_address: Some("Москва".into()),
+            pickup_contacts: None,
+            supplier_name: Some("SomeGoodCompany".into()),
+        },
         goods: vec![line("7", 4, 1_050)],
     };
     let id = client.add_preorder(&p).await.expect("added").id();
@@ -388,6 +390,7 @@ async fn preorders_and_docs() {
         code: None,
         kind: 1,
         date: None,
+        extra: NoExtra {},
         goods: vec![line("7", 1, 100)],
     };
     let id = client.add_doc(&d).await.expect("added").id();

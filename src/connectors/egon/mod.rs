@@ -10,7 +10,7 @@
 //! documented, `order_items` as an object or an array, the payload either in
 //! `resp_data` or directly in `response`); requests are sent exactly as documented.
 
-use crate::connectors::http::{request_id, snippet, HttpPolicy, RateLimiter};
+use crate::connectors::http::{request_id, send_json, snippet, HttpPolicy, RateLimiter};
 use crate::lenient;
 use crate::progress::Progress;
 use crate::secret::Secret;
@@ -30,64 +30,13 @@ pub use stock::*;
 mod orders;
 pub use orders::*;
 
+pub use crate::vendor_docs::egon::{codes, DATETIME_FORMAT, DEFAULT_RATE_PER_MIN};
+
 /// EGON's production endpoint.
 pub const DEFAULT_URL: &str = "https://api.isklad.com/rest/v1";
 
-/// EGON's documented limit: requests per minute per `auth_id`.
-pub const DEFAULT_RATE_PER_MIN: usize = 180;
-
 /// The default time zone of EGON's `change_timestamp` (`[egon] timezone`).
 pub const EGON_TZ: chrono_tz::Tz = chrono_tz::Europe::Bratislava;
-
-/// The `Y-m-d H:i:s` format EGON uses for date-times.
-pub const DATETIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
-
-/// The numeric codes of the EGON client API.
-pub mod codes {
-    /// `auth_status`: credentials accepted.
-    pub const AUTH_ACCEPTED: i64 = 201;
-    /// `auth_status`: credentials refused.
-    pub const AUTH_UNAUTHORIZED: i64 = 202;
-    /// `auth_status` / `resp_code`: the request does not match the structure.
-    pub const BAD_REQUEST: i64 = 301;
-    /// `resp_code`: OK.
-    pub const OK: i64 = 200;
-    /// `resp_code`: unknown `req_method`.
-    pub const METHOD_NOT_FOUND: i64 = 302;
-    /// `resp_code`: the operation is not allowed (e.g. cancelling a shipped order).
-    pub const NOT_ALLOWED: i64 = 303;
-    /// `resp_code`: entry created.
-    pub const CREATED: i64 = 401;
-    /// `resp_code`: entry updated.
-    pub const UPDATED: i64 = 402;
-    /// `resp_code`: content found and returned.
-    pub const FOUND: i64 = 403;
-    /// `resp_code`: content not found.
-    pub const NOT_FOUND: i64 = 404;
-    /// `resp_code`: too many requests.
-    pub const TOO_MANY_REQUESTS: i64 = 429;
-    /// `resp_code`: server error.
-    pub const SERVER_ERROR: i64 = 500;
-
-    /// The documented text for a code (`"403: Content Found"` style without the number).
-    pub fn text(code: i64) -> &'static str {
-        match code {
-            OK => "OK",
-            AUTH_ACCEPTED => "Auth Accepted",
-            AUTH_UNAUTHORIZED => "Unauthorized",
-            BAD_REQUEST => "Bad Request",
-            METHOD_NOT_FOUND => "Method Not Found",
-            NOT_ALLOWED => "Method Not Allowed",
-            CREATED => "Entry Created",
-            UPDATED => "Entry Updated",
-            FOUND => "Content Found",
-            NOT_FOUND => "Content Not Found",
-            TOO_MANY_REQUESTS => "Too Many Requests",
-            SERVER_ERROR => "Error",
-            _ => "Unknown",
-        }
-    }
-}
 
 /// Connection settings for one EGON account.
 #[derive(Debug, Clone)]
@@ -417,13 +366,7 @@ impl EgonClient {
 
     /// One HTTP round trip, classified.
     async fn attempt(&self, method: &'static str, body: String, attempt: u32) -> Attempt {
-        let sent = self
-            .http
-            .post(&self.cfg.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
+        let sent = send_json(self.http.post(&self.cfg.url), body).await;
         let resp = match sent {
             Ok(r) => r,
             Err(source) => {

@@ -200,34 +200,7 @@ impl OrderStatus {
     }
 }
 
-/// The documented order statuses (a selection of EGON's code list).
-pub const ORDER_STATUSES: &[(i64, &str)] = &[
-    (0, "data received"),
-    (1, "awaiting reservation"),
-    (2, "waiting for packing"),
-    (3, "being finalized"),
-    (4, "packed, waiting for dispatch"),
-    (5, "shipped"),
-    (6, "completed"),
-    (7, "ready for pickup"),
-    (9, "cancelled"),
-    (10, "problem"),
-    (13, "delivered, COD on the way"),
-    (14, "undelivered"),
-    (15, "undelivered and cancelled"),
-    (16, "delivered (COD received)"),
-    (19, "picked up by customer"),
-    (55, "deleted"),
-    (56, "cancelled, missing goods"),
-];
-
-/// The documented name of a status id.
-pub fn status_name(status_id: i64) -> Option<&'static str> {
-    ORDER_STATUSES
-        .iter()
-        .find(|(id, _)| *id == status_id)
-        .map(|(_, name)| *name)
-}
+pub use crate::vendor_docs::egon::{status_name, ORDER_STATUSES};
 
 /// One line of a new order.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -9,7 +9,7 @@ pub const MAX_DECODE_RETRIES: u32 = 2;
 
 /// The warning text IMSKLAD answers when `update_order` could not change the
 /// goods of an order that is already being assembled.
-pub const WARNING_GOODS_NOT_SAVED: &str = "The order in the assembly process(goods not saved)";
+pub use crate::vendor_docs::imsklad::WARNING_GOODS_NOT_SAVED;
 
 /// Errors of the IMSKLAD client; each carries the action it happened in.
 #[derive(Debug, thiserror::Error)]

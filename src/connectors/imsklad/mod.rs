@@ -12,7 +12,7 @@
 //! too, within the [`HttpPolicy`]; undecodable bodies at most
 //! [`MAX_DECODE_RETRIES`] times.
 
-use crate::connectors::http::{request_id, snippet, HttpPolicy};
+use crate::connectors::http::{request_id, send_json, snippet, HttpPolicy};
 use crate::lenient;
 use crate::progress::Progress;
 use crate::secret::Secret;
@@ -292,15 +292,8 @@ impl ImskladClient {
             timeout: source.is_timeout(),
             source,
         };
-        let response = self
-            .http
-            .post(&self.cfg.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("X-Request-Id", rid)
-            .body(body)
-            .send()
-            .await
-            .map_err(transport)?;
+        let request = self.http.post(&self.cfg.url).header("X-Request-Id", rid);
+        let response = send_json(request, body).await.map_err(transport)?;
         let status = response.status();
         let cap = if action == "get_billing" {
             crate::connectors::http::body_caps::IMSKLAD_BILLING
@@ -659,7 +652,7 @@ mod tests {
         let p: Preorder =
             serde_json::from_value(data_of(ex::ADD_PREORDER_REQUEST)).expect("add_preorder");
         assert_eq!(
-            (p.kind, p.date, p.need_pickup),
+            (p.kind, p.date, p.extra.need_pickup),
             (0, Some(1_565_397_798), Some(1))
         );
         let p2: Preorder =

@@ -1,6 +1,7 @@
 //! IMSKLAD wire types: configuration, money at the wire, goods, orders, preorders and documents.
 
 use super::*;
+use crate::lenient::opt;
 
 /// Connection settings of the IMSKLAD client.
 #[derive(Debug, Clone)]
@@ -78,11 +79,7 @@ pub struct Good {
     /// Name.
     pub name: String,
     /// Description.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub description: Option<String>,
     /// Retail price, kopecks (`price`, rubles on the wire).
     #[serde(rename = "price", with = "money")]
@@ -91,53 +88,25 @@ pub struct Good {
     #[serde(rename = "cost", with = "money")]
     pub cost_kop: i64,
     /// External picture URL.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub image: Option<String>,
     /// Weight, grams.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub weight: Option<i64>,
     /// Width, mm.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub width: Option<i64>,
     /// Height, mm.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub height: Option<i64>,
     /// Length, mm.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub length: Option<i64>,
     /// Colour id from the doc's colour table.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub color: Option<i64>,
     /// Size (`XL`, `10 см x 20 см`).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub size: Option<String>,
 }
 
@@ -193,32 +162,16 @@ impl OrderGood {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AddressObj {
     /// City.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub city: Option<String>,
     /// Street.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub street: Option<String>,
     /// House.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub house: Option<String>,
     /// Flat.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub room: Option<String>,
 }
 
@@ -231,83 +184,39 @@ pub struct Order {
     #[serde(deserialize_with = "lenient::id")]
     pub id: String,
     /// Partner order GUID, echoed back by the WMS.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub guid: Option<String>,
     /// Comma-separated tags (`call`, `nosms`, `problem`).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub tags: Option<String>,
     /// Customer's full name.
     pub name: String,
     /// Customer e-mail.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub email: Option<String>,
     /// Customer phone.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub phone: Option<String>,
     /// Second phone.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub phone2: Option<String>,
     /// Post code.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub post_code: Option<String>,
     /// Delivery address.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub address: Option<String>,
     /// Latitude of the address.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_float"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::float")]
     pub address_lat: Option<f64>,
     /// Longitude of the address.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_float"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::float")]
     pub address_lng: Option<f64>,
     /// Customer's comment.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub comment: Option<String>,
     /// Shop's comment.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub owner_comment: Option<String>,
     /// Discount, kopecks (`discount`).
     #[serde(rename = "discount", with = "money")]
@@ -319,97 +228,45 @@ pub struct Order {
     #[serde(rename = "total_paid", with = "money")]
     pub total_paid_kop: i64,
     /// Delivery type id (4 Russian Post, 16 CDEK, 22 Grastin, 62 BoxBerry, 113 Peshkariki).
-    #[serde(
-        default,
-        alias = "delivery_type_id",
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    #[serde(alias = "delivery_type_id")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub delivery_type: Option<i64>,
     /// Delivery window start (unix).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub delivery_date_from: Option<i64>,
     /// Delivery window end (unix).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub delivery_date_to: Option<i64>,
     /// Shipment date (unix).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub shipment_date: Option<i64>,
     /// Courier id.
-    #[serde(
-        default,
-        alias = "delivery_courier_id",
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    #[serde(alias = "delivery_courier_id")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub courier: Option<i64>,
     /// 1 when cancelled, 0 otherwise.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub is_canceled: Option<i64>,
     /// Tracking flag (unused by IMSKLAD today).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub tracked: Option<i64>,
     /// Carrier tracking number.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub track: Option<String>,
     /// Tracking status (unused by IMSKLAD today).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub track_status: Option<String>,
     /// Tracking update time (unix, unused by IMSKLAD today).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub track_update: Option<i64>,
     /// Delivery city id.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub city_id: Option<i64>,
     /// Carrier pickup point code.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub pickup_point: Option<String>,
     /// Carrier city code.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub courier_city_code: Option<String>,
     /// Address in parts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -464,90 +321,58 @@ impl Order {
     }
 }
 
-/// A supplier preorder (`preorder` / `add_preorder`, `update_preorder`).
-///
-/// The document date is sent as `owner_date` by `add_preorder` and as `date`
-/// by `update_preorder`, as the doc spells them; both are read back.
+/// A supplier preorder or a stock document: the documented fields both
+/// have, and `extra`, the fields of one kind only ([`Pickup`] for preorders).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Preorder {
+pub struct Document<P> {
     /// Partner document id.
     #[serde(deserialize_with = "lenient::id")]
     pub id: String,
     /// Document code.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
     pub code: Option<String>,
-    /// 0 inbound from the supplier, 1 return to the supplier.
+    /// Preorder: 0 inbound from the supplier, 1 return to the supplier;
+    /// document: 0 receipt, 1 write-off.
     #[serde(rename = "type", deserialize_with = "lenient::int")]
     pub kind: i64,
-    /// Document date (unix).
-    #[serde(
-        default,
-        alias = "owner_date",
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
+    /// Document date (unix); `add_preorder` spells it `owner_date`.
+    #[serde(alias = "owner_date")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
     pub date: Option<i64>,
-    /// 1 when a courier must collect from the supplier.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
-    pub need_pickup: Option<i64>,
-    /// Supplier's address.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
-    pub pickup_address: Option<String>,
-    /// Supplier's contacts.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
-    pub pickup_contacts: Option<String>,
-    /// Supplier's name.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
-    pub supplier_name: Option<String>,
+    /// The fields of this kind of document, on the same level on the wire.
+    #[serde(flatten)]
+    pub extra: P,
     /// Lines.
     #[serde(deserialize_with = "lenient::list")]
     pub goods: Vec<OrderGood>,
 }
 
+/// A supplier preorder (`preorder` / `add_preorder`, `update_preorder`).
+///
+/// The document date is sent as `owner_date` by `add_preorder` and as `date`
+/// by `update_preorder`, as the doc spells them; both are read back.
+pub type Preorder = Document<Pickup>;
+
 /// A stock document (`doc` / `add_doc`, `update_doc`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Doc {
-    /// Partner document id.
-    #[serde(deserialize_with = "lenient::id")]
-    pub id: String,
-    /// Document code.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_id_keep_empty"
-    )]
-    pub code: Option<String>,
-    /// 0 receipt, 1 write-off.
-    #[serde(rename = "type", deserialize_with = "lenient::int")]
-    pub kind: i64,
-    /// Document date (unix).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_int"
-    )]
-    pub date: Option<i64>,
-    /// Lines.
-    #[serde(deserialize_with = "lenient::list")]
-    pub goods: Vec<OrderGood>,
+pub type Doc = Document<NoExtra>;
+
+/// The pickup fields of a preorder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pickup {
+    /// 1 when a courier must collect from the supplier.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::int")]
+    pub need_pickup: Option<i64>,
+    /// Supplier's address.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
+    pub pickup_address: Option<String>,
+    /// Supplier's contacts.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
+    pub pickup_contacts: Option<String>,
+    /// Supplier's name.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt::text")]
+    pub supplier_name: Option<String>,
 }
+
+/// No fields beyond the common ones (stock documents).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoExtra {}

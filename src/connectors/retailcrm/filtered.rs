@@ -11,11 +11,9 @@
 //! the other filter or upload without reading.
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 
-use super::{
-    is_last_page, with_page, Call, InventoriesAnswer, InventoryOffer, OfferKey, RetailCrmClient,
-    RetailCrmError,
-};
+use super::{with_page, InventoryOffer, OfferKey, RetailCrmClient, RetailCrmError};
 
 /// The longest request URL a filtered read builds (8 KB: what common web
 /// servers and proxies accept in a request line).
@@ -119,7 +117,6 @@ impl RetailCrmClient {
         filter: InventoryFilter,
         values: &[String],
     ) -> Result<FilteredRead, RetailCrmError> {
-        const ENDPOINT: &str = "/store/inventories";
         if values.is_empty() {
             return Ok(FilteredRead::Offers(Vec::new()));
         }
@@ -142,34 +139,24 @@ impl RetailCrmClient {
             Err(e) => return Err(e),
         };
         let mut all = Vec::new();
-        let mut next = Some(first);
-        let mut page = 1;
-        loop {
-            let answer: InventoriesAnswer = match next.take() {
-                Some(a) => a,
-                None => {
-                    let query = with_page(&base, page, limit);
-                    self.call(ENDPOINT, Call::Get(&query)).await?
-                }
-            };
-            let done = is_last_page(&answer.pagination, page, answer.offers.len(), limit);
-            for offer in answer.offers {
+        let walk = self.walk_inventory(&base, first, limit, |offers| {
+            for offer in offers {
                 let id = offer.id.to_string();
                 let named = match filter {
                     InventoryFilter::Ids => asked.contains(id.as_str()),
                     InventoryFilter::OfferKey => offer.sku(key).is_some_and(|s| asked.contains(s)),
                 };
                 if !named {
-                    return Ok(FilteredRead::NotAccepted(format!(
+                    return ControlFlow::Break(FilteredRead::NotAccepted(format!(
                         "the CRM ignored `{param}` (it answered offer {id}, which was not asked for)"
                     )));
                 }
                 all.push(offer);
             }
-            if done {
-                break;
-            }
-            page += 1;
+            ControlFlow::Continue(())
+        });
+        if let Some(refused) = walk.await? {
+            return Ok(refused);
         }
         Ok(FilteredRead::Offers(all))
     }

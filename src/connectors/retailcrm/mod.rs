@@ -26,6 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Map, Value};
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -150,6 +151,38 @@ impl RetailCrmClient {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Follows `/store/inventories` from its page 1 `first` (read from
+    /// `base` at `limit` items a page) to the last page, handing each page's
+    /// offers to `each` in order. `each` may stop the walk with a value,
+    /// which is answered as `Some`.
+    async fn walk_inventory<B>(
+        &self,
+        base: &[(String, String)],
+        first: InventoriesAnswer,
+        limit: u32,
+        mut each: impl FnMut(Vec<InventoryOffer>) -> ControlFlow<B>,
+    ) -> Result<Option<B>, RetailCrmError> {
+        let mut next = Some(first);
+        let mut page = 1;
+        loop {
+            let answer: InventoriesAnswer = match next.take() {
+                Some(a) => a,
+                None => {
+                    let query = with_page(base, page, limit);
+                    self.call("/store/inventories", Call::Get(&query)).await?
+                }
+            };
+            let done = is_last_page(&answer.pagination, page, answer.items.len(), limit);
+            if let ControlFlow::Break(value) = each(answer.items) {
+                return Ok(Some(value));
+            }
+            if done {
+                return Ok(None);
+            }
+            page += 1;
+        }
+    }
+
     /// One `/store/inventories` page at the current page size; when the CRM
     /// refuses that size, falls back to [`INVENTORY_FALLBACK_LIMIT`] (once per
     /// client, with a log line) and asks again. Answers the page and the size
@@ -259,8 +292,8 @@ impl RetailCrmClient {
         // The first page settles the page size (250, or 100 once refused);
         // every other page is asked for with the same size.
         let (first, limit) = self.inventory_page(&base, 1).await?;
-        if is_last_page(&first.pagination, 1, first.offers.len(), limit) {
-            return Ok(first.offers);
+        if is_last_page(&first.pagination, 1, first.items.len(), limit) {
+            return Ok(first.items);
         }
         // Pages 2..=`horizon` (the most pages any answer announced) are read
         // until a page turns out to be the last one (`end`).
@@ -271,7 +304,7 @@ impl RetailCrmClient {
         let mut end: Option<u32> = None;
         let mut pages: std::collections::BTreeMap<u32, Vec<InventoryOffer>> =
             std::collections::BTreeMap::new();
-        pages.insert(1, first.offers);
+        pages.insert(1, first.items);
         let mut next = 2u64;
         let mut tasks = tokio::task::JoinSet::new();
         loop {
@@ -303,14 +336,14 @@ impl RetailCrmClient {
                 }
             };
             let answer = answer?;
-            if is_last_page(&answer.pagination, page, answer.offers.len(), limit) {
+            if is_last_page(&answer.pagination, page, answer.items.len(), limit) {
                 end = Some(end.map_or(page, |e| e.min(page)));
             } else {
                 horizon = horizon.max(total(&answer.pagination));
             }
             bar.set_length(u64::from(end.unwrap_or(horizon)));
             bar.inc(1);
-            pages.insert(page, answer.offers);
+            pages.insert(page, answer.items);
         }
         let last = end.unwrap_or(horizon);
         Ok(pages
@@ -334,23 +367,11 @@ impl RetailCrmClient {
             let filter = self.inner.offer_key.inventory_filter();
             base.extend(batch.iter().map(|s| (filter.to_string(), s.clone())));
             let (first, limit) = self.inventory_page(&base, 1).await?;
-            let mut next = Some(first);
-            let mut page = 1;
-            loop {
-                let answer: InventoriesAnswer = match next.take() {
-                    Some(a) => a,
-                    None => {
-                        let query = with_page(&base, page, limit);
-                        self.call("/store/inventories", Call::Get(&query)).await?
-                    }
-                };
-                let done = is_last_page(&answer.pagination, page, answer.offers.len(), limit);
-                all.extend(answer.offers);
-                if done {
-                    break;
-                }
-                page += 1;
-            }
+            let walk = self.walk_inventory(&base, first, limit, |offers| {
+                all.extend(offers);
+                ControlFlow::<()>::Continue(())
+            });
+            walk.await?;
         }
         Ok(all)
     }
@@ -441,24 +462,19 @@ impl RetailCrmClient {
 
     /// One page of catalogue products (`limit` ∈ {20, 50, 100}).
     pub async fn products(&self, page: u32, limit: u32) -> Result<Paged<Product>, RetailCrmError> {
-        self.catalogue_page("/store/products", page, limit, |a: ProductsAnswer| {
-            (a.products, a.pagination)
-        })
-        .await
+        self.catalogue_page("/store/products", page, limit).await
     }
 
-    /// One page of a catalogue list endpoint, split into items and pagination.
-    async fn catalogue_page<A: DeserializeOwned, T>(
+    /// One page of a catalogue list endpoint.
+    async fn catalogue_page<T: Listed>(
         &self,
         endpoint: &str,
         page: u32,
         limit: u32,
-        split: fn(A) -> (Vec<T>, Pagination),
     ) -> Result<Paged<T>, RetailCrmError> {
         let query = self.paged_query(page, limit)?;
-        let answer: A = self.call(endpoint, Call::Get(&query)).await?;
-        let (items, pagination) = split(answer);
-        Ok(Paged { items, pagination })
+        let answer: ListAnswer<T> = self.call(endpoint, Call::Get(&query)).await?;
+        Ok(answer.into_page())
     }
 
     /// One page of product groups.
@@ -467,10 +483,8 @@ impl RetailCrmClient {
         page: u32,
         limit: u32,
     ) -> Result<Paged<ProductGroup>, RetailCrmError> {
-        self.catalogue_page("/store/product-groups", page, limit, |a: GroupsAnswer| {
-            (a.product_group, a.pagination)
-        })
-        .await
+        self.catalogue_page("/store/product-groups", page, limit)
+            .await
     }
 
     /// One page of product properties.
@@ -479,13 +493,8 @@ impl RetailCrmClient {
         page: u32,
         limit: u32,
     ) -> Result<Paged<ProductProperty>, RetailCrmError> {
-        self.catalogue_page(
-            "/store/products/properties",
-            page,
-            limit,
-            |a: PropertiesAnswer| (a.properties, a.pagination),
-        )
-        .await
+        self.catalogue_page("/store/products/properties", page, limit)
+            .await
     }
 
     /// Orders with the given external ids (batches of 100 ids, every page of each).
@@ -512,14 +521,14 @@ impl RetailCrmClient {
             let mut page = 1;
             loop {
                 let query = with_page(&base, page, ORDERS_PAGE_LIMIT);
-                let answer: OrdersAnswer = self.call(endpoint, Call::Get(&query)).await?;
+                let answer: ListAnswer<RawOrder> = self.call(endpoint, Call::Get(&query)).await?;
                 let done = is_last_page(
                     &answer.pagination,
                     page,
-                    answer.orders.len(),
+                    answer.items.len(),
                     ORDERS_PAGE_LIMIT,
                 );
-                for raw in answer.orders {
+                for raw in answer.items {
                     all.push(raw.into_order(endpoint)?);
                 }
                 if done {
@@ -545,10 +554,11 @@ impl RetailCrmClient {
                 query.push(("filter[sinceId]".to_string(), id.to_string()));
             }
             let query = with_page(&query, 1, HISTORY_PAGE_LIMIT);
-            let answer: HistoryAnswer = self.call("/orders/history", Call::Get(&query)).await?;
-            let last = answer.history.iter().map(|h| h.id).max();
+            let answer: ListAnswer<HistoryEntry> =
+                self.call("/orders/history", Call::Get(&query)).await?;
+            let last = answer.items.iter().map(|h| h.id).max();
             let fresh: Vec<HistoryEntry> = answer
-                .history
+                .items
                 .into_iter()
                 .filter(|h| cursor.is_none_or(|c| h.id > c))
                 .collect();
@@ -588,14 +598,14 @@ impl RetailCrmClient {
 
     /// All order statuses (the answer is an object keyed by code).
     pub async fn statuses(&self) -> Result<Vec<Status>, RetailCrmError> {
-        let a: StatusesAnswer = self.call("/reference/statuses", Call::Get(&[])).await?;
-        Ok(a.statuses)
+        let a: ListAnswer<Status> = self.call("/reference/statuses", Call::Get(&[])).await?;
+        Ok(a.items)
     }
 
     /// All stores.
     pub async fn stores(&self) -> Result<Vec<Store>, RetailCrmError> {
-        let a: StoresAnswer = self.call("/reference/stores", Call::Get(&[])).await?;
-        Ok(a.stores)
+        let a: ListAnswer<Store> = self.call("/reference/stores", Call::Get(&[])).await?;
+        Ok(a.items)
     }
 
     fn paged_query(&self, page: u32, limit: u32) -> Result<Vec<(String, String)>, RetailCrmError> {
@@ -887,7 +897,7 @@ mod tests {
         let a: InventoriesAnswer =
             serde_json::from_value(interpret("/x", 200, body).unwrap()).unwrap();
         assert_eq!(a.pagination.total_page_count, Some(1));
-        let o = &a.offers[0];
+        let o = &a.items[0];
         assert_eq!(
             (o.id, o.sku(OfferKey::ExternalId), o.sku(OfferKey::XmlId)),
             (11, Some("1001"), Some("x-1"))
@@ -896,8 +906,8 @@ mod tests {
         assert_eq!(o.store_quantity("main"), Some(3.0));
         assert_eq!(o.stores[0].purchase_price_kop, Some(1029));
         assert_eq!(o.store_quantity("nowhere"), None);
-        assert_eq!(a.offers[1].sku(OfferKey::ExternalId), None);
-        assert!(a.offers[1].stores.is_empty());
+        assert_eq!(a.items[1].sku(OfferKey::ExternalId), None);
+        assert!(a.items[1].stores.is_empty());
     }
 
     #[test]
@@ -908,9 +918,9 @@ mod tests {
             "createdAt":"2026-11-20 10:00:00","payments":[],"customFields":[],
             "delivery":{"code":"courier","cost":300.0,"data":[]},
             "items":[{"id":1,"quantity":2.0,"initialPrice":999.95,"offer":{"id":11,"externalId":"A-1","xmlId":"x-1"},"properties":[]}]}]}"#;
-        let a: OrdersAnswer =
+        let a: ListAnswer<RawOrder> =
             serde_json::from_value(interpret("/orders", 200, body).unwrap()).unwrap();
-        let mut orders = a.orders.into_iter();
+        let mut orders = a.items.into_iter();
         let o = orders.next().unwrap().into_order("/orders").unwrap();
         assert_eq!(o.external_id.as_deref(), Some("S-1"));
         assert!(!o.shipped);
@@ -938,14 +948,10 @@ mod tests {
         let body = r#"{"success":true,"statuses":{
             "new":{"name":"Новый","code":"new","active":true,"ordering":10,"group":"new"},
             "cancel-other":{"name":"Отменен","code":"cancel-other","active":true,"ordering":200,"group":"cancel"}}}"#;
-        let a: StatusesAnswer =
+        let a: ListAnswer<Status> =
             serde_json::from_value(interpret("/x", 200, body).unwrap()).unwrap();
-        assert_eq!(a.statuses.len(), 2);
-        let cancel = a
-            .statuses
-            .iter()
-            .find(|s| s.code == "cancel-other")
-            .unwrap();
+        assert_eq!(a.items.len(), 2);
+        let cancel = a.items.iter().find(|s| s.code == "cancel-other").unwrap();
         assert_eq!(
             (cancel.group.as_str(), cancel.ordering),
             ("cancel", Some(200))

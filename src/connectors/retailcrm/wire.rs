@@ -1,6 +1,7 @@
 //! RetailCRM parsing helpers and the raw answer shapes the client decodes.
 
 use super::*;
+use serde::de;
 
 pub use crate::money::{kop_to_money, money_to_kop};
 
@@ -90,17 +91,74 @@ pub(super) fn encode_segment(segment: &str) -> String {
 // Raw answers
 // ---------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-pub(super) struct InventoriesAnswer {
-    #[serde(default, deserialize_with = "lenient::list")]
-    pub(super) offers: Vec<InventoryOffer>,
-    #[serde(default)]
+/// An item type that list answers carry under one documented key.
+pub(super) trait Listed: DeserializeOwned {
+    /// The answer's key of the list (`offers`, `productGroup`, …).
+    const KEY: &'static str;
+    /// Whether the answer has a `pagination` block sverka reads.
+    const PAGED: bool;
+}
+
+macro_rules! listed {
+    ($($item:ty => $key:literal, $paged:literal;)*) => {
+        $(impl Listed for $item {
+            const KEY: &'static str = $key;
+            const PAGED: bool = $paged;
+        })*
+    };
+}
+
+listed! {
+    InventoryOffer => "offers", true;
+    Product => "products", true;
+    ProductGroup => "productGroup", true;
+    ProductProperty => "properties", true;
+    HistoryEntry => "history", true;
+    RawOrder => "orders", true;
+    Status => "statuses", false;
+    Store => "stores", false;
+}
+
+/// A list answer: the items under [`Listed::KEY`] (read like
+/// [`lenient::list`]: absent, null or `{}` is empty) and, for paged lists,
+/// the `pagination` block (absent is the default).
+pub(super) struct ListAnswer<T> {
+    pub(super) items: Vec<T>,
     pub(super) pagination: Pagination,
 }
 
-#[derive(Deserialize)]
+impl<T> ListAnswer<T> {
+    /// The answer as a page of items.
+    pub(super) fn into_page(self) -> Paged<T> {
+        Paged {
+            items: self.items,
+            pagination: self.pagination,
+        }
+    }
+}
+
+impl<'de, T: Listed> Deserialize<'de> for ListAnswer<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut answer = Map::<String, Value>::deserialize(d)?;
+        let items = match answer.remove(T::KEY) {
+            Some(list) => lenient::list(list).map_err(de::Error::custom)?,
+            None => Vec::new(),
+        };
+        let pagination = match answer.remove("pagination") {
+            Some(block) if T::PAGED => Pagination::deserialize(block).map_err(de::Error::custom)?,
+            _ => Pagination::default(),
+        };
+        Ok(ListAnswer { items, pagination })
+    }
+}
+
+/// `GET /store/inventories`.
+pub(super) type InventoriesAnswer = ListAnswer<InventoryOffer>;
+
+/// An offer an answer names by its ids (`notFoundOffers[]`, `items[].offer`).
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct NotFoundOffer {
+pub(super) struct RawOfferRef {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub(super) id: Option<i64>,
     #[serde(default, deserialize_with = "lenient::opt_id")]
@@ -115,77 +173,13 @@ pub(super) struct UploadAnswer {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub(super) processed_offers_count: Option<i64>,
     #[serde(default, deserialize_with = "lenient::list")]
-    pub(super) not_found_offers: Vec<NotFoundOffer>,
+    pub(super) not_found_offers: Vec<RawOfferRef>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ModuleAnswer {
     pub(super) integration_module: Option<IntegrationModule>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct ProductsAnswer {
-    #[serde(default, deserialize_with = "lenient::list")]
-    pub(super) products: Vec<Product>,
-    #[serde(default)]
-    pub(super) pagination: Pagination,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct GroupsAnswer {
-    #[serde(default, deserialize_with = "lenient::list")]
-    pub(super) product_group: Vec<ProductGroup>,
-    #[serde(default)]
-    pub(super) pagination: Pagination,
-}
-
-#[derive(Deserialize)]
-pub(super) struct PropertiesAnswer {
-    #[serde(default, deserialize_with = "lenient::list")]
-    pub(super) properties: Vec<ProductProperty>,
-    #[serde(default)]
-    pub(super) pagination: Pagination,
-}
-
-#[derive(Deserialize)]
-pub(super) struct StatusesAnswer {
-    #[serde(default, deserialize_with = "lenient::list")]
-    pub(super) statuses: Vec<Status>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct StoresAnswer {
-    #[serde(default, deserialize_with = "lenient::list")]
-    pub(super) stores: Vec<Store>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct HistoryAnswer {
-    #[serde(default, deserialize_with = "lenient::list")]
-    pub(super) history: Vec<HistoryEntry>,
-    #[serde(default)]
-    pub(super) pagination: Pagination,
-}
-
-#[derive(Deserialize)]
-pub(super) struct OrdersAnswer {
-    #[serde(default, deserialize_with = "lenient::list")]
-    pub(super) orders: Vec<RawOrder>,
-    #[serde(default)]
-    pub(super) pagination: Pagination,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct RawOfferRef {
-    #[serde(default, deserialize_with = "lenient::opt_int")]
-    pub(super) id: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_id")]
-    pub(super) external_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_id")]
-    pub(super) xml_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -259,11 +253,7 @@ impl RawOrder {
             .items
             .into_iter()
             .map(|item| {
-                let offer = item.offer.unwrap_or(RawOfferRef {
-                    id: None,
-                    external_id: None,
-                    xml_id: None,
-                });
+                let offer = item.offer.unwrap_or_default();
                 CrmItem {
                     offer_id: offer.id,
                     offer_external_id: offer.external_id,

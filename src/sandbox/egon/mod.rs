@@ -16,6 +16,7 @@ use crate::lenient;
 use crate::sandbox::common::{instrument, RateWindow, SandboxControl};
 use crate::secret::Secret;
 use crate::server::{spawn, RunningServer};
+use crate::vendor_docs::egon::{codes, status_name, DATETIME_FORMAT};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -28,7 +29,6 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use wire::{codes, status_name, DATETIME_FORMAT};
 
 /// The EGON client API documentation's sample callback request, verbatim.
 pub const SAMPLE_CALLBACK_REQUEST: &str =
@@ -67,7 +67,6 @@ pub const CREATE_ORDER_MANDATORY: &[&str] = &[
 ];
 
 mod state;
-pub mod wire;
 pub use state::*;
 mod server;
 pub use server::*;

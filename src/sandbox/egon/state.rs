@@ -154,7 +154,7 @@ impl EgonState {
             auth_id: auth_id.to_string(),
             auth_key: Secret::new(auth_key),
             auth_token: Secret::new(auth_token),
-            rate_per_min: wire::DEFAULT_RATE_PER_MIN,
+            rate_per_min: crate::vendor_docs::egon::DEFAULT_RATE_PER_MIN,
             rate_window: Duration::from_secs(60),
             windows: HashMap::new(),
             cards: BTreeMap::new(),

@@ -6,7 +6,7 @@ use super::*;
 /// quirk, a string with two decimals (`"-50.00"`).
 /// Amounts too large for an exact JSON number also go out as such strings.
 pub fn amount_json(kop: i64, as_string: bool) -> Value {
-    match wire::to_rubles(kop) {
+    match crate::money::to_rubles(kop) {
         Some(n) if !as_string => Value::Number(n),
         _ => {
             let sign = if kop < 0 { "-" } else { "" };

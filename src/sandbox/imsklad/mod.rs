@@ -63,8 +63,7 @@ pub const CODE_BAD_DATA: i64 = 3;
 /// Error code 4: operation not performed.
 pub const CODE_NOT_PERFORMED: i64 = 4;
 
-pub mod wire;
-use wire::WARNING_GOODS_NOT_SAVED;
+use crate::vendor_docs::imsklad::WARNING_GOODS_NOT_SAVED;
 mod state;
 pub use state::*;
 mod server;

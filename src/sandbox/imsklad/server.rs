@@ -337,24 +337,12 @@ pub(super) fn add_order(state: &mut ImskladState, data: &Value) -> Result<String
         ));
     }
     check_lines(state, &order.goods)?;
-    let wms_id = state.allocate_id();
     let status = if order.is_cancelled() {
         STATUS_CANCELLED
     } else {
         0
     };
-    if ImskladState::holds_reservation(status) {
-        state.reserve(&order.goods, 1);
-    }
-    state.orders.insert(
-        order.id.clone(),
-        SandboxOrder {
-            wms_id,
-            status,
-            order,
-        },
-    );
-    Ok(ok_id(wms_id))
+    Ok(ok_id(state.insert_order(order, status)))
 }
 
 pub(super) fn update_order(state: &mut ImskladState, data: &Value) -> Result<String, ApiFail> {

@@ -359,6 +359,12 @@ impl ImskladState {
         if let Some(missing) = self.unknown_line(&order.goods) {
             return Err(SandboxError::UnknownLine(missing));
         }
+        Ok(self.insert_order(order, status))
+    }
+
+    /// Books a new order (checked by the caller) with a status: gives it a
+    /// WMS id, reserves its goods when the status holds them, and answers the id.
+    pub(super) fn insert_order(&mut self, order: Order, status: i64) -> i64 {
         let wms_id = self.allocate_id();
         if Self::holds_reservation(status) {
             self.reserve(&order.goods, 1);
@@ -371,7 +377,7 @@ impl ImskladState {
                 order,
             },
         );
-        Ok(wms_id)
+        wms_id
     }
 
     /// An order by partner id.

@@ -101,8 +101,7 @@ impl RetailCrmStrictness {
 mod model;
 pub use model::*;
 mod http;
-mod wire;
-use wire::money_to_kop;
+use crate::money::money_to_kop;
 mod orders;
 mod state;
 mod stock;

@@ -1,5 +1,5 @@
-//! EGON wire constants the sandbox answers with, written from the EGON client
-//! API documentation (codes, order statuses, date-time format, rate limit).
+//! EGON client API documentation: the response codes, the order statuses,
+//! the date-time format and the rate limit.
 
 /// EGON's documented limit: requests per minute per `auth_id`.
 pub const DEFAULT_RATE_PER_MIN: usize = 180;
@@ -7,7 +7,7 @@ pub const DEFAULT_RATE_PER_MIN: usize = 180;
 /// The `Y-m-d H:i:s` format EGON uses for date-times.
 pub const DATETIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
-/// The numeric `auth_status` / `resp_code` values of the EGON client API.
+/// The numeric codes of the EGON client API.
 pub mod codes {
     /// `auth_status`: credentials accepted.
     pub const AUTH_ACCEPTED: i64 = 201;
@@ -19,7 +19,7 @@ pub mod codes {
     pub const OK: i64 = 200;
     /// `resp_code`: unknown `req_method`.
     pub const METHOD_NOT_FOUND: i64 = 302;
-    /// `resp_code`: the operation is not allowed.
+    /// `resp_code`: the operation is not allowed (e.g. cancelling a shipped order).
     pub const NOT_ALLOWED: i64 = 303;
     /// `resp_code`: entry created.
     pub const CREATED: i64 = 401;
@@ -34,7 +34,7 @@ pub mod codes {
     /// `resp_code`: server error.
     pub const SERVER_ERROR: i64 = 500;
 
-    /// The documented text of a code (what follows `"403: "` in a message).
+    /// The documented text for a code (`"403: Content Found"` style without the number).
     pub fn text(code: i64) -> &'static str {
         match code {
             OK => "OK",
@@ -54,8 +54,8 @@ pub mod codes {
     }
 }
 
-/// The order statuses the sandbox knows, with their documented names.
-const ORDER_STATUSES: &[(i64, &str)] = &[
+/// The documented order statuses (a selection of EGON's code list).
+pub const ORDER_STATUSES: &[(i64, &str)] = &[
     (0, "data received"),
     (1, "awaiting reservation"),
     (2, "waiting for packing"),
