@@ -242,15 +242,21 @@ fn read_lines(df: &DataFrame) -> Result<Vec<Line<'_>>> {
             amount_kop: amounts[i],
         })
         .collect();
-    lines.sort_by_key(|l| l.id);
-    if let Some(w) = lines.windows(2).find(|w| w[0].id == w[1].id) {
-        return Err(ReconcileError::DuplicateKey {
+    in_id_order(&mut lines, |l| l.id)?;
+    Ok(lines)
+}
+
+/// Sorts billing `lines` by `id`; a repeated id is an input error.
+pub(super) fn in_id_order<T>(lines: &mut [T], id: impl Fn(&T) -> i64) -> Result<()> {
+    lines.sort_by_key(&id);
+    match lines.windows(2).find(|w| id(&w[0]) == id(&w[1])) {
+        Some(w) => Err(ReconcileError::DuplicateKey {
             frame: "lines",
             column: "id",
-            key: w[0].id.to_string(),
-        });
+            key: id(&w[0]).to_string(),
+        }),
+        None => Ok(()),
     }
-    Ok(lines)
 }
 
 /// The shop's orders: looked up by id (hash map) and listed in id order.

@@ -73,14 +73,7 @@ fn read_lines(df: &DataFrame) -> Result<Vec<Line<'_>>> {
             comment: comments[i].unwrap_or(""),
         })
         .collect();
-    lines.sort_by_key(|l| l.id);
-    if let Some(w) = lines.windows(2).find(|w| w[0].id == w[1].id) {
-        return Err(ReconcileError::DuplicateKey {
-            frame: "lines",
-            column: "id",
-            key: w[0].id.to_string(),
-        });
-    }
+    super::in_id_order(&mut lines, |l| l.id)?;
     Ok(lines)
 }
 

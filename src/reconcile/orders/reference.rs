@@ -26,13 +26,7 @@ struct WmsOrder<'a> {
     total_kop: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct CrmOrder<'a> {
-    status: &'a str,
-    shipped: bool,
-    track: Option<&'a str>,
-    total_kop: i64,
-}
+use super::sources::CrmOrder;
 
 /// Goods per order: order_id → sku → quantity (repeated lines summed).
 type Goods<'a> = BTreeMap<&'a str, BTreeMap<&'a str, i64>>;
@@ -96,19 +90,9 @@ fn read_wms(df: &DataFrame) -> Result<BTreeMap<&str, WmsOrder<'_>>> {
 }
 
 fn read_crm(df: &DataFrame) -> Result<BTreeMap<&str, CrmOrder<'_>>> {
-    let input = Input::new(df, "crm_orders");
-    let ids = input.strings("order_id")?;
-    let status = input.strings("crm_status")?;
-    let shipped = input.bools("crm_shipped")?;
-    let track = input.opt_strings("track")?;
-    let total = input.ints("total_kop")?;
-    let rows = (0..ids.len()).map(|i| CrmOrder {
-        status: status[i],
-        shipped: shipped[i],
-        track: track[i],
-        total_kop: total[i],
-    });
-    keyed("crm_orders", ids, rows)
+    let c = super::sources::CrmColumns::read(df)?;
+    let rows = (0..c.ids.len()).map(|i| c.order(i));
+    keyed("crm_orders", c.ids.clone(), rows)
 }
 
 fn read_goods<'a>(df: &'a DataFrame, frame_name: &'static str) -> Result<Goods<'a>> {

@@ -225,22 +225,43 @@ fn read_wms(df: &DataFrame) -> Result<Keyed<'_, WmsOrder<'_>>> {
     Keyed::new("wms_orders", df, c.ids, rows)
 }
 
-fn read_crm(df: &DataFrame) -> Result<Keyed<'_, CrmOrder<'_>>> {
-    let input = Input::new(df, "crm_orders");
-    let ids = input.strings("order_id")?;
-    let status = input.strings("crm_status")?;
-    let shipped = input.bools("crm_shipped")?;
-    let track = input.opt_strings("track")?;
-    let total = input.ints("total_kop")?;
-    let rows = (0..ids.len())
-        .map(|i| CrmOrder {
-            status: status[i],
-            shipped: shipped[i],
-            track: track[i],
-            total_kop: total[i],
+/// The `crm_orders` frame's columns, read and validated.
+pub(super) struct CrmColumns<'a> {
+    pub(super) ids: Vec<&'a str>,
+    pub(super) status: Vec<&'a str>,
+    pub(super) shipped: Vec<bool>,
+    pub(super) track: Vec<Option<&'a str>>,
+    pub(super) total: Vec<i64>,
+}
+
+impl<'a> CrmColumns<'a> {
+    /// Reads every documented column of `df` (`crm_orders`).
+    pub(super) fn read(df: &'a DataFrame) -> Result<CrmColumns<'a>> {
+        let input = Input::new(df, "crm_orders");
+        Ok(CrmColumns {
+            ids: input.strings("order_id")?,
+            status: input.strings("crm_status")?,
+            shipped: input.bools("crm_shipped")?,
+            track: input.opt_strings("track")?,
+            total: input.ints("total_kop")?,
         })
-        .collect();
-    Keyed::new("crm_orders", df, ids, rows)
+    }
+
+    /// Row `i` as an order.
+    pub(super) fn order(&self, i: usize) -> CrmOrder<'a> {
+        CrmOrder {
+            status: self.status[i],
+            shipped: self.shipped[i],
+            track: self.track[i],
+            total_kop: self.total[i],
+        }
+    }
+}
+
+fn read_crm(df: &DataFrame) -> Result<Keyed<'_, CrmOrder<'_>>> {
+    let c = CrmColumns::read(df)?;
+    let rows = (0..c.ids.len()).map(|i| c.order(i)).collect();
+    Keyed::new("crm_orders", df, c.ids, rows)
 }
 
 /// Goods lines of one order: (sku, quantity) per SKU, repeated lines
