@@ -127,7 +127,9 @@ impl<'a> Writer<'a> {
                     .await;
                 }
             }
-            Err(e) => tracing::warn!(job, error = %e, "could not read unsettled corrections"),
+            Err(e) => {
+                tracing::warn!(job, error = %crate::errors::Chain(&e), "could not read unsettled corrections")
+            }
         }
     }
 }

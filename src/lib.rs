@@ -13,6 +13,7 @@ pub mod config;
 pub mod connectors;
 pub mod db;
 pub mod demo;
+pub mod errors;
 pub mod exit;
 pub mod jobs;
 pub mod json_canon;

@@ -58,7 +58,7 @@ macro_rules! default_queries {
 #[derive(Debug, thiserror::Error)]
 pub enum ShopError {
     /// A query file could not be read.
-    #[error("cannot read shop query {path}: {source}")]
+    #[error("cannot read shop query {path}")]
     ReadQuery {
         /// The file.
         path: String,
@@ -67,7 +67,7 @@ pub enum ShopError {
         source: std::io::Error,
     },
     /// A query failed or returned unexpected columns.
-    #[error("shop query `{query}` failed: {source} (adapt sql/shop/{query}.sql to your schema)")]
+    #[error("shop query `{query}` failed (adapt sql/shop/{query}.sql to your schema)")]
     Query {
         /// The query's file stem.
         query: &'static str,
@@ -77,7 +77,7 @@ pub enum ShopError {
     },
     /// The shop database cannot be reached (closed pool, refused or broken
     /// connection, pool timeout): nothing is wrong with the query itself.
-    #[error("shop database unavailable while running `{query}`: {source}")]
+    #[error("shop database unavailable while running `{query}`")]
     Unavailable {
         /// The query's file stem.
         query: &'static str,

@@ -117,10 +117,10 @@ pub enum ImshopError {
     #[error("IMSHOP: invalid configuration: {0}")]
     Config(String),
     /// The HTTP client could not be built.
-    #[error("IMSHOP: cannot build the HTTP client: {0}")]
+    #[error("IMSHOP: cannot build the HTTP client")]
     Client(#[source] reqwest::Error),
     /// The update could not be encoded as JSON.
-    #[error("IMSHOP: cannot encode the update: {0}")]
+    #[error("IMSHOP: cannot encode the update")]
     Encode(#[source] serde_json::Error),
     /// 401/403: the key or the URL is wrong; stop pushing and alert.
     #[error("IMSHOP: authorization refused (HTTP {status}); check the key and URL with IMSHOP")]

@@ -232,7 +232,7 @@ impl JobLock {
                             }
                             Err(e) => {
                                 // Not renewed this time; the next check reads the row.
-                                tracing::warn!(job = %renew_job, error = %e, "could not renew the job lease");
+                                tracing::warn!(job = %renew_job, error = %crate::errors::Chain(&e), "could not renew the job lease");
                             }
                         }
                     }

@@ -34,7 +34,7 @@ pub enum DbError {
         url: String,
     },
     /// Could not open a connection pool.
-    #[error("cannot connect to {url}: {source}")]
+    #[error("cannot connect to {url}")]
     Connect {
         /// The redacted URL.
         url: String,
@@ -43,7 +43,7 @@ pub enum DbError {
         source: sqlx::Error,
     },
     /// A migration failed.
-    #[error("migrating {url} failed: {source}")]
+    #[error("migrating {url} failed")]
     Migrate {
         /// The redacted URL.
         url: String,
@@ -52,7 +52,7 @@ pub enum DbError {
         source: sqlx::migrate::MigrateError,
     },
     /// A query failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Query {
         /// What sverka was doing.
         what: String,

@@ -321,19 +321,19 @@ pub async fn begin(
                 format!("job `{job}` is already running ({holder}); this run was refused"),
             ))
         }
-        Err(e) => return Err(fail(runs::RunStatus::Failed, e.to_string())),
+        Err(e) => return Err(fail(runs::RunStatus::Failed, crate::errors::chain(&e))),
     };
     let run_id = match runs::start(&ctx.state, job, window, ctx.dry_run, ctx.force).await {
         Ok(id) => id,
         Err(e) => {
             let _ = lock.release().await;
-            return Err(fail(runs::RunStatus::Failed, e.to_string()));
+            return Err(fail(runs::RunStatus::Failed, crate::errors::chain(&e)));
         }
     };
     // We hold the lock, so any run still marked running, and any correction
     // still planned, belongs to a process that died.
     if let Err(e) = runs::mark_abandoned(&ctx.state, job, run_id).await {
-        tracing::warn!(job, error = %e, "could not close abandoned runs");
+        tracing::warn!(job, error = %crate::errors::Chain(&e), "could not close abandoned runs");
     }
     crate::apply::Writer::new(&ctx.state, None)
         .abandon_unsettled(job)
@@ -426,11 +426,11 @@ impl RunGuard {
         };
         let mut error = error;
         if let Err(e) = runs::finish(&ctx.state, self.run_id, status, &end).await {
-            tracing::error!(run = self.run_id, error = %e, "could not record the run's end");
+            tracing::error!(run = self.run_id, error = %crate::errors::Chain(&e), "could not record the run's end");
             error.get_or_insert_with(|| format!("recording the run failed: {e}"));
         }
         if let Err(e) = self.gate.lock().lock().await.release_now().await {
-            tracing::warn!(job = %self.job, error = %e, "could not release the job lock");
+            tracing::warn!(job = %self.job, error = %crate::errors::Chain(&e), "could not release the job lock");
         }
         crate::report::summary::JobSummary {
             job: self.job,

@@ -245,13 +245,13 @@ async fn verdict(shop: &Shop, candidates: &[String], user: &str) -> (String, Ver
         Ok(done) => done,
         Err(e) if e.is_unavailable() => {
             tracing::warn!(
-                error = %e,
+                error = %crate::errors::Chain(&e),
                 "shop database closed or unreachable: scan stays processing; `reconcile scans` re-checks it"
             );
             (fallback, PROCESSING)
         }
         Err(e) => {
-            tracing::warn!(error = %e, "marking code lookup failed: scan stays processing");
+            tracing::warn!(error = %crate::errors::Chain(&e), "marking code lookup failed: scan stays processing");
             (fallback, PROCESSING)
         }
     }

@@ -185,10 +185,10 @@ pub enum ListenerError {
     #[error("{0}")]
     NotFound(String),
     /// The state database failed (temporary: the sender should retry).
-    #[error("state database: {0}")]
+    #[error("state database")]
     Db(#[from] DbError),
     /// The shop database failed (temporary: the sender should retry).
-    #[error("shop database: {0}")]
+    #[error("shop database")]
     Shop(#[from] ShopError),
 }
 
@@ -255,7 +255,7 @@ pub async fn spawn(state: ListenerState, addr: SocketAddr) -> std::io::Result<Ru
             let _ = rx.await;
         };
         if let Err(e) = serve_on(listener, state, stopped).await {
-            tracing::warn!(error = %e, "listener stopped with an error");
+            tracing::warn!(error = %crate::errors::Chain(&e), "listener stopped with an error");
         }
     });
     Ok(RunningServer::from_task(addr, tx, handle))
@@ -288,7 +288,7 @@ async fn serve_on(
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     // Out of file descriptors and the like: wait, then go on.
-                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tracing::warn!(error = %crate::errors::Chain(&e), "accepting a connection failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -328,7 +328,7 @@ async fn healthz(axum::extract::State(state): axum::extract::State<ListenerState
     {
         Ok(_) => Json(serde_json::json!({"status": "ok"})).into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, "health check failed");
+            tracing::warn!(error = %crate::errors::Chain(&e), "health check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(serde_json::json!({"status": "unavailable"})),
@@ -564,7 +564,7 @@ pub(crate) async fn journal_rejected(
         rejected: Vec::new(),
     };
     if let Err(e) = events::record_rejected(db, &event, &reason.to_string()).await {
-        tracing::warn!(source, method, error = %e, "could not journal a rejected callback");
+        tracing::warn!(source, method, error = %crate::errors::Chain(&e), "could not journal a rejected callback");
     }
 }
 

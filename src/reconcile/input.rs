@@ -67,7 +67,7 @@ pub enum ReconcileError {
         column: &'static str,
     },
     /// Polars failed while building or reordering a frame.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Polars {
         /// What was being done.
         context: &'static str,

@@ -51,7 +51,7 @@ impl<T: Into<Cell>> From<Option<T>> for Cell {
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// File system trouble.
-    #[error("cannot write report {path}: {source}")]
+    #[error("cannot write report {path}")]
     Io {
         /// The report's final path.
         path: PathBuf,
@@ -60,7 +60,7 @@ pub enum ReportError {
         source: std::io::Error,
     },
     /// CSV encoding trouble.
-    #[error("cannot write report {path}: {source}")]
+    #[error("cannot write report {path}")]
     Csv {
         /// The report's final path.
         path: PathBuf,

@@ -35,7 +35,7 @@ pub struct SavedRequest {
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     /// File trouble.
-    #[error("replay log {path}: {source}")]
+    #[error("replay log {path}")]
     Io {
         /// The file.
         path: String,

@@ -24,6 +24,7 @@ const RANKS: &[(&str, u8)] = &[
     ("server", 0),
     ("json_canon", 0),
     ("exit", 0),
+    ("errors", 0),
     ("vendor_docs", 0),
     ("config", 1),
     ("db", 2),
@@ -58,6 +59,7 @@ const SANDBOX_MAY_IMPORT: &[&str] = &[
     "server",
     "json_canon",
     "exit",
+    "errors",
     "vendor_docs",
     "config",
     "db",
@@ -292,4 +294,88 @@ fn no_production_file_is_over_1000_lines() {
         })
         .collect();
     assert!(long.is_empty(), "split along its seams: {long:?}");
+}
+
+/// The error variants (file:line and name) whose `#[error("…")]` message
+/// prints the error's own source: `{source}`, `{0}` of a `#[from]`/`#[source]`
+/// field, or a `#[source]` field by name. Under `{:#}` (anyhow, the CLI, run
+/// records) the source prints again after the message, so such a message
+/// would say its cause twice.
+fn messages_printing_their_source(file: &Source) -> Vec<String> {
+    let lines: Vec<&str> = file.text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(at) = line.find("#[error(\"") else {
+            continue;
+        };
+        let message = &line[at..];
+        // The variant: its name and fields, up to the next attribute at the
+        // variant's indentation or the end of the enum.
+        let indent = line.len() - line.trim_start().len();
+        let mut body = String::new();
+        for next in &lines[i + 1..] {
+            let trimmed = next.trim_start();
+            let next_indent = next.len() - trimmed.len();
+            if next_indent < indent
+                || (next_indent == indent
+                    && (trimmed.starts_with("#[") || trimmed.starts_with("///"))
+                    && !body.is_empty())
+            {
+                break;
+            }
+            if !trimmed.starts_with("///") {
+                body.push_str(trimmed);
+                body.push('\n');
+            }
+        }
+        let tuple_source =
+            (body.contains("(#[from]") || body.contains("(#[source]")) && message.contains("{0}");
+        let named_source = body.contains("\nsource:")
+            || body.starts_with("source:")
+            || body.contains("{\nsource:")
+            || body.contains(" source:");
+        let named = named_source && message.contains("{source}");
+        let tagged = body
+            .split("#[source]")
+            .nth(1)
+            .and_then(|rest| rest.trim_start().split(':').next())
+            .map(|field| field.trim().trim_start_matches("pub ").to_string())
+            .is_some_and(|field| !field.is_empty() && message.contains(&format!("{{{field}}}")));
+        if tuple_source || named || tagged {
+            let name = body
+                .split(['{', '(', ',', '\n'])
+                .next()
+                .unwrap_or("")
+                .trim();
+            out.push(format!("{}:{} {name}", file.path, i + 1));
+        }
+    }
+    out
+}
+
+/// One error style for every layer: a message says what failed and the
+/// cause comes once, either in the message (no `source`) or as the source
+/// (not in the message).
+#[test]
+fn no_error_message_prints_its_source_twice() {
+    let found: Vec<String> = sources()
+        .iter()
+        .flat_map(messages_printing_their_source)
+        .collect();
+    assert!(
+        found.is_empty(),
+        "these messages print their source, which `{{:#}}` prints again: {found:#?}"
+    );
+}
+
+#[test]
+fn the_error_style_checker_flags_a_message_that_prints_its_source() {
+    let bad = Source {
+        path: "x.rs".into(),
+        text: "enum E {\n    /// A.\n    #[error(\"reading {path}: {source}\")]\n    Read {\n        path: String,\n        source: std::io::Error,\n    },\n    #[error(\"shop: {0}\")]\n    Shop(#[from] ShopError),\n    #[error(\"reading {path}: {cause}\")]\n    Fine {\n        path: String,\n        cause: String,\n    },\n    #[error(\"shop\")]\n    AlsoFine(#[from] ShopError),\n}\n".into(),
+    };
+    assert_eq!(
+        messages_printing_their_source(&bad),
+        vec!["x.rs:3 Read".to_string(), "x.rs:8 Shop".to_string()]
+    );
 }

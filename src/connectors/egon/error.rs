@@ -9,7 +9,7 @@ pub enum EgonError {
     #[error("EGON: invalid configuration: {0}")]
     Config(String),
     /// The HTTP client could not be built.
-    #[error("EGON: cannot build the HTTP client: {0}")]
+    #[error("EGON: cannot build the HTTP client")]
     Client(#[source] reqwest::Error),
     /// `auth_status` 202: the credentials were refused.
     #[error("EGON {method}: unauthorized (auth_status 202) for auth_id {auth_id}")]
@@ -70,7 +70,7 @@ pub enum EgonError {
         message: String,
     },
     /// Network failure or timeout on every attempt.
-    #[error("EGON {method}: transport failure after {attempts} attempts: {source}")]
+    #[error("EGON {method}: transport failure after {attempts} attempts")]
     Transport {
         /// The called method.
         method: &'static str,
@@ -91,7 +91,7 @@ pub enum EgonError {
         body: String,
     },
     /// A request could not be encoded as JSON.
-    #[error("EGON {method}: cannot encode the request: {source}")]
+    #[error("EGON {method}: cannot encode the request")]
     Encode {
         /// The called method.
         method: &'static str,

@@ -331,7 +331,7 @@ impl EgonClient {
                 Some(limit) => match limit.acquire().await {
                     Ok(slot) => Some(slot),
                     Err(e) => {
-                        tracing::warn!(target: "sverka::egon", error = %e, "shared EGON rate limit unavailable; keeping this process's own");
+                        tracing::warn!(target: "sverka::egon", error = %crate::errors::Chain(&e), "shared EGON rate limit unavailable; keeping this process's own");
                         None
                     }
                 },
@@ -342,7 +342,7 @@ impl EgonClient {
             drop(permit);
             if let Some(slot) = slot {
                 if let Err(e) = slot.release().await {
-                    tracing::warn!(target: "sverka::egon", error = %e, "could not give back a shared rate-limit slot");
+                    tracing::warn!(target: "sverka::egon", error = %crate::errors::Chain(&e), "could not give back a shared rate-limit slot");
                 }
             }
             match outcome {
@@ -356,7 +356,7 @@ impl EgonClient {
                         // it no later than that.
                         wait = wait.max(self.cfg.order_update_interval);
                     }
-                    tracing::warn!(target: "sverka::egon", rid, method, attempt, error = %e, ?wait, "retrying");
+                    tracing::warn!(target: "sverka::egon", rid, method, attempt, error = %crate::errors::Chain(&e), ?wait, "retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }

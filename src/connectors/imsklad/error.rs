@@ -18,7 +18,7 @@ pub enum ImskladError {
     #[error("IMSKLAD configuration: {0}")]
     Config(String),
     /// The HTTP client could not be built.
-    #[error("IMSKLAD HTTP client: {0}")]
+    #[error("IMSKLAD HTTP client")]
     Client(#[source] reqwest::Error),
     /// IMSKLAD answered `{"error": message, "code": code}`.
     #[error("IMSKLAD {action}: error code {code}: {message}")]
@@ -44,7 +44,7 @@ pub enum ImskladError {
         snippet: String,
     },
     /// The request did not complete (connect error, timeout, reset).
-    #[error("IMSKLAD {action}: request failed{}: {source}", if *.timeout { " (timeout)" } else { "" })]
+    #[error("IMSKLAD {action}: request failed{}", if *.timeout { " (timeout)" } else { "" })]
     Transport {
         /// The action called.
         action: String,

@@ -276,11 +276,11 @@ impl ImskladClient {
                 && attempt < self.cfg.policy.max_attempts
                 && decode_failures <= MAX_DECODE_RETRIES;
             if !may_retry {
-                tracing::debug!(action, request_id = %rid, attempt, error = %err, "imsklad request failed");
+                tracing::debug!(action, request_id = %rid, attempt, error = %crate::errors::Chain(&err), "imsklad request failed");
                 return Err(err);
             }
             let wait = self.cfg.policy.backoff(attempt);
-            tracing::debug!(action, request_id = %rid, attempt, error = %err, wait_ms = wait.as_millis() as u64, "imsklad retry");
+            tracing::debug!(action, request_id = %rid, attempt, error = %crate::errors::Chain(&err), wait_ms = wait.as_millis() as u64, "imsklad retry");
             tokio::time::sleep(wait).await;
             attempt += 1;
         }

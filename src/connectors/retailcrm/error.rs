@@ -85,7 +85,7 @@ pub enum RetailCrmError {
     #[error("RetailCRM configuration: {0}")]
     Config(String),
     /// The request did not complete (connect error, timeout, reset).
-    #[error("RetailCRM {endpoint}: request failed{}: {source}", if *.timeout { " (timeout)" } else { "" })]
+    #[error("RetailCRM {endpoint}: request failed{}", if *.timeout { " (timeout)" } else { "" })]
     Transport {
         /// API path, e.g. `/store/inventories`.
         endpoint: String,

@@ -422,7 +422,7 @@ impl RetailCrmClient {
         for (index, chunk) in offers.chunks(MAX_OFFERS_PER_UPLOAD).enumerate() {
             let result = self.upload_chunk(chunk).await;
             if let Err(e) = &result {
-                tracing::warn!(chunk = index, error = %e, "RetailCRM inventory upload chunk failed");
+                tracing::warn!(chunk = index, error = %crate::errors::Chain(&e), "RetailCRM inventory upload chunk failed");
             }
             outcomes.push(ChunkOutcome {
                 index,
@@ -639,7 +639,7 @@ impl RetailCrmClient {
                 Some(limit) => match limit.acquire().await {
                     Ok(slot) => Some(slot),
                     Err(e) => {
-                        tracing::warn!(error = %e, "shared RetailCRM rate limit unavailable; keeping this process's own");
+                        tracing::warn!(error = %crate::errors::Chain(&e), "shared RetailCRM rate limit unavailable; keeping this process's own");
                         None
                     }
                 },
@@ -648,14 +648,14 @@ impl RetailCrmClient {
             let result = self.send_once(endpoint, &call).await;
             if let Some(slot) = slot {
                 if let Err(e) = slot.release().await {
-                    tracing::warn!(error = %e, "could not give back a shared rate-limit slot");
+                    tracing::warn!(error = %crate::errors::Chain(&e), "could not give back a shared rate-limit slot");
                 }
             }
             drop(permit);
             match result {
                 Err(e) if e.is_retryable() && attempt < policy.max_attempts.max(1) => {
                     let wait = policy.backoff(attempt);
-                    tracing::debug!(endpoint, attempt, error = %e, ?wait, "RetailCRM call retried");
+                    tracing::debug!(endpoint, attempt, error = %crate::errors::Chain(&e), ?wait, "RetailCRM call retried");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }

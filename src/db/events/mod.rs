@@ -110,7 +110,7 @@ where
                 n += 1;
                 let base = 2u64.saturating_pow(n.min(7)).min(200);
                 let jitter = (uuid::Uuid::new_v4().as_u128() as u64) % (base + 1);
-                tracing::debug!(what, attempt = n, error = %e, "conflict: retrying");
+                tracing::debug!(what, attempt = n, error = %crate::errors::Chain(&e), "conflict: retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
             }
             other => return other,

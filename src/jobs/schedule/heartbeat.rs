@@ -46,7 +46,7 @@ impl Heartbeat {
         let client = match policy.client() {
             Ok(client) => Some(client),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot build the heartbeat HTTP client: heartbeats are off");
+                tracing::warn!(error = %crate::errors::Chain(&e), "cannot build the heartbeat HTTP client: heartbeats are off");
                 None
             }
         };

@@ -125,7 +125,7 @@ pub enum ScheduleError {
         reason: String,
     },
     /// The jobs folder or a definition file cannot be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file or folder.
         path: PathBuf,
@@ -186,7 +186,7 @@ pub enum ScheduleError {
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            tracing::warn!(error = %crate::errors::Chain(&e), "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
     };
@@ -198,7 +198,7 @@ pub async fn shutdown_signal() {
                 term.recv().await;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                tracing::warn!(error = %crate::errors::Chain(&e), "cannot listen for SIGTERM");
                 std::future::pending::<()>().await;
             }
         }

@@ -396,7 +396,7 @@ pub(super) async fn ensure_recorded(state: &Db, def: &JobDef, summary: JobSummar
         id => match runs::get(state, id).await {
             Ok(found) => found,
             Err(e) => {
-                tracing::warn!(job = %def.name, run = id, error = %e, "cannot read the run back");
+                tracing::warn!(job = %def.name, run = id, error = %crate::errors::Chain(&e), "cannot read the run back");
                 None
             }
         },
@@ -405,7 +405,7 @@ pub(super) async fn ensure_recorded(state: &Db, def: &JobDef, summary: JobSummar
         Some(run) if run.status != RunStatus::Running => {}
         Some(run) => {
             if let Err(e) = runs::finish(state, run.id, status, &end).await {
-                tracing::error!(job = %def.name, run = run.id, error = %e, "cannot record the run end");
+                tracing::error!(job = %def.name, run = run.id, error = %crate::errors::Chain(&e), "cannot record the run end");
             }
         }
         None => record(state, def, status, &end).await,
@@ -431,6 +431,6 @@ pub(super) async fn record(state: &Db, def: &JobDef, status: RunStatus, end: &Ru
         runs::finish(state, id, status, end).await
     };
     if let Err(e) = recorded.await {
-        tracing::error!(job = %def.name, status = status.as_str(), error = %e, "cannot record the run");
+        tracing::error!(job = %def.name, status = status.as_str(), error = %crate::errors::Chain(&e), "cannot record the run");
     }
 }
