@@ -122,7 +122,7 @@ pub(super) enum ModuleStep {
 }
 
 /// Reads what the planned module registration needs (`planned`: the
-/// module the shipped marks need, see [`super::plan::RunPlan::module`]): the
+/// module the shipped marks need, `RunPlan::module`): the
 /// stored fingerprint and the CRM's copy. The error is a state read failure
 /// that ends the run.
 pub(super) async fn read_module(

@@ -1,4 +1,5 @@
-//! WMS corrections: adding and cancelling orders in IMSKLAD or EGON.
+//! WMS corrections: the orders and cancellations planned for IMSKLAD or EGON
+//! (built from what the run read), and sending them.
 
 use super::*;
 

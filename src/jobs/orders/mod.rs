@@ -3,14 +3,14 @@
 //!
 //! The run follows the job skeleton; no source is read after its first write.
 //!
-//! 1. Read everything ([`read::read_sources`]): the shop's orders and items in
+//! 1. Read everything (`read::read_sources`): the shop's orders and items in
 //!    the window, the WMS state (IMSKLAD: the callback journal's order states
 //!    plus what sverka itself sent, from the id mapping and the corrections
 //!    journal; EGON: the `WriteOrderStatus` journal, refreshed with
 //!    `GetOrderStatus` when stale or missing), the CRM's orders by
 //!    `externalIds`, the goods id mapping and the stored copies of the
 //!    orders a cancellation may re-send.
-//! 2. Plan ([`plan::plan_run`], pure): map WMS statuses to stages with the
+//! 2. Plan (`plan::plan_run`, pure): map WMS statuses to stages with the
 //!    status map ([`StatusMap`]), classify with
 //!    [`crate::reconcile::orders::classify_orders`], and plan every write
 //!    completely: the CRM edits with their patches, the warehouse module to
@@ -257,7 +257,7 @@ async fn execute(ctx: &Context, run_id: i64, window: (i64, i64)) -> Result<(RunS
     let mut applied = Applied {
         fates: plan.fates.clone(),
         corrections: CorrectionCounts {
-            planned: plan.orders_planned(),
+            planned: plan.planned_count(),
             ..CorrectionCounts::default()
         },
         notes: src.carrier_notes.clone(),

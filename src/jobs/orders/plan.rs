@@ -79,7 +79,7 @@ pub(super) struct RunPlan {
 
 impl RunPlan {
     /// How many corrections are planned.
-    pub(super) fn orders_planned(&self) -> u64 {
+    pub(super) fn planned_count(&self) -> u64 {
         let p = &self.orders;
         (p.wms_adds.len() + p.wms_cancels.len() + p.crm_ship_marks.len() + p.crm_tracks.len())
             as u64
