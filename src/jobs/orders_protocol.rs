@@ -90,6 +90,20 @@ fn when(ms: i64, tz: chrono_tz::Tz) -> String {
         .unwrap_or_default()
 }
 
+/// Notes by (order id, class): a later note of an order's class replaces the earlier one.
+type LatestNotes = BTreeMap<(String, &'static str), Note>;
+
+fn keep_latest(notes: &mut LatestNotes, order_id: String, class: &'static str, note: String) {
+    notes.insert(
+        (order_id.clone(), class),
+        Note {
+            order_id,
+            class,
+            note,
+        },
+    );
+}
+
 /// The carrier export requests and failures IMSKLAD sent since `since_ms`:
 /// one note per order (the latest request or failure wins). With
 /// `[imsklad] carrier_export = "elsewhere"` requests are not reported (the
@@ -108,7 +122,7 @@ pub async fn carrier_notes(
     }
     let names: Vec<&str> = methods.iter().map(String::as_str).collect();
     let calls = protocol::calls_since(db, SOURCE_IMSKLAD, &names, since_ms).await?;
-    let mut notes: BTreeMap<(String, &'static str), Note> = BTreeMap::new();
+    let mut notes = LatestNotes::new();
     for call in calls {
         let Ok(body) = crate::lenient::from_str::<Value>(&call.body) else {
             continue;
@@ -136,14 +150,7 @@ pub async fn carrier_notes(
                     "IMSKLAD could not hand the order to the carrier ({}): {err}",
                     when(call.received_at, tz)
                 );
-                notes.insert(
-                    (id.clone(), CLASS_CARRIER_EXPORT_FAILED),
-                    Note {
-                        order_id: id,
-                        class: CLASS_CARRIER_EXPORT_FAILED,
-                        note,
-                    },
-                );
+                keep_latest(&mut notes, id, CLASS_CARRIER_EXPORT_FAILED, note);
             }
         } else {
             for id in order_ids_in(&data) {
@@ -152,14 +159,7 @@ pub async fn carrier_notes(
                     carrier_name(&call.method),
                     when(call.received_at, tz)
                 );
-                notes.insert(
-                    (id.clone(), CLASS_CARRIER_EXPORT_REQUESTED),
-                    Note {
-                        order_id: id,
-                        class: CLASS_CARRIER_EXPORT_REQUESTED,
-                        note,
-                    },
-                );
+                keep_latest(&mut notes, id, CLASS_CARRIER_EXPORT_REQUESTED, note);
             }
         }
     }
@@ -219,36 +219,44 @@ pub fn imsklad_order(
     Ok(o)
 }
 
+/// The last full copy sverka sent or received of each of `ids` that has
+/// one: order id → the stored body (read before the run's first write).
+pub async fn stored_documents(db: &Db, ids: &[&str]) -> Result<BTreeMap<String, String>, DbError> {
+    let mut out = BTreeMap::new();
+    for &id in ids {
+        if let Some(doc) = protocol::order_document(db, id).await? {
+            out.insert(id.to_owned(), doc.body);
+        }
+    }
+    Ok(out)
+}
+
 /// The order a cancellation sends: the last full copy sverka sent or received
-/// with `is_canceled = 1` (`true` in the second place), else the shop's data
-/// (`false`: reported as [`CLASS_PARTIAL_ORDER_DATA`]).
-pub async fn cancellation(
-    db: &Db,
+/// (`stored`, see [`stored_documents`]) with `is_canceled = 1` (`true` in the
+/// second place), else the shop's data (`false`: reported as
+/// [`CLASS_PARTIAL_ORDER_DATA`]).
+pub fn cancellation(
+    stored: Option<&str>,
     id: &str,
     from_shop: impl FnOnce() -> Result<Order, String>,
-) -> Result<Result<(Order, bool), String>, DbError> {
-    let stored = protocol::order_document(db, id).await?.and_then(|doc| {
-        match crate::lenient::from_str::<Order>(&doc.body) {
-            Ok(order) => Some(order),
-            Err(e) => {
-                tracing::warn!(
-                    order = id,
-                    "the stored copy of the order does not parse ({e}); sending the shop's data"
-                );
-                None
-            }
+) -> Result<(Order, bool), String> {
+    let stored = stored.and_then(|body| match crate::lenient::from_str::<Order>(body) {
+        Ok(order) => Some(order),
+        Err(e) => {
+            tracing::warn!(
+                order = id,
+                "the stored copy of the order does not parse ({e}); sending the shop's data"
+            );
+            None
         }
     });
     let (mut order, full) = match stored {
         Some(o) => (o, true),
-        None => match from_shop() {
-            Ok(o) => (o, false),
-            Err(why) => return Ok(Err(why)),
-        },
+        None => (from_shop()?, false),
     };
     order.id = id.to_owned();
     order.is_canceled = Some(1);
-    Ok(Ok((order, full)))
+    Ok((order, full))
 }
 
 /// Stores what sverka sent and IMSKLAD accepted as the order's last full copy.

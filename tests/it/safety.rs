@@ -1409,6 +1409,68 @@ fn clear_requests(set: &SandboxSet) {
     set.egon.control.clear_requests();
 }
 
+/// "No source is read after the first write", for sverka's own state too:
+/// the stored copy of an order that the listener replaces while the orders
+/// job is already writing is not what the job's cancellation re-sends (it
+/// read the copies with everything else, before its first write).
+#[tokio::test]
+async fn the_orders_job_sends_the_order_copies_it_read_before_its_first_write() {
+    use sverka::db::protocol::{self, origin};
+    use sverka::sandbox::world_orders::OrderDrift;
+    let shop_db = support::sqlite();
+    let f = crate::orders::fixture(&shop_db, WmsKind::Imsklad, 60).await;
+    let mut stored = None;
+    for o in f
+        .orders
+        .iter()
+        .filter(|o| o.drift == OrderDrift::CancelledInShopActiveInWms)
+    {
+        if let Some(doc) = protocol::order_document(&f.state, &o.id).await.unwrap() {
+            stored = Some(doc);
+            break;
+        }
+    }
+    let stored = stored.expect("the world keeps a copy of an order to cancel");
+    let mut late: serde_json::Value = sverka::lenient::from_str(&stored.body).unwrap();
+    late["name"] = "a copy stored after the run's first write".into();
+    // The CRM's edits go out first and slowly: the copy changes meanwhile.
+    f.set
+        .retailcrm
+        .control
+        .set_latency(Duration::from_millis(150));
+    let config = f.config.clone();
+    let run = tokio::spawn(async move { crate::orders::run_orders(&config, false, false).await });
+    let crm = f.set.retailcrm.control.clone();
+    wait_until("the run's first CRM write", || {
+        crm.requests().iter().any(|r| r.method != "GET")
+    })
+    .await;
+    let body = late.to_string();
+    protocol::put_order_document(&f.state, &stored.order_id, origin::RECEIVED, &body)
+        .await
+        .unwrap();
+    let summary = run.await.expect("the run ends");
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    let cancels: Vec<serde_json::Value> = f
+        .set
+        .imsklad
+        .control
+        .requests()
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+        .filter(|v| v["action"] == "update_order" && v["data"]["id"] == stored.order_id.as_str())
+        .collect();
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    let first: serde_json::Value = sverka::lenient::from_str(&stored.body).unwrap();
+    assert_eq!(
+        cancels[0]["data"]["name"], first["name"],
+        "{:?}",
+        cancels[0]
+    );
+    f.listener.stop().await;
+    f.set.stop().await;
+}
+
 /// "Read, plan, guard, then write": the stock and orders jobs read every
 /// vendor source before their first write; no read reaches a vendor after it.
 #[tokio::test]

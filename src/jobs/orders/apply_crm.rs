@@ -101,35 +101,82 @@ pub(super) fn module_matches(existing: &IntegrationModule, wanted: &IntegrationM
         && actions(wanted).is_subset(&actions(existing))
 }
 
-/// Registers sverka's warehouse module unless it already is (journaled):
-/// the CRM's copy must match and the stored fingerprint must equal what
-/// sverka would register now. The inner error says why shipped marks cannot
-/// be sent this run; the inner `Ok` carries a note for the report (a module
-/// without callback); the outer error is a journal failure that ends the run.
-pub(super) async fn ensure_module(
+/// What the shipped marks need of the warehouse module, from its copy in
+/// the CRM and the stored fingerprint.
+#[derive(Debug)]
+pub(super) enum ModuleStep {
+    /// The module is registered as wanted (or no shipped mark needs it); the
+    /// report's note.
+    Current(Option<String>),
+    /// The module is registered (again) before the shipped marks go out.
+    Register {
+        /// What sverka registers.
+        wanted: Box<IntegrationModule>,
+        /// Its fingerprint ([`module_fingerprint`]).
+        fingerprint: String,
+        /// The report's note.
+        note: Option<String>,
+    },
+    /// Shipped marks cannot be sent this run: why.
+    Unusable(String),
+}
+
+/// Reads what the planned module registration needs (`planned`: the
+/// module the shipped marks need, `RunPlan::module`): the
+/// stored fingerprint and the CRM's copy. The error is a state read failure
+/// that ends the run.
+pub(super) async fn read_module(
     ctx: &Context,
     run_id: i64,
     crm: &RetailCrmClient,
-) -> Result<Result<Option<String>, String>> {
-    let (wanted, note) = match desired_module(&ctx.config) {
-        Ok(w) => w,
-        Err(why) => return Ok(Err(why)),
+    planned: Option<&Result<(IntegrationModule, Option<String>), String>>,
+) -> Result<ModuleStep> {
+    let (wanted, note) = match planned {
+        None => return Ok(ModuleStep::Current(None)),
+        Some(Err(why)) => return Ok(ModuleStep::Unusable(why.clone())),
+        Some(Ok((wanted, note))) => (wanted.clone(), note.clone()),
     };
     if let Some(n) = &note {
         tracing::warn!(run = run_id, "{n}");
     }
     let fingerprint = module_fingerprint(&wanted);
     let stored = crate::db::protocol::module_fingerprint(&ctx.state, &wanted.code).await?;
-    match crm.integration_module_get(&wanted.code).await {
+    Ok(match crm.integration_module_get(&wanted.code).await {
         Ok(Some(existing))
             if module_matches(&existing, &wanted)
                 && stored.as_deref() == Some(fingerprint.as_str()) =>
         {
-            return Ok(Ok(note))
+            ModuleStep::Current(note)
         }
-        Ok(_) => {}
-        Err(e) => return Ok(Err(format!("reading the warehouse module failed: {e}"))),
-    }
+        Ok(_) => ModuleStep::Register {
+            wanted: Box::new(wanted),
+            fingerprint,
+            note,
+        },
+        Err(e) => ModuleStep::Unusable(format!("reading the warehouse module failed: {e}")),
+    })
+}
+
+/// Registers sverka's warehouse module when [`read_module`] found it
+/// missing or different (journaled). The inner error says why shipped marks
+/// cannot be sent this run; the inner `Ok` carries a note for the report (a
+/// module without callback); the outer error is a journal failure that ends
+/// the run.
+pub(super) async fn ensure_module(
+    ctx: &Context,
+    run_id: i64,
+    crm: &RetailCrmClient,
+    step: ModuleStep,
+) -> Result<Result<Option<String>, String>> {
+    let (wanted, fingerprint, note) = match step {
+        ModuleStep::Current(note) => return Ok(Ok(note)),
+        ModuleStep::Unusable(why) => return Ok(Err(why)),
+        ModuleStep::Register {
+            wanted,
+            fingerprint,
+            note,
+        } => (wanted, fingerprint, note),
+    };
     let actions: Vec<&str> = wanted
         .integrations
         .iter()
@@ -138,68 +185,39 @@ pub(super) async fn ensure_module(
         .collect();
     let payload = json!({"code": wanted.code, "baseUrl": wanted.base_url, "actions": actions,
                          "fingerprint": fingerprint});
-    let id = ctx
-        .writer()
-        .plan(&Planned {
-            run_id,
-            job: JOB,
-            target: Target::Crm,
-            action: action::CRM_MODULE,
-            item_key: &wanted.code,
-            payload: &payload,
-        })
-        .await?;
-    match crm.integration_module_edit(&wanted).await {
+    let action = JournalAction::CrmModule;
+    let id = plan_write(ctx, run_id, Target::Crm, action, &wanted.code, &payload).await?;
+    let answer = crm
+        .integration_module_edit(&wanted)
+        .await
+        .map(|()| "{}".to_owned())
+        .map_err(|e| e.to_string());
+    match settle_plain(ctx, id, answer).await? {
         Ok(()) => {
-            ctx.writer()
-                .settle(id, CorrectionStatus::Applied, "{}")
-                .await?;
             crate::db::protocol::put_module_fingerprint(&ctx.state, &wanted.code, &fingerprint)
                 .await?;
             Ok(Ok(note))
         }
-        Err(e) => {
-            let text = e.to_string();
-            ctx.writer()
-                .settle(id, CorrectionStatus::Failed, &text)
-                .await?;
-            Ok(Err(format!(
-                "registering the warehouse module failed: {text}"
-            )))
-        }
+        Err(text) => Ok(Err(format!(
+            "registering the warehouse module failed: {text}"
+        ))),
     }
 }
 
-/// Sends one journaled order edit; answers the fate result and note.
+/// Sends one journaled order edit; answers its fate.
 pub(super) async fn send_edit(
     ctx: &Context,
     run_id: i64,
     crm: &RetailCrmClient,
-    order_id: &str,
-    action_name: &'static str,
-    patch: &OrderPatch,
+    write: &CrmWrite,
     corrections: &mut CorrectionCounts,
 ) -> Result<Fate> {
-    let payload = patch.to_json();
-    let id = ctx
-        .writer()
-        .plan(&Planned {
-            run_id,
-            job: JOB,
-            target: Target::Crm,
-            action: action_name,
-            item_key: order_id,
-            payload: &payload,
-        })
-        .await?;
-    match crm.order_edit(order_id, patch).await {
-        Ok(()) => {
-            ctx.writer()
-                .settle(id, CorrectionStatus::Applied, "{}")
-                .await?;
-            corrections.applied += 1;
-            Ok(Fate::new(action_name, "applied", payload.to_string()))
-        }
+    let order_id = write.order_id.as_str();
+    let payload = write.patch.to_json();
+    let action = write.edit.journal();
+    let id = plan_write(ctx, run_id, Target::Crm, action, order_id, &payload).await?;
+    let answer = match crm.order_edit(order_id, &write.patch).await {
+        Ok(()) => Ok("{}".to_owned()),
         Err(e) => {
             let text = e.to_string();
             tracing::error!(
@@ -207,99 +225,42 @@ pub(super) async fn send_edit(
                 order = order_id,
                 "RetailCRM order edit failed: {text}"
             );
-            ctx.writer()
-                .settle(id, CorrectionStatus::Failed, &text)
-                .await?;
-            corrections.failed += 1;
-            Ok(Fate::new(action_name, "failed", text))
+            Err(text)
         }
-    }
+    };
+    let settled = settle_plain(ctx, id, answer).await?;
+    let act = ReportAction::Crm(write.edit);
+    Ok(plain_fate(act, settled, payload.to_string(), corrections))
 }
 
+/// Sends the planned CRM edits (after the warehouse module, when shipped
+/// marks need it); answers the module's note for the run's `extra`.
 pub(super) async fn apply_crm(
     ctx: &Context,
     run_id: i64,
     crm: &RetailCrmClient,
-    plan: &OrdersPlan,
-    shipped_at: &BTreeMap<&str, i64>,
-    fates: &mut Fates,
-    corrections: &mut CorrectionCounts,
+    plan: &RunPlan,
+    module: ModuleStep,
+    applied: &mut Applied,
 ) -> Result<Option<String>> {
-    let module = if plan.crm_ship_marks.is_empty() {
-        Ok(None)
-    } else {
-        ensure_module(ctx, run_id, crm).await?
-    };
-    let module_note = module.as_ref().ok().cloned().flatten();
-    let tz = ctx.config.tz();
+    let module = ensure_module(ctx, run_id, crm, module).await?;
     let bar = Progress::counter(
         "RetailCRM order edits",
-        (plan.crm_ship_marks.len() + plan.crm_tracks.len()) as u64,
+        plan.crm_edits.len() as u64,
         "edits",
     );
-    for mark in &plan.crm_ship_marks {
+    for write in &plan.crm_edits {
         bar.inc(1);
-        let (track, status) = (mark.track.is_some(), mark.status.is_some());
-        let fate = if ctx.stop.is_stopped() {
-            Fate::new(
-                action::CRM_SHIP_MARK,
-                "skipped",
-                "stop requested; the next run retries",
-            )
-        } else if let Err(why) = &module {
-            corrections.failed += 1;
-            Fate::new(action::CRM_SHIP_MARK, "failed", why.clone())
-        } else {
-            let date = shipped_at
-                .get(mark.order_id.as_str())
-                .and_then(|ms| chrono::DateTime::from_timestamp_millis(*ms))
-                .map(|t| t.with_timezone(&tz).date_naive())
-                .unwrap_or_else(|| ctx.today());
-            let patch = OrderPatch {
-                shipped: Some(true),
-                shipment_store: Some(ctx.config.retailcrm.store.clone()),
-                shipment_date: Some(date),
-                status: mark.status.clone(),
-                track_number: mark.track.clone(),
-            };
-            send_edit(
-                ctx,
-                run_id,
-                crm,
-                &mark.order_id,
-                action::CRM_SHIP_MARK,
-                &patch,
-                corrections,
-            )
-            .await?
+        let act = ReportAction::Crm(write.edit);
+        let fate = match (&module, write.edit) {
+            _ if ctx.stop.is_stopped() => Fate::skipped(act),
+            (Err(why), CrmEdit::ShipMark) => {
+                applied.corrections.failed += 1;
+                Fate::new(act, FateResult::Failed, why.clone())
+            }
+            _ => send_edit(ctx, run_id, crm, write, &mut applied.corrections).await?,
         };
-        for_ship_mark(fates, &mark.order_id, track, status, &fate);
+        write.settle(&mut applied.fates, fate);
     }
-    for t in &plan.crm_tracks {
-        bar.inc(1);
-        let fate = if ctx.stop.is_stopped() {
-            Fate::new(
-                action::CRM_TRACK,
-                "skipped",
-                "stop requested; the next run retries",
-            )
-        } else {
-            let patch = OrderPatch {
-                track_number: Some(t.track.clone()),
-                ..OrderPatch::default()
-            };
-            send_edit(
-                ctx,
-                run_id,
-                crm,
-                &t.order_id,
-                action::CRM_TRACK,
-                &patch,
-                corrections,
-            )
-            .await?
-        };
-        fates.insert((t.order_id.clone(), class::TRACK_MISSING_IN_CRM), fate);
-    }
-    Ok(module_note)
+    Ok(module.ok().flatten())
 }

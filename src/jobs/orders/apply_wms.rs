@@ -1,4 +1,5 @@
-//! WMS corrections: adding and cancelling orders in IMSKLAD or EGON.
+//! WMS corrections: the orders and cancellations planned for IMSKLAD or EGON
+//! (built from what the run read), and sending them.
 
 use super::*;
 
@@ -6,10 +7,36 @@ use super::*;
 // WMS corrections
 // ---------------------------------------------------------------------------
 
-/// The shop's orders and items by order id.
+/// What the WMS steps are planned from: the shop's orders and items by
+/// order id, the goods id mapping and the stored order copies.
 pub(super) struct ShopData<'a> {
-    pub(super) orders: &'a BTreeMap<&'a str, &'a ShopOrder>,
-    pub(super) items: &'a BTreeMap<&'a str, Vec<&'a ShopOrderItem>>,
+    orders: BTreeMap<&'a str, &'a ShopOrder>,
+    items: BTreeMap<&'a str, Vec<&'a ShopOrderItem>>,
+    goods_ids: &'a Option<BTreeMap<String, String>>,
+    documents: &'a BTreeMap<String, String>,
+}
+
+impl<'a> ShopData<'a> {
+    /// Indexes what the run read.
+    pub(super) fn of(src: &'a Sources) -> ShopData<'a> {
+        let mut items: BTreeMap<&str, Vec<&ShopOrderItem>> = BTreeMap::new();
+        for item in &src.shop_items {
+            items.entry(item.order_id.as_str()).or_default().push(item);
+        }
+        ShopData {
+            orders: src.shop_orders.iter().map(|o| (o.id.as_str(), o)).collect(),
+            items,
+            goods_ids: &src.goods_ids,
+            documents: &src.documents,
+        }
+    }
+
+    fn line_ids(&self) -> op::LineIds<'_> {
+        match self.goods_ids {
+            Some(m) => op::LineIds::Wms(m),
+            None => op::LineIds::Partner,
+        }
+    }
 }
 
 /// EGON's address fields, split from the shop's one-line address.
@@ -124,27 +151,66 @@ pub(super) fn egon_order(
     }
 }
 
-/// The SKU → WMS goods id mapping when order lines carry WMS ids
-/// (`[imsklad] order_goods_id = "wms"`), else nothing.
-pub(super) async fn line_id_map(ctx: &Context) -> Result<Option<BTreeMap<String, String>>> {
-    Ok(match ctx.config.imsklad.order_goods_id {
-        crate::config::OrderGoodsId::Partner => None,
-        crate::config::OrderGoodsId::Wms => Some(mapping::all(&ctx.state, MapKind::Good).await?),
-    })
-}
-
-pub(super) fn line_ids(map: &Option<BTreeMap<String, String>>) -> op::LineIds<'_> {
-    match map {
-        Some(m) => op::LineIds::Wms(m),
-        None => op::LineIds::Partner,
+/// The WMS addition of order `id` as it goes out, or why it does not.
+pub(super) fn plan_add(config: &crate::config::Config, shop: &ShopData<'_>, id: &str) -> WmsStep {
+    let (Some(order), Some(items)) = (shop.orders.get(id), shop.items.get(id)) else {
+        return WmsStep::Held("the shop lists no items for this order; not sent".into());
+    };
+    match config.wms.kind {
+        WmsKind::Imsklad => match op::imsklad_order(order, items, shop.line_ids()) {
+            Ok(o) => WmsStep::ImskladAdd(o),
+            Err(why) => WmsStep::Held(format!("not sent: {why}")),
+        },
+        WmsKind::Egon => {
+            let (Some(setting), Some(delivery)) = (
+                config.orders.egon_shop_setting_id,
+                config.orders.egon_delivery_id,
+            ) else {
+                return WmsStep::Held(
+                    "set [orders] egon_shop_setting_id and egon_delivery_id to send it to EGON"
+                        .into(),
+                );
+            };
+            let o = egon_order(order, items, setting, delivery);
+            let problems = op::create_order_problems(&o);
+            if problems.is_empty() {
+                WmsStep::EgonAdd(o)
+            } else {
+                WmsStep::Held(format!(
+                    "not sent: EGON would refuse CreateNewOrder with 301: {}",
+                    problems.join("; ")
+                ))
+            }
+        }
     }
 }
 
-/// Journals a WMS correction as planned.
-pub(super) async fn plan_wms(
+/// The WMS cancellation of order `id` as it goes out, or why it does not.
+pub(super) fn plan_cancel(kind: WmsKind, shop: &ShopData<'_>, id: &str) -> WmsStep {
+    if kind == WmsKind::Egon {
+        return WmsStep::EgonCancel;
+    }
+    let from_shop = || {
+        let order = shop
+            .orders
+            .get(id)
+            .ok_or_else(|| "not in the shop's window; not cancelled".to_owned())?;
+        let items = shop.items.get(id).map(Vec::as_slice).unwrap_or_default();
+        op::imsklad_order(order, items, shop.line_ids())
+    };
+    let stored = shop.documents.get(id).map(String::as_str);
+    match op::cancellation(stored, id, from_shop) {
+        Ok((order, full)) => WmsStep::ImskladCancel { order, full },
+        Err(why) => WmsStep::Held(why),
+    }
+}
+
+/// Journals a correction as planned (the lock checked first); answers its id.
+pub(super) async fn plan_write(
     ctx: &Context,
     run_id: i64,
-    action_name: &str,
+    target: Target,
+    action: JournalAction,
     id: &str,
     payload: &Value,
 ) -> Result<i64> {
@@ -153,12 +219,27 @@ pub(super) async fn plan_wms(
         .plan(&Planned {
             run_id,
             job: JOB,
-            target: Target::Wms,
-            action: action_name,
+            target,
+            action: action.as_str(),
             item_key: id,
             payload,
         })
         .await?)
+}
+
+/// Settles a write that either landed (journaled as applied with `answer`)
+/// or failed (with the error's text, which the inner error carries).
+pub(super) async fn settle_plain(
+    ctx: &Context,
+    journal_id: i64,
+    answer: Result<String, String>,
+) -> Result<Result<(), String>> {
+    let (status, text) = match &answer {
+        Ok(answer) => (CorrectionStatus::Applied, answer),
+        Err(text) => (CorrectionStatus::Failed, text),
+    };
+    ctx.writer().settle(journal_id, status, text).await?;
+    Ok(answer.map(|_| ()))
 }
 
 /// Settles an IMSKLAD write: `ok` applied, `warning` partial, error failed.
@@ -167,7 +248,7 @@ pub(super) async fn settle_imsklad(
     journal_id: i64,
     answer: &Result<WriteOutcome, crate::connectors::imsklad::ImskladError>,
     corrections: &mut CorrectionCounts,
-) -> Result<(&'static str, String)> {
+) -> Result<(FateResult, String)> {
     Ok(match answer {
         Ok(WriteOutcome::Ok { id }) => {
             ctx.writer()
@@ -179,7 +260,7 @@ pub(super) async fn settle_imsklad(
                 .await?;
             corrections.applied += 1;
             (
-                "applied",
+                FateResult::Applied,
                 id.map(|i| format!("WMS order id {i}")).unwrap_or_default(),
             )
         }
@@ -189,13 +270,13 @@ pub(super) async fn settle_imsklad(
                 .settle(journal_id, CorrectionStatus::Partial, &answer)
                 .await?;
             corrections.partial += 1;
-            ("partial", format!("IMSKLAD warning: {warning}"))
+            (FateResult::Partial, format!("IMSKLAD warning: {warning}"))
         }
         Err(e) => {
             let idempotent = e
                 .action()
                 .is_none_or(crate::connectors::imsklad::is_idempotent);
-            let (status, outcome) = super::super::failed_write(idempotent, e.is_ambiguous());
+            let (status, _) = super::super::failed_write(idempotent, e.is_ambiguous());
             let mut text = e.to_string();
             if status == CorrectionStatus::Unknown {
                 text.push_str(
@@ -204,7 +285,7 @@ pub(super) async fn settle_imsklad(
             }
             ctx.writer().settle(journal_id, status, &text).await?;
             super::super::count_failure(corrections, status);
-            (outcome.as_str(), text)
+            (FateResult::of_failure(status), text)
         }
     })
 }
@@ -217,14 +298,12 @@ pub(super) enum WmsClient {
     Egon(EgonClient),
 }
 
+/// Sends the planned WMS additions, then the cancellations.
 pub(super) async fn apply_wms(
     ctx: &Context,
     run_id: i64,
-    plan: &OrdersPlan,
-    shop: &ShopData<'_>,
-    fates: &mut Fates,
-    corrections: &mut CorrectionCounts,
-    notes: &mut Vec<op::Note>,
+    plan: &RunPlan,
+    applied: &mut Applied,
 ) -> Result<()> {
     if plan.wms_adds.is_empty() && plan.wms_cancels.is_empty() {
         return Ok(());
@@ -238,194 +317,179 @@ pub(super) async fn apply_wms(
         (plan.wms_adds.len() + plan.wms_cancels.len()) as u64,
         "orders",
     );
-    for id in &plan.wms_adds {
+    let add = (ReportAction::WmsAdd, OrderClass::MissingInWms);
+    let cancel = (
+        ReportAction::WmsCancel,
+        OrderClass::CancelledInShopActiveInWms,
+    );
+    let adds = plan.wms_adds.iter().map(|s| (s, add));
+    let cancels = plan.wms_cancels.iter().map(|s| (s, cancel));
+    // Collected: an iterator of closures held across the awaits would make
+    // the run's future lose `Send`.
+    let steps: Vec<_> = adds.chain(cancels).collect();
+    for ((id, step), (act, class)) in steps {
         bar.inc(1);
-        let fate = add_one(ctx, &client, run_id, id, shop, corrections).await?;
-        fates.insert((id.clone(), class::MISSING_IN_WMS), fate);
-    }
-    for id in &plan.wms_cancels {
-        bar.inc(1);
-        let fate = cancel_one(ctx, &client, run_id, id, shop, corrections, notes).await?;
-        fates.insert((id.clone(), class::CANCELLED_IN_SHOP_ACTIVE_IN_WMS), fate);
+        let fate = if ctx.stop.is_stopped() {
+            Fate::skipped(act)
+        } else {
+            send_step(ctx, &client, run_id, id, step, applied).await?
+        };
+        applied.fates.insert((id.clone(), class), fate);
     }
     Ok(())
 }
 
-pub(super) async fn add_one(
+/// Sends one planned WMS step and answers its fate.
+async fn send_step(
     ctx: &Context,
     client: &WmsClient,
     run_id: i64,
     id: &str,
-    shop: &ShopData<'_>,
+    step: &WmsStep,
+    applied: &mut Applied,
+) -> Result<Fate> {
+    let corrections = &mut applied.corrections;
+    match (step, client) {
+        (WmsStep::Held(note), _) => Ok(Fate::report(note.clone())),
+        (WmsStep::ImskladAdd(o), WmsClient::Imsklad(imsklad)) => {
+            let act = ReportAction::WmsAdd;
+            imsklad_send(ctx, imsklad, run_id, (id, o), act, corrections).await
+        }
+        (WmsStep::ImskladCancel { order, full }, WmsClient::Imsklad(imsklad)) => {
+            if !full {
+                applied.notes.push(partial_data_note(id, order));
+            }
+            let act = ReportAction::WmsCancel;
+            imsklad_send(ctx, imsklad, run_id, (id, order), act, corrections).await
+        }
+        (WmsStep::EgonAdd(o), WmsClient::Egon(egon_api)) => {
+            egon_add(ctx, egon_api, run_id, id, o, corrections).await
+        }
+        (WmsStep::EgonCancel, WmsClient::Egon(egon_api)) => {
+            egon_cancel(ctx, egon_api, run_id, id, corrections).await
+        }
+        _ => anyhow::bail!("order {id}: the planned WMS write does not match [wms] kind"),
+    }
+}
+
+/// IMSKLAD `add_order` (`act` [`ReportAction::WmsAdd`]: the WMS order id is
+/// mapped) or `update_order` with `is_canceled = 1`
+/// ([`ReportAction::WmsCancel`]); the order is remembered as sent.
+async fn imsklad_send(
+    ctx: &Context,
+    imsklad: &crate::connectors::imsklad::ImskladClient,
+    run_id: i64,
+    (id, o): (&str, &Order),
+    act: ReportAction,
     corrections: &mut CorrectionCounts,
 ) -> Result<Fate> {
-    const ACT: &str = "wms_add";
-    if ctx.stop.is_stopped() {
-        return Ok(Fate::new(
-            ACT,
-            "skipped",
-            "stop requested; the next run retries",
-        ));
-    }
-    let (Some(order), Some(items)) = (shop.orders.get(id), shop.items.get(id)) else {
-        return Ok(Fate::new(
-            "report",
-            "",
-            "the shop lists no items for this order; not sent",
-        ));
+    let add = act == ReportAction::WmsAdd;
+    let action = if add {
+        JournalAction::ImskladAdd
+    } else {
+        JournalAction::ImskladCancel
     };
-    match client {
-        WmsClient::Imsklad(imsklad) => {
-            let goods_ids = line_id_map(ctx).await?;
-            let o = match op::imsklad_order(order, items, line_ids(&goods_ids)) {
-                Ok(o) => o,
-                Err(why) => return Ok(Fate::new("report", "", format!("not sent: {why}"))),
-            };
-            let payload = serde_json::to_value(&o).unwrap_or_default();
-            let jid = plan_wms(ctx, run_id, action::IMSKLAD_ADD, id, &payload).await?;
-            let answer = imsklad.add_order(&o).await;
-            if let Some(wms_id) = answer.as_ref().ok().and_then(WriteOutcome::id) {
-                mapping::put(&ctx.state, MapKind::Order, id, &wms_id.to_string()).await?;
-            }
-            if answer.is_ok() {
-                op::remember_sent(&ctx.state, &o).await?;
-            }
-            let (result, note) = settle_imsklad(ctx, jid, &answer, corrections).await?;
-            Ok(Fate::new(ACT, result, note))
+    let payload = serde_json::to_value(o).unwrap_or_default();
+    let jid = plan_write(ctx, run_id, Target::Wms, action, id, &payload).await?;
+    let answer = if add {
+        imsklad.add_order(o).await
+    } else {
+        imsklad.update_order(o).await
+    };
+    if let Some(wms_id) = answer
+        .as_ref()
+        .ok()
+        .and_then(WriteOutcome::id)
+        .filter(|_| add)
+    {
+        mapping::put(&ctx.state, MapKind::Order, id, &wms_id.to_string()).await?;
+    }
+    if answer.is_ok() {
+        op::remember_sent(&ctx.state, o).await?;
+    }
+    let (result, note) = settle_imsklad(ctx, jid, &answer, corrections).await?;
+    Ok(Fate::new(act, result, note))
+}
+
+/// EGON `CreateNewOrder`: the EGON order id is mapped.
+async fn egon_add(
+    ctx: &Context,
+    egon_api: &EgonClient,
+    run_id: i64,
+    id: &str,
+    o: &NewOrder,
+    corrections: &mut CorrectionCounts,
+) -> Result<Fate> {
+    let payload = serde_json::to_value(o).unwrap_or_default();
+    let action = JournalAction::EgonAdd;
+    let jid = plan_write(ctx, run_id, Target::Wms, action, id, &payload).await?;
+    let (answer, note) = match egon_api.create_new_order(o).await {
+        Ok(created) => {
+            let wms_id = created.order_id.to_string();
+            mapping::put(&ctx.state, MapKind::Order, id, &wms_id).await?;
+            let answer = json!({"order_id": created.order_id, "created": created.created});
+            (Ok(answer.to_string()), format!("EGON order id {wms_id}"))
         }
-        WmsClient::Egon(egon_api) => {
-            let (Some(setting), Some(delivery)) = (
-                ctx.config.orders.egon_shop_setting_id,
-                ctx.config.orders.egon_delivery_id,
-            ) else {
-                return Ok(Fate::new(
-                    "report",
-                    "",
-                    "set [orders] egon_shop_setting_id and egon_delivery_id to send it to EGON",
-                ));
-            };
-            let o = egon_order(order, items, setting, delivery);
-            let problems = op::create_order_problems(&o);
-            if !problems.is_empty() {
-                return Ok(Fate::new(
-                    "report",
-                    "",
-                    format!(
-                        "not sent: EGON would refuse CreateNewOrder with 301: {}",
-                        problems.join("; ")
-                    ),
-                ));
-            }
-            let payload = serde_json::to_value(&o).unwrap_or_default();
-            let jid = plan_wms(ctx, run_id, action::EGON_ADD, id, &payload).await?;
-            match egon_api.create_new_order(&o).await {
-                Ok(created) => {
-                    mapping::put(
-                        &ctx.state,
-                        MapKind::Order,
-                        id,
-                        &created.order_id.to_string(),
-                    )
-                    .await?;
-                    let answer = json!({"order_id": created.order_id, "created": created.created});
-                    ctx.writer()
-                        .settle(jid, CorrectionStatus::Applied, &answer.to_string())
-                        .await?;
-                    corrections.applied += 1;
-                    Ok(Fate::new(
-                        ACT,
-                        "applied",
-                        format!("EGON order id {}", created.order_id),
-                    ))
-                }
-                Err(e) => {
-                    let text = e.to_string();
-                    ctx.writer()
-                        .settle(jid, CorrectionStatus::Failed, &text)
-                        .await?;
-                    corrections.failed += 1;
-                    Ok(Fate::new(ACT, "failed", text))
-                }
-            }
+        Err(e) => (Err(e.to_string()), String::new()),
+    };
+    let settled = settle_plain(ctx, jid, answer).await?;
+    Ok(plain_fate(ReportAction::WmsAdd, settled, note, corrections))
+}
+
+/// The fate of a correction settled by [`settle_plain`], counted: applied
+/// with `note`, or failed with the error's text.
+pub(super) fn plain_fate(
+    action: ReportAction,
+    settled: Result<(), String>,
+    note: String,
+    corrections: &mut CorrectionCounts,
+) -> Fate {
+    match settled {
+        Ok(()) => {
+            corrections.applied += 1;
+            Fate::new(action, FateResult::Applied, note)
+        }
+        Err(text) => {
+            corrections.failed += 1;
+            Fate::new(action, FateResult::Failed, text)
         }
     }
 }
 
-pub(super) async fn cancel_one(
+/// The note of a cancellation sent with the shop's data.
+fn partial_data_note(id: &str, o: &Order) -> op::Note {
+    op::Note {
+        order_id: id.to_owned(),
+        class: op::CLASS_PARTIAL_ORDER_DATA,
+        note: format!(
+            "sverka holds no full copy of the order as the WMS has it; the cancellation went out with the shop's data (discount {}, {} goods lines)",
+            o.discount_kop as f64 / 100.0,
+            o.goods.len()
+        ),
+    }
+}
+
+/// EGON `StornoOrder` by the shop's order id.
+async fn egon_cancel(
     ctx: &Context,
-    client: &WmsClient,
+    egon_api: &EgonClient,
     run_id: i64,
     id: &str,
-    shop: &ShopData<'_>,
     corrections: &mut CorrectionCounts,
-    notes: &mut Vec<op::Note>,
 ) -> Result<Fate> {
-    const ACT: &str = "wms_cancel";
-    if ctx.stop.is_stopped() {
-        return Ok(Fate::new(
-            ACT,
-            "skipped",
-            "stop requested; the next run retries",
-        ));
-    }
-    match client {
-        WmsClient::Imsklad(imsklad) => {
-            let goods_ids = line_id_map(ctx).await?;
-            let from_shop = || {
-                let order = shop
-                    .orders
-                    .get(id)
-                    .ok_or_else(|| "not in the shop's window; not cancelled".to_owned())?;
-                let items = shop.items.get(id).map(Vec::as_slice).unwrap_or_default();
-                op::imsklad_order(order, items, line_ids(&goods_ids))
-            };
-            let (o, full) = match op::cancellation(&ctx.state, id, from_shop).await? {
-                Ok(found) => found,
-                Err(why) => return Ok(Fate::new("report", "", why)),
-            };
-            if !full {
-                notes.push(op::Note {
-                    order_id: id.to_owned(),
-                    class: op::CLASS_PARTIAL_ORDER_DATA,
-                    note: format!(
-                        "sverka holds no full copy of the order as the WMS has it; the cancellation went out with the shop's data (discount {}, {} goods lines)",
-                        o.discount_kop as f64 / 100.0,
-                        o.goods.len()
-                    ),
-                });
-            }
-            let payload = serde_json::to_value(&o).unwrap_or_default();
-            let jid = plan_wms(ctx, run_id, action::IMSKLAD_CANCEL, id, &payload).await?;
-            let answer = imsklad.update_order(&o).await;
-            if answer.is_ok() {
-                op::remember_sent(&ctx.state, &o).await?;
-            }
-            let (result, note) = settle_imsklad(ctx, jid, &answer, corrections).await?;
-            Ok(Fate::new(ACT, result, note))
-        }
-        WmsClient::Egon(egon_api) => {
-            let payload = json!({"original_order_id": id});
-            let jid = plan_wms(ctx, run_id, action::EGON_CANCEL, id, &payload).await?;
-            match egon_api
-                .storno_order(OrderRef::Original(id.to_owned()))
-                .await
-            {
-                Ok(()) => {
-                    ctx.writer()
-                        .settle(jid, CorrectionStatus::Applied, "{}")
-                        .await?;
-                    corrections.applied += 1;
-                    Ok(Fate::new(ACT, "applied", ""))
-                }
-                Err(e) => {
-                    let text = e.to_string();
-                    ctx.writer()
-                        .settle(jid, CorrectionStatus::Failed, &text)
-                        .await?;
-                    corrections.failed += 1;
-                    Ok(Fate::new(ACT, "failed", text))
-                }
-            }
-        }
-    }
+    let payload = json!({"original_order_id": id});
+    let action = JournalAction::EgonCancel;
+    let jid = plan_write(ctx, run_id, Target::Wms, action, id, &payload).await?;
+    let answer = egon_api
+        .storno_order(OrderRef::Original(id.to_owned()))
+        .await
+        .map(|()| "{}".to_owned())
+        .map_err(|e| e.to_string());
+    let settled = settle_plain(ctx, jid, answer).await?;
+    Ok(plain_fate(
+        ReportAction::WmsCancel,
+        settled,
+        String::new(),
+        corrections,
+    ))
 }

@@ -1,23 +1,31 @@
 //! `sverka reconcile orders`: the WMS is right about fulfilment, the shop is
 //! right about cancellation.
 //!
-//! 1. Read everything: the shop's orders and items in the window, the WMS
-//!    state (IMSKLAD: the callback journal's order states plus what sverka
-//!    itself sent, from the id mapping and the corrections journal; EGON: the
-//!    `WriteOrderStatus` journal, refreshed with `GetOrderStatus` when stale or
-//!    missing), and the CRM's orders by `externalIds`.
-//! 2. Map WMS statuses to stages with the status map ([`StatusMap`]), classify
-//!    with [`crate::reconcile::orders::classify_orders`] and plan.
+//! The run follows the job skeleton; no source is read after its first write.
+//!
+//! 1. Read everything (`read::read_sources`): the shop's orders and items in
+//!    the window, the WMS state (IMSKLAD: the callback journal's order states
+//!    plus what sverka itself sent, from the id mapping and the corrections
+//!    journal; EGON: the `WriteOrderStatus` journal, refreshed with
+//!    `GetOrderStatus` when stale or missing), the CRM's orders by
+//!    `externalIds`, the goods id mapping and the stored copies of the
+//!    orders a cancellation may re-send.
+//! 2. Plan (`plan::plan_run`, pure): map WMS statuses to stages with the
+//!    status map ([`StatusMap`]), classify with
+//!    [`crate::reconcile::orders::classify_orders`], and plan every write
+//!    completely: the CRM edits with their patches, the warehouse module to
+//!    register, the WMS orders and cancellations as they go out.
 //! 3. Guard: a plan touching more than `[safety] max_change_share` of the
 //!    window's orders (more than `small_max_changes` orders in a window of
 //!    fewer than `small_below`) writes nothing (unless `--force`, which the
 //!    run records).
 //! 4. Apply, journaling each correction before it is sent and its answer
 //!    after: CRM shipped marks and tracks (`orders/{externalId}/edit`, after
-//!    registering sverka's warehouse module), WMS cancellations
-//!    (`update_order is_canceled=1` / `StornoOrder`) and, when
-//!    `[orders] create_missing_in_wms = true`, WMS orders
-//!    (`add_order` / `CreateNewOrder`). An IMSKLAD `warning` is `partial`.
+//!    registering sverka's warehouse module, whose copy in the CRM is read
+//!    first), WMS cancellations (`update_order is_canceled=1` /
+//!    `StornoOrder`) and, when `[orders] create_missing_in_wms = true`, WMS
+//!    orders (`add_order` / `CreateNewOrder`). An IMSKLAD `warning` is
+//!    `partial`.
 //! 5. Write `orders-<date>-<run>.csv` and return the summary.
 
 use anyhow::{Context as _, Result};
@@ -32,7 +40,7 @@ use super::orders_protocol as op;
 use super::{run_job, Context, Outcome};
 use crate::config::WmsKind;
 use crate::connectors::egon::{self, EgonClient, EgonConfig, EgonError, NewOrder, OrderRef};
-use crate::connectors::imsklad::WriteOutcome;
+use crate::connectors::imsklad::{Order, WriteOutcome};
 use crate::connectors::retailcrm::{
     CrmOrder, IntegrationModule, Integrations, OrderPatch, RetailCrmClient, StoreAction,
     StoreIntegration,
@@ -45,7 +53,9 @@ use crate::db::{Db, DbError};
 use crate::lenient;
 use crate::progress::Progress;
 use crate::reconcile::input::Input;
-use crate::reconcile::orders::{self as ro, class, OrdersOptions, OrdersPlan, Stage};
+use crate::reconcile::orders::{
+    self as ro, class, OrderClass, OrdersOptions, OrdersPlan, Stage, OUTPUT_COLUMNS,
+};
 use crate::report::csv::{file_name, Cell, CsvReport};
 use crate::report::summary::{CorrectionCounts, JobSummary};
 use crate::shop::{ShopOrder, ShopOrderItem};
@@ -53,12 +63,16 @@ use crate::shop::{ShopOrder, ShopOrderItem};
 mod apply_crm;
 mod apply_wms;
 mod frames;
+mod plan;
+mod read;
 mod report;
 mod status_map;
 mod wms_view;
 pub use apply_crm::*;
 use apply_wms::*;
 use frames::*;
+use plan::*;
+use read::*;
 use report::*;
 pub use status_map::*;
 use wms_view::*;
@@ -66,22 +80,23 @@ use wms_view::*;
 /// The job's name in runs, locks and reports.
 pub const JOB: &str = "orders";
 
-/// The report's columns.
-pub const REPORT_COLUMNS: [&str; 13] = [
-    "order_id",
-    "wms_order_id",
-    "shop_status",
-    "wms_status",
-    "wms_stage",
-    "crm_status",
-    "crm_shipped",
-    "track_wms",
-    "track_crm",
-    "class",
-    "action",
-    "result",
-    "note",
-];
+/// The report's columns: the classifier's ([`OUTPUT_COLUMNS`]) with the
+/// fate's `action` and `result` before the closing `note`.
+pub const REPORT_COLUMNS: [&str; 13] = report_columns();
+
+const fn report_columns() -> [&'static str; 13] {
+    let mut out = [""; 13];
+    let last = OUTPUT_COLUMNS.len() - 1;
+    let mut i = 0;
+    while i < last {
+        out[i] = OUTPUT_COLUMNS[i];
+        i += 1;
+    }
+    out[last] = "action";
+    out[last + 1] = "result";
+    out[last + 2] = OUTPUT_COLUMNS[last];
+    out
+}
 
 /// Report-only class of an order whose WMS status the status map does not know.
 pub const CLASS_UNMAPPED_STATUS: &str = "unmapped_wms_status";
@@ -91,22 +106,39 @@ pub const CLASS_WMS_STATE_UNKNOWN: &str = "wms_state_unknown";
 /// The status map shipped with sverka (`jobs/maps/status_map.toml`).
 pub const BUILTIN_STATUS_MAP: &str = include_str!("../../../jobs/maps/status_map.toml");
 
-/// Journal action names of the WMS corrections (also read back to know what was sent).
-pub mod action {
+/// The journal actions of the orders job's corrections (the WMS ones are
+/// also read back to know what was sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalAction {
     /// IMSKLAD `add_order`.
-    pub const IMSKLAD_ADD: &str = "add_order";
+    ImskladAdd,
     /// IMSKLAD `update_order` with `is_canceled = 1`.
-    pub const IMSKLAD_CANCEL: &str = "update_order_cancel";
+    ImskladCancel,
     /// EGON `CreateNewOrder`.
-    pub const EGON_ADD: &str = "create_new_order";
+    EgonAdd,
     /// EGON `StornoOrder`.
-    pub const EGON_CANCEL: &str = "storno_order";
+    EgonCancel,
     /// RetailCRM order edit marking an order shipped.
-    pub const CRM_SHIP_MARK: &str = "order_edit_shipped";
+    CrmShipMark,
     /// RetailCRM order edit setting the track number.
-    pub const CRM_TRACK: &str = "order_edit_track";
+    CrmTrack,
     /// RetailCRM warehouse module registration.
-    pub const CRM_MODULE: &str = "integration_module_edit";
+    CrmModule,
+}
+
+impl JournalAction {
+    /// The action's name in the journal.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JournalAction::ImskladAdd => "add_order",
+            JournalAction::ImskladCancel => "update_order_cancel",
+            JournalAction::EgonAdd => "create_new_order",
+            JournalAction::EgonCancel => "storno_order",
+            JournalAction::CrmShipMark => "order_edit_shipped",
+            JournalAction::CrmTrack => "order_edit_track",
+            JournalAction::CrmModule => "integration_module_edit",
+        }
+    }
 }
 
 /// IMSKLAD's "cancelled" status.
@@ -176,26 +208,6 @@ fn midnight_ms(tz: chrono_tz::Tz, day: NaiveDate) -> Result<i64, WindowError> {
 // The run
 // ---------------------------------------------------------------------------
 
-/// What happened to one (order, class) row.
-#[derive(Debug, Clone, PartialEq)]
-struct Fate {
-    action: &'static str,
-    result: String,
-    note: String,
-}
-
-impl Fate {
-    fn new(action: &'static str, result: &str, note: impl Into<String>) -> Fate {
-        Fate {
-            action,
-            result: result.to_owned(),
-            note: note.into(),
-        }
-    }
-}
-
-type Fates = BTreeMap<(String, &'static str), Fate>;
-
 /// Runs the orders job over `[from, to]` (local dates; defaults from
 /// `[orders] window_days`) and returns its summary (never panics on bad data).
 pub async fn run(ctx: &Context, from: Option<NaiveDate>, to: Option<NaiveDate>) -> JobSummary {
@@ -221,259 +233,79 @@ pub async fn run(ctx: &Context, from: Option<NaiveDate>, to: Option<NaiveDate>) 
     .await
 }
 
-/// Orders the plan touches, for the change-share guard.
-fn touched(plan: &OrdersPlan) -> BTreeSet<&str> {
-    plan.wms_adds
-        .iter()
-        .chain(&plan.wms_cancels)
-        .map(String::as_str)
-        .chain(plan.crm_ship_marks.iter().map(|m| m.order_id.as_str()))
-        .chain(plan.crm_tracks.iter().map(|t| t.order_id.as_str()))
-        .collect()
+/// What the apply phase changes: the rows' fates, the correction counts and
+/// the notes beside the classified rows.
+struct Applied {
+    fates: Fates,
+    corrections: CorrectionCounts,
+    notes: Vec<op::Note>,
 }
 
-fn change_share(plan: &OrdersPlan, window_orders: usize) -> f64 {
-    let n = touched(plan).len();
-    match (n, window_orders) {
-        (0, _) => 0.0,
-        (_, 0) => 1.0,
-        (n, total) => n as f64 / total as f64,
-    }
-}
-
+/// One run: read → plan → gate → apply → report.
 async fn execute(ctx: &Context, run_id: i64, window: (i64, i64)) -> Result<(RunStatus, Outcome)> {
-    let kind = ctx.config.wms.kind;
     let map = StatusMap::load(ctx.config.orders.status_map.as_deref())?;
     let now = crate::db::now_ms();
-
-    // 1. Read everything.
-    let shop_orders = ctx
-        .shop
-        .orders(window.0, window.1)
-        .await
-        .context("reading shop orders")?;
-    let shop_items = ctx
-        .shop
-        .order_items(window.0, window.1)
-        .await
-        .context("reading shop order items")?;
-    let wms = read_wms(ctx, &map, &shop_orders, now).await?;
-    // Carrier exports IMSKLAD asked for (sverka does none) and export failures.
-    let mut notes: Vec<op::Note> = if kind == WmsKind::Imsklad {
-        op::carrier_notes(
-            &ctx.state,
-            window.0,
-            ctx.config.imsklad.carrier_export != crate::config::CarrierExport::Elsewhere,
-            ctx.config.tz(),
-            |id| wms.views.get(id).is_some_and(|v| v.track.is_some()),
-        )
-        .await
-        .context("reading carrier export callbacks from the journal")?
-    } else {
-        Vec::new()
-    };
-    let shop_ids: BTreeSet<&str> = shop_orders.iter().map(|o| o.id.as_str()).collect();
-    let scope = wms_in_scope(&wms, &shop_ids, &map, kind, window);
-    let unmapped: Vec<(&str, i64)> = wms
-        .views
-        .iter()
-        .filter(|(id, v)| shop_ids.contains(id.as_str()) && map.stage(kind, v.status).is_none())
-        .map(|(id, v)| (id.as_str(), v.status))
-        .collect();
-    let ids: Vec<String> = shop_ids
-        .iter()
-        .copied()
-        .chain(scope.iter().map(|s| s.0))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let crm = ctx.retailcrm()?;
-    let crm_orders = crm
-        .orders_by_external_ids(&ids)
-        .await
-        .context("reading CRM orders by externalIds")?;
-    let crm_by_id = crm_by_external_id(&crm_orders);
-
-    // 2. Classify and plan.
-    let crm_list: Vec<&CrmOrder> = crm_by_id.values().copied().collect();
-    let shop_lines = shop_items
-        .iter()
-        .filter(|i| shop_ids.contains(i.order_id.as_str()))
-        .map(|i| (i.order_id.as_str(), i.sku.as_str(), i.quantity));
-    let wms_lines = scope.iter().flat_map(|(id, v, _)| {
-        v.goods
-            .iter()
-            .flatten()
-            .map(move |(sku, q)| (*id, sku.as_str(), *q))
-    });
-    let options = OrdersOptions {
-        now_ms: now,
-        stuck_hours: ctx.config.orders.stuck_hours,
-        amount_tolerance_kop: ctx.config.orders.amount_tolerance_kop,
-        stage_status: map.crm.clone(),
-    };
-    let classified = ro::classify_orders(
-        &shop_frame(&shop_orders)?,
-        &items_frame(shop_lines)?,
-        &wms_frame(&scope)?,
-        &items_frame(wms_lines)?,
-        &crm_frame(&crm_list)?,
-        &options,
-    )?;
-    let mut plan = ro::plan_orders(&classified, &options)?;
-    // Orders whose WMS state is unknown or unmapped this run, and orders sverka
-    // may not create, are reported instead of sent.
-    let unsure: BTreeSet<&str> = unmapped
-        .iter()
-        .map(|(id, _)| *id)
-        .chain(wms.unknown.keys().map(String::as_str))
-        .collect();
-    let (held, adds): (Vec<String>, Vec<String>) = std::mem::take(&mut plan.wms_adds)
-        .into_iter()
-        .partition(|id| unsure.contains(id.as_str()));
-    let create = ctx.config.orders.create_missing_in_wms;
-    let (adds, not_created) = if create {
-        (adds, Vec::new())
-    } else {
-        (Vec::new(), adds)
-    };
-    plan.wms_adds = adds;
-    let mut fates = Fates::new();
-    for id in held {
-        let note = "the WMS state of this order could not be read or mapped this run; not sent";
-        fates.insert((id, class::MISSING_IN_WMS), Fate::new("report", "", note));
-    }
-    for id in not_created {
-        let note = "set [orders] create_missing_in_wms = true to send it";
-        fates.insert((id, class::MISSING_IN_WMS), Fate::new("report", "", note));
-    }
-    let rows = read_rows(&classified)?;
-    let share = change_share(&plan, shop_orders.len());
-    let mut extra = json!({
-        "window_from_ms": window.0,
-        "window_to_ms": window.1,
-        "shop_orders": shop_orders.len(),
-        "wms_orders": scope.len(),
-        "crm_orders": crm_by_id.len(),
-        "egon_polled": wms.polled,
-        "change_share": share,
-    });
-
-    // 3. Guard.
-    let mut corrections = CorrectionCounts {
-        planned: (plan.wms_adds.len()
-            + plan.wms_cancels.len()
-            + plan.crm_ship_marks.len()
-            + plan.crm_tracks.len()) as u64,
-        ..CorrectionCounts::default()
-    };
+    let src = read_sources(ctx, &map, window, now).await?;
+    let plan = plan_run(&ctx.config, ctx.today(), &map, &src, window, now)?;
+    let mut extra = run_extra(window, &src, &plan);
     let guard = ctx.config.safety.change_guard(
-        touched(&plan).len(),
-        shop_orders.len(),
+        touched(&plan.orders).len(),
+        src.shop_orders.len(),
         "orders in the window",
     );
     let gate = Gate::decide(ctx, run_id, guard, &mut extra);
-
-    // 4. Apply.
-    if let Some(unsent) = gate.unsent() {
-        mark_unsent(&plan, unsent.as_str(), &mut fates);
-    } else {
-        let shipped_at: BTreeMap<&str, i64> = scope
-            .iter()
-            .map(|(id, v, _)| (*id, v.last_change_at))
-            .collect();
-        if let Some(note) = apply_crm(
-            ctx,
-            run_id,
-            &crm,
-            &plan,
-            &shipped_at,
-            &mut fates,
-            &mut corrections,
-        )
-        .await?
-        {
-            extra["crm_module"] = json!(note);
-        }
-        let shop_by_id: BTreeMap<&str, &ShopOrder> =
-            shop_orders.iter().map(|o| (o.id.as_str(), o)).collect();
-        let mut items_by_id: BTreeMap<&str, Vec<&ShopOrderItem>> = BTreeMap::new();
-        for item in &shop_items {
-            items_by_id
-                .entry(item.order_id.as_str())
-                .or_default()
-                .push(item);
-        }
-        let shop = ShopData {
-            orders: &shop_by_id,
-            items: &items_by_id,
-        };
-        apply_wms(
-            ctx,
-            run_id,
-            &plan,
-            &shop,
-            &mut fates,
-            &mut corrections,
-            &mut notes,
-        )
-        .await?;
+    let mut applied = Applied {
+        fates: plan.fates.clone(),
+        corrections: CorrectionCounts {
+            planned: plan.planned_count(),
+            ..CorrectionCounts::default()
+        },
+        notes: src.carrier_notes.clone(),
+    };
+    match gate.unsent() {
+        Some(unsent) => mark_unsent(&plan.orders, unsent, &mut applied.fates),
+        None => apply(ctx, run_id, &src, &plan, &mut applied, &mut extra).await?,
     }
-
-    // 5. Report.
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut report = CsvReport::create(
-        &ctx.report_dir,
-        &file_name(JOB, ctx.today(), run_id),
-        ctx.config.reports.dialect,
-        &REPORT_COLUMNS,
-    )?;
-    let mut left_for_people = false;
-    for row in &rows {
-        *counts.entry(row.class.clone()).or_insert(0) += 1;
-        if row.class == class::OK {
-            continue;
-        }
-        let fate = fates
-            .get(&(row.order_id.clone(), class_static(&row.class)))
-            .cloned()
-            .unwrap_or_else(|| Fate::new("report", "", ""));
-        if fate.action == "report" || (fate.result != "applied") {
-            left_for_people = true;
-        }
-        report.row(&cells(row, &fate))?;
-    }
-    for (id, status) in &unmapped {
-        left_for_people = true;
-        *counts.entry(CLASS_UNMAPPED_STATUS.into()).or_insert(0) += 1;
-        let row = extra_row(id, CLASS_UNMAPPED_STATUS, Some(status.to_string()));
-        let note =
-            format!("WMS status {status} is not in the status map; the order was not compared");
-        report.row(&cells(&row, &Fate::new("report", "", note)))?;
-    }
-    for (id, why) in &wms.unknown {
-        left_for_people = true;
-        *counts.entry(CLASS_WMS_STATE_UNKNOWN.into()).or_insert(0) += 1;
-        let row = extra_row(id, CLASS_WMS_STATE_UNKNOWN, None);
-        report.row(&cells(&row, &Fate::new("report", "", why.clone())))?;
-    }
-    for n in &notes {
-        left_for_people = true;
-        *counts.entry(n.class.into()).or_insert(0) += 1;
-        let wms_status = wms.views.get(&n.order_id).map(|v| v.status.to_string());
-        let row = extra_row(&n.order_id, n.class, wms_status);
-        report.row(&cells(&row, &Fate::new("report", "", n.note.clone())))?;
-    }
-    let path = report.finish()?;
+    let report = write_report(ctx, run_id, &src, &plan, &applied.fates, &applied.notes)?;
     Ok(gate::finish(
         &gate,
-        left_for_people,
-        counts,
-        corrections,
-        &path,
+        report.left_for_people,
+        report.counts,
+        applied.corrections,
+        &report.path,
         extra,
     ))
+}
+
+/// The run's `extra`: the window and what was read and planned.
+fn run_extra(window: (i64, i64), src: &Sources, plan: &RunPlan) -> Value {
+    json!({
+        "window_from_ms": window.0,
+        "window_to_ms": window.1,
+        "shop_orders": src.shop_orders.len(),
+        "wms_orders": plan.wms_orders,
+        "crm_orders": plan.crm_orders,
+        "egon_polled": src.wms.polled,
+        "change_share": change_share(&plan.orders, src.shop_orders.len()),
+    })
+}
+
+/// Sends the planned corrections: the warehouse module's copy in the CRM is
+/// read first (the run's last read, before its first write), then the CRM
+/// edits and the WMS writes go out.
+async fn apply(
+    ctx: &Context,
+    run_id: i64,
+    src: &Sources,
+    plan: &RunPlan,
+    applied: &mut Applied,
+    extra: &mut Value,
+) -> Result<()> {
+    let module = read_module(ctx, run_id, &src.crm, plan.module.as_ref()).await?;
+    if let Some(note) = apply_crm(ctx, run_id, &src.crm, plan, module, applied).await? {
+        extra["crm_module"] = json!(note);
+    }
+    apply_wms(ctx, run_id, plan, applied).await
 }
 
 #[cfg(test)]
@@ -645,22 +477,22 @@ mod tests {
         let sent = vec![
             Sent {
                 order_id: "A".into(),
-                action: action::IMSKLAD_ADD.into(),
+                action: JournalAction::ImskladAdd.as_str().into(),
                 at: NOW - 5,
             },
             Sent {
                 order_id: "C".into(),
-                action: action::IMSKLAD_CANCEL.into(),
+                action: JournalAction::ImskladCancel.as_str().into(),
                 at: NOW - 4,
             },
             Sent {
                 order_id: "S".into(),
-                action: action::IMSKLAD_CANCEL.into(),
+                action: JournalAction::ImskladCancel.as_str().into(),
                 at: NOW - 3,
             },
             Sent {
                 order_id: "Z".into(),
-                action: action::IMSKLAD_ADD.into(),
+                action: JournalAction::ImskladAdd.as_str().into(),
                 at: NOW - 2,
             },
         ];
@@ -800,28 +632,13 @@ mod tests {
 
     #[test]
     fn the_module_check_ignores_the_client_id_but_not_the_action() {
-        let wanted = IntegrationModule {
-            code: "sverka".into(),
-            integration_code: None,
-            name: "sverka".into(),
-            active: true,
-            base_url: "http://h".into(),
-            client_id: Secret::new("x"),
-            logo: None,
-            account_url: None,
-            integrations: Some(Integrations {
-                store: Some(StoreIntegration {
-                    actions: vec![StoreAction {
-                        code: "inventoriesUpload".into(),
-                        url: "/retailcrm/inventories".into(),
-                        call_points: Vec::new(),
-                    }],
-                }),
-            }),
-        };
+        let mut c = crate::config::Config::default();
+        c.retailcrm.client_id = Secret::new("x");
+        c.orders.listener_url = Some("http://127.0.0.1:8088".into());
+        let (wanted, _) = desired_module(&c).unwrap();
         let mut echoed = wanted.clone();
         echoed.client_id = Secret::default();
-        echoed.base_url = "http://h/".into();
+        echoed.base_url = format!("{}/", wanted.base_url);
         assert!(module_matches(&echoed, &wanted));
         let mut inactive = echoed.clone();
         inactive.active = false;
@@ -907,10 +724,62 @@ mod tests {
     fn a_fate_note_joins_the_classifier_note() {
         let mut row = extra_row("A", class::STATUS_MISMATCH, Some("9".into()));
         row.note = Some("expected send".into());
-        let c = cells(&row, &Fate::new("report", "", "x"));
+        let c = cells(&row, &Fate::report("x"));
         assert_eq!(c.len(), REPORT_COLUMNS.len());
+        assert_eq!(c[10], Cell::Text("report".into()));
+        assert_eq!(c[11], Cell::Text("".into()));
         assert_eq!(c[12], Cell::Text("expected send; x".into()));
-        assert_eq!(class_static("stuck"), class::STUCK);
-        assert_eq!(class_static("whatever"), class::OK);
+        assert_eq!(order_class("stuck"), Some(OrderClass::Stuck));
+        assert_eq!(order_class(class::OK), Some(OrderClass::Ok));
+        assert_eq!(
+            order_class("whatever"),
+            None,
+            "an unknown class is no class"
+        );
+    }
+
+    #[test]
+    fn the_report_columns_are_the_classifiers_with_the_fate_before_the_note() {
+        assert_eq!(
+            REPORT_COLUMNS.join(","),
+            "order_id,wms_order_id,shop_status,wms_status,wms_stage,crm_status,crm_shipped,\
+             track_wms,track_crm,class,action,result,note"
+        );
+    }
+
+    #[test]
+    fn fates_and_actions_keep_their_report_words() {
+        let actions = [
+            (ReportAction::Report, "report"),
+            (ReportAction::WmsAdd, "wms_add"),
+            (ReportAction::WmsCancel, "wms_cancel"),
+            (ReportAction::Crm(CrmEdit::ShipMark), "order_edit_shipped"),
+            (ReportAction::Crm(CrmEdit::Track), "order_edit_track"),
+        ];
+        for (action, word) in actions {
+            assert_eq!(action.as_str(), word);
+        }
+        let results = [
+            (FateResult::Blank, ""),
+            (FateResult::Applied, "applied"),
+            (FateResult::Partial, "partial"),
+            (FateResult::Failed, "failed"),
+            (FateResult::Unknown, "unknown"),
+            (FateResult::Skipped, "skipped"),
+            (FateResult::Unsent(gate::Unsent::Guarded), "guarded"),
+            (FateResult::Unsent(gate::Unsent::DryRun), "dry-run"),
+        ];
+        for (result, word) in results {
+            assert_eq!(result.as_str(), word);
+        }
+        assert_eq!(
+            FateResult::of_failure(CorrectionStatus::Unknown),
+            FateResult::Unknown
+        );
+        assert_eq!(
+            FateResult::of_failure(CorrectionStatus::Failed),
+            FateResult::Failed
+        );
+        assert_eq!(JournalAction::CrmModule.as_str(), "integration_module_edit");
     }
 }

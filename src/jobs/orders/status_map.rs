@@ -76,11 +76,7 @@ impl StatusMap {
                     origin: origin.to_owned(),
                     message: e.to_string(),
                 })?;
-        let entry = |key: String, message: &str| StatusMapError::Entry {
-            origin: origin.to_owned(),
-            key,
-            message: message.to_owned(),
-        };
+        let origin = Origin(origin);
         let mut map = StatusMap {
             imsklad: BTreeMap::new(),
             egon: BTreeMap::new(),
@@ -88,68 +84,42 @@ impl StatusMap {
         };
         for (section, value) in &table {
             let toml::Value::Table(entries) = value else {
-                return Err(entry(section.clone(), "must be a table"));
+                return Err(origin.entry(section.clone(), "must be a table"));
             };
             match section.as_str() {
-                "crm" => {
-                    for (stage, code) in entries {
-                        let key = format!("crm.{stage}");
-                        let stage = Stage::parse(stage).ok_or_else(|| {
-                            entry(key.clone(), "unknown stage (new, picking, packed, shipped, delivered, cancelled)")
-                        })?;
-                        let code = code
-                            .as_str()
-                            .map(str::trim)
-                            .filter(|c| !c.is_empty())
-                            .ok_or_else(|| {
-                                entry(key, "must be a CRM status code (a non-empty string)")
-                            })?;
-                        map.crm.insert(stage, code.to_owned());
-                    }
-                }
-                "imsklad" | "egon" => {
-                    for (status, stage) in entries {
-                        let key = format!("{section}.{status}");
-                        let status: i64 = status
-                            .trim()
-                            .parse()
-                            .map_err(|_| entry(key.clone(), "the key must be a status number"))?;
-                        let stage = stage.as_str().and_then(Stage::parse).ok_or_else(|| {
-                            entry(key, "must be a stage (new, picking, packed, shipped, delivered, cancelled)")
-                        })?;
-                        let target = if section == "imsklad" {
-                            &mut map.imsklad
-                        } else {
-                            &mut map.egon
-                        };
-                        target.insert(status, stage);
-                    }
-                }
+                "crm" => map.crm = crm_section(entries, origin)?,
+                "imsklad" => map.imsklad = status_section(section, entries, origin)?,
+                "egon" => map.egon = status_section(section, entries, origin)?,
                 other => {
-                    return Err(entry(
+                    return Err(origin.entry(
                         other.to_owned(),
                         "unknown section (expected crm, imsklad, egon)",
                     ))
                 }
             }
         }
-        for status in 0..=11 {
-            if !map.imsklad.contains_key(&status) {
-                return Err(entry(
-                    format!("imsklad.{status}"),
-                    "missing: every documented IMSKLAD status (0–11) needs a stage",
-                ));
-            }
-        }
-        for (status, _) in egon::ORDER_STATUSES {
-            if !map.egon.contains_key(status) {
-                return Err(entry(
-                    format!("egon.{status}"),
-                    "missing: every documented EGON status needs a stage",
-                ));
-            }
-        }
+        map.check_documented(origin)?;
         Ok(map)
+    }
+
+    /// Fails naming the first documented status of either warehouse without a stage.
+    fn check_documented(&self, origin: Origin<'_>) -> Result<(), StatusMapError> {
+        if let Some(status) = (0..=11).find(|s| !self.imsklad.contains_key(s)) {
+            return Err(origin.entry(
+                format!("imsklad.{status}"),
+                "missing: every documented IMSKLAD status (0–11) needs a stage",
+            ));
+        }
+        if let Some((status, _)) = egon::ORDER_STATUSES
+            .iter()
+            .find(|(s, _)| !self.egon.contains_key(s))
+        {
+            return Err(origin.entry(
+                format!("egon.{status}"),
+                "missing: every documented EGON status needs a stage",
+            ));
+        }
+        Ok(())
     }
 
     /// The stage of a WMS status, if mapped.
@@ -159,4 +129,66 @@ impl StatusMap {
             WmsKind::Egon => self.egon.get(&status).copied(),
         }
     }
+}
+
+/// The map being parsed, for its errors.
+#[derive(Debug, Clone, Copy)]
+struct Origin<'a>(&'a str);
+
+impl Origin<'_> {
+    fn entry(self, key: String, message: &str) -> StatusMapError {
+        StatusMapError::Entry {
+            origin: self.0.to_owned(),
+            key,
+            message: message.to_owned(),
+        }
+    }
+}
+
+/// The `[crm]` section: stage → CRM status code.
+fn crm_section(
+    entries: &toml::Table,
+    origin: Origin<'_>,
+) -> Result<BTreeMap<Stage, String>, StatusMapError> {
+    let mut out = BTreeMap::new();
+    for (stage, code) in entries {
+        let key = format!("crm.{stage}");
+        let stage = Stage::parse(stage).ok_or_else(|| {
+            origin.entry(
+                key.clone(),
+                "unknown stage (new, picking, packed, shipped, delivered, cancelled)",
+            )
+        })?;
+        let code = code
+            .as_str()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| origin.entry(key, "must be a CRM status code (a non-empty string)"))?;
+        out.insert(stage, code.to_owned());
+    }
+    Ok(out)
+}
+
+/// A warehouse's section (`[imsklad]`, `[egon]`): status number → stage.
+fn status_section(
+    section: &str,
+    entries: &toml::Table,
+    origin: Origin<'_>,
+) -> Result<BTreeMap<i64, Stage>, StatusMapError> {
+    let mut out = BTreeMap::new();
+    for (status, stage) in entries {
+        let key = format!("{section}.{status}");
+        let status: i64 = status
+            .trim()
+            .parse()
+            .map_err(|_| origin.entry(key.clone(), "the key must be a status number"))?;
+        let stage = stage.as_str().and_then(Stage::parse).ok_or_else(|| {
+            origin.entry(
+                key,
+                "must be a stage (new, picking, packed, shipped, delivered, cancelled)",
+            )
+        })?;
+        out.insert(status, stage);
+    }
+    Ok(out)
 }

@@ -99,11 +99,15 @@ pub(super) fn overlay_sent(
 ) {
     let (add, cancel, cancelled) = match kind {
         WmsKind::Imsklad => (
-            action::IMSKLAD_ADD,
-            action::IMSKLAD_CANCEL,
+            JournalAction::ImskladAdd.as_str(),
+            JournalAction::ImskladCancel.as_str(),
             IMSKLAD_CANCELLED,
         ),
-        WmsKind::Egon => (action::EGON_ADD, action::EGON_CANCEL, EGON_CANCELLED),
+        WmsKind::Egon => (
+            JournalAction::EgonAdd.as_str(),
+            JournalAction::EgonCancel.as_str(),
+            EGON_CANCELLED,
+        ),
     };
     let added_at: BTreeMap<&str, i64> = sent
         .iter()
@@ -147,18 +151,6 @@ pub(super) fn overlay_sent(
     }
 }
 
-/// Reads an integer column some engines type as 32-bit.
-pub(super) fn row_int(row: &sqlx::any::AnyRow, name: &str) -> Result<i64, sqlx::Error> {
-    use sqlx::Row;
-    match row.try_get::<i64, _>(name) {
-        Ok(v) => Ok(v),
-        Err(first) => row
-            .try_get::<i32, _>(name)
-            .map(i64::from)
-            .map_err(|_| first),
-    }
-}
-
 /// The WMS corrections of this job the WMS accepted (applied or partial), oldest first.
 pub(super) async fn sent_to_wms(db: &Db) -> Result<Vec<Sent>, DbError> {
     let rows = db
@@ -175,7 +167,7 @@ pub(super) async fn sent_to_wms(db: &Db) -> Result<Vec<Sent>, DbError> {
             Ok(Sent {
                 order_id: crate::db::text(r, "item_key").map_err(corrupt)?,
                 action: crate::db::text(r, "action").map_err(corrupt)?,
-                at: row_int(r, "updated_at").map_err(corrupt)?,
+                at: crate::db::int(r, "updated_at").map_err(corrupt)?,
             })
         })
         .collect()
