@@ -153,7 +153,10 @@ pub(super) async fn read_module(
             fingerprint,
             note,
         },
-        Err(e) => ModuleStep::Unusable(format!("reading the warehouse module failed: {e}")),
+        Err(e) => ModuleStep::Unusable(format!(
+            "reading the warehouse module failed: {}",
+            crate::errors::Chain(&e)
+        )),
     })
 }
 
@@ -191,7 +194,7 @@ pub(super) async fn ensure_module(
         .integration_module_edit(&wanted)
         .await
         .map(|()| "{}".to_owned())
-        .map_err(|e| e.to_string());
+        .map_err(|e| crate::errors::chain(&e));
     match settle_plain(ctx, id, answer).await? {
         Ok(()) => {
             crate::db::protocol::put_module_fingerprint(&ctx.state, &wanted.code, &fingerprint)
@@ -219,7 +222,7 @@ pub(super) async fn send_edit(
     let answer = match crm.order_edit(order_id, &write.patch).await {
         Ok(()) => Ok("{}".to_owned()),
         Err(e) => {
-            let text = e.to_string();
+            let text = crate::errors::chain(&e);
             tracing::error!(
                 run = run_id,
                 order = order_id,

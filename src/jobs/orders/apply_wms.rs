@@ -277,7 +277,7 @@ pub(super) async fn settle_imsklad(
                 .action()
                 .is_none_or(crate::connectors::imsklad::is_idempotent);
             let (status, _) = super::super::failed_write(idempotent, e.is_ambiguous());
-            let mut text = e.to_string();
+            let mut text = crate::errors::chain(&e);
             if status == CorrectionStatus::Unknown {
                 text.push_str(
                     "; it may have been applied: not re-sent in this run, the next run's read tells",
@@ -430,7 +430,7 @@ async fn egon_add(
             let answer = json!({"order_id": created.order_id, "created": created.created});
             (Ok(answer.to_string()), format!("EGON order id {wms_id}"))
         }
-        Err(e) => (Err(e.to_string()), String::new()),
+        Err(e) => (Err(crate::errors::chain(&e)), String::new()),
     };
     let settled = settle_plain(ctx, jid, answer).await?;
     Ok(plain_fate(ReportAction::WmsAdd, settled, note, corrections))
@@ -484,7 +484,7 @@ async fn egon_cancel(
         .storno_order(OrderRef::Original(id.to_owned()))
         .await
         .map(|()| "{}".to_owned())
-        .map_err(|e| e.to_string());
+        .map_err(|e| crate::errors::chain(&e));
     let settled = settle_plain(ctx, jid, answer).await?;
     Ok(plain_fate(
         ReportAction::WmsCancel,

@@ -10,7 +10,7 @@ use super::*;
 #[derive(Debug, thiserror::Error)]
 pub enum StatusMapError {
     /// The file could not be read.
-    #[error("cannot read the status map {path}: {source}")]
+    #[error("cannot read the status map {path}")]
     Read {
         /// The file.
         path: PathBuf,

@@ -275,6 +275,7 @@ pub(super) async fn read_wms(
                 }
                 Err(EgonError::NotFound { .. }) => {}
                 Err(e) => {
+                    let e = crate::errors::chain(&e);
                     tracing::warn!(order = %order.id, "EGON GetOrderStatus failed: {e}");
                     if state.is_none() {
                         side.unknown
