@@ -20,10 +20,9 @@ use sverka::sandbox::imsklad::{NewBillingLine, CODE_FATAL};
 use sverka::sandbox::world::WorldSpec;
 use sverka::sandbox::world_billing::{self as wb, BillingDrift, WorldBilling};
 use sverka::sandbox::{SandboxOptions, SandboxSet};
-use sverka::shop::{Queries, Shop};
 
 use crate::stock::global;
-use crate::support;
+use crate::support::{self, TestWorld, WorldOptions};
 
 /// The world's orders and billing loaded into the sandbox and one database
 /// that holds both the shop's tables and sverka's state.
@@ -483,13 +482,19 @@ fn msk(date: NaiveDate, h: u32, m: u32, s: u32) -> i64 {
 
 #[tokio::test]
 async fn a_month_is_fetched_day_by_day_without_duplicates() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let set = SandboxSet::start(&SandboxOptions {
-        rate_limits: false,
-        ..SandboxOptions::default()
-    })
-    .await
-    .expect("sandbox");
+    let shop_db = support::sqlite();
+    let world = TestWorld::spawn(
+        &shop_db,
+        WorldOptions {
+            sandbox: SandboxOptions {
+                rate_limits: false,
+                ..SandboxOptions::default()
+            },
+            ..WorldOptions::empty()
+        },
+    )
+    .await;
+    let set = &world.set;
     let d = |m: u32, day: u32| NaiveDate::from_ymd_opt(2025, m, day).expect("date");
     let mut october_other = 0i64;
     let mut october_lines = 0usize;
@@ -524,19 +529,7 @@ async fn a_month_is_fetched_day_by_day_without_duplicates() {
         october_lines += 1;
         book(msk(d(11, 5), 12, 0, 0), kind::OTHER, -7_777);
     }
-    let state_url = format!("sqlite://{}", dir.path().join("state.db").display());
-    let shop_url = format!("sqlite://{}", dir.path().join("shop.db").display());
-    let shop = Shop::new(
-        Db::connect(&shop_url).await.expect("shop"),
-        Queries::builtin(),
-    );
-    shop.create_reference_schema().await.expect("schema");
-    let config = set.config(
-        &state_url,
-        &shop_url,
-        &dir.path().join("reports"),
-        WmsKind::Imsklad,
-    );
+    let config = world.config.clone();
 
     // The day before stores the balance October starts from.
     let before = run_billing(&config, false, Some(d(9, 30)), Some(d(9, 30))).await;

@@ -15,7 +15,7 @@ use sverka::sandbox::imsklad::{IdSpace, ImskladStrictness};
 use sverka::sandbox::world::WorldSpec;
 use sverka::secret::Secret;
 use sverka::server::RunningServer;
-use sverka::shop::{Queries, Shop};
+use sverka::shop::Shop;
 
 use crate::support;
 
@@ -219,19 +219,9 @@ fn failing<'a>(lines: &'a [(String, bool, String)], name: &str) -> &'a str {
 /// passes; an IMSKLAD host that does not resolve is named too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sverka_check_names_each_problem_against_the_sandbox() {
-    use sverka::sandbox::{SandboxOptions, SandboxSet};
-    let set = SandboxSet::start(&SandboxOptions::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let shop = Shop::new(
-        Db::connect(&format!(
-            "sqlite://{}",
-            dir.path().join("shop.db").display()
-        ))
-        .await
-        .unwrap(),
-        Queries::builtin(),
-    );
-    shop.create_reference_schema().await.unwrap();
+    let shop_db = support::sqlite();
+    let world = support::TestWorld::spawn(&shop_db, support::WorldOptions::empty()).await;
+    let (set, dir) = (&world.set, &world.dir);
     let map =
         sverka::jobs::orders::BUILTIN_STATUS_MAP.replace("\"complete\"", "\"no-such-status\"");
     assert_ne!(map, sverka::jobs::orders::BUILTIN_STATUS_MAP);
@@ -243,7 +233,7 @@ async fn sverka_check_names_each_problem_against_the_sandbox() {
                 r#"[state]
 database_url = "sqlite://{dir}/state.db"
 [shop]
-database_url = "sqlite://{dir}/shop.db"
+database_url = "{shop}"
 [imsklad]
 url = "{imsklad}"
 key = "{ikey}"
@@ -257,6 +247,7 @@ client_id = "{client}"
 {listener}
 "#,
                 dir = dir.path().display(),
+                shop = shop_db.url,
                 ikey = k.imsklad_key,
                 crm = set.urls.retailcrm,
                 ckey = k.retailcrm_key,
@@ -337,7 +328,7 @@ client_id = "{client}"
     let out = sverka_bin(dir.path(), &["check", "--json", "--config", "port.toml"]);
     let lines = check_lines(&out);
     assert!(failing(&lines, "imsklad.url").contains("does not answer"));
-    set.stop().await;
+    world.set.stop().await;
 }
 
 /// A loopback port nothing listens on.

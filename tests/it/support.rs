@@ -177,10 +177,9 @@ impl WorldOptions {
         }
     }
 
-    /// The world of a test that talks to the listener alone: no catalogue,
-    /// no mapping, the listener started with `settings` (the test seeds the
-    /// shop rows it needs).
-    pub fn listener_only(settings: ListenerSettings) -> Self {
+    /// A world with no catalogue and no mapping (the shop gets only its
+    /// reference schema): for a test that seeds the vendors and the shop itself.
+    pub fn empty() -> Self {
         let spec = WorldSpec {
             skus: 0,
             orders: 0,
@@ -188,10 +187,18 @@ impl WorldOptions {
         };
         WorldOptions {
             sku_mapping: false,
-            listener: true,
-            listener_settings: Some(settings),
             shop_seed: false,
             ..WorldOptions::new(spec, WmsKind::Imsklad)
+        }
+    }
+
+    /// The world of a test that talks to the listener alone: [`Self::empty`]
+    /// with the listener started with `settings`.
+    pub fn listener_only(settings: ListenerSettings) -> Self {
+        WorldOptions {
+            listener: true,
+            listener_settings: Some(settings),
+            ..WorldOptions::empty()
         }
     }
 }
