@@ -294,15 +294,41 @@ impl<'a> Orders<'a> {
     }
 }
 
+/// The `shop_orders` frame's columns, read and validated.
+pub(super) struct OrderColumns<'a> {
+    pub(super) ids: Vec<&'a str>,
+    pub(super) status: Vec<&'a str>,
+    pub(super) before_picking: Vec<bool>,
+    pub(super) shipped: Vec<Option<i64>>,
+    pub(super) delivery: Vec<Option<i64>>,
+}
+
+impl<'a> OrderColumns<'a> {
+    /// Reads every documented column of `df` (`shop_orders`).
+    pub(super) fn read(df: &'a DataFrame) -> Result<OrderColumns<'a>> {
+        let input = Input::new(df, "shop_orders");
+        let ids = input.strings("order_id")?;
+        let status = input.strings("status")?;
+        // Validated for the documented schema; the rules use the finer flag.
+        input.bools("cancelled")?;
+        Ok(OrderColumns {
+            ids,
+            status,
+            before_picking: input.bools("cancelled_before_picking")?,
+            shipped: input.opt_ints("shipped_at")?,
+            delivery: input.opt_ints("delivery_type")?,
+        })
+    }
+}
+
 fn read_orders(df: &DataFrame) -> Result<Orders<'_>> {
-    let input = Input::new(df, "shop_orders");
-    let ids = input.strings("order_id")?;
-    let status = input.strings("status")?;
-    // Validated for the documented schema; the rules use the finer flag below.
-    input.bools("cancelled")?;
-    let before_picking = input.bools("cancelled_before_picking")?;
-    let shipped = input.opt_ints("shipped_at")?;
-    let delivery = input.opt_ints("delivery_type")?;
+    let OrderColumns {
+        ids,
+        status,
+        before_picking,
+        shipped,
+        delivery,
+    } = OrderColumns::read(df)?;
     let mut sorted: Vec<(&str, ShopOrder<'_>)> = ids
         .iter()
         .enumerate()

@@ -78,14 +78,13 @@ fn read_lines(df: &DataFrame) -> Result<Vec<Line<'_>>> {
 }
 
 fn read_orders(df: &DataFrame) -> Result<BTreeMap<&str, ShopOrder<'_>>> {
-    let input = Input::new(df, "shop_orders");
-    let ids = input.strings("order_id")?;
-    let status = input.strings("status")?;
-    // Validated for the documented schema; the rules use the finer flag below.
-    input.bools("cancelled")?;
-    let before_picking = input.bools("cancelled_before_picking")?;
-    let shipped = input.opt_ints("shipped_at")?;
-    let delivery = input.opt_ints("delivery_type")?;
+    let super::OrderColumns {
+        ids,
+        status,
+        before_picking,
+        shipped,
+        delivery,
+    } = super::OrderColumns::read(df)?;
     let mut orders = BTreeMap::new();
     for (i, id) in ids.into_iter().enumerate() {
         let order = ShopOrder {
