@@ -448,3 +448,47 @@ impl RunGuard {
         }
     }
 }
+
+/// One run's journal: [`Context::writer`] with the run and the job filled in,
+/// so a correction is journaled by naming only its target, action, item and
+/// payload.
+#[derive(Debug, Clone, Copy)]
+pub struct RunJournal<'a> {
+    writer: crate::apply::Writer<'a>,
+    run_id: i64,
+    job: &'a str,
+}
+
+impl Context {
+    /// The journal of run `run_id` of `job`.
+    pub fn journal<'a>(&'a self, run_id: i64, job: &'a str) -> RunJournal<'a> {
+        RunJournal {
+            writer: self.writer(),
+            run_id,
+            job,
+        }
+    }
+}
+
+impl RunJournal<'_> {
+    /// Journals a correction before it is sent ([`crate::apply::Writer::plan`]:
+    /// the run's lock is checked first); returns its journal id.
+    pub async fn plan(
+        &self,
+        target: crate::db::journal::Target,
+        action: &str,
+        item_key: &str,
+        payload: &serde_json::Value,
+    ) -> std::result::Result<i64, WriteError> {
+        self.writer
+            .plan(&crate::db::journal::Planned {
+                run_id: self.run_id,
+                job: self.job,
+                target,
+                action,
+                item_key,
+                payload,
+            })
+            .await
+    }
+}

@@ -48,7 +48,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::{run_job, Context, Outcome};
 use crate::connectors::imshop::{self as wire, ImshopClient, ImshopError, PushOutcome, ScanUpdate};
 use crate::db::events::{self, Scan, ScanStatus};
-use crate::db::journal::{CorrectionStatus, Planned, Target};
+use crate::db::journal::{CorrectionStatus, Target};
 use crate::db::runs::RunStatus;
 use crate::db::{now_ms, DbError};
 use crate::report::csv::{file_name, Cell, CsvReport, ReportError};
@@ -455,15 +455,8 @@ async fn recheck(
     let payload =
         json!({"code": scan.code, "userId": scan.user_id, "expected": preview.status.as_str()});
     let id = ctx
-        .writer()
-        .plan(&Planned {
-            run_id,
-            job: JOB,
-            target: Target::Shop,
-            action: "recheck_scan",
-            item_key: &scan.id,
-            payload: &payload,
-        })
+        .journal(run_id, JOB)
+        .plan(Target::Shop, "recheck_scan", &scan.id, &payload)
         .await
         .map_err(write_err("journaling a re-check"))?;
     match decide(&ctx.shop, std::slice::from_ref(&scan.code), &scan.user_id).await {
@@ -582,15 +575,8 @@ async fn push_one(
     }
     let payload = serde_json::to_value(&update).unwrap_or_else(|_| json!({"id": scan.id}));
     let id = ctx
-        .writer()
-        .plan(&Planned {
-            run_id,
-            job: JOB,
-            target: Target::Imshop,
-            action: "push_status",
-            item_key: &scan.id,
-            payload: &payload,
-        })
+        .journal(run_id, JOB)
+        .plan(Target::Imshop, "push_status", &scan.id, &payload)
         .await
         .map_err(write_err("journaling a push"))?;
     let row = Row::new(scan, class::PUSHED, "push");

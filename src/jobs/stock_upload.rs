@@ -7,15 +7,14 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 use std::collections::HashMap;
 
-use super::stock::{ClassifiedRows, Fate, WmsSnapshot, JOB};
+use super::stock::{Action, ClassifiedRows, Fate, FateResult, Ledger, WmsSnapshot, JOB};
 use super::Context;
 use crate::connectors::retailcrm::{OfferStock, RetailCrmClient, MAX_OFFERS_PER_UPLOAD};
-use crate::db::journal::{CorrectionStatus, Planned, Target};
+use crate::db::journal::{CorrectionStatus, Target};
 use crate::db::known_stock::{self, KnownOffer};
 use crate::progress::Progress;
 use crate::reconcile::cost::{self as rcost, COST_MISMATCH_CRM};
 use crate::reconcile::stock::class;
-use crate::report::summary::CorrectionCounts;
 
 /// The cost prices this run compares: the shop's cost per SKU (SKUs with
 /// unreadable WMS figures left out), or `None` when cost prices are not
@@ -54,20 +53,12 @@ fn roubles(kop: Option<i64>) -> String {
 }
 
 /// Records the upload's `result` with `note` for every class `f` corrects.
-fn set_fates(
-    fates: &mut HashMap<(String, &'static str), Fate>,
-    f: &rcost::OfferFix,
-    result: &str,
-    note: &str,
-) {
+fn set_fates(ledger: &mut Ledger, f: &rcost::OfferFix, result: FateResult, note: &str) {
     for (class_name, _) in fix_notes(f) {
-        fates.insert(
-            (f.sku.clone(), class_name),
-            Fate {
-                action: "crm_upload",
-                result: result.into(),
-                note: note.into(),
-            },
+        ledger.set(
+            &f.sku,
+            class_name,
+            Fate::new(Action::CrmUpload, result, note),
         );
     }
 }
@@ -165,9 +156,7 @@ pub(super) async fn apply_crm(
     crm: &RetailCrmClient,
     run_id: i64,
     input: &UploadInput<'_>,
-    fates: &mut HashMap<(String, &'static str), Fate>,
-    corrections: &mut CorrectionCounts,
-    extra_rows: &mut Vec<(String, &'static str, Fate)>,
+    ledger: &mut Ledger,
 ) -> Result<()> {
     if input.fixes.is_empty() {
         return Ok(());
@@ -197,7 +186,7 @@ pub(super) async fn apply_crm(
             next += 1;
             if let Some(reason) = skip_reason(ctx, failed_before) {
                 for f in chunk {
-                    set_fates(fates, f, "skipped", reason);
+                    set_fates(ledger, f, FateResult::Skipped, reason);
                 }
                 continue;
             }
@@ -224,15 +213,8 @@ pub(super) async fn apply_crm(
             let last = chunk.last().map(|f| f.sku.as_str()).unwrap_or("");
             let key = format!("{first}..{last} ({} offers)", chunk.len());
             let planned = ctx
-                .writer()
-                .plan(&Planned {
-                    run_id,
-                    job: JOB,
-                    target: Target::Crm,
-                    action: "inventories_upload",
-                    item_key: &key,
-                    payload: &payload,
-                })
+                .journal(run_id, JOB)
+                .plan(Target::Crm, "inventories_upload", &key, &payload)
                 .await;
             let id = match planned {
                 Ok(id) => id,
@@ -266,33 +248,24 @@ pub(super) async fn apply_crm(
                 ctx.writer()
                     .settle(id, CorrectionStatus::Applied, &answer.to_string())
                     .await?;
-                corrections.applied += chunk.len() as u64;
+                ledger.corrections.applied += chunk.len() as u64;
                 let not_found: std::collections::HashSet<&String> =
                     result.not_found.iter().collect();
                 let mut confirmed = Vec::with_capacity(chunk.len());
                 for (f, sent) in chunk.iter().zip(&offers) {
                     if not_found.contains(&f.sku) {
-                        set_fates(fates, f, "not_found", "the CRM answered notFoundOffers");
+                        let note = "the CRM answered notFoundOffers";
+                        set_fates(ledger, f, FateResult::NotFound, note);
                         chunk_rows[index].push((
                             f.sku.clone(),
                             class::MISSING_IN_CRM,
-                            Fate {
-                                action: "report",
-                                result: String::new(),
-                                note: "listed in notFoundOffers by the CRM".into(),
-                            },
+                            Fate::report("listed in notFoundOffers by the CRM"),
                         ));
                     } else {
                         confirmed.extend(input.known_after(f, sent));
                         for (class_name, note) in fix_notes(f) {
-                            fates.insert(
-                                (f.sku.clone(), class_name),
-                                Fate {
-                                    action: "crm_upload",
-                                    result: "applied".into(),
-                                    note,
-                                },
-                            );
+                            let fate = Fate::new(Action::CrmUpload, FateResult::Applied, note);
+                            ledger.set(&f.sku, class_name, fate);
                         }
                     }
                 }
@@ -307,17 +280,17 @@ pub(super) async fn apply_crm(
                 ctx.writer()
                     .settle(id, CorrectionStatus::Failed, &text)
                     .await?;
-                corrections.failed += chunk.len() as u64;
+                ledger.corrections.failed += chunk.len() as u64;
                 failed_before = true;
                 for f in chunk {
-                    set_fates(fates, f, "failed", &text);
+                    set_fates(ledger, f, FateResult::Failed, &text);
                 }
             }
         }
         bar.inc(1);
     }
     drop(bar);
-    extra_rows.extend(chunk_rows.into_iter().flatten());
+    ledger.extra_rows.extend(chunk_rows.into_iter().flatten());
     match halted {
         Some(e) => Err(e),
         None => Ok(()),
