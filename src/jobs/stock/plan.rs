@@ -11,7 +11,7 @@ use super::super::Context;
 use super::guard::GuardInput;
 use super::read::{CrmRead, Sources, WmsLookup};
 use super::report::ClassifiedRows;
-use crate::config::{LookupUnmapped, WmsKind};
+use crate::config::{LookupUnmapped, StockSection, WmsKind};
 use crate::connectors::imsklad::Good;
 use crate::reconcile::cost::{self as rcost, COST_MISMATCH_CRM};
 use crate::reconcile::stock::{self as rs, class};
@@ -111,16 +111,16 @@ impl WmsStep {
 /// The WMS step of each SKU missing in the WMS, from the catalogue and the
 /// absent marks the run read at `now` (Unix ms).
 pub(super) fn plan_registrations(
-    ctx: &Context,
+    stock: &StockSection,
+    wms: WmsKind,
     wms_missing: &[String],
     lookup: &WmsLookup,
     now: i64,
 ) -> Vec<Registration> {
-    let stock = &ctx.config.stock;
     let create = stock.create_missing_in_wms;
     let recheck_ms = stock.recheck_missing_hours.saturating_mul(3_600_000);
     let step = |sku: &str| {
-        if ctx.config.wms.kind == WmsKind::Egon {
+        if wms == WmsKind::Egon {
             return WmsStep::Report(WmsNote::UnknownToEgon);
         }
         let checked_at = lookup.absent.get(sku).and_then(|t| t.parse::<i64>().ok());
@@ -231,7 +231,8 @@ pub(super) fn plan<'a>(ctx: &Context, sources: &'a Sources) -> Result<Plan<'a>> 
         counts.insert(class::WMS_UNREADABLE.into(), snap.unreadable.len() as u64);
     }
     let registrations = plan_registrations(
-        ctx,
+        &ctx.config.stock,
+        ctx.config.wms.kind,
         &stock.wms_missing,
         &sources.lookup,
         crate::db::now_ms(),
@@ -308,5 +309,126 @@ impl Plan<'_> {
             CrmRead::Full { fallback: None, .. } => {}
         }
         extra
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shop::Product;
+
+    fn product(sku: &str) -> Product {
+        Product {
+            sku: sku.into(),
+            name: format!("Product {sku}"),
+            description: Some("from the catalogue read".into()),
+            price_kop: 1990,
+            cost_kop: 990,
+            weight_g: Some(250),
+            ean: None,
+            supplier_id: None,
+            width_mm: None,
+            height_mm: None,
+            length_mm: None,
+            color_id: None,
+            size: None,
+            image_url: None,
+        }
+    }
+
+    const NOW: i64 = 1_000 * 3_600_000;
+
+    fn lookup() -> WmsLookup {
+        WmsLookup {
+            catalogue: [product("A"), product("B")]
+                .into_iter()
+                .map(|p| (p.sku.clone(), p))
+                .collect(),
+            // B was found unknown an hour ago.
+            absent: [("B".to_string(), (NOW - 3_600_000).to_string())].into(),
+        }
+    }
+
+    fn steps(stock: &StockSection, wms: WmsKind) -> Vec<(String, WmsStep)> {
+        let missing = ["A", "B", "C"].map(String::from);
+        plan_registrations(stock, wms, &missing, &lookup(), NOW)
+            .into_iter()
+            .map(|r| (r.sku, r.step))
+            .collect()
+    }
+
+    #[test]
+    fn the_plan_carries_the_catalogue_record_each_wms_registration_sends() {
+        let stock = StockSection {
+            recheck_missing_hours: 24,
+            ..StockSection::default()
+        };
+        let good = |sku| Box::new(product(sku).to_imsklad_good());
+        let looked_up = steps(&stock, WmsKind::Imsklad);
+        assert_eq!(
+            looked_up,
+            [
+                (
+                    "A".into(),
+                    WmsStep::LookUp {
+                        good: good("A"),
+                        create: false
+                    }
+                ),
+                ("B".into(), WmsStep::Report(WmsNote::RecheckLater)),
+                ("C".into(), WmsStep::Report(WmsNote::NotInCatalogue)),
+            ]
+        );
+        // With create_missing_in_wms the last look-up does not hold B back.
+        let create = StockSection {
+            create_missing_in_wms: true,
+            ..stock.clone()
+        };
+        let created = steps(&create, WmsKind::Imsklad);
+        assert_eq!(
+            created[1].1,
+            WmsStep::LookUp {
+                good: good("B"),
+                create: true
+            }
+        );
+        // lookup_unmapped = "report": add_good only with create_missing_in_wms.
+        let report = StockSection {
+            lookup_unmapped: LookupUnmapped::Report,
+            ..create.clone()
+        };
+        assert_eq!(
+            steps(&report, WmsKind::Imsklad)[0].1,
+            WmsStep::Add(good("A"))
+        );
+        let report_only = StockSection {
+            create_missing_in_wms: false,
+            ..report
+        };
+        assert_eq!(
+            steps(&report_only, WmsKind::Imsklad)[0].1,
+            WmsStep::Report(WmsNote::LookupReportOnly)
+        );
+        // EGON registers nothing.
+        assert!(steps(&stock, WmsKind::Egon)
+            .iter()
+            .all(|(_, s)| *s == WmsStep::Report(WmsNote::UnknownToEgon)));
+    }
+
+    #[test]
+    fn the_registration_guard_counts_what_would_reach_the_wms() {
+        let stock = StockSection {
+            recheck_missing_hours: 24,
+            ..StockSection::default()
+        };
+        let counted = |wms| {
+            steps(&stock, wms)
+                .iter()
+                .filter(|(_, s)| s.counts_as_registration())
+                .count()
+        };
+        // A and C (missing from the catalogue, still a look-up the guard counts); not B.
+        assert_eq!(counted(WmsKind::Imsklad), 2);
+        assert_eq!(counted(WmsKind::Egon), 0);
     }
 }
