@@ -46,7 +46,7 @@ impl Job {
     pub const ALL: [Job; 4] = [Job::Stock, Job::Orders, Job::Billing, Job::Scans];
 
     /// The job's name in runs, reports and job definitions.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Job::Stock => "stock",
             Job::Orders => "orders",

@@ -60,7 +60,7 @@ pub use period::*;
 pub use report::*;
 
 /// The job's name in runs, locks and reports.
-pub const JOB: &str = "billing";
+pub const JOB: &str = super::Job::Billing.name();
 
 /// Columns of `billing-<from>-<to>.csv`.
 pub const LINE_REPORT_COLUMNS: [&str; 13] = [

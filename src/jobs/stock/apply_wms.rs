@@ -67,6 +67,25 @@ pub(super) async fn apply_wms(
     Ok(())
 }
 
+/// The two IMSKLAD catalogue writes of a registration.
+#[derive(Debug, Clone, Copy)]
+enum GoodWrite {
+    /// `update_good`: the look-up of a partner id (it refreshes the WMS copy).
+    Update,
+    /// `add_good`.
+    Add,
+}
+
+impl GoodWrite {
+    /// The IMSKLAD action, as journaled.
+    fn action(self) -> &'static str {
+        match self {
+            GoodWrite::Update => "update_good",
+            GoodWrite::Add => "add_good",
+        }
+    }
+}
+
 /// The IMSKLAD registrations of one run.
 struct Registrar<'a> {
     ctx: &'a Context,
@@ -89,6 +108,27 @@ impl Registrar<'_> {
         }
     }
 
+    /// Journals `write` of `good` for `sku`, then sends it: the journal id
+    /// and the WMS's answer (its goods id).
+    async fn send(
+        &self,
+        write: GoodWrite,
+        sku: &str,
+        good: &Good,
+    ) -> Result<(i64, std::result::Result<i64, ImskladError>)> {
+        let payload = serde_json::to_value(good).unwrap_or_default();
+        let id = self
+            .ctx
+            .journal(self.run_id, JOB)
+            .plan(Target::Wms, write.action(), sku, &payload)
+            .await?;
+        let answer = match write {
+            GoodWrite::Update => self.client.update_good(good).await,
+            GoodWrite::Add => self.client.add_good(good).await,
+        };
+        Ok((id, answer))
+    }
+
     /// `update_good`, journaled: maps a SKU the WMS knows; one it does not
     /// know is created (`create`) or marked absent until the next look-up.
     async fn look_up(
@@ -99,12 +139,8 @@ impl Registrar<'_> {
         corrections: &mut CorrectionCounts,
     ) -> Result<Fate> {
         let ctx = self.ctx;
-        let payload = serde_json::to_value(good).unwrap_or_default();
-        let id = ctx
-            .journal(self.run_id, JOB)
-            .plan(Target::Wms, "update_good", sku, &payload)
-            .await?;
-        match self.client.update_good(good).await {
+        let (id, answer) = self.send(GoodWrite::Update, sku, good).await?;
+        match answer {
             Ok(wms_id) => {
                 record_mapped(ctx, sku, id, wms_id, corrections).await?;
                 let note = format!("known to the WMS as goods id {wms_id}; mapped");
@@ -150,12 +186,8 @@ impl Registrar<'_> {
         corrections: &mut CorrectionCounts,
     ) -> Result<(FateResult, String)> {
         let ctx = self.ctx;
-        let payload = serde_json::to_value(good).unwrap_or_default();
-        let add = ctx
-            .journal(self.run_id, JOB)
-            .plan(Target::Wms, "add_good", sku, &payload)
-            .await?;
-        match self.client.add_good(good).await {
+        let (add, answer) = self.send(GoodWrite::Add, sku, good).await?;
+        match answer {
             Ok(wms_id) => {
                 record_mapped(ctx, sku, add, wms_id, corrections).await?;
                 let note = format!("created in the WMS as goods id {wms_id}");
@@ -164,7 +196,7 @@ impl Registrar<'_> {
             Err(e) => {
                 // add_good is not idempotent: an ambiguous failure is `unknown`.
                 let (status, outcome) = super::super::failed_write(
-                    imsklad::is_idempotent("add_good"),
+                    imsklad::is_idempotent(GoodWrite::Add.action()),
                     e.is_ambiguous(),
                 );
                 let mut text = e.to_string();

@@ -60,7 +60,7 @@ use read::{read, CrmRead, Sources};
 pub(super) use report::{Action, ClassifiedRows, Fate, FateResult, Ledger};
 
 /// The job's name in runs, locks and reports.
-pub const JOB: &str = "stock";
+pub const JOB: &str = super::Job::Stock.name();
 
 /// The report's columns: the classified frame's ([`rs::col`]), then what
 /// became of each line and the two cost prices.
