@@ -460,6 +460,33 @@ pub struct RunJournal<'a> {
 }
 
 impl Context {
+    /// Creates the CSV report `name` in the report folder, in the configured
+    /// dialect, with the header `columns`.
+    pub fn csv_report(
+        &self,
+        name: &str,
+        columns: &[&str],
+    ) -> std::result::Result<crate::report::csv::CsvReport, crate::report::csv::ReportError> {
+        crate::report::csv::CsvReport::create(
+            &self.report_dir,
+            name,
+            self.config.reports.dialect,
+            columns,
+        )
+    }
+
+    /// Creates run `run_id`'s report of `job`, `<job>-<date>-<run>.csv`
+    /// (see [`Context::csv_report`]).
+    pub fn run_report(
+        &self,
+        job: &str,
+        run_id: i64,
+        columns: &[&str],
+    ) -> std::result::Result<crate::report::csv::CsvReport, crate::report::csv::ReportError> {
+        let name = crate::report::csv::file_name(job, self.today(), run_id);
+        self.csv_report(&name, columns)
+    }
+
     /// The journal of run `run_id` of `job`.
     pub fn journal<'a>(&'a self, run_id: i64, job: &'a str) -> RunJournal<'a> {
         RunJournal {

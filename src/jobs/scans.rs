@@ -51,7 +51,7 @@ use crate::db::events::{self, Scan, ScanStatus};
 use crate::db::journal::{CorrectionStatus, Target};
 use crate::db::runs::RunStatus;
 use crate::db::{now_ms, DbError};
-use crate::report::csv::{file_name, Cell, CsvReport, ReportError};
+use crate::report::csv::{Cell, ReportError};
 use crate::report::summary::{CorrectionCounts, JobSummary};
 use crate::shop::scans::{decide, judge, Verdict};
 
@@ -694,12 +694,7 @@ async fn push_one(
 }
 
 fn write_report(ctx: &Context, run_id: i64, rows: &[Row]) -> Result<String, ScansError> {
-    let mut report = CsvReport::create(
-        &ctx.report_dir,
-        &file_name(JOB, ctx.today(), run_id),
-        ctx.config.reports.dialect,
-        &REPORT_COLUMNS,
-    )?;
+    let mut report = ctx.run_report(JOB, run_id, &REPORT_COLUMNS)?;
     for row in rows {
         report.row(&row.cells())?;
     }

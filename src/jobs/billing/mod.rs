@@ -47,7 +47,7 @@ use crate::db::{bind_args, now_ms, Arg, Db, DbError};
 use crate::progress::Progress;
 use crate::reconcile::billing::{self as rb, class, kind, BillingContext, BillingResult};
 use crate::reconcile::input::{Input, ReconcileError};
-use crate::report::csv::{Cell, CsvReport, ReportError};
+use crate::report::csv::{Cell, ReportError};
 use crate::report::html::{self, BalanceRow, BillingPage, DayBar, DiscrepancyRow, Total};
 use crate::report::summary::JobSummary;
 use crate::shop::{BillingOrder, ShopError};

@@ -15,7 +15,7 @@ use crate::db::journal::ItemOutcome;
 use crate::reconcile::cost::COST_MISMATCH_CRM;
 use crate::reconcile::input::Input;
 use crate::reconcile::stock::{class, col};
-use crate::report::csv::{file_name, Cell, CsvReport};
+use crate::report::csv::{Cell, CsvReport};
 use crate::report::summary::CorrectionCounts;
 
 /// A report line's `action`: what the run does about it.
@@ -365,12 +365,7 @@ pub(super) fn write(
     plan: &Plan<'_>,
     ledger: &Ledger,
 ) -> Result<(PathBuf, bool)> {
-    let csv = CsvReport::create(
-        &ctx.report_dir,
-        &file_name(JOB, ctx.today(), run_id),
-        ctx.config.reports.dialect,
-        &REPORT_COLUMNS,
-    )?;
+    let csv = ctx.run_report(JOB, run_id, &REPORT_COLUMNS)?;
     let mut report = StockReport {
         csv,
         plan,
