@@ -108,13 +108,15 @@ impl Registrar<'_> {
         }
     }
 
-    /// Journals `write` of `good` for `sku`, then sends it: the journal id
-    /// and the WMS's answer (its goods id).
+    /// Journals `write` of `good` for `sku`, then sends it; a goods id in
+    /// the answer is mapped and settles the write ([`record_mapped`]).
+    /// Returns the journal id and the WMS's answer.
     async fn send(
         &self,
         write: GoodWrite,
         sku: &str,
         good: &Good,
+        corrections: &mut CorrectionCounts,
     ) -> Result<(i64, std::result::Result<i64, ImskladError>)> {
         let payload = serde_json::to_value(good).unwrap_or_default();
         let id = self
@@ -126,6 +128,9 @@ impl Registrar<'_> {
             GoodWrite::Update => self.client.update_good(good).await,
             GoodWrite::Add => self.client.add_good(good).await,
         };
+        if let Ok(wms_id) = answer {
+            record_mapped(self.ctx, sku, id, wms_id, corrections).await?;
+        }
         Ok((id, answer))
     }
 
@@ -139,10 +144,9 @@ impl Registrar<'_> {
         corrections: &mut CorrectionCounts,
     ) -> Result<Fate> {
         let ctx = self.ctx;
-        let (id, answer) = self.send(GoodWrite::Update, sku, good).await?;
+        let (id, answer) = self.send(GoodWrite::Update, sku, good, corrections).await?;
         match answer {
             Ok(wms_id) => {
-                record_mapped(ctx, sku, id, wms_id, corrections).await?;
                 let note = format!("known to the WMS as goods id {wms_id}; mapped");
                 Ok(Fate::new(Action::WmsRegister, FateResult::Applied, note))
             }
@@ -186,10 +190,9 @@ impl Registrar<'_> {
         corrections: &mut CorrectionCounts,
     ) -> Result<(FateResult, String)> {
         let ctx = self.ctx;
-        let (add, answer) = self.send(GoodWrite::Add, sku, good).await?;
+        let (add, answer) = self.send(GoodWrite::Add, sku, good, corrections).await?;
         match answer {
             Ok(wms_id) => {
-                record_mapped(ctx, sku, add, wms_id, corrections).await?;
                 let note = format!("created in the WMS as goods id {wms_id}");
                 Ok((FateResult::Applied, note))
             }
