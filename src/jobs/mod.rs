@@ -46,7 +46,7 @@ impl Job {
     pub const ALL: [Job; 4] = [Job::Stock, Job::Orders, Job::Billing, Job::Scans];
 
     /// The job's name in runs, reports and job definitions.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Job::Stock => "stock",
             Job::Orders => "orders",
@@ -446,5 +446,76 @@ impl RunGuard {
             error,
             extra: outcome.extra,
         }
+    }
+}
+
+/// One run's journal: [`Context::writer`] with the run and the job filled in,
+/// so a correction is journaled by naming only its target, action, item and
+/// payload.
+#[derive(Debug, Clone, Copy)]
+pub struct RunJournal<'a> {
+    writer: crate::apply::Writer<'a>,
+    run_id: i64,
+    job: &'a str,
+}
+
+impl Context {
+    /// Creates the CSV report `name` in the report folder, in the configured
+    /// dialect, with the header `columns`.
+    pub fn csv_report(
+        &self,
+        name: &str,
+        columns: &[&str],
+    ) -> std::result::Result<crate::report::csv::CsvReport, crate::report::csv::ReportError> {
+        crate::report::csv::CsvReport::create(
+            &self.report_dir,
+            name,
+            self.config.reports.dialect,
+            columns,
+        )
+    }
+
+    /// Creates run `run_id`'s report of `job`, `<job>-<date>-<run>.csv`
+    /// (see [`Context::csv_report`]).
+    pub fn run_report(
+        &self,
+        job: &str,
+        run_id: i64,
+        columns: &[&str],
+    ) -> std::result::Result<crate::report::csv::CsvReport, crate::report::csv::ReportError> {
+        let name = crate::report::csv::file_name(job, self.today(), run_id);
+        self.csv_report(&name, columns)
+    }
+
+    /// The journal of run `run_id` of `job`.
+    pub fn journal<'a>(&'a self, run_id: i64, job: &'a str) -> RunJournal<'a> {
+        RunJournal {
+            writer: self.writer(),
+            run_id,
+            job,
+        }
+    }
+}
+
+impl RunJournal<'_> {
+    /// Journals a correction before it is sent ([`crate::apply::Writer::plan`]:
+    /// the run's lock is checked first); returns its journal id.
+    pub async fn plan(
+        &self,
+        target: crate::db::journal::Target,
+        action: &str,
+        item_key: &str,
+        payload: &serde_json::Value,
+    ) -> std::result::Result<i64, WriteError> {
+        self.writer
+            .plan(&crate::db::journal::Planned {
+                run_id: self.run_id,
+                job: self.job,
+                target,
+                action,
+                item_key,
+                payload,
+            })
+            .await
     }
 }

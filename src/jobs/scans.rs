@@ -28,7 +28,7 @@
 //!      `push_failed` and left due for the next run.
 //! 4. **Report** scans still `processing` whose last change is at least
 //!    `[imshop] stuck_minutes` (default 60) old as `stuck_processing`.
-//! 5. Write `scans-<date>-<run>.csv` ([`REPORT_COLUMNS`], classes in [`class`]).
+//! 5. Write `scans-<date>-<run>.csv` ([`REPORT_COLUMNS`], classes in [`ScanClass`]).
 //!
 //! `--dry-run` previews the re-checks read-only ([`crate::shop::scans::judge`]),
 //! marks no code used, changes no scan, journals and pushes nothing; its
@@ -48,15 +48,15 @@ use std::collections::{BTreeMap, HashSet};
 use super::{run_job, Context, Outcome};
 use crate::connectors::imshop::{self as wire, ImshopClient, ImshopError, PushOutcome, ScanUpdate};
 use crate::db::events::{self, Scan, ScanStatus};
-use crate::db::journal::{CorrectionStatus, Planned, Target};
+use crate::db::journal::{CorrectionStatus, Target};
 use crate::db::runs::RunStatus;
 use crate::db::{now_ms, DbError};
-use crate::report::csv::{file_name, Cell, CsvReport, ReportError};
+use crate::report::csv::{Cell, ReportError};
 use crate::report::summary::{CorrectionCounts, JobSummary};
 use crate::shop::scans::{decide, judge, Verdict};
 
 /// The job's name in runs, locks, the journal and reports.
-pub const JOB: &str = "scans";
+pub const JOB: &str = super::Job::Scans.name();
 
 /// The report's columns.
 ///
@@ -75,34 +75,91 @@ pub const REPORT_COLUMNS: [&str; 9] = [
 ];
 
 /// The report's classes.
-pub mod class {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanClass {
     /// A status IMSHOP acknowledged with 204 (or, in a dry run, would be pushed).
-    pub const PUSHED: &str = "pushed";
+    Pushed,
     /// IMSHOP refused the update for good (400 malformed, 404 scan or user unknown).
-    pub const PUSH_REJECTED: &str = "push_rejected";
+    PushRejected,
     /// The update did not get through (IMSHOP unavailable, key refused, or skipped
     /// after a refusal); it stays due.
-    pub const PUSH_FAILED: &str = "push_failed";
+    PushFailed,
     /// Still `processing` longer than `[imshop] stuck_minutes`.
-    pub const STUCK_PROCESSING: &str = "stuck_processing";
+    StuckProcessing,
     /// A `processing` scan checked again against the shop.
-    pub const RECHECKED: &str = "rechecked";
+    Rechecked,
 }
 
-/// The report's `result` values (besides a re-check's new status).
-pub mod result {
-    /// IMSHOP acknowledged the update (or the re-check was stored).
-    pub const APPLIED: &str = "applied";
+impl ScanClass {
+    /// The report's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanClass::Pushed => "pushed",
+            ScanClass::PushRejected => "push_rejected",
+            ScanClass::PushFailed => "push_failed",
+            ScanClass::StuckProcessing => "stuck_processing",
+            ScanClass::Rechecked => "rechecked",
+        }
+    }
+}
+
+/// The report's `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanAction {
+    /// Pushing the scan's status to IMSHOP.
+    Push,
+    /// Checking a `processing` scan again against the shop.
+    Recheck,
+    /// Nothing: left for people.
+    Report,
+}
+
+impl ScanAction {
+    /// The report's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanAction::Push => "push",
+            ScanAction::Recheck => "recheck",
+            ScanAction::Report => "report",
+        }
+    }
+}
+
+/// The report's `result`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanResult {
+    /// Nothing done (a line for people): the column is empty.
+    Nothing,
+    /// IMSHOP acknowledged the update.
+    Applied,
+    /// A re-check stored the scan's new status (the result is that status).
+    Status(ScanStatus),
     /// IMSHOP refused the update for good (400/404).
-    pub const REJECTED: &str = "rejected";
+    Rejected,
     /// The update did not get through.
-    pub const FAILED: &str = "failed";
+    Failed,
     /// Not attempted: pushing stopped (key refused, stop requested, no client).
-    pub const SKIPPED: &str = "skipped";
+    Skipped,
     /// A dry run: what would be done.
-    pub const DRY_RUN: &str = "dry_run";
+    DryRun,
     /// The shop database could not be asked; the scan stays `processing`.
-    pub const UNAVAILABLE: &str = "unavailable";
+    Unavailable,
+}
+
+impl ScanResult {
+    /// The report's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanResult::Nothing => "",
+            ScanResult::Applied => "applied",
+            ScanResult::Status(status) => status.as_str(),
+            ScanResult::Rejected => "rejected",
+            ScanResult::Failed => "failed",
+            ScanResult::Skipped => "skipped",
+            ScanResult::DryRun => "dry_run",
+            ScanResult::Unavailable => "unavailable",
+        }
+    }
 }
 
 /// The start of a scan's `push_error` when IMSHOP rejected its status for good.
@@ -217,14 +274,14 @@ struct Row {
     code: String,
     status: ScanStatus,
     pushed_status: Option<ScanStatus>,
-    class: &'static str,
-    action: &'static str,
-    result: String,
+    class: ScanClass,
+    action: ScanAction,
+    result: ScanResult,
     note: String,
 }
 
 impl Row {
-    fn new(scan: &Scan, class: &'static str, action: &'static str) -> Row {
+    fn new(scan: &Scan, class: ScanClass, action: ScanAction) -> Row {
         Row {
             scan_id: scan.id.clone(),
             user_id: scan.user_id.clone(),
@@ -233,13 +290,13 @@ impl Row {
             pushed_status: scan.pushed_status,
             class,
             action,
-            result: String::new(),
+            result: ScanResult::Nothing,
             note: String::new(),
         }
     }
 
-    fn result(mut self, result: impl Into<String>, note: impl Into<String>) -> Row {
-        self.result = result.into();
+    fn result(mut self, result: ScanResult, note: impl Into<String>) -> Row {
+        self.result = result;
         self.note = note.into();
         self
     }
@@ -251,9 +308,9 @@ impl Row {
             Cell::Text(self.code.clone()),
             Cell::Text(self.status.as_str().into()),
             self.pushed_status.map(|s| s.as_str()).into(),
-            Cell::Text(self.class.into()),
-            Cell::Text(self.action.into()),
-            Cell::Text(self.result.clone()),
+            Cell::Text(self.class.as_str().into()),
+            Cell::Text(self.action.as_str().into()),
+            Cell::Text(self.result.as_str().into()),
             Cell::Text(self.note.clone()),
         ]
     }
@@ -300,7 +357,7 @@ async fn execute(ctx: &Context, run_id: i64) -> Result<Done, ScansError> {
     let report = write_report(ctx, run_id, &tally.rows)?;
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for row in &tally.rows {
-        *counts.entry(row.class.to_string()).or_insert(0) += 1;
+        *counts.entry(row.class.as_str().to_string()).or_insert(0) += 1;
     }
     let status = run_status(&tally, ctx.dry_run && !to_push.is_empty());
     let extra = json!({
@@ -361,7 +418,8 @@ fn report_stuck(ctx: &Context, still_processing: &[Scan], tally: &mut Tally) {
         let note = format!(
             "processing for {minutes} min since the last change; the shop database could not decide it"
         );
-        let row = Row::new(scan, class::STUCK_PROCESSING, "report").result("", note);
+        let row = Row::new(scan, ScanClass::StuckProcessing, ScanAction::Report)
+            .result(ScanResult::Nothing, note);
         tally.rows.push(row);
     }
 }
@@ -370,10 +428,10 @@ fn report_stuck(ctx: &Context, still_processing: &[Scan], tally: &mut Tally) {
 /// dry run had something to push), clean otherwise.
 fn run_status(tally: &Tally, dry_run_had_work: bool) -> RunStatus {
     let left = tally.rows.iter().any(|r| {
-        r.result == result::SKIPPED
+        r.result == ScanResult::Skipped
             || matches!(
                 r.class,
-                class::PUSH_REJECTED | class::PUSH_FAILED | class::STUCK_PROCESSING
+                ScanClass::PushRejected | ScanClass::PushFailed | ScanClass::StuckProcessing
             )
     });
     match (&tally.auth_error, left || dry_run_had_work) {
@@ -423,18 +481,18 @@ async fn recheck(
     finding: &Finding,
     tally: &mut Tally,
 ) -> Result<Scan, ScansError> {
-    let row = |s: &Scan| Row::new(s, class::RECHECKED, "recheck");
+    let row = |s: &Scan| Row::new(s, ScanClass::Rechecked, ScanAction::Recheck);
     let preview = match finding {
         _ if ctx.stop.is_stopped() => {
             tally
                 .rows
-                .push(row(scan).result(result::SKIPPED, "stop requested"));
+                .push(row(scan).result(ScanResult::Skipped, "stop requested"));
             return Ok(scan.clone());
         }
         Finding::Unavailable(e) => {
             tally
                 .rows
-                .push(row(scan).result(result::UNAVAILABLE, e.clone()));
+                .push(row(scan).result(ScanResult::Unavailable, e.clone()));
             return Ok(scan.clone());
         }
         Finding::Verdict(v) => v,
@@ -443,7 +501,7 @@ async fn recheck(
     if ctx.dry_run {
         let after = with_verdict(scan, preview);
         tally.rows.push(row(&after).result(
-            result::DRY_RUN,
+            ScanResult::DryRun,
             format!(
                 "would be {}: {}",
                 preview.status.as_str(),
@@ -455,15 +513,8 @@ async fn recheck(
     let payload =
         json!({"code": scan.code, "userId": scan.user_id, "expected": preview.status.as_str()});
     let id = ctx
-        .writer()
-        .plan(&Planned {
-            run_id,
-            job: JOB,
-            target: Target::Shop,
-            action: "recheck_scan",
-            item_key: &scan.id,
-            payload: &payload,
-        })
+        .journal(run_id, JOB)
+        .plan(Target::Shop, "recheck_scan", &scan.id, &payload)
         .await
         .map_err(write_err("journaling a re-check"))?;
     match decide(&ctx.shop, std::slice::from_ref(&scan.code), &scan.user_id).await {
@@ -485,9 +536,10 @@ async fn recheck(
             tally.corrections.applied += 1;
             let mut after = with_verdict(scan, &verdict);
             after.updated_at = now_ms();
-            tally.rows.push(
-                row(&after).result(verdict.status.as_str(), verdict.status_message.to_string()),
-            );
+            tally.rows.push(row(&after).result(
+                ScanResult::Status(verdict.status),
+                verdict.status_message.to_string(),
+            ));
             Ok(after)
         }
         Err(e) => {
@@ -497,7 +549,9 @@ async fn recheck(
                 .await
                 .map_err(db("journaling a re-check's outcome"))?;
             tally.corrections.failed += 1;
-            tally.rows.push(row(scan).result(result::UNAVAILABLE, text));
+            tally
+                .rows
+                .push(row(scan).result(ScanResult::Unavailable, text));
             Ok(scan.clone())
         }
     }
@@ -525,8 +579,8 @@ async fn push_all(
         for scan in scans {
             tally
                 .rows
-                .push(Row::new(scan, class::PUSHED, "push").result(
-                    result::DRY_RUN,
+                .push(Row::new(scan, ScanClass::Pushed, ScanAction::Push).result(
+                    ScanResult::DryRun,
                     format!("would push {}", scan.status.as_str()),
                 ));
         }
@@ -552,8 +606,8 @@ async fn push_all(
             tally.stopped = Some("not sent: stop requested".into());
         }
         if let Some(reason) = &tally.stopped {
-            let row =
-                Row::new(scan, class::PUSH_FAILED, "push").result(result::SKIPPED, reason.clone());
+            let row = Row::new(scan, ScanClass::PushFailed, ScanAction::Push)
+                .result(ScanResult::Skipped, reason.clone());
             tally.rows.push(row);
             continue;
         }
@@ -582,25 +636,18 @@ async fn push_one(
     }
     let payload = serde_json::to_value(&update).unwrap_or_else(|_| json!({"id": scan.id}));
     let id = ctx
-        .writer()
-        .plan(&Planned {
-            run_id,
-            job: JOB,
-            target: Target::Imshop,
-            action: "push_status",
-            item_key: &scan.id,
-            payload: &payload,
-        })
+        .journal(run_id, JOB)
+        .plan(Target::Imshop, "push_status", &scan.id, &payload)
         .await
         .map_err(write_err("journaling a push"))?;
-    let row = Row::new(scan, class::PUSHED, "push");
+    let row = Row::new(scan, ScanClass::Pushed, ScanAction::Push);
     let (status, answer, row, acknowledged) = match client.push_status(&update).await {
         Ok(PushOutcome::Accepted) => {
             events::mark_scan_pushed(&ctx.state, &scan.id, scan.status, None)
                 .await
                 .map_err(db("marking a scan pushed"))?;
             let mut row = row.result(
-                result::APPLIED,
+                ScanResult::Applied,
                 format!("IMSHOP knows {}", scan.status.as_str()),
             );
             row.pushed_status = Some(scan.status);
@@ -612,10 +659,10 @@ async fn push_one(
                 .await
                 .map_err(db("recording a rejected push"))?;
             let mut row = row.result(
-                result::REJECTED,
+                ScanResult::Rejected,
                 format!("HTTP {http}: {body}; final, not re-sent unless the status changes"),
             );
-            row.class = class::PUSH_REJECTED;
+            row.class = ScanClass::PushRejected;
             (CorrectionStatus::Failed, note, row, false)
         }
         Err(e) => {
@@ -629,8 +676,8 @@ async fn push_one(
                 tally.auth_error = Some(alert);
                 tally.stopped = Some(format!("not sent: {text}"));
             }
-            let mut row = row.result(result::FAILED, text.clone());
-            row.class = class::PUSH_FAILED;
+            let mut row = row.result(ScanResult::Failed, text.clone());
+            row.class = ScanClass::PushFailed;
             (CorrectionStatus::Failed, text, row, false)
         }
     };
@@ -647,12 +694,7 @@ async fn push_one(
 }
 
 fn write_report(ctx: &Context, run_id: i64, rows: &[Row]) -> Result<String, ScansError> {
-    let mut report = CsvReport::create(
-        &ctx.report_dir,
-        &file_name(JOB, ctx.today(), run_id),
-        ctx.config.reports.dialect,
-        &REPORT_COLUMNS,
-    )?;
+    let mut report = ctx.run_report(JOB, run_id, &REPORT_COLUMNS)?;
     for row in rows {
         report.row(&row.cells())?;
     }
@@ -750,7 +792,8 @@ mod tests {
     #[test]
     fn rows_render_every_column() {
         let s = scan(ScanStatus::Approved, None, None);
-        let row = Row::new(&s, class::PUSHED, "push").result(result::APPLIED, "ok");
+        let row =
+            Row::new(&s, ScanClass::Pushed, ScanAction::Push).result(ScanResult::Applied, "ok");
         let cells = row.cells();
         assert_eq!(cells.len(), REPORT_COLUMNS.len());
         assert_eq!(cells[3], Cell::Text("approved".into()));
@@ -758,7 +801,7 @@ mod tests {
         let mut none = s.clone();
         none.pushed_status = None;
         assert_eq!(
-            Row::new(&none, class::PUSHED, "push").cells()[4],
+            Row::new(&none, ScanClass::Pushed, ScanAction::Push).cells()[4],
             Cell::Empty
         );
     }

@@ -214,8 +214,7 @@ pub async fn read(
         DeltaRead::Ids => vec![InventoryFilter::Ids, InventoryFilter::OfferKey],
         DeltaRead::OfferKey => vec![InventoryFilter::OfferKey, InventoryFilter::Ids],
     };
-    let mut fresh: HashMap<String, CrmRow> = HashMap::with_capacity(moved.len());
-    let mut read_skus: HashSet<String> = HashSet::with_capacity(moved.len());
+    let mut fresh = Fresh::with_capacity(moved.len());
     let bar = crate::progress::Progress::counter(
         "RetailCRM reads of moved offers",
         moved.len() as u64,
@@ -227,67 +226,9 @@ pub async fn read(
         let Some(&filter) = filters.first() else {
             break;
         };
-        let values: Vec<String> = match filter {
-            InventoryFilter::OfferKey => pending.clone(),
-            InventoryFilter::Ids => pending
-                .iter()
-                .map(|s| known.offers.get(s).map_or(0, |k| k.offer_id).to_string())
-                .collect(),
-        };
-        // (SKUs, filter values) per batch.
-        let mut batches: Vec<(Vec<String>, Vec<String>)> = Vec::new();
-        let mut at = 0;
-        for b in crm.filter_batches(filter, &values) {
-            batches.push((pending[at..at + b.len()].to_vec(), b.to_vec()));
-            at += b.len();
-        }
-        // The first batch alone tells whether the CRM accepts the filter;
-        // the others then go at once (the client's rate limiter decides when
-        // each is sent).
-        let mut rest = batches.split_off(1.min(batches.len()));
-        let mut not_read: Vec<String> = Vec::new();
-        let mut refused: Option<String> = None;
-        let mut round = batches;
-        loop {
-            let mut tasks = tokio::task::JoinSet::new();
-            for (skus, vals) in round {
-                let client = crm.clone();
-                tasks.spawn(async move {
-                    let answer = client.inventories_filtered(filter, &vals).await;
-                    (skus, answer)
-                });
-            }
-            out.reads += tasks.len();
-            while let Some(joined) = tasks.join_next().await {
-                let (skus, answer) = match joined {
-                    Ok(done) => done,
-                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                    Err(e) => anyhow::bail!("reading moved offers from RetailCRM: {e}"),
-                };
-                match answer.context("reading moved offers from RetailCRM")? {
-                    FilteredRead::Offers(offers) => {
-                        out.filter = Some(filter);
-                        for offer in &offers {
-                            if let Some(row) = CrmRow::from_offer(offer, crm) {
-                                fresh.entry(row.sku.clone()).or_insert(row);
-                            }
-                        }
-                        bar.inc(skus.len() as u64);
-                        read_skus.extend(skus);
-                    }
-                    FilteredRead::NotAccepted(why) => {
-                        refused.get_or_insert(why);
-                        not_read.extend(skus);
-                    }
-                }
-            }
-            if refused.is_some() || rest.is_empty() {
-                break;
-            }
-            round = std::mem::take(&mut rest);
-        }
-        // What this filter did not read goes to the next way of reading.
-        not_read.extend(rest.into_iter().flat_map(|(skus, _)| skus));
+        let batches = filter_batches(crm, filter, &pending, &known);
+        let (mut not_read, refused) =
+            read_by(crm, filter, batches, &mut out, &mut fresh, &bar).await?;
         if let Some(why) = refused {
             tracing::warn!("{why}; trying the next way to read moved offers");
             out.refused.push(why);
@@ -304,28 +245,132 @@ pub async fn read(
             "no filtered inventory read accepted: uploading the moved offers without reading them (absolute values)"
         );
     }
-    out.confirmed = fresh.values().map(CrmRow::known).collect();
-    out.rows = known
-        .offers
-        .into_values()
-        .filter_map(|k| {
-            if let Some(row) = fresh.remove(&k.sku) {
-                return Some(row);
-            }
-            if read_skus.contains(&k.sku) {
-                // Asked for and not answered: the CRM no longer holds it.
-                return None;
-            }
-            Some(CrmRow {
-                sku: k.sku,
-                offer_id: k.offer_id,
-                quantity: k.quantity,
-                cost_kop: k.cost_kop,
-            })
-        })
-        .collect();
-    out.rows.sort_by(|a, b| a.sku.cmp(&b.sku));
+    out.confirmed = fresh.rows.values().map(CrmRow::known).collect();
+    out.rows = fresh.over(known);
     Ok(out)
+}
+
+/// The offers a delta run read: each SKU's row, and every SKU asked for.
+struct Fresh {
+    rows: HashMap<String, CrmRow>,
+    read: HashSet<String>,
+}
+
+impl Fresh {
+    fn with_capacity(n: usize) -> Fresh {
+        Fresh {
+            rows: HashMap::with_capacity(n),
+            read: HashSet::with_capacity(n),
+        }
+    }
+
+    /// The CRM as the run sees it, sorted by SKU: the known offers, each
+    /// replaced by its fresh row; one asked for and not answered is gone.
+    fn over(mut self, known: KnownStock) -> Vec<CrmRow> {
+        let mut rows: Vec<CrmRow> = known
+            .offers
+            .into_values()
+            .filter_map(|k| {
+                if let Some(row) = self.rows.remove(&k.sku) {
+                    return Some(row);
+                }
+                if self.read.contains(&k.sku) {
+                    // Asked for and not answered: the CRM no longer holds it.
+                    return None;
+                }
+                Some(CrmRow {
+                    sku: k.sku,
+                    offer_id: k.offer_id,
+                    quantity: k.quantity,
+                    cost_kop: k.cost_kop,
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| a.sku.cmp(&b.sku));
+        rows
+    }
+}
+
+/// The `pending` SKUs in batches for `filter`: (SKUs, filter values) per batch.
+fn filter_batches(
+    crm: &RetailCrmClient,
+    filter: InventoryFilter,
+    pending: &[String],
+    known: &KnownStock,
+) -> Vec<(Vec<String>, Vec<String>)> {
+    let values: Vec<String> = match filter {
+        InventoryFilter::OfferKey => pending.to_vec(),
+        InventoryFilter::Ids => pending
+            .iter()
+            .map(|s| known.offers.get(s).map_or(0, |k| k.offer_id).to_string())
+            .collect(),
+    };
+    let mut batches = Vec::new();
+    let mut at = 0;
+    for b in crm.filter_batches(filter, &values) {
+        batches.push((pending[at..at + b.len()].to_vec(), b.to_vec()));
+        at += b.len();
+    }
+    batches
+}
+
+/// Reads `batches` with `filter`: the first batch alone tells whether the CRM
+/// accepts the filter; the others then go at once (the client's rate limiter
+/// decides when each is sent). Returns the SKUs this filter did not read and
+/// why the CRM refused it (if it did).
+async fn read_by(
+    crm: &RetailCrmClient,
+    filter: InventoryFilter,
+    mut batches: Vec<(Vec<String>, Vec<String>)>,
+    out: &mut DeltaOutcome,
+    fresh: &mut Fresh,
+    bar: &crate::progress::Progress,
+) -> Result<(Vec<String>, Option<String>)> {
+    let mut rest = batches.split_off(1.min(batches.len()));
+    let mut not_read: Vec<String> = Vec::new();
+    let mut refused: Option<String> = None;
+    let mut round = batches;
+    loop {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (skus, vals) in round {
+            let client = crm.clone();
+            tasks.spawn(async move {
+                let answer = client.inventories_filtered(filter, &vals).await;
+                (skus, answer)
+            });
+        }
+        out.reads += tasks.len();
+        while let Some(joined) = tasks.join_next().await {
+            let (skus, answer) = match joined {
+                Ok(done) => done,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => anyhow::bail!("reading moved offers from RetailCRM: {e}"),
+            };
+            match answer.context("reading moved offers from RetailCRM")? {
+                FilteredRead::Offers(offers) => {
+                    out.filter = Some(filter);
+                    for offer in &offers {
+                        if let Some(row) = CrmRow::from_offer(offer, crm) {
+                            fresh.rows.entry(row.sku.clone()).or_insert(row);
+                        }
+                    }
+                    bar.inc(skus.len() as u64);
+                    fresh.read.extend(skus);
+                }
+                FilteredRead::NotAccepted(why) => {
+                    refused.get_or_insert(why);
+                    not_read.extend(skus);
+                }
+            }
+        }
+        if refused.is_some() || rest.is_empty() {
+            break;
+        }
+        round = std::mem::take(&mut rest);
+    }
+    // What this filter did not read goes to the next way of reading.
+    not_read.extend(rest.into_iter().flat_map(|(skus, _)| skus));
+    Ok((not_read, refused))
 }
 
 #[cfg(test)]

@@ -4,18 +4,19 @@
 //! what it is known to hold ([`crate::db::known_stock`]).
 
 use anyhow::{Context as _, Result};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::HashMap;
 
-use super::stock::{ClassifiedRows, Fate, WmsSnapshot, JOB};
+use super::stock::{Action, ClassifiedRows, Fate, FateResult, Ledger, WmsSnapshot, JOB};
 use super::Context;
-use crate::connectors::retailcrm::{OfferStock, RetailCrmClient, MAX_OFFERS_PER_UPLOAD};
-use crate::db::journal::{CorrectionStatus, Planned, Target};
+use crate::connectors::retailcrm::{
+    OfferStock, RetailCrmClient, UploadResult, MAX_OFFERS_PER_UPLOAD,
+};
+use crate::db::journal::{CorrectionStatus, Target};
 use crate::db::known_stock::{self, KnownOffer};
 use crate::progress::Progress;
 use crate::reconcile::cost::{self as rcost, COST_MISMATCH_CRM};
 use crate::reconcile::stock::class;
-use crate::report::summary::CorrectionCounts;
 
 /// The cost prices this run compares: the shop's cost per SKU (SKUs with
 /// unreadable WMS figures left out), or `None` when cost prices are not
@@ -54,20 +55,12 @@ fn roubles(kop: Option<i64>) -> String {
 }
 
 /// Records the upload's `result` with `note` for every class `f` corrects.
-fn set_fates(
-    fates: &mut HashMap<(String, &'static str), Fate>,
-    f: &rcost::OfferFix,
-    result: &str,
-    note: &str,
-) {
+fn set_fates(ledger: &mut Ledger, f: &rcost::OfferFix, result: FateResult, note: &str) {
     for (class_name, _) in fix_notes(f) {
-        fates.insert(
-            (f.sku.clone(), class_name),
-            Fate {
-                action: "crm_upload",
-                result: result.into(),
-                note: note.into(),
-            },
+        ledger.set(
+            &f.sku,
+            class_name,
+            Fate::new(Action::CrmUpload, result, note),
         );
     }
 }
@@ -151,6 +144,77 @@ fn skip_reason(ctx: &Context, failed_before: bool) -> Option<&'static str> {
     }
 }
 
+/// The journaled payload of a batch: per offer the quantity and the cost
+/// price it had and is set to.
+fn upload_payload(store: &str, chunk: &[rcost::OfferFix], offers: &[OfferStock]) -> Value {
+    let entries = chunk.iter().zip(offers).map(|(f, o)| {
+        let mut entry = json!({"sku": f.sku});
+        if let Some(a) = o.available {
+            entry["from"] = json!(f.quantity.map(|q| q.0));
+            entry["available"] = json!(a);
+        }
+        if let Some(p) = o.purchase_price_kop {
+            entry["purchase_price_from_kop"] = json!(f.cost.and_then(|c| c.0));
+            entry["purchase_price_kop"] = json!(p);
+        }
+        entry
+    });
+    json!({"store": store, "offers": entries.collect::<Vec<_>>()})
+}
+
+/// The journal key of a batch: its first and last SKU and its size.
+fn chunk_key(chunk: &[rcost::OfferFix]) -> String {
+    let first = chunk.first().map(|f| f.sku.as_str()).unwrap_or("");
+    let last = chunk.last().map(|f| f.sku.as_str()).unwrap_or("");
+    format!("{first}..{last} ({} offers)", chunk.len())
+}
+
+/// A batch sent: its journal id, its fixes and the offers sent for them.
+struct Sent<'a> {
+    id: i64,
+    chunk: &'a [rcost::OfferFix],
+    offers: &'a [OfferStock],
+}
+
+/// Settles a batch the CRM acknowledged: each offer applied, or (listed in
+/// `notFoundOffers`) `not_found` with a `missing_in_crm` line in `rows`; what
+/// the CRM took is recorded as what it is known to hold now.
+async fn acknowledged(
+    ctx: &Context,
+    input: &UploadInput<'_>,
+    sent: &Sent<'_>,
+    result: &UploadResult,
+    ledger: &mut Ledger,
+    rows: &mut Vec<(String, &'static str, Fate)>,
+) -> Result<()> {
+    let answer =
+        json!({"processedOffersCount": result.processed, "notFoundOffers": result.not_found});
+    ctx.writer()
+        .settle(sent.id, CorrectionStatus::Applied, &answer.to_string())
+        .await?;
+    ledger.corrections.applied += sent.chunk.len() as u64;
+    let not_found: std::collections::HashSet<&String> = result.not_found.iter().collect();
+    let mut confirmed = Vec::with_capacity(sent.chunk.len());
+    for (f, offer) in sent.chunk.iter().zip(sent.offers) {
+        if not_found.contains(&f.sku) {
+            let note = "the CRM answered notFoundOffers";
+            set_fates(ledger, f, FateResult::NotFound, note);
+            let fate = Fate::report("listed in notFoundOffers by the CRM");
+            rows.push((f.sku.clone(), class::MISSING_IN_CRM, fate));
+        } else {
+            confirmed.extend(input.known_after(f, offer));
+            for (class_name, note) in fix_notes(f) {
+                let fate = Fate::new(Action::CrmUpload, FateResult::Applied, note);
+                ledger.set(&f.sku, class_name, fate);
+            }
+        }
+    }
+    known_stock::confirm(&ctx.state, &confirmed)
+        .await
+        .context("recording the acknowledged upload")?;
+    Ok(())
+}
+
 /// Uploads the fixes in batches of at most [`MAX_OFFERS_PER_UPLOAD`].
 ///
 /// Each batch is journaled (after the lock check of [`crate::apply::Writer::plan`])
@@ -165,9 +229,7 @@ pub(super) async fn apply_crm(
     crm: &RetailCrmClient,
     run_id: i64,
     input: &UploadInput<'_>,
-    fates: &mut HashMap<(String, &'static str), Fate>,
-    corrections: &mut CorrectionCounts,
-    extra_rows: &mut Vec<(String, &'static str, Fate)>,
+    ledger: &mut Ledger,
 ) -> Result<()> {
     if input.fixes.is_empty() {
         return Ok(());
@@ -197,7 +259,7 @@ pub(super) async fn apply_crm(
             next += 1;
             if let Some(reason) = skip_reason(ctx, failed_before) {
                 for f in chunk {
-                    set_fates(fates, f, "skipped", reason);
+                    set_fates(ledger, f, FateResult::Skipped, reason);
                 }
                 continue;
             }
@@ -205,34 +267,11 @@ pub(super) async fn apply_crm(
                 .iter()
                 .map(|f| input.offer(f, with_available))
                 .collect();
-            let payload = json!({
-                "store": ctx.config.retailcrm.store,
-                "offers": chunk.iter().zip(&offers).map(|(f, o)| {
-                    let mut entry = json!({"sku": f.sku});
-                    if let Some(a) = o.available {
-                        entry["from"] = json!(f.quantity.map(|q| q.0));
-                        entry["available"] = json!(a);
-                    }
-                    if let Some(p) = o.purchase_price_kop {
-                        entry["purchase_price_from_kop"] = json!(f.cost.and_then(|c| c.0));
-                        entry["purchase_price_kop"] = json!(p);
-                    }
-                    entry
-                }).collect::<Vec<_>>(),
-            });
-            let first = chunk.first().map(|f| f.sku.as_str()).unwrap_or("");
-            let last = chunk.last().map(|f| f.sku.as_str()).unwrap_or("");
-            let key = format!("{first}..{last} ({} offers)", chunk.len());
+            let payload = upload_payload(&ctx.config.retailcrm.store, chunk, &offers);
+            let key = chunk_key(chunk);
             let planned = ctx
-                .writer()
-                .plan(&Planned {
-                    run_id,
-                    job: JOB,
-                    target: Target::Crm,
-                    action: "inventories_upload",
-                    item_key: &key,
-                    payload: &payload,
-                })
+                .journal(run_id, JOB)
+                .plan(Target::Crm, "inventories_upload", &key, &payload)
                 .await;
             let id = match planned {
                 Ok(id) => id,
@@ -262,44 +301,13 @@ pub(super) async fn apply_crm(
         let (id, key) = open.remove(&index).expect("a batch in flight is journaled");
         match result {
             Ok(result) => {
-                let answer = json!({"processedOffersCount": result.processed, "notFoundOffers": result.not_found});
-                ctx.writer()
-                    .settle(id, CorrectionStatus::Applied, &answer.to_string())
-                    .await?;
-                corrections.applied += chunk.len() as u64;
-                let not_found: std::collections::HashSet<&String> =
-                    result.not_found.iter().collect();
-                let mut confirmed = Vec::with_capacity(chunk.len());
-                for (f, sent) in chunk.iter().zip(&offers) {
-                    if not_found.contains(&f.sku) {
-                        set_fates(fates, f, "not_found", "the CRM answered notFoundOffers");
-                        chunk_rows[index].push((
-                            f.sku.clone(),
-                            class::MISSING_IN_CRM,
-                            Fate {
-                                action: "report",
-                                result: String::new(),
-                                note: "listed in notFoundOffers by the CRM".into(),
-                            },
-                        ));
-                    } else {
-                        confirmed.extend(input.known_after(f, sent));
-                        for (class_name, note) in fix_notes(f) {
-                            fates.insert(
-                                (f.sku.clone(), class_name),
-                                Fate {
-                                    action: "crm_upload",
-                                    result: "applied".into(),
-                                    note,
-                                },
-                            );
-                        }
-                    }
-                }
-                // What the CRM acknowledged is what it is known to hold now.
-                known_stock::confirm(&ctx.state, &confirmed)
-                    .await
-                    .context("recording the acknowledged upload")?;
+                let sent = Sent {
+                    id,
+                    chunk,
+                    offers: &offers,
+                };
+                let rows = &mut chunk_rows[index];
+                acknowledged(ctx, input, &sent, &result, ledger, rows).await?;
             }
             Err(e) => {
                 let text = e.to_string();
@@ -307,17 +315,17 @@ pub(super) async fn apply_crm(
                 ctx.writer()
                     .settle(id, CorrectionStatus::Failed, &text)
                     .await?;
-                corrections.failed += chunk.len() as u64;
+                ledger.corrections.failed += chunk.len() as u64;
                 failed_before = true;
                 for f in chunk {
-                    set_fates(fates, f, "failed", &text);
+                    set_fates(ledger, f, FateResult::Failed, &text);
                 }
             }
         }
         bar.inc(1);
     }
     drop(bar);
-    extra_rows.extend(chunk_rows.into_iter().flatten());
+    ledger.extra_rows.extend(chunk_rows.into_iter().flatten());
     match halted {
         Some(e) => Err(e),
         None => Ok(()),

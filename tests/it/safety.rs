@@ -1509,3 +1509,72 @@ async fn a_job_reads_every_source_before_its_first_write() {
         }
     }
 }
+
+/// "No source is read after the first write", for the shop: the records a
+/// WMS registration sends are the catalogue as the run read it with the
+/// other sources, not as it stands once the run has written the shop's
+/// quantities. The products query here reports in each record's description
+/// the shop's total quantity, which the run's own shop write changes.
+#[tokio::test]
+async fn a_wms_registration_sends_the_catalogue_read_before_the_first_write() {
+    let shop_db = support::sqlite();
+    let f = fixture(
+        &shop_db.url,
+        None,
+        WorldSpec {
+            skus: 60,
+            seed: 7,
+            ..WorldSpec::default()
+        },
+        WmsKind::Imsklad,
+    )
+    .await;
+    let queries = tempfile::tempdir().unwrap();
+    std::fs::write(
+        queries.path().join("products_select.sql"),
+        "SELECT p.sku, p.name, \
+           (SELECT 'shop total ' || COALESCE(SUM(s.quantity), 0) FROM stock s) AS description, \
+           p.price_kop, p.cost_kop, p.weight_g, p.ean, p.supplier_id \
+         FROM products p WHERE p.active = 1 ORDER BY p.sku\n",
+    )
+    .unwrap();
+    let mut config = f.config.clone();
+    config.shop.queries_dir = Some(queries.path().to_path_buf());
+    config.stock.create_missing_in_wms = true;
+    config.safety.max_change_share = 1.0;
+    let shop = Shop::new(
+        sverka::db::Db::connect(config.shop.database_url.expose())
+            .await
+            .expect("shop db"),
+        Queries::load(Some(queries.path())).expect("queries"),
+    );
+    let total = || async {
+        let products = shop.products().await.expect("catalogue");
+        products[0].description.clone().expect("a description")
+    };
+    let before = total().await;
+    f.set.imsklad.control.clear_requests();
+    let s = run_stock(&config, false).await;
+    assert!(s.error.is_none(), "{s:?}");
+    let after = total().await;
+    assert_ne!(before, after, "the run writes the shop's quantities: {s:?}");
+    let sent: Vec<serde_json::Value> = f
+        .set
+        .imsklad
+        .control
+        .requests()
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+        .filter(|v| matches!(v["action"].as_str(), Some("update_good" | "add_good")))
+        .collect();
+    assert!(
+        !sent.is_empty(),
+        "the drifted world has SKUs unknown to the WMS"
+    );
+    for body in &sent {
+        let text = body.to_string();
+        assert!(text.contains(&before), "{before:?} not in {text}");
+        assert!(!text.contains(&after), "{after:?} in {text}");
+    }
+    f.set.stop().await;
+}

@@ -47,7 +47,7 @@ use crate::db::{bind_args, now_ms, Arg, Db, DbError};
 use crate::progress::Progress;
 use crate::reconcile::billing::{self as rb, class, kind, BillingContext, BillingResult};
 use crate::reconcile::input::{Input, ReconcileError};
-use crate::report::csv::{Cell, CsvReport, ReportError};
+use crate::report::csv::{Cell, ReportError};
 use crate::report::html::{self, BalanceRow, BillingPage, DayBar, DiscrepancyRow, Total};
 use crate::report::summary::JobSummary;
 use crate::shop::{BillingOrder, ShopError};
@@ -60,7 +60,7 @@ pub use period::*;
 pub use report::*;
 
 /// The job's name in runs, locks and reports.
-pub const JOB: &str = "billing";
+pub const JOB: &str = super::Job::Billing.name();
 
 /// Columns of `billing-<from>-<to>.csv`.
 pub const LINE_REPORT_COLUMNS: [&str; 13] = [
@@ -314,20 +314,25 @@ pub async fn run(ctx: &Context, from: Option<NaiveDate>, to: Option<NaiveDate>) 
     .await
 }
 
-async fn execute(
-    ctx: &Context,
-    run_id: i64,
-    period: &Period,
-) -> Result<(RunStatus, Outcome), BillingError> {
-    if ctx.config.wms.kind == WmsKind::Egon {
-        return Err(BillingError::EgonUnsupported);
-    }
-    let client = ctx
-        .imsklad()
-        .map_err(|e| BillingError::Client(format!("{e:#}")))?;
+/// What a billing run read: the merged IMSKLAD answers (and how many calls
+/// they took), the shop's orders they name, and the previous closing balance.
+struct BillingReads {
+    merged: Merged,
+    calls: usize,
+    orders: Vec<BillingOrder>,
+    previous: Option<i64>,
+    /// When the daily answers were in, Unix s: days ended by then are complete.
+    now: i64,
+}
 
-    // 1. Read everything.
-    let answers = fetch_days(ctx, &client, period).await?;
+/// Reads every source: IMSKLAD's billing of each day (and from the period's
+/// end to now, for the balance), the orders, the stored previous closing.
+async fn read_all(
+    ctx: &Context,
+    client: &ImskladClient,
+    period: &Period,
+) -> Result<BillingReads, BillingError> {
+    let answers = fetch_days(ctx, client, period).await?;
     let now = now_ms() / 1000;
     let after = if period.end() <= now {
         let answer = client
@@ -345,23 +350,46 @@ async fn execute(
     let merged = merge_answers(period, &answers, after.as_ref())?;
     let orders = read_orders(ctx, period, &merged.lines).await?;
     let previous = previous_closing(&ctx.state, period.start() * 1000).await?;
+    Ok(BillingReads {
+        merged,
+        calls,
+        orders,
+        previous,
+        now,
+    })
+}
 
-    // 2. Classify.
+/// Classifies the period's lines against the orders and the tariffs.
+fn classify(
+    ctx: &Context,
+    period: &Period,
+    reads: &BillingReads,
+) -> Result<BillingResult, BillingError> {
+    let merged = &reads.merged;
     let context = BillingContext {
         from: period.start(),
         to: period.end(),
         current_balance_kop: merged.closing_kop,
         change_of_balance_kop: merged.change_kop,
-        previous_closing_kop: previous,
+        previous_closing_kop: reads.previous,
     };
-    let result = rb::classify_billing(
+    Ok(rb::classify_billing(
         &lines_frame(&merged.lines)?,
-        &orders_frame(&orders, &merged.lines)?,
+        &orders_frame(&reads.orders, &merged.lines)?,
         &tariffs_frame(&ctx.config.billing)?,
         &context,
-    )?;
+    )?)
+}
 
-    // 3. Store the closing balance of every complete day.
+/// Stores the closing balance of every complete day (not in a dry run);
+/// returns every day's closing and how many were complete.
+async fn record_closings(
+    ctx: &Context,
+    run_id: i64,
+    period: &Period,
+    reads: &BillingReads,
+) -> Result<(Vec<i64>, usize), BillingError> {
+    let (merged, now) = (&reads.merged, reads.now);
     let closings = daily_closings(merged.closing_kop, &merged.day_change_kop)?;
     let rows: Vec<(i64, i64, i64)> = period
         .days
@@ -374,13 +402,30 @@ async fn execute(
         ctx.check_lock().await?;
         store_closings(&ctx.state, run_id, &rows).await?;
     }
+    Ok((closings, rows.len()))
+}
 
-    // 4. Report.
+/// Read → classify → store the closings → report.
+async fn execute(
+    ctx: &Context,
+    run_id: i64,
+    period: &Period,
+) -> Result<(RunStatus, Outcome), BillingError> {
+    if ctx.config.wms.kind == WmsKind::Egon {
+        return Err(BillingError::EgonUnsupported);
+    }
+    let client = ctx
+        .imsklad()
+        .map_err(|e| BillingError::Client(format!("{e:#}")))?;
+    let reads = read_all(ctx, &client, period).await?;
+    let result = classify(ctx, period, &reads)?;
+    let (closings, stored) = record_closings(ctx, run_id, period, &reads).await?;
+    let merged = &reads.merged;
     let data = ReportData {
         ctx,
         run_id,
         period,
-        merged: &merged,
+        merged,
         result: &result,
         rows: line_rows(&result.lines)?,
         missing: missing_rows(&result.missing_charges, &ctx.config.billing)?,
@@ -389,8 +434,8 @@ async fn execute(
             .iter()
             .filter_map(|l| l.doc_request_id.map(|d| (l.id, d)))
             .collect(),
-        previous,
-        calls,
+        previous: reads.previous,
+        calls: reads.calls,
     };
     let reports = vec![
         data.write_lines_csv()?,
@@ -413,7 +458,7 @@ async fn execute(
         Outcome {
             counts,
             reports,
-            extra: data.extra(closings.len(), rows.len()),
+            extra: data.extra(closings.len(), stored),
             ..Outcome::default()
         },
     ))

@@ -187,10 +187,8 @@ impl ReportData<'_> {
 
     pub(super) fn write_lines_csv(&self) -> Result<String, ReportError> {
         let tz = self.tz();
-        let mut report = CsvReport::create(
-            &self.ctx.report_dir,
+        let mut report = self.ctx.csv_report(
             &format!("{JOB}-{}.csv", self.period.slug()),
-            self.ctx.config.reports.dialect,
             &LINE_REPORT_COLUMNS,
         )?;
         for r in &self.rows {
@@ -304,10 +302,8 @@ impl ReportData<'_> {
     }
 
     pub(super) fn write_summary_csv(&self) -> Result<String, ReportError> {
-        let mut report = CsvReport::create(
-            &self.ctx.report_dir,
+        let mut report = self.ctx.csv_report(
             &format!("{JOB}-summary-{}.csv", self.period.slug()),
-            self.ctx.config.reports.dialect,
             &SUMMARY_REPORT_COLUMNS,
         )?;
         let text = |s: &str| Cell::Text(s.to_owned());

@@ -1,106 +1,94 @@
 //! Shop corrections: stock figures written back to the shop.
 
-use super::*;
+use anyhow::Result;
+use serde_json::json;
+use std::collections::HashSet;
 
+use super::super::Context;
+use super::report::{Action, Fate, FateResult, Ledger};
+use super::JOB;
+use crate::db::journal::{CorrectionStatus, ItemOutcome, Target};
+use crate::reconcile::stock::{class, ShopStockUpdate};
+use crate::shop::StockWrite;
+
+/// Writes the shop's quantities in one compare-and-set transaction,
+/// journaled before and settled after; a row that changed since the read is
+/// left as it is (`changed_during_run`).
 pub(super) async fn apply_shop(
     ctx: &Context,
     run_id: i64,
-    plan: &rs::StockPlan,
-    fates: &mut HashMap<(String, &'static str), Fate>,
-    corrections: &mut CorrectionCounts,
+    updates: &[ShopStockUpdate],
+    ledger: &mut Ledger,
 ) -> Result<()> {
-    if plan.shop_updates.is_empty() {
+    if updates.is_empty() {
         return Ok(());
     }
-    let payload = json!(plan
-        .shop_updates
+    let payload = json!(updates
         .iter()
         .map(|u| json!({"sku": u.sku, "from": u.from, "to": u.to}))
         .collect::<Vec<_>>());
-    let key = format!("{} SKUs", plan.shop_updates.len());
+    let key = format!("{} SKUs", updates.len());
     let id = ctx
-        .writer()
-        .plan(&Planned {
-            run_id,
-            job: JOB,
-            target: Target::Shop,
-            action: "update_stock",
-            item_key: &key,
-            payload: &payload,
-        })
+        .journal(run_id, JOB)
+        .plan(Target::Shop, "update_stock", &key, &payload)
         .await?;
-    let updates: Vec<crate::shop::StockWrite> = plan
-        .shop_updates
+    let writes: Vec<StockWrite> = updates
         .iter()
-        .map(|u| crate::shop::StockWrite {
+        .map(|u| StockWrite {
             sku: u.sku.clone(),
             from: u.from,
             to: u.to,
         })
         .collect();
-    match ctx.shop.update_stock(&updates).await {
-        Ok(outcome) => {
-            let changed: std::collections::HashSet<&str> = outcome
-                .changed_during_run
-                .iter()
-                .map(String::as_str)
-                .collect();
-            let status = if changed.is_empty() {
-                CorrectionStatus::Applied
-            } else {
-                CorrectionStatus::Partial
-            };
-            ctx.writer()
-                .settle(
-                    id,
-                    status,
-                    &json!({
-                        "updated": outcome.updated.len(),
-                        "inserted": outcome.inserted.len(),
-                        "changed_during_run": outcome.changed_during_run,
-                    })
-                    .to_string(),
-                )
-                .await?;
-            for u in &plan.shop_updates {
-                let fate = if changed.contains(u.sku.as_str()) {
-                    corrections.failed += 1;
-                    Fate {
-                        action: "shop_update",
-                        result: ItemOutcome::ChangedDuringRun.as_str().into(),
-                        note: format!(
-                            "the shop row no longer held {} when sverka wrote {}: left as it is; the next run re-reads it",
-                            u.from, u.to
-                        ),
-                    }
-                } else {
-                    corrections.applied += 1;
-                    Fate {
-                        action: "shop_update",
-                        result: ItemOutcome::Applied.as_str().into(),
-                        note: format!("{} → {}", u.from, u.to),
-                    }
-                };
-                fates.insert((u.sku.clone(), class::QTY_MISMATCH_SHOP), fate);
-            }
-        }
+    let outcome = match ctx.shop.update_stock(&writes).await {
+        Ok(outcome) => outcome,
         Err(e) => {
             let text = e.to_string();
             ctx.writer()
                 .settle(id, CorrectionStatus::Failed, &text)
                 .await?;
-            corrections.failed += updates.len() as u64;
-            for u in &plan.shop_updates {
-                fates.insert(
-                    (u.sku.clone(), class::QTY_MISMATCH_SHOP),
-                    Fate {
-                        action: "shop_update",
-                        result: "failed".into(),
-                        note: text.clone(),
-                    },
-                );
+            ledger.corrections.failed += writes.len() as u64;
+            for u in updates {
+                let fate = Fate::new(Action::ShopUpdate, FateResult::Failed, text.clone());
+                ledger.set(&u.sku, class::QTY_MISMATCH_SHOP, fate);
             }
+            return Ok(());
         }
+    };
+    let changed: HashSet<&str> = outcome
+        .changed_during_run
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let status = if changed.is_empty() {
+        CorrectionStatus::Applied
+    } else {
+        CorrectionStatus::Partial
+    };
+    let answer = json!({
+        "updated": outcome.updated.len(),
+        "inserted": outcome.inserted.len(),
+        "changed_during_run": outcome.changed_during_run,
+    });
+    ctx.writer().settle(id, status, &answer.to_string()).await?;
+    for u in updates {
+        let fate = if changed.contains(u.sku.as_str()) {
+            ledger.corrections.failed += 1;
+            let note = format!(
+                "the shop row no longer held {} when sverka wrote {}: left as it is; the next run re-reads it",
+                u.from, u.to
+            );
+            Fate::new(
+                Action::ShopUpdate,
+                ItemOutcome::ChangedDuringRun.into(),
+                note,
+            )
+        } else {
+            ledger.corrections.applied += 1;
+            let note = format!("{} → {}", u.from, u.to);
+            Fate::new(Action::ShopUpdate, ItemOutcome::Applied.into(), note)
+        };
+        ledger.set(&u.sku, class::QTY_MISMATCH_SHOP, fate);
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The stock guards: how much of the catalogue a run may change before it stops.
 
-use super::*;
+use super::super::Context;
+use super::read::WmsSnapshot;
 
 /// What the guards look at.
 pub(super) struct GuardInput {
@@ -10,18 +11,14 @@ pub(super) struct GuardInput {
     pub(super) registrations: usize,
     /// Σ sellable now.
     pub(super) sellable_now: i64,
-    /// Σ sellable of the baseline run (see [`runs::last_baseline`]).
+    /// Σ sellable of the baseline run (see [`crate::db::runs::last_baseline`]).
     pub(super) sellable_before: Option<i64>,
 }
 
 /// The guard that stops a run before it writes, if any.
-pub(super) fn check_guards(
-    ctx: &Context,
-    snap: &WmsSnapshot,
-    coverage: f64,
-    g: &GuardInput,
-) -> Option<String> {
+pub(super) fn check_guards(ctx: &Context, snap: &WmsSnapshot, g: &GuardInput) -> Option<String> {
     let safety = &ctx.config.safety;
+    let coverage = snap.coverage();
     if snap.expected > 0 && snap.reported == 0 {
         return Some(format!(
             "the WMS returned no readable stock rows for {} expected SKUs; refusing to treat that as zero stock",
@@ -62,29 +59,4 @@ pub(super) fn check_guards(
         ));
     }
     None
-}
-
-/// SKUs [`apply_wms`] would send to the WMS (`update_good`, `add_good`).
-pub(super) async fn registrations(ctx: &Context, plan: &rs::StockPlan) -> Result<usize> {
-    if ctx.config.wms.kind != WmsKind::Imsklad || plan.wms_missing.is_empty() {
-        return Ok(0);
-    }
-    if ctx.config.stock.create_missing_in_wms {
-        return Ok(plan.wms_missing.len());
-    }
-    let absent = mapping::all(&ctx.state, MapKind::AbsentGood).await?;
-    let recheck_ms = ctx
-        .config
-        .stock
-        .recheck_missing_hours
-        .saturating_mul(3_600_000);
-    let now = crate::db::now_ms();
-    Ok(plan
-        .wms_missing
-        .iter()
-        .filter(|sku| {
-            let checked_at = absent.get(*sku).and_then(|t| t.parse::<i64>().ok());
-            checked_at.is_none_or(|at| now - at >= recheck_ms)
-        })
-        .count())
 }
