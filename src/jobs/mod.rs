@@ -427,7 +427,9 @@ impl RunGuard {
         let mut error = error;
         if let Err(e) = runs::finish(&ctx.state, self.run_id, status, &end).await {
             tracing::error!(run = self.run_id, error = %crate::errors::Chain(&e), "could not record the run's end");
-            error.get_or_insert_with(|| format!("recording the run failed: {e}"));
+            error.get_or_insert_with(|| {
+                format!("recording the run failed: {}", crate::errors::Chain(&e))
+            });
         }
         if let Err(e) = self.gate.lock().lock().await.release_now().await {
             tracing::warn!(job = %self.job, error = %crate::errors::Chain(&e), "could not release the job lock");

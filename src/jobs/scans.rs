@@ -169,7 +169,7 @@ pub const REJECTED_PREFIX: &str = "rejected ";
 #[derive(Debug, thiserror::Error)]
 pub enum ScansError {
     /// The state database failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Db {
         /// What was being done.
         what: &'static str,
@@ -202,7 +202,7 @@ pub async fn run(ctx: &Context) -> JobSummary {
         execute(&ctx, run_id)
             .await
             .map(|done| (done.status, done.outcome, done.error))
-            .map_err(|e| e.to_string())
+            .map_err(|e| crate::errors::chain(&e))
     })
     .await
 }
@@ -458,7 +458,10 @@ async fn read(ctx: &Context) -> Result<Snapshot, ScansError> {
             None => match ctx.shop.marking_code(&scan.code).await {
                 Ok(code) => Finding::Verdict(judge(code.as_ref(), &scan.user_id)),
                 Err(e) => {
-                    let text = format!("the shop database did not answer: {e}");
+                    let text = format!(
+                        "the shop database did not answer: {}",
+                        crate::errors::Chain(&e)
+                    );
                     tracing::warn!(scan = %scan.id, "{text}");
                     shop_down = Some(text.clone());
                     Finding::Unavailable(text)
@@ -543,7 +546,10 @@ async fn recheck(
             Ok(after)
         }
         Err(e) => {
-            let text = format!("the shop database did not answer: {e}");
+            let text = format!(
+                "the shop database did not answer: {}",
+                crate::errors::Chain(&e)
+            );
             ctx.writer()
                 .settle(id, CorrectionStatus::Failed, &text)
                 .await
@@ -666,7 +672,7 @@ async fn push_one(
             (CorrectionStatus::Failed, note, row, false)
         }
         Err(e) => {
-            let text = e.to_string();
+            let text = crate::errors::chain(&e);
             events::mark_scan_pushed(&ctx.state, &scan.id, scan.status, Some(&text))
                 .await
                 .map_err(db("recording a failed push"))?;

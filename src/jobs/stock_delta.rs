@@ -344,7 +344,10 @@ async fn read_by(
             let (skus, answer) = match joined {
                 Ok(done) => done,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(e) => anyhow::bail!("reading moved offers from RetailCRM: {e}"),
+                Err(e) => anyhow::bail!(
+                    "reading moved offers from RetailCRM: {}",
+                    crate::errors::Chain(&e)
+                ),
             };
             match answer.context("reading moved offers from RetailCRM")? {
                 FilteredRead::Offers(offers) => {

@@ -294,7 +294,7 @@ pub(super) async fn apply_crm(
         let (index, offers, result) = match joined {
             Ok(done) => done,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => anyhow::bail!("uploading stock to RetailCRM: {e}"),
+            Err(e) => anyhow::bail!("uploading stock to RetailCRM: {}", crate::errors::Chain(&e)),
         };
         answered += 1;
         let chunk = chunks[index];
@@ -310,7 +310,7 @@ pub(super) async fn apply_crm(
                 acknowledged(ctx, input, &sent, &result, ledger, rows).await?;
             }
             Err(e) => {
-                let text = e.to_string();
+                let text = crate::errors::chain(&e);
                 tracing::error!(run = run_id, chunk = %key, "RetailCRM upload failed: {text}");
                 ctx.writer()
                     .settle(id, CorrectionStatus::Failed, &text)

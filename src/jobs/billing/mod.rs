@@ -130,7 +130,7 @@ pub enum BillingError {
     #[error("configuring the IMSKLAD client: {0}")]
     Client(String),
     /// IMSKLAD failed or was unreachable.
-    #[error("IMSKLAD get_billing {what}: {source}")]
+    #[error("IMSKLAD get_billing {what}")]
     Wms {
         /// Which call.
         what: String,
@@ -142,16 +142,16 @@ pub enum BillingError {
     #[error("billing amounts overflow: {0}")]
     Overflow(&'static str),
     /// The shop database failed.
-    #[error("reading the shop's orders: {0}")]
+    #[error("reading the shop's orders")]
     Shop(#[from] ShopError),
     /// The state database failed.
     #[error(transparent)]
     Db(#[from] DbError),
     /// Building a frame failed.
-    #[error("building the billing frames: {0}")]
+    #[error("building the billing frames")]
     Frame(#[from] PolarsError),
     /// The classification refused its input.
-    #[error("classifying billing: {0}")]
+    #[error("classifying billing")]
     Reconcile(#[from] ReconcileError),
     /// A report could not be written.
     #[error(transparent)]
@@ -309,7 +309,7 @@ pub async fn run(ctx: &Context, from: Option<NaiveDate>, to: Option<NaiveDate>) 
         };
         result
             .map(|(status, outcome)| (status, outcome, None))
-            .map_err(|e| e.to_string())
+            .map_err(|e| crate::errors::chain(&e))
     })
     .await
 }

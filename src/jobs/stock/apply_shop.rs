@@ -43,7 +43,7 @@ pub(super) async fn apply_shop(
     let outcome = match ctx.shop.update_stock(&writes).await {
         Ok(outcome) => outcome,
         Err(e) => {
-            let text = e.to_string();
+            let text = crate::errors::chain(&e);
             ctx.writer()
                 .settle(id, CorrectionStatus::Failed, &text)
                 .await?;

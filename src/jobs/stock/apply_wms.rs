@@ -155,7 +155,7 @@ impl Registrar<'_> {
             // performed) both count as "unknown to the WMS".
             Err(e) if unknown_good(&e) => {
                 ctx.writer()
-                    .settle(id, CorrectionStatus::Failed, &e.to_string())
+                    .settle(id, CorrectionStatus::Failed, &crate::errors::chain(&e))
                     .await?;
                 if create {
                     let (result, note) = self.add_good(sku, good, corrections).await?;
@@ -169,13 +169,13 @@ impl Registrar<'_> {
             }
             Err(e) => {
                 ctx.writer()
-                    .settle(id, CorrectionStatus::Failed, &e.to_string())
+                    .settle(id, CorrectionStatus::Failed, &crate::errors::chain(&e))
                     .await?;
                 corrections.failed += 1;
                 Ok(Fate::new(
                     Action::WmsRegister,
                     FateResult::Failed,
-                    e.to_string(),
+                    crate::errors::chain(&e),
                 ))
             }
         }
@@ -202,7 +202,7 @@ impl Registrar<'_> {
                     imsklad::is_idempotent(GoodWrite::Add.action()),
                     e.is_ambiguous(),
                 );
-                let mut text = e.to_string();
+                let mut text = crate::errors::chain(&e);
                 if status == CorrectionStatus::Unknown {
                     text.push_str(
                         "; it may have been created: not re-sent in this run, the next run looks it up",
