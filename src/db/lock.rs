@@ -102,151 +102,11 @@ impl JobLock {
     /// `lease` is how long a SQLite lease lives without renewal (it is renewed
     /// every third of it while held).
     pub async fn acquire(db: &Db, job: &str, lease: Duration) -> Result<JobLock, LockError> {
-        // The pid and host say who it is; the random part keeps two holders
-        // apart where pids and hostnames repeat (containers).
-        let owner = format!(
-            "pid {} on {} ({})",
-            std::process::id(),
-            hostname().unwrap_or_else(|| "this host".into()),
-            uuid::Uuid::new_v4()
-                .simple()
-                .to_string()
-                .get(..12)
-                .unwrap_or("x")
-        );
-        let lost = Arc::new(Mutex::new(None));
+        let owner = new_owner();
         match db.dialect() {
-            Dialect::Postgres => {
-                let mut conn = lock_connection(db).await?;
-                let row = sqlx::query("SELECT pg_try_advisory_lock($1)")
-                    .bind(advisory_key(job))
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(DbError::query("taking the advisory lock"))?;
-                let got: bool = row
-                    .try_get(0)
-                    .map_err(DbError::query("reading the advisory lock answer"))?;
-                let session = Session {
-                    job,
-                    owner,
-                    db,
-                    conn,
-                };
-                session.held_if(got, String::new(), "the PostgreSQL advisory lock")
-            }
-            Dialect::MySql => {
-                let mut conn = lock_connection(db).await?;
-                let database: Option<String> = sqlx::query("SELECT DATABASE()")
-                    .fetch_one(&mut *conn)
-                    .await
-                    .and_then(|r| r.try_get(0))
-                    .map_err(DbError::query("reading the state database's name"))?;
-                let name = mysql_name(database.as_deref().unwrap_or(""), job);
-                let row = sqlx::query("SELECT GET_LOCK(?, 0)")
-                    .bind(name.clone())
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(DbError::query("taking GET_LOCK"))?;
-                let got: Option<i64> = row
-                    .try_get(0)
-                    .map_err(DbError::query("reading the GET_LOCK answer"))?;
-                let session = Session {
-                    job,
-                    owner,
-                    db,
-                    conn,
-                };
-                session.held_if(got == Some(1), name, "the MySQL named lock")
-            }
-            Dialect::Sqlite => {
-                let lease_ms = lease.as_millis() as i64;
-                let now = now_ms();
-                let taken = db
-                    .execute(
-                        "INSERT INTO job_locks (job, owner, acquired_at, expires_at) VALUES (?, ?, ?, ?) \
-                         ON CONFLICT (job) DO UPDATE SET owner = excluded.owner, acquired_at = excluded.acquired_at, \
-                         expires_at = excluded.expires_at WHERE job_locks.expires_at < ?",
-                        &[
-                            job.into(),
-                            owner.clone().into(),
-                            now.into(),
-                            (now + lease_ms).into(),
-                            now.into(),
-                        ],
-                        "taking the job lease",
-                    )
-                    .await?;
-                if taken != 1 {
-                    let holder = db
-                        .fetch_optional(
-                            "SELECT owner, expires_at FROM job_locks WHERE job = ?",
-                            &[job.into()],
-                            "reading the job lease",
-                        )
-                        .await?
-                        .map(|r| {
-                            let who: String = r.try_get("owner").unwrap_or_default();
-                            let until: i64 = r.try_get("expires_at").unwrap_or_default();
-                            format!(
-                                "held by {who}, lease expires in {} s unless renewed",
-                                ((until - now) / 1000).max(0)
-                            )
-                        })
-                        .unwrap_or_else(|| "held".into());
-                    return Err(LockError::Held {
-                        job: job.into(),
-                        holder,
-                    });
-                }
-                let renew_db = db.clone();
-                let renew_job = job.to_string();
-                let renew_owner = owner.clone();
-                let renew_lost = lost.clone();
-                let renew = tokio::spawn(async move {
-                    let every = (lease / 3).max(Duration::from_millis(50));
-                    loop {
-                        tokio::time::sleep(every).await;
-                        // Only an unexpired lease of this holder is renewed: an
-                        // expired one may already be someone else's.
-                        let now = now_ms();
-                        let renewed = renew_db
-                            .execute(
-                                "UPDATE job_locks SET expires_at = ? WHERE job = ? AND owner = ? AND expires_at >= ?",
-                                &[
-                                    (now + lease_ms).into(),
-                                    renew_job.clone().into(),
-                                    renew_owner.clone().into(),
-                                    now.into(),
-                                ],
-                                "renewing the job lease",
-                            )
-                            .await;
-                        match renewed {
-                            Ok(1) => {}
-                            Ok(_) => {
-                                set_lost(
-                                    &renew_lost,
-                                    "the lease expired or was taken over before it was renewed",
-                                );
-                                return;
-                            }
-                            Err(e) => {
-                                // Not renewed this time; the next check reads the row.
-                                tracing::warn!(job = %renew_job, error = %crate::errors::Chain(&e), "could not renew the job lease");
-                            }
-                        }
-                    }
-                });
-                Ok(JobLock {
-                    job: job.into(),
-                    owner,
-                    db: db.clone(),
-                    conn: None,
-                    renew: Some(renew),
-                    name: String::new(),
-                    lost,
-                })
-            }
+            Dialect::Postgres => acquire_postgres(db, job, owner).await,
+            Dialect::MySql => acquire_mysql(db, job, owner).await,
+            Dialect::Sqlite => acquire_sqlite(db, job, owner, lease).await,
         }
     }
 
@@ -393,6 +253,185 @@ impl Drop for JobLock {
             drop(conn.detach());
         }
     }
+}
+
+/// Who takes a lock: the pid and host say who it is; the random part keeps
+/// two holders apart where pids and hostnames repeat (containers).
+fn new_owner() -> String {
+    format!(
+        "pid {} on {} ({})",
+        std::process::id(),
+        hostname().unwrap_or_else(|| "this host".into()),
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .get(..12)
+            .unwrap_or("x")
+    )
+}
+
+/// PostgreSQL: a session advisory lock on a connection of its own.
+async fn acquire_postgres(db: &Db, job: &str, owner: String) -> Result<JobLock, LockError> {
+    let mut conn = lock_connection(db).await?;
+    let row = sqlx::query("SELECT pg_try_advisory_lock($1)")
+        .bind(advisory_key(job))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(DbError::query("taking the advisory lock"))?;
+    let got: bool = row
+        .try_get(0)
+        .map_err(DbError::query("reading the advisory lock answer"))?;
+    let session = Session {
+        job,
+        owner,
+        db,
+        conn,
+    };
+    session.held_if(got, String::new(), "the PostgreSQL advisory lock")
+}
+
+/// MySQL/MariaDB: `GET_LOCK` on a connection of its own, named per state
+/// database.
+async fn acquire_mysql(db: &Db, job: &str, owner: String) -> Result<JobLock, LockError> {
+    let mut conn = lock_connection(db).await?;
+    let database: Option<String> = sqlx::query("SELECT DATABASE()")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(DbError::query("reading the state database's name"))?;
+    let name = mysql_name(database.as_deref().unwrap_or(""), job);
+    let row = sqlx::query("SELECT GET_LOCK(?, 0)")
+        .bind(name.clone())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(DbError::query("taking GET_LOCK"))?;
+    let got: Option<i64> = row
+        .try_get(0)
+        .map_err(DbError::query("reading the GET_LOCK answer"))?;
+    let session = Session {
+        job,
+        owner,
+        db,
+        conn,
+    };
+    session.held_if(got == Some(1), name, "the MySQL named lock")
+}
+
+/// SQLite: a lease row in `job_locks`, taken when absent or expired and then
+/// renewed in the background every third of `lease`.
+async fn acquire_sqlite(
+    db: &Db,
+    job: &str,
+    owner: String,
+    lease: Duration,
+) -> Result<JobLock, LockError> {
+    let lease_ms = lease.as_millis() as i64;
+    let now = now_ms();
+    let taken = db
+        .execute(
+            "INSERT INTO job_locks (job, owner, acquired_at, expires_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (job) DO UPDATE SET owner = excluded.owner, acquired_at = excluded.acquired_at, \
+             expires_at = excluded.expires_at WHERE job_locks.expires_at < ?",
+            &[
+                job.into(),
+                owner.clone().into(),
+                now.into(),
+                (now + lease_ms).into(),
+                now.into(),
+            ],
+            "taking the job lease",
+        )
+        .await?;
+    if taken != 1 {
+        return Err(LockError::Held {
+            job: job.into(),
+            holder: lease_holder(db, job, now).await?,
+        });
+    }
+    let lost = Arc::new(Mutex::new(None));
+    let renew = spawn_renewal(
+        db.clone(),
+        job.to_string(),
+        owner.clone(),
+        lease,
+        lost.clone(),
+    );
+    Ok(JobLock {
+        job: job.into(),
+        owner,
+        db: db.clone(),
+        conn: None,
+        renew: Some(renew),
+        name: String::new(),
+        lost,
+    })
+}
+
+/// Who holds the SQLite lease of `job` and for how long, as of `now`.
+async fn lease_holder(db: &Db, job: &str, now: i64) -> Result<String, DbError> {
+    Ok(db
+        .fetch_optional(
+            "SELECT owner, expires_at FROM job_locks WHERE job = ?",
+            &[job.into()],
+            "reading the job lease",
+        )
+        .await?
+        .map(|r| {
+            let who: String = r.try_get("owner").unwrap_or_default();
+            let until: i64 = r.try_get("expires_at").unwrap_or_default();
+            format!(
+                "held by {who}, lease expires in {} s unless renewed",
+                ((until - now) / 1000).max(0)
+            )
+        })
+        .unwrap_or_else(|| "held".into()))
+}
+
+/// Renews the SQLite lease of `job` every third of `lease` until it finds the
+/// lease gone (then records why in `lost` and stops).
+fn spawn_renewal(
+    db: Db,
+    job: String,
+    owner: String,
+    lease: Duration,
+    lost: Arc<Mutex<Option<String>>>,
+) -> JoinHandle<()> {
+    let lease_ms = lease.as_millis() as i64;
+    tokio::spawn(async move {
+        let every = (lease / 3).max(Duration::from_millis(50));
+        loop {
+            tokio::time::sleep(every).await;
+            // Only an unexpired lease of this holder is renewed: an
+            // expired one may already be someone else's.
+            let now = now_ms();
+            let renewed = db
+                .execute(
+                    "UPDATE job_locks SET expires_at = ? WHERE job = ? AND owner = ? AND expires_at >= ?",
+                    &[
+                        (now + lease_ms).into(),
+                        job.clone().into(),
+                        owner.clone().into(),
+                        now.into(),
+                    ],
+                    "renewing the job lease",
+                )
+                .await;
+            match renewed {
+                Ok(1) => {}
+                Ok(_) => {
+                    set_lost(
+                        &lost,
+                        "the lease expired or was taken over before it was renewed",
+                    );
+                    return;
+                }
+                Err(e) => {
+                    // Not renewed this time; the next check reads the row.
+                    tracing::warn!(job = %job, error = %crate::errors::Chain(&e), "could not renew the job lease");
+                }
+            }
+        }
+    })
 }
 
 fn set_lost(lost: &Mutex<Option<String>>, why: &str) {

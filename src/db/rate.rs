@@ -22,6 +22,9 @@ use std::time::Duration;
 
 use super::{bind_args, now_ms, Arg, Db, DbError, Dialect};
 
+/// The transaction a slot is taken in.
+type RateTx = sqlx::Transaction<'static, sqlx::Any>;
+
 /// How long a released slot counts beyond its window: the rounding of the
 /// millisecond stamps plus the instant between the vendor counting a request
 /// and the answer arriving.
@@ -78,99 +81,23 @@ impl SharedRateLimit {
 
     async fn try_take(&self) -> Result<Option<String>, DbError> {
         let q = |what: &'static str| DbError::query(what);
-        let db = &self.db;
-        let mut tx = db
+        let mut tx = self
+            .db
             .pool()
             .begin()
             .await
             .map_err(q("taking a shared rate-limit slot"))?;
         let now = now_ms();
-        // The row lock (SQLite: the write lock) serialises the slot count
-        // below. It is taken by an UPDATE first: an INSERT that finds the row
-        // would take a shared lock, and two of those upgrading deadlock.
-        let locked = bind_args(
-            sqlx::query(
-                &db.sql("UPDATE rate_buckets SET touched_at = touched_at + 1 WHERE name = ?"),
-            ),
-            &[Arg::Text(self.bucket.clone())],
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(q("locking the rate bucket"))?
-        .rows_affected();
-        if locked == 0 {
-            let ensure = match db.dialect() {
-                Dialect::MySql => {
-                    "INSERT IGNORE INTO rate_buckets (name, touched_at) VALUES (?, ?)"
-                }
-                _ => "INSERT INTO rate_buckets (name, touched_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-            };
-            bind_args(
-                sqlx::query(&db.sql(ensure)),
-                &[Arg::Text(self.bucket.clone()), Arg::I64(now)],
-            )
-            .execute(&mut *tx)
-            .await
-            .map_err(q("creating the rate bucket"))?;
+        if !self.lock_bucket(&mut tx).await? {
+            self.ensure_bucket(&mut tx, now).await?;
             tx.commit().await.map_err(q("creating the rate bucket"))?;
             return Ok(None);
         }
         let window_ms = (self.window + CLOCK_MARGIN).as_millis() as i64;
         let stale_ms = self.stale.as_millis() as i64;
-        // A current read, not a snapshot: on MySQL (REPEATABLE READ) a plain
-        // SELECT may read the snapshot of an earlier statement of this
-        // transaction and miss a slot committed while it waited for the lock.
-        let count_sql = format!(
-            "SELECT COUNT(*) FROM rate_slots WHERE bucket = ? AND \
-             ((released_at IS NULL AND taken_at > ?) OR released_at > ?){}",
-            if db.dialect() == Dialect::MySql {
-                " FOR UPDATE"
-            } else {
-                ""
-            }
-        );
-        let row = bind_args(
-            sqlx::query(&db.sql(&count_sql)),
-            &[
-                Arg::Text(self.bucket.clone()),
-                Arg::I64(now - stale_ms),
-                Arg::I64(now - window_ms),
-            ],
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(q("counting rate slots"))?;
-        let count: i64 = sqlx::Row::try_get(&row, 0).map_err(q("reading the rate slot count"))?;
+        let count = self.count_slots(&mut tx, now, window_ms, stale_ms).await?;
         let taken = if (count as usize) < self.max {
-            let slot = uuid::Uuid::new_v4().simple().to_string();
-            bind_args(
-                sqlx::query(&db.sql(
-                    "INSERT INTO rate_slots (slot, bucket, taken_at, released_at) VALUES (?, ?, ?, NULL)",
-                )),
-                &[
-                    Arg::Text(slot.clone()),
-                    Arg::Text(self.bucket.clone()),
-                    Arg::I64(now),
-                ],
-            )
-            .execute(&mut *tx)
-            .await
-            .map_err(q("taking a rate slot"))?;
-            // Old slots go, so the table stays small.
-            bind_args(
-                sqlx::query(&db.sql(
-                    "DELETE FROM rate_slots WHERE bucket = ? AND taken_at < ? AND (released_at IS NOT NULL OR taken_at < ?)",
-                )),
-                &[
-                    Arg::Text(self.bucket.clone()),
-                    Arg::I64(now - 10 * window_ms),
-                    Arg::I64(now - stale_ms),
-                ],
-            )
-            .execute(&mut *tx)
-            .await
-            .map_err(q("pruning rate slots"))?;
-            Some(slot)
+            Some(self.insert_slot(&mut tx, now, window_ms, stale_ms).await?)
         } else {
             None
         };
@@ -178,6 +105,117 @@ impl SharedRateLimit {
             .await
             .map_err(q("taking a shared rate-limit slot"))?;
         Ok(taken)
+    }
+
+    /// Locks the bucket's row; false when there is no row yet.
+    ///
+    /// The row lock (SQLite: the write lock) serialises the slot count. It is
+    /// taken by an UPDATE first: an INSERT that finds the row would take a
+    /// shared lock, and two of those upgrading deadlock.
+    async fn lock_bucket(&self, tx: &mut RateTx) -> Result<bool, DbError> {
+        let locked = bind_args(
+            sqlx::query(
+                &self
+                    .db
+                    .sql("UPDATE rate_buckets SET touched_at = touched_at + 1 WHERE name = ?"),
+            ),
+            &[Arg::Text(self.bucket.clone())],
+        )
+        .execute(&mut **tx)
+        .await
+        .map_err(DbError::query("locking the rate bucket"))?
+        .rows_affected();
+        Ok(locked != 0)
+    }
+
+    /// Creates the bucket's row unless another process just did.
+    async fn ensure_bucket(&self, tx: &mut RateTx, now: i64) -> Result<(), DbError> {
+        let ensure = match self.db.dialect() {
+            Dialect::MySql => "INSERT IGNORE INTO rate_buckets (name, touched_at) VALUES (?, ?)",
+            _ => "INSERT INTO rate_buckets (name, touched_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        };
+        bind_args(
+            sqlx::query(&self.db.sql(ensure)),
+            &[Arg::Text(self.bucket.clone()), Arg::I64(now)],
+        )
+        .execute(&mut **tx)
+        .await
+        .map_err(DbError::query("creating the rate bucket"))?;
+        Ok(())
+    }
+
+    /// How many slots of the bucket still count at `now`.
+    async fn count_slots(
+        &self,
+        tx: &mut RateTx,
+        now: i64,
+        window_ms: i64,
+        stale_ms: i64,
+    ) -> Result<i64, DbError> {
+        let q = |what: &'static str| DbError::query(what);
+        // A current read, not a snapshot: on MySQL (REPEATABLE READ) a plain
+        // SELECT may read the snapshot of an earlier statement of this
+        // transaction and miss a slot committed while it waited for the lock.
+        let count_sql = format!(
+            "SELECT COUNT(*) FROM rate_slots WHERE bucket = ? AND \
+             ((released_at IS NULL AND taken_at > ?) OR released_at > ?){}",
+            if self.db.dialect() == Dialect::MySql {
+                " FOR UPDATE"
+            } else {
+                ""
+            }
+        );
+        let row = bind_args(
+            sqlx::query(&self.db.sql(&count_sql)),
+            &[
+                Arg::Text(self.bucket.clone()),
+                Arg::I64(now - stale_ms),
+                Arg::I64(now - window_ms),
+            ],
+        )
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(q("counting rate slots"))?;
+        sqlx::Row::try_get(&row, 0).map_err(q("reading the rate slot count"))
+    }
+
+    /// Takes a new slot at `now` and prunes old ones; returns the slot's id.
+    async fn insert_slot(
+        &self,
+        tx: &mut RateTx,
+        now: i64,
+        window_ms: i64,
+        stale_ms: i64,
+    ) -> Result<String, DbError> {
+        let slot = uuid::Uuid::new_v4().simple().to_string();
+        bind_args(
+            sqlx::query(&self.db.sql(
+                "INSERT INTO rate_slots (slot, bucket, taken_at, released_at) VALUES (?, ?, ?, NULL)",
+            )),
+            &[
+                Arg::Text(slot.clone()),
+                Arg::Text(self.bucket.clone()),
+                Arg::I64(now),
+            ],
+        )
+        .execute(&mut **tx)
+        .await
+        .map_err(DbError::query("taking a rate slot"))?;
+        // Old slots go, so the table stays small.
+        bind_args(
+            sqlx::query(&self.db.sql(
+                "DELETE FROM rate_slots WHERE bucket = ? AND taken_at < ? AND (released_at IS NOT NULL OR taken_at < ?)",
+            )),
+            &[
+                Arg::Text(self.bucket.clone()),
+                Arg::I64(now - 10 * window_ms),
+                Arg::I64(now - stale_ms),
+            ],
+        )
+        .execute(&mut **tx)
+        .await
+        .map_err(DbError::query("pruning rate slots"))?;
+        Ok(slot)
     }
 }
 

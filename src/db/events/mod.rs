@@ -233,21 +233,9 @@ async fn record_in(
     ) {
         return record_one_order_pg(tx, event, update).await;
     }
-    let mut entities: Vec<Entity> = effects
-        .iter()
-        .map(Effect::entity)
-        .chain(event.subjects.iter().cloned())
-        .collect();
-    if entities.is_empty() {
-        entities.push(Entity::Other {
-            kind: format!("{}.{}", event.source, event.method),
-            id: String::new(),
-        });
-    }
+    let entities = touched_entities(event, effects);
     // Heads (and then rows) are locked in one order, so that two callbacks
     // about the same entities cannot deadlock.
-    entities.sort();
-    entities.dedup();
     let mut heads = Vec::with_capacity(entities.len());
     for entity in &entities {
         heads.push(tx.lock_head(entity).await?);
@@ -258,16 +246,7 @@ async fn record_in(
     if redelivery {
         return Ok(Recorded::Duplicate);
     }
-    // Per entity: is this event older than the latest one applied to it?
-    let stale: Vec<bool> = heads
-        .iter()
-        .map(
-            |h| match (event.event_at, h.as_ref().and_then(|h| h.event_at)) {
-                (Some(at), Some(latest)) => at < latest,
-                _ => false,
-            },
-        )
-        .collect();
+    let stale = stale_flags(event, &heads);
     let all_stale = stale.iter().all(|s| *s);
     let status = if all_stale {
         STATUS_STALE
@@ -295,6 +274,53 @@ async fn record_in(
     } else {
         tx.insert_event(event, status, note.as_deref()).await?
     };
+    insert_rejected_lines(tx, event).await?;
+    apply_fresh_effects(tx, event, effects, &entities, &stale).await?;
+    if !heads_moved {
+        move_fresh_heads(tx, event, id, &entities, &heads, &stale).await?;
+    }
+    Ok(if all_stale {
+        Recorded::Stale(id)
+    } else {
+        Recorded::New(id)
+    })
+}
+
+/// The entities `event` touches (its effects' and its subjects'), sorted and
+/// deduplicated; an event about nothing known gets one `Other` entity of its
+/// source and method.
+fn touched_entities(event: &NewEvent, effects: &[Effect]) -> Vec<Entity> {
+    let mut entities: Vec<Entity> = effects
+        .iter()
+        .map(Effect::entity)
+        .chain(event.subjects.iter().cloned())
+        .collect();
+    if entities.is_empty() {
+        entities.push(Entity::Other {
+            kind: format!("{}.{}", event.source, event.method),
+            id: String::new(),
+        });
+    }
+    entities.sort();
+    entities.dedup();
+    entities
+}
+
+/// Per entity: is `event` older than the latest one applied to it?
+fn stale_flags(event: &NewEvent, heads: &[Option<Head>]) -> Vec<bool> {
+    heads
+        .iter()
+        .map(
+            |h| match (event.event_at, h.as_ref().and_then(|h| h.event_at)) {
+                (Some(at), Some(latest)) => at < latest,
+                _ => false,
+            },
+        )
+        .collect()
+}
+
+/// Journals each rejected line of `event` beside it, with its reason.
+async fn insert_rejected_lines(tx: &mut Tx<'_>, event: &NewEvent) -> Result<(), DbError> {
     for line in &event.rejected {
         let rejected = NewEvent {
             idem_key: idempotency_key(&event.source, &event.method, &line.body),
@@ -304,9 +330,21 @@ async fn record_in(
         tx.insert_event(&rejected, STATUS_REJECTED, Some(&line.reason))
             .await?;
     }
+    Ok(())
+}
+
+/// Applies `effects` in entity order, skipping those on entities where
+/// `event` is stale (`stale` runs beside `entities`).
+async fn apply_fresh_effects(
+    tx: &mut Tx<'_>,
+    event: &NewEvent,
+    effects: &[Effect],
+    entities: &[Entity],
+    stale: &[bool],
+) -> Result<(), DbError> {
     let stale_entities: std::collections::HashSet<&Entity> = entities
         .iter()
-        .zip(&stale)
+        .zip(stale)
         .filter(|(_, s)| **s)
         .map(|(e, _)| e)
         .collect();
@@ -323,8 +361,21 @@ async fn record_in(
             Effect::Scan(scan) => tx.apply_scan(scan, now).await?,
         }
     }
-    for ((entity, head), stale) in entities.iter().zip(&heads).zip(&stale) {
-        if !*stale && !heads_moved {
+    Ok(())
+}
+
+/// Points the head of each entity where `event` is not stale at event `id`,
+/// keeping the later of its and the event's time.
+async fn move_fresh_heads(
+    tx: &mut Tx<'_>,
+    event: &NewEvent,
+    id: i64,
+    entities: &[Entity],
+    heads: &[Option<Head>],
+    stale: &[bool],
+) -> Result<(), DbError> {
+    for ((entity, head), stale) in entities.iter().zip(heads).zip(stale) {
+        if !*stale {
             let latest = head.as_ref().and_then(|h| h.event_at);
             let event_at = match (event.event_at, latest) {
                 (Some(a), Some(b)) => Some(a.max(b)),
@@ -333,11 +384,7 @@ async fn record_in(
             tx.set_head(entity, id, event, event_at).await?;
         }
     }
-    Ok(if all_stale {
-        Recorded::Stale(id)
-    } else {
-        Recorded::New(id)
-    })
+    Ok(())
 }
 
 /// Journals a rejected callback (or one rejected line of it) with the reason;
