@@ -190,10 +190,23 @@ async fn retailcrm_references(config: &Config, lines: &mut Vec<(String, bool, St
             return;
         }
     };
+    lines.push(store_check(&client, &c.store).await);
+    let map = match StatusMap::load(config.orders.status_map.as_deref()) {
+        Ok(m) => m,
+        Err(e) => {
+            lines.push(("status map".into(), false, e.to_string()));
+            return;
+        }
+    };
+    lines.push(status_map_check(&client, &map).await);
+}
+
+/// The configured store against /reference/stores: known and active.
+async fn store_check(client: &RetailCrmClient, store: &str) -> (String, bool, String) {
     match client.stores().await {
         Ok(stores) => {
             let known: Vec<&str> = stores.iter().map(|s| s.code.as_str()).collect();
-            lines.push(match stores.iter().find(|s| s.code == c.store) {
+            match stores.iter().find(|s| s.code == store) {
                 Some(s) if s.active => (
                     "retailcrm.store".into(),
                     true,
@@ -209,25 +222,22 @@ async fn retailcrm_references(config: &Config, lines: &mut Vec<(String, bool, St
                     false,
                     format!(
                         "`{}` is not a store of the account (/reference/stores has: {})",
-                        c.store,
+                        store,
                         known.join(", ")
                     ),
                 ),
-            });
+            }
         }
-        Err(e) => lines.push((
+        Err(e) => (
             "retailcrm.store".into(),
             false,
             format!("cannot read /reference/stores: {e}"),
-        )),
+        ),
     }
-    let map = match StatusMap::load(config.orders.status_map.as_deref()) {
-        Ok(m) => m,
-        Err(e) => {
-            lines.push(("status map".into(), false, e.to_string()));
-            return;
-        }
-    };
+}
+
+/// The status map's CRM status codes against /reference/statuses.
+async fn status_map_check(client: &RetailCrmClient, map: &StatusMap) -> (String, bool, String) {
     match client.statuses().await {
         Ok(statuses) => {
             let known: std::collections::BTreeSet<&str> =
@@ -238,7 +248,7 @@ async fn retailcrm_references(config: &Config, lines: &mut Vec<(String, bool, St
                 .filter(|(_, code)| !known.contains(code.as_str()))
                 .map(|(stage, code)| format!("`{code}` (stage {})", stage.as_str()))
                 .collect();
-            lines.push(if unknown.is_empty() {
+            if unknown.is_empty() {
                 (
                     "status map".into(),
                     true,
@@ -253,13 +263,13 @@ async fn retailcrm_references(config: &Config, lines: &mut Vec<(String, bool, St
                         unknown.join(", ")
                     ),
                 )
-            });
+            }
         }
-        Err(e) => lines.push((
+        Err(e) => (
             "status map".into(),
             false,
             format!("cannot read /reference/statuses: {e}"),
-        )),
+        ),
     }
 }
 

@@ -22,6 +22,7 @@ use crate::options::RunOptions;
 use crate::report::summary::JobSummary;
 use crate::sandbox::world::{World, WorldSpec};
 use crate::sandbox::{replay, world_billing, world_orders, SandboxOptions, SandboxSet};
+use crate::server::RunningServer;
 use crate::shop::{Queries, Shop};
 
 /// File name of the sandbox replay log inside the work folder.
@@ -106,6 +107,27 @@ pub struct DemoArgs {
 /// Runs the demo; returns the exit code (0 when every job ran).
 pub async fn run(args: &DemoArgs, global: &RunOptions) -> Result<Exit> {
     let started = Instant::now();
+    let (work, reuse) = prepare_work_dir(args, global)?;
+    let mut tour = Tour::build(args, global, work, reuse).await?;
+    fill_databases(global, &tour).await?;
+    let listener = start_listener(global, &tour).await?;
+    // RetailCRM calls the warehouse module back at the listener (loopback http).
+    tour.config.orders.listener_url = Some(listener.url.clone());
+    let summaries = run_jobs(global, &tour, &listener.url).await?;
+
+    let saved = replay::save(&tour.set, &tour.work.replay_log())?;
+    tracing::debug!(saved, "sandbox requests saved for --reuse");
+    listener.stop().await;
+    tour.set.stop().await;
+
+    let failed = summaries.iter().any(|s| s.exit() == Exit::Failed);
+    print_outcome(global, &tour.work, reuse, &summaries, started)?;
+    Ok(if failed { Exit::Failed } else { Exit::Clean })
+}
+
+/// Clears (unless reused) and creates the work folder; returns it and whether
+/// a previous demo is reused.
+fn prepare_work_dir(args: &DemoArgs, global: &RunOptions) -> Result<(WorkDir, bool)> {
     let work = WorkDir::new(args.dir.clone(), global.report_dir.clone());
     let reuse = args.reuse && work.root.join("state.db").exists();
     if args.reuse && !reuse {
@@ -121,35 +143,16 @@ pub async fn run(args: &DemoArgs, global: &RunOptions) -> Result<Exit> {
     for dir in [&work.root, &work.reports] {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    Ok((work, reuse))
+}
 
-    let spec = WorldSpec {
-        seed: args.seed,
-        skus: args.skus,
-        orders: args.orders,
-        days: 7,
-        drift: true,
-    };
-    step(
-        global,
-        &format!(
-            "generating a world of {} SKUs (seed {})",
-            spec.skus, spec.seed
-        ),
-    );
-    let world = World::generate(&spec);
-    let set = SandboxSet::start(&SandboxOptions {
-        seed: args.seed,
-        ..SandboxOptions::default()
-    })
-    .await
-    .context("starting the sandbox servers")?;
-    world.seed_servers(&set)?;
-    // The world's "now" is kept with the demo so a re-run regenerates the same orders.
+/// The world's "now": kept with the demo so a re-run regenerates the same orders.
+fn world_now(work: &WorkDir, reuse: bool) -> Result<i64> {
     let now_file = work.root.join("world-now");
     let saved_now = std::fs::read_to_string(&now_file)
         .ok()
         .and_then(|t| t.trim().parse::<i64>().ok());
-    let now = match saved_now {
+    Ok(match saved_now {
         Some(t) if reuse => t,
         _ => {
             let t = crate::db::now_ms();
@@ -157,24 +160,89 @@ pub async fn run(args: &DemoArgs, global: &RunOptions) -> Result<Exit> {
                 .with_context(|| format!("writing {}", now_file.display()))?;
             t
         }
-    };
-    let orders = world_orders::generate_orders(&world, now);
-    world_orders::seed_orders(&set, &orders).await?;
-    let mut config = set.config(
-        &work.state_url(),
-        &work.shop_url(),
-        &work.reports(),
-        WmsKind::Imsklad,
-    );
-    config.safety.max_change_share = 0.9;
-    config.orders.create_missing_in_wms = true;
-    // The warehouse's billing over the world's days; its drift is on the last complete day.
-    let billing = world_billing::generate_billing(&orders, spec.seed, spec.days, now, config.tz());
-    world_billing::seed_billing(&set, &billing);
-    let state = Db::connect_state(&work.state_url()).await?;
-    let shop = Shop::new(Db::connect(&work.shop_url()).await?, Queries::builtin());
-    if reuse {
-        let saved = replay::load(&work.replay_log())?;
+    })
+}
+
+/// What a demo run sets up: the work folder, the seeded world and sandbox,
+/// the configuration pointing at them, and the two databases.
+struct Tour {
+    work: WorkDir,
+    reuse: bool,
+    world: World,
+    set: SandboxSet,
+    orders: Vec<world_orders::WorldOrder>,
+    billing: world_billing::WorldBilling,
+    config: Config,
+    state: Db,
+    shop: Shop,
+}
+
+impl Tour {
+    /// Generates the world, starts and seeds the sandbox servers, and opens the databases.
+    async fn build(
+        args: &DemoArgs,
+        global: &RunOptions,
+        work: WorkDir,
+        reuse: bool,
+    ) -> Result<Self> {
+        let spec = WorldSpec {
+            seed: args.seed,
+            skus: args.skus,
+            orders: args.orders,
+            days: 7,
+            drift: true,
+        };
+        step(
+            global,
+            &format!(
+                "generating a world of {} SKUs (seed {})",
+                spec.skus, spec.seed
+            ),
+        );
+        let world = World::generate(&spec);
+        let set = SandboxSet::start(&SandboxOptions {
+            seed: args.seed,
+            ..SandboxOptions::default()
+        })
+        .await
+        .context("starting the sandbox servers")?;
+        world.seed_servers(&set)?;
+        let now = world_now(&work, reuse)?;
+        let orders = world_orders::generate_orders(&world, now);
+        world_orders::seed_orders(&set, &orders).await?;
+        let mut config = set.config(
+            &work.state_url(),
+            &work.shop_url(),
+            &work.reports(),
+            WmsKind::Imsklad,
+        );
+        config.safety.max_change_share = 0.9;
+        config.orders.create_missing_in_wms = true;
+        // The warehouse's billing over the world's days; its drift is on the last complete day.
+        let billing =
+            world_billing::generate_billing(&orders, spec.seed, spec.days, now, config.tz());
+        world_billing::seed_billing(&set, &billing);
+        let state = Db::connect_state(&work.state_url()).await?;
+        let shop = Shop::new(Db::connect(&work.shop_url()).await?, Queries::builtin());
+        Ok(Self {
+            work,
+            reuse,
+            world,
+            set,
+            orders,
+            billing,
+            config,
+            state,
+            shop,
+        })
+    }
+}
+
+/// A fresh demo writes the shop database and the mappings; a reused one
+/// replays what the sandbox received in earlier demos.
+async fn fill_databases(global: &RunOptions, tour: &Tour) -> Result<()> {
+    if tour.reuse {
+        let saved = replay::load(&tour.work.replay_log())?;
         step(
             global,
             &format!(
@@ -182,21 +250,25 @@ pub async fn run(args: &DemoArgs, global: &RunOptions) -> Result<Exit> {
                 saved.len()
             ),
         );
-        replay::replay(&set, &saved).await?;
+        replay::replay(&tour.set, &saved).await?;
     } else {
         step(global, "writing the shop database and the goods mapping");
-        world.write_shop(&shop).await?;
-        world.write_mapping(&state, &set).await?;
-        world_orders::write_shop_orders(&shop, &orders).await?;
-        world_orders::write_order_mapping(&state, &set, &orders).await?;
-        world_billing::write_shop_billing(&shop, &billing).await?;
+        tour.world.write_shop(&tour.shop).await?;
+        tour.world.write_mapping(&tour.state, &tour.set).await?;
+        world_orders::write_shop_orders(&tour.shop, &tour.orders).await?;
+        world_orders::write_order_mapping(&tour.state, &tour.set, &tour.orders).await?;
+        world_billing::write_shop_billing(&tour.shop, &tour.billing).await?;
     }
+    Ok(())
+}
 
+/// Starts the callback listener on a free local port and says where everything listens.
+async fn start_listener(global: &RunOptions, tour: &Tour) -> Result<RunningServer> {
     let listener = crate::listener::spawn(
         ListenerState {
-            settings: Arc::new(listener_settings(&config)),
-            state_db: state.clone(),
-            shop: shop.clone(),
+            settings: Arc::new(listener_settings(&tour.config)),
+            state_db: tour.state.clone(),
+            shop: tour.shop.clone(),
         },
         crate::sandbox::common::any_local_port(),
     )
@@ -206,20 +278,23 @@ pub async fn run(args: &DemoArgs, global: &RunOptions) -> Result<Exit> {
         global,
         &format!(
             "sandbox: IMSKLAD {} · RetailCRM {} · listener {}",
-            set.urls.imsklad, set.urls.retailcrm, listener.url
+            tour.set.urls.imsklad, tour.set.urls.retailcrm, listener.url
         ),
     );
+    Ok(listener)
+}
 
-    // RetailCRM calls the warehouse module back at the listener (loopback http).
-    config.orders.listener_url = Some(listener.url.clone());
+/// Runs stock, orders, billing and scans in turn, playing the warehouse's
+/// callbacks and the IMSHOP users before the jobs that need them.
+async fn run_jobs(global: &RunOptions, tour: &Tour, listener_url: &str) -> Result<Vec<JobSummary>> {
     let ctx_global = RunOptions {
         config: None,
         dry_run: global.dry_run,
-        report_dir: Some(work.reports()),
+        report_dir: Some(tour.work.reports()),
         json: global.json,
         log_format: global.log_format,
     };
-    let ctx = Context::open(&config, &ctx_global, false).await?;
+    let ctx = Context::open(&tour.config, &ctx_global, false).await?;
     let mut summaries: Vec<JobSummary> = Vec::new();
     step(global, "reconciling stock");
     summaries.push(crate::jobs::stock::run(&ctx).await);
@@ -229,10 +304,12 @@ pub async fn run(args: &DemoArgs, global: &RunOptions) -> Result<Exit> {
         "the warehouse reports order statuses and tracks to the listener; reconciling orders",
     );
     let delivered =
-        world_orders::deliver_callbacks(&set, &orders, &listener.url, WmsKind::Imsklad).await?;
+        world_orders::deliver_callbacks(&tour.set, &tour.orders, listener_url, WmsKind::Imsklad)
+            .await?;
     tracing::debug!(delivered, "order callbacks delivered");
     summaries.push(crate::jobs::orders::run(&ctx, None, None).await);
 
+    let billing = &tour.billing;
     step(
         global,
         &format!(
@@ -248,20 +325,31 @@ pub async fn run(args: &DemoArgs, global: &RunOptions) -> Result<Exit> {
         global,
         "IMSHOP users scan marking codes (some while the shop database is down); settling and pushing the scan statuses",
     );
-    scan_codes(&world, &set, &listener.url).await?;
+    scan_codes(&tour.world, &tour.set, listener_url).await?;
     step(
         global,
         "simulating a shop-database outage: the listener answers scans `processing` (the warnings below are expected)",
     );
-    scans_during_outage(&world, &set, &config, &state, &work).await?;
+    scans_during_outage(
+        &tour.world,
+        &tour.set,
+        &tour.config,
+        &tour.state,
+        &tour.work,
+    )
+    .await?;
     summaries.push(crate::jobs::scans::run(&ctx).await);
+    Ok(summaries)
+}
 
-    let saved = replay::save(&set, &work.replay_log())?;
-    tracing::debug!(saved, "sandbox requests saved for --reuse");
-    listener.stop().await;
-    set.stop().await;
-
-    let failed = summaries.iter().any(|s| s.exit() == Exit::Failed);
+/// The closing summary: JSON, or the table and a line about the work folder.
+fn print_outcome(
+    global: &RunOptions,
+    work: &WorkDir,
+    reuse: bool,
+    summaries: &[JobSummary],
+    started: Instant,
+) -> Result<()> {
     if global.json {
         println!(
             "{}",
@@ -273,7 +361,7 @@ pub async fn run(args: &DemoArgs, global: &RunOptions) -> Result<Exit> {
             }))?
         );
     } else {
-        print!("{}", table(&summaries));
+        print!("{}", table(summaries));
         println!(
             "\ndemo {} in {:.1} s — work folder: {} (run `sverka demo --reuse` to see that nothing is left to correct)",
             if reuse { "re-run" } else { "run" },
@@ -281,7 +369,7 @@ pub async fn run(args: &DemoArgs, global: &RunOptions) -> Result<Exit> {
             work.root.display()
         );
     }
-    Ok(if failed { Exit::Failed } else { Exit::Clean })
+    Ok(())
 }
 
 /// Plays the IMSHOP app: users scan some of the world's marking codes (as text

@@ -144,77 +144,15 @@ impl Config {
         explicit: bool,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let (mut table, origin) = if path.exists() || explicit {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            let table: toml::Table =
-                text.parse()
-                    .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                        path: path.to_path_buf(),
-                        message: e.to_string().trim().to_string(),
-                    })?;
-            (table, Origin::File(path.to_path_buf()))
-        } else {
-            (toml::Table::new(), Origin::Defaults)
-        };
+        let (mut table, origin) = read_table(path, explicit)?;
         // Check the file alone first, so its errors name the file.
         Self::from_table(table.clone(), &origin)?;
-        let mut env_keys: Vec<(String, String)> = Vec::new();
-        // Overrides are taken as the strings they are (an all-digit EGON
-        // `auth_id` or key stays a string, leading zeros and all); one that a
-        // key refuses as a string is given to it as the number or boolean it
-        // reads as (`0.2`, `5`, `true`).
-        let mut retypable: Vec<(String, String, String, toml::Value)> = Vec::new();
-        for (var, value) in env {
-            let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
-                continue;
-            };
-            let Some((section, key)) = rest.split_once("__") else {
-                continue;
-            };
-            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
-            if section.is_empty() || key.is_empty() {
-                continue;
-            }
-            let entry = table
-                .entry(section.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            let Some(sec) = entry.as_table_mut() else {
-                return Err(ConfigError::Key {
-                    origin: Origin::Env(var),
-                    key: section,
-                    message: "is not a section".into(),
-                });
-            };
-            let typed = env_value(&value);
-            if !typed.is_str() {
-                retypable.push((
-                    format!("{section}.{key}"),
-                    section.clone(),
-                    key.clone(),
-                    typed,
-                ));
-            }
-            sec.insert(key.clone(), toml::Value::String(value));
-            env_keys.push((format!("{section}.{key}"), var));
-        }
-        let result = loop {
-            match Self::from_table(table.clone(), &origin) {
-                Err(ConfigError::Key { key, .. }) if retypable.iter().any(|(k, ..)| *k == key) => {
-                    let pos = retypable.iter().position(|(k, ..)| *k == key).unwrap_or(0);
-                    let (_, section, field, typed) = retypable.remove(pos);
-                    if let Some(sec) = table.get_mut(&section).and_then(|v| v.as_table_mut()) {
-                        sec.insert(field, typed);
-                    }
-                }
-                other => break other,
-            }
-        };
+        let overrides = EnvOverrides::apply(&mut table, env)?;
+        let result = Self::from_table_retyping(table, &origin, overrides.retypable);
         result.map_err(|e| match e {
             ConfigError::Key { key, message, .. } => {
-                let var = env_keys
+                let var = overrides
+                    .env_keys
                     .iter()
                     .find(|(k, _)| key == *k || key.starts_with(&format!("{k}.")))
                     .map(|(_, v)| Origin::Env(v.clone()))
@@ -227,6 +165,27 @@ impl Config {
             }
             other => other,
         })
+    }
+
+    /// Parses `table`; while a key refuses the string an override gave it,
+    /// retypes that override (see [`EnvOverrides`]) and tries again.
+    fn from_table_retyping(
+        mut table: toml::Table,
+        origin: &Origin,
+        mut retypable: Vec<Retypable>,
+    ) -> Result<Config, ConfigError> {
+        loop {
+            match Self::from_table(table.clone(), origin) {
+                Err(ConfigError::Key { key, .. }) if retypable.iter().any(|(k, ..)| *k == key) => {
+                    let pos = retypable.iter().position(|(k, ..)| *k == key).unwrap_or(0);
+                    let (_, section, field, typed) = retypable.remove(pos);
+                    if let Some(sec) = table.get_mut(&section).and_then(|v| v.as_table_mut()) {
+                        sec.insert(field, typed);
+                    }
+                }
+                other => break other,
+            }
+        }
     }
 
     fn from_table(table: toml::Table, origin: &Origin) -> Result<Config, ConfigError> {
@@ -245,12 +204,18 @@ impl Config {
         Ok(config)
     }
 
+    /// Checks the values serde cannot: ranges, URLs, time zones (the first
+    /// problem found is the error, in the order of the sections below).
     fn validate(&self, origin: &Origin) -> Result<(), ConfigError> {
-        let bad = |key: &str, message: String| ConfigError::Key {
-            origin: origin.clone(),
-            key: key.into(),
-            message,
-        };
+        self.validate_limits(origin)?;
+        self.validate_endpoints(origin)?;
+        self.validate_jobs(origin)?;
+        self.validate_zones(origin)
+    }
+
+    /// Database URLs, the safety shares and the listener limits.
+    fn validate_limits(&self, origin: &Origin) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| key_error(origin, key, message);
         for (key, url) in [
             ("state.database_url", &self.state.database_url),
             ("shop.database_url", &self.shop.database_url),
@@ -296,6 +261,12 @@ impl Config {
                 return Err(bad(key, "must be at least 1".into()));
             }
         }
+        Ok(())
+    }
+
+    /// The connectors' batch sizes, rates and URLs.
+    fn validate_endpoints(&self, origin: &Origin) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| key_error(origin, key, message);
         if self.imsklad.stock_batch == 0 {
             return Err(bad("imsklad.stock_batch", "must be at least 1".into()));
         }
@@ -336,6 +307,12 @@ impl Config {
                 "must be an http(s) URL (the value is not shown: it may carry a token)".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// The stock and orders job settings.
+    fn validate_jobs(&self, origin: &Origin) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| key_error(origin, key, message);
         if self.stock.full_every_hours <= 0 {
             return Err(bad("stock.full_every_hours", "must be positive".into()));
         }
@@ -368,6 +345,12 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// The time zones, with the billing settings checked between them.
+    fn validate_zones(&self, origin: &Origin) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| key_error(origin, key, message);
         if self.egon.timezone.parse::<chrono_tz::Tz>().is_err() {
             return Err(bad(
                 "egon.timezone",
@@ -511,6 +494,97 @@ impl Config {
             .name()
             .parse()
             .unwrap_or(chrono_tz::Europe::Moscow)
+    }
+}
+
+/// Reads and parses the file at `path` (a missing default file is an empty table).
+fn read_table(path: &Path, explicit: bool) -> Result<(toml::Table, Origin), ConfigError> {
+    if !(path.exists() || explicit) {
+        return Ok((toml::Table::new(), Origin::Defaults));
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().to_string(),
+        })?;
+    Ok((table, Origin::File(path.to_path_buf())))
+}
+
+/// An override that reads as a number or boolean: `section.key`, section,
+/// key, and the typed value to try when the key refuses the string.
+type Retypable = (String, String, String, toml::Value);
+
+/// The `SVERKA_SECTION__KEY` overrides written into a table.
+struct EnvOverrides {
+    /// `section.key` and the variable that set it.
+    env_keys: Vec<(String, String)>,
+    /// Overrides that may be retyped.
+    retypable: Vec<Retypable>,
+}
+
+impl EnvOverrides {
+    /// Writes the overrides from `env` into `table` as strings.
+    fn apply(
+        table: &mut toml::Table,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut env_keys: Vec<(String, String)> = Vec::new();
+        // Overrides are taken as the strings they are (an all-digit EGON
+        // `auth_id` or key stays a string, leading zeros and all); one that a
+        // key refuses as a string is given to it as the number or boolean it
+        // reads as (`0.2`, `5`, `true`).
+        let mut retypable: Vec<Retypable> = Vec::new();
+        for (var, value) in env {
+            let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let Some((section, key)) = rest.split_once("__") else {
+                continue;
+            };
+            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+            if section.is_empty() || key.is_empty() {
+                continue;
+            }
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let Some(sec) = entry.as_table_mut() else {
+                return Err(ConfigError::Key {
+                    origin: Origin::Env(var),
+                    key: section,
+                    message: "is not a section".into(),
+                });
+            };
+            let typed = env_value(&value);
+            if !typed.is_str() {
+                retypable.push((
+                    format!("{section}.{key}"),
+                    section.clone(),
+                    key.clone(),
+                    typed,
+                ));
+            }
+            sec.insert(key.clone(), toml::Value::String(value));
+            env_keys.push((format!("{section}.{key}"), var));
+        }
+        Ok(Self {
+            env_keys,
+            retypable,
+        })
+    }
+}
+
+/// A [`ConfigError::Key`] for `key` from `origin`.
+fn key_error(origin: &Origin, key: &str, message: String) -> ConfigError {
+    ConfigError::Key {
+        origin: origin.clone(),
+        key: key.into(),
+        message,
     }
 }
 

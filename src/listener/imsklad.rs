@@ -124,91 +124,125 @@ async fn dispatch(
         kind = "good".into();
     }
     *method = format!("{kind}.{action}");
-    let data = envelope.get("data").cloned().unwrap_or(Value::Null);
-    let subject = Meta {
-        event_at: None,
-        subjects: opt_text(&data, "id")
-            .map(|id| Entity::Other {
-                kind: method.clone(),
-                id,
-            })
-            .into_iter()
-            .collect(),
-        rejected: Vec::new(),
+    let cb = Callback {
+        state,
+        envelope,
+        method: method.clone(),
+        data: envelope.get("data").cloned().unwrap_or(Value::Null),
     };
-    let notify = |effects: Vec<Effect>, meta: Meta| {
-        let method = method.clone();
-        async move {
-            journal(
-                &state.state_db,
-                SOURCE_IMSKLAD,
-                &method,
-                envelope,
-                super::IMSKLAD_SECRETS,
-                &effects,
-                meta,
-            )
-            .await
-        }
-    };
+    let data = &cb.data;
     match (kind.as_str(), action.as_str()) {
-        ("order", "update_order") => {
-            let id = order_id(&data, "id")?;
-            notify(
-                vec![Effect::Order(update_order(&data, &id)?)],
-                Meta::default(),
-            )
-            .await?;
-            // The last full copy of the order, for a later cancellation.
-            crate::db::protocol::put_order_document(
-                &state.state_db,
-                &id,
-                crate::db::protocol::origin::RECEIVED,
-                &data.to_string(),
-            )
-            .await?;
-            Ok(json!({"result": "ok", "id": data.get("id").cloned().unwrap_or(Value::Null)}))
-        }
+        ("order", "update_order") => cb.update_order().await,
         ("order", "set_status") => {
-            notify(vec![Effect::Order(set_status(&data)?)], Meta::default()).await?;
+            cb.notify(vec![Effect::Order(set_status(data)?)], Meta::default())
+                .await?;
             Ok(ok())
         }
         ("order", "update_tracks") => {
-            let (effects, rejected) = update_tracks(&data)?;
+            let (effects, rejected) = update_tracks(data)?;
             let meta = Meta {
                 rejected,
                 ..Meta::default()
             };
-            notify(effects, meta).await?;
+            cb.notify(effects, meta).await?;
             Ok(ok())
         }
         ("order", "send_to_cdek" | "send_to_boxberry" | "send_act_to_boxberry") => {
-            notify(Vec::new(), subject.clone()).await?;
-            if state.settings.imsklad_carrier_export_elsewhere {
-                Ok(ok())
-            } else {
-                // Not done here: saying "ok" would tell IMSKLAD the parcels
-                // are registered with the carrier.
-                Ok(json!({
-                    "error": "Carrier export is not performed by this endpoint (sverka); the request is reported to the shop",
-                    "code": CODE_NOT_PERFORMED,
-                }))
-            }
+            cb.carrier_export().await
         }
         ("order", "set_pay") | ("doc", "set_status") => {
-            notify(Vec::new(), subject).await?;
+            cb.notify(Vec::new(), cb.subject()).await?;
             Ok(ok())
         }
         ("doc", "add_doc" | "update_doc") => {
-            required_id(&data, "id")?;
-            notify(Vec::new(), subject).await?;
+            required_id(data, "id")?;
+            cb.notify(Vec::new(), cb.subject()).await?;
             Ok(ok())
         }
-        ("good", "get_good") => get_good(state, &data).await,
-        ("good", "get_good_suppliers") => get_good_suppliers(state, &data).await,
-        ("supplier", "get_supplier") => get_supplier(state, &data).await,
+        ("good", "get_good") => get_good(state, data).await,
+        ("good", "get_good_suppliers") => get_good_suppliers(state, data).await,
+        ("supplier", "get_supplier") => get_supplier(state, data).await,
         ("supplier", "get_suppliers") => get_suppliers(state).await,
         _ => Err(ListenerError::UnknownMethod(method.clone())),
+    }
+}
+
+/// One IMSKLAD callback being dispatched: where it is journaled, its
+/// envelope, its `type.action` and its `data`.
+struct Callback<'a> {
+    state: &'a ListenerState,
+    envelope: &'a Value,
+    method: String,
+    data: Value,
+}
+
+impl Callback<'_> {
+    /// Journals the callback with its effects.
+    async fn notify(
+        &self,
+        effects: Vec<Effect>,
+        meta: Meta,
+    ) -> Result<crate::db::events::Recorded, ListenerError> {
+        journal(
+            &self.state.state_db,
+            SOURCE_IMSKLAD,
+            &self.method,
+            self.envelope,
+            super::IMSKLAD_SECRETS,
+            &effects,
+            meta,
+        )
+        .await
+    }
+
+    /// The journal's subject: the `data.id` the callback is about, if any.
+    fn subject(&self) -> Meta {
+        Meta {
+            event_at: None,
+            subjects: opt_text(&self.data, "id")
+                .map(|id| Entity::Other {
+                    kind: self.method.clone(),
+                    id,
+                })
+                .into_iter()
+                .collect(),
+            rejected: Vec::new(),
+        }
+    }
+
+    /// `order.update_order`: the order's new state, and its last full copy
+    /// kept for a later cancellation.
+    async fn update_order(&self) -> Result<Value, ListenerError> {
+        let data = &self.data;
+        let id = order_id(data, "id")?;
+        self.notify(
+            vec![Effect::Order(update_order(data, &id)?)],
+            Meta::default(),
+        )
+        .await?;
+        crate::db::protocol::put_order_document(
+            &self.state.state_db,
+            &id,
+            crate::db::protocol::origin::RECEIVED,
+            &data.to_string(),
+        )
+        .await?;
+        Ok(json!({"result": "ok", "id": data.get("id").cloned().unwrap_or(Value::Null)}))
+    }
+
+    /// The carrier exports: journaled, answered `ok` only when another system does them.
+    async fn carrier_export(&self) -> Result<Value, ListenerError> {
+        self.notify(Vec::new(), self.subject()).await?;
+        if self.state.settings.imsklad_carrier_export_elsewhere {
+            Ok(ok())
+        } else {
+            // Not done here: saying "ok" would tell IMSKLAD the parcels
+            // are registered with the carrier.
+            Ok(json!({
+                "error": "Carrier export is not performed by this endpoint (sverka); the request is reported to the shop",
+                "code": CODE_NOT_PERFORMED,
+            }))
+        }
     }
 }
 

@@ -49,15 +49,7 @@ pub async fn run(
         days: args.days,
         drift: true,
     };
-    let mut world = World::generate(&spec);
-    if args.established {
-        world.skus.retain(|s| {
-            !matches!(
-                s.drift,
-                super::world::StockDrift::MissingInWms | super::world::StockDrift::Unmapped
-            )
-        });
-    }
+    let world = generate_world(args, &spec);
     let set = SandboxSet::start(&SandboxOptions {
         seed: args.seed,
         port: args.port,
@@ -76,11 +68,43 @@ pub async fn run(
     let tz = crate::config::Config::default().tz();
     let billing = world_billing::generate_billing(&orders, spec.seed, spec.days, now, tz);
     world_billing::seed_billing(&set, &billing);
+    write_databases(args, &world, &set, &orders, &billing).await?;
+    print_banner(&spec, &set, orders.len(), &billing);
+    print_sample_calls(&set);
+    println!("Ctrl-C stops it.");
+    shutdown.await;
+    set.stop().await;
+    Ok(0)
+}
+
+/// The seeded world; `--established` leaves out the SKUs the WMS does not know yet.
+fn generate_world(args: &ServeOptions, spec: &WorldSpec) -> World {
+    let mut world = World::generate(spec);
+    if args.established {
+        world.skus.retain(|s| {
+            !matches!(
+                s.drift,
+                super::world::StockDrift::MissingInWms | super::world::StockDrift::Unmapped
+            )
+        });
+    }
+    world
+}
+
+/// Writes the matching shop database (`--write-shop`) and the id mappings
+/// (`--write-state`) when asked for.
+async fn write_databases(
+    args: &ServeOptions,
+    world: &World,
+    set: &SandboxSet,
+    orders: &[world_orders::WorldOrder],
+    billing: &world_billing::WorldBilling,
+) -> Result<()> {
     if let Some(url) = &args.write_shop {
         let shop = Shop::new(Db::connect(url).await?, Queries::builtin());
         world.write_shop(&shop).await?;
-        world_orders::write_shop_orders(&shop, &orders).await?;
-        world_billing::write_shop_billing(&shop, &billing).await?;
+        world_orders::write_shop_orders(&shop, orders).await?;
+        world_billing::write_shop_billing(&shop, billing).await?;
         println!(
             "shop database written to {}",
             crate::secret::redact_url(url)
@@ -88,18 +112,28 @@ pub async fn run(
     }
     if let Some(url) = &args.write_state {
         let state = Db::connect_state(url).await?;
-        world.write_mapping(&state, &set).await?;
-        world_orders::write_order_mapping(&state, &set, &orders).await?;
+        world.write_mapping(&state, set).await?;
+        world_orders::write_order_mapping(&state, set, orders).await?;
         println!(
             "goods mapping written to {}",
             crate::secret::redact_url(url)
         );
     }
+    Ok(())
+}
+
+/// What was seeded, and each server's URL and keys.
+fn print_banner(
+    spec: &WorldSpec,
+    set: &SandboxSet,
+    orders: usize,
+    billing: &world_billing::WorldBilling,
+) {
     let k = &set.keys;
     println!(
         "sverka sandbox: {} SKUs, {} orders, {} billing operations from {} to {}, seed {}",
         spec.skus,
-        orders.len(),
+        orders,
         billing.lines.len(),
         billing.first_day,
         billing.drift_day,
@@ -118,6 +152,11 @@ pub async fn run(
         set.urls.egon, k.egon_auth_id, k.egon_auth_key, k.egon_auth_token
     );
     println!("  IMSHOP     {}   Bearer {}", set.urls.imshop, k.imshop_key);
+}
+
+/// Sample curl calls against the seeded IMSKLAD and RetailCRM.
+fn print_sample_calls(set: &SandboxSet) {
+    let k = &set.keys;
     // The first goods the seeded IMSKLAD knows, so the sample call answers rows.
     let sample_ids: Vec<String> = {
         let wms = set.imsklad.lock();
@@ -138,8 +177,4 @@ pub async fn run(
         "  curl -sg '{}/api/v5/store/inventories?limit=20&filter[details]=1' -H 'X-API-KEY: {}'",
         set.urls.retailcrm, k.retailcrm_key
     );
-    println!("Ctrl-C stops it.");
-    shutdown.await;
-    set.stop().await;
-    Ok(0)
 }
