@@ -30,105 +30,164 @@ pub struct Inputs {
     pub context: BillingContext,
 }
 
+/// The generated shop orders, column by column.
+struct OrderCols {
+    order_id: Vec<String>,
+    status: Vec<&'static str>,
+    cancelled: Vec<bool>,
+    cancelled_before_picking: Vec<bool>,
+    shipped_at: Vec<Option<i64>>,
+    delivery_type: Vec<Option<i64>>,
+}
+
+impl OrderCols {
+    /// Draws `n_orders` shop orders from `rng`.
+    fn generate(rng: &mut StdRng, n_orders: usize) -> Self {
+        let mut orders = OrderCols {
+            order_id: Vec::with_capacity(n_orders),
+            status: Vec::with_capacity(n_orders),
+            cancelled: Vec::with_capacity(n_orders),
+            cancelled_before_picking: Vec::with_capacity(n_orders),
+            shipped_at: Vec::with_capacity(n_orders),
+            delivery_type: Vec::with_capacity(n_orders),
+        };
+        for i in 0..n_orders {
+            let roll: u32 = rng.random_range(0..100);
+            let cancelled_before = roll == 0;
+            orders.order_id.push(format!("ORD-{i:08}"));
+            orders.status.push(if cancelled_before {
+                "cancelled"
+            } else {
+                "completed"
+            });
+            orders.cancelled.push(cancelled_before);
+            orders.cancelled_before_picking.push(cancelled_before);
+            orders
+                .shipped_at
+                .push((!cancelled_before).then(|| FROM + rng.random_range(0..30 * 86_400)));
+            orders.delivery_type.push(Some(rng.random_range(1..=3i64)));
+        }
+        orders
+    }
+
+    /// The `shop_orders` frame.
+    fn finish(self) -> Result<DataFrame> {
+        Ok(df!(
+            "order_id" => self.order_id,
+            "status" => self.status,
+            "cancelled" => self.cancelled,
+            "cancelled_before_picking" => self.cancelled_before_picking,
+            "shipped_at" => self.shipped_at,
+            "delivery_type" => self.delivery_type,
+        )?)
+    }
+}
+
+/// The generated billing lines, column by column, and their amounts' sum.
+struct LineCols {
+    id: Vec<i64>,
+    wms_order_id: Vec<Option<i64>>,
+    foreign_order_id: Vec<Option<String>>,
+    kind: Vec<i64>,
+    date: Vec<i64>,
+    amount_kop: Vec<i64>,
+    comment: Vec<String>,
+    sum: i64,
+}
+
+impl LineCols {
+    /// Draws `n` billing lines from `rng` over `orders`, mostly one assembly
+    /// and one delivery charge per order, in order.
+    fn generate(rng: &mut StdRng, n: usize, orders: &OrderCols) -> Self {
+        let mut lines = LineCols {
+            id: Vec::with_capacity(n),
+            wms_order_id: Vec::with_capacity(n),
+            foreign_order_id: Vec::with_capacity(n),
+            kind: Vec::with_capacity(n),
+            date: Vec::with_capacity(n),
+            amount_kop: Vec::with_capacity(n),
+            comment: Vec::with_capacity(n),
+            sum: 0,
+        };
+        let n_orders = orders.order_id.len();
+        let mut id = 0i64;
+        let mut order = 0usize;
+        while lines.id.len() < n {
+            id += 1;
+            let roll: u32 = rng.random_range(0..100);
+            let o = order % n_orders;
+            let (k, amount) = charge(rng, roll, orders.delivery_type[o]);
+            let foreign = match roll {
+                0 => Some(format!("UNKNOWN-{id}")),
+                1 => None,
+                // A second assembly charge for the previous order.
+                2 => Some(orders.order_id[o.saturating_sub(1)].clone()),
+                _ => Some(orders.order_id[o].clone()),
+            };
+            if k == kind::ASSEMBLY && roll != 2 {
+                order += 1;
+            }
+            if roll == 48 {
+                // Skip an order: shipped without any assembly charge.
+                order += 1;
+            }
+            lines.push(rng, id, foreign, k, amount);
+        }
+        lines
+    }
+
+    /// Appends line `id` (its date drawn from `rng`).
+    fn push(&mut self, rng: &mut StdRng, id: i64, foreign: Option<String>, k: i64, amount: i64) {
+        self.sum += amount;
+        self.id.push(id);
+        self.wms_order_id
+            .push(foreign.as_ref().map(|_| 7_000_000 + id));
+        self.foreign_order_id.push(foreign);
+        self.kind.push(k);
+        self.date.push(FROM + rng.random_range(0..30 * 86_400));
+        self.amount_kop.push(amount);
+        self.comment.push(format!("line {id}"));
+    }
+
+    /// The `lines` frame.
+    fn finish(self) -> Result<DataFrame> {
+        Ok(df!(
+            "id" => self.id,
+            "wms_order_id" => self.wms_order_id,
+            "foreign_order_id" => self.foreign_order_id,
+            "kind" => self.kind,
+            "date" => self.date,
+            "amount_kop" => self.amount_kop,
+            "comment" => self.comment,
+        )?)
+    }
+}
+
+/// The kind and amount of a line with `roll`, for an order of `delivery_type`.
+fn charge(rng: &mut StdRng, roll: u32, delivery_type: Option<i64>) -> (i64, i64) {
+    match roll {
+        // A second assembly charge for the previous order.
+        2 => (kind::ASSEMBLY, -5_000),
+        3 => (kind::TOP_UP, rng.random_range(100_000..10_000_000)),
+        4..=49 => (kind::ASSEMBLY, if roll == 4 { -5_900 } else { -5_000 }),
+        _ => {
+            let dt = delivery_type.unwrap_or(1);
+            let base = [25_000, 30_000, 27_000][(dt as usize - 1) % 3];
+            (kind::DELIVERY, -(base + rng.random_range(-50..=50)))
+        }
+    }
+}
+
 /// `n` billing lines (about one shop order per two lines) with a few percent drift
 /// per class. Deterministic for a given `n`.
 pub fn generate(n: usize) -> Result<Inputs> {
     let mut rng = StdRng::seed_from_u64(SEED);
     let n_orders = (n * 47 / 100).max(1);
-    let mut orders = (
-        Vec::with_capacity(n_orders),
-        Vec::with_capacity(n_orders),
-        Vec::with_capacity(n_orders),
-        Vec::with_capacity(n_orders),
-        Vec::with_capacity(n_orders),
-        Vec::with_capacity(n_orders),
-    );
-    for i in 0..n_orders {
-        let roll: u32 = rng.random_range(0..100);
-        let cancelled_before = roll == 0;
-        orders.0.push(format!("ORD-{i:08}"));
-        orders.1.push(if cancelled_before {
-            "cancelled"
-        } else {
-            "completed"
-        });
-        orders.2.push(cancelled_before);
-        orders.3.push(cancelled_before);
-        orders
-            .4
-            .push((!cancelled_before).then(|| FROM + rng.random_range(0..30 * 86_400)));
-        orders.5.push(Some(rng.random_range(1..=3i64)));
-    }
-    let mut lines = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let mut id = 0i64;
-    let mut order = 0usize;
-    let mut sum = 0i64;
-    while lines.0.len() < n {
-        id += 1;
-        let roll: u32 = rng.random_range(0..100);
-        let o = order % n_orders;
-        let foreign = match roll {
-            0 => Some(format!("UNKNOWN-{id}")),
-            1 => None,
-            _ => Some(orders.0[o].clone()),
-        };
-        let (k, amount) = match roll {
-            // A second assembly charge for the previous order.
-            2 => (kind::ASSEMBLY, -5_000),
-            3 => (kind::TOP_UP, rng.random_range(100_000..10_000_000)),
-            4..=49 => (kind::ASSEMBLY, if roll == 4 { -5_900 } else { -5_000 }),
-            _ => {
-                let dt = orders.5[o].unwrap_or(1);
-                let base = [25_000, 30_000, 27_000][(dt as usize - 1) % 3];
-                (kind::DELIVERY, -(base + rng.random_range(-50..=50)))
-            }
-        };
-        let foreign = if roll == 2 {
-            Some(orders.0[o.saturating_sub(1)].clone())
-        } else {
-            foreign
-        };
-        if k == kind::ASSEMBLY && roll != 2 {
-            order += 1;
-        }
-        if roll == 48 {
-            // Skip an order: shipped without any assembly charge.
-            order += 1;
-        }
-        sum += amount;
-        lines.0.push(id);
-        lines.1.push(foreign.as_ref().map(|_| 7_000_000 + id));
-        lines.2.push(foreign);
-        lines.3.push(k);
-        lines.4.push(FROM + rng.random_range(0..30 * 86_400));
-        lines.5.push(amount);
-        lines.6.push(format!("line {id}"));
-    }
-    let lines = df!(
-        "id" => lines.0,
-        "wms_order_id" => lines.1,
-        "foreign_order_id" => lines.2,
-        "kind" => lines.3,
-        "date" => lines.4,
-        "amount_kop" => lines.5,
-        "comment" => lines.6,
-    )?;
-    let shop_orders = df!(
-        "order_id" => orders.0,
-        "status" => orders.1,
-        "cancelled" => orders.2,
-        "cancelled_before_picking" => orders.3,
-        "shipped_at" => orders.4,
-        "delivery_type" => orders.5,
-    )?;
+    let orders = OrderCols::generate(&mut rng, n_orders);
+    let lines = LineCols::generate(&mut rng, n, &orders);
+    let sum = lines.sum;
+    let lines = lines.finish()?;
+    let shop_orders = orders.finish()?;
     let tariffs = df!(
         "kind" => [kind::ASSEMBLY, kind::DELIVERY, kind::DELIVERY, kind::DELIVERY],
         "delivery_type" => [None, Some(1i64), Some(2), None],

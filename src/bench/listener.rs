@@ -126,69 +126,14 @@ async fn measure(
         Queries::builtin(),
     );
     shop.create_reference_schema().await?;
-    let settings = ListenerSettings {
-        bind: any_local_port(),
-        imsklad_callback_key: Secret::new(IMSKLAD_KEY),
-        egon_auth_id: EGON_ID.into(),
-        egon_auth_key: Secret::new(EGON_KEY),
-        ..ListenerSettings::default()
-    };
-    let server = crate::listener::spawn(
-        ListenerState {
-            settings: Arc::new(settings),
-            state_db: state_db.clone(),
-            shop: shop.clone(),
-        },
-        any_local_port(),
-    )
-    .await
-    .context("starting the listener")?;
-    let base = server.url.clone();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients)
-        .build()?;
+    let server = start_listener(&state_db, &shop).await?;
     let groups_before = state_db.group_commit().map(|g| g.stats());
-    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..clients {
-        let (http, next, base) = (http.clone(), next.clone(), base.clone());
-        tasks.spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= callbacks {
-                    return Ok::<_, anyhow::Error>(latencies);
-                }
-                let (path, content_type, body) = callback(i);
-                let t = Instant::now();
-                let resp = http
-                    .post(format!("{base}{path}"))
-                    .header("content-type", content_type)
-                    .body(body)
-                    .send()
-                    .await?;
-                let status = resp.status().as_u16();
-                let answer: serde_json::Value = resp.json().await?;
-                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-                if !acknowledged(path, status, &answer) {
-                    bail!("callback {i} to {path} not acknowledged: HTTP {status} {answer}");
-                }
-            }
-        });
-    }
-    let mut latencies = Vec::with_capacity(callbacks);
-    while let Some(joined) = tasks.join_next().await {
-        latencies.extend(joined??);
-    }
+    let latencies = send_callbacks(&server.url, clients, callbacks).await?;
     let seconds = started.elapsed().as_secs_f64();
     server.stop().await;
-    let per_commit = match (state_db.group_commit().map(|g| g.stats()), groups_before) {
-        (Some(after), Some(before)) if after.groups > before.groups => {
-            Some((after.events - before.events) as f64 / (after.groups - before.groups) as f64)
-        }
-        _ => None,
-    };
+    let per_commit =
+        callbacks_per_commit(groups_before, state_db.group_commit().map(|g| g.stats()));
     let journaled = state_db
         .fetch_all(
             "SELECT id FROM events",
@@ -218,6 +163,91 @@ async fn measure(
         lost_effects,
         per_commit,
     })
+}
+
+/// Starts the listener on any local port with the bench's keys.
+async fn start_listener(state_db: &Db, shop: &Shop) -> Result<crate::server::RunningServer> {
+    let settings = ListenerSettings {
+        bind: any_local_port(),
+        imsklad_callback_key: Secret::new(IMSKLAD_KEY),
+        egon_auth_id: EGON_ID.into(),
+        egon_auth_key: Secret::new(EGON_KEY),
+        ..ListenerSettings::default()
+    };
+    crate::listener::spawn(
+        ListenerState {
+            settings: Arc::new(settings),
+            state_db: state_db.clone(),
+            shop: shop.clone(),
+        },
+        any_local_port(),
+    )
+    .await
+    .context("starting the listener")
+}
+
+/// Sends `callbacks` callbacks to `base` from `clients` concurrent clients;
+/// returns every callback's latency, ms.
+async fn send_callbacks(base: &str, clients: usize, callbacks: usize) -> Result<Vec<f64>> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (http, next, base) = (http.clone(), next.clone(), base.to_string());
+        tasks.spawn(async move { client(&http, &next, &base, callbacks).await });
+    }
+    let mut latencies = Vec::with_capacity(callbacks);
+    while let Some(joined) = tasks.join_next().await {
+        latencies.extend(joined??);
+    }
+    Ok(latencies)
+}
+
+/// One client: sends the next unsent callback until all `callbacks` are
+/// taken; returns its latencies, ms.
+async fn client(
+    http: &reqwest::Client,
+    next: &AtomicUsize,
+    base: &str,
+    callbacks: usize,
+) -> Result<Vec<f64>> {
+    let mut latencies = Vec::new();
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= callbacks {
+            return Ok(latencies);
+        }
+        let (path, content_type, body) = callback(i);
+        let t = Instant::now();
+        let resp = http
+            .post(format!("{base}{path}"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let answer: serde_json::Value = resp.json().await?;
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+        if !acknowledged(path, status, &answer) {
+            bail!("callback {i} to {path} not acknowledged: HTTP {status} {answer}");
+        }
+    }
+}
+
+/// Journaled events per group commit between two snapshots (None: no group
+/// commit, or no group committed in between).
+fn callbacks_per_commit(
+    before: Option<crate::db::group_commit::GroupStats>,
+    after: Option<crate::db::group_commit::GroupStats>,
+) -> Option<f64> {
+    match (after, before) {
+        (Some(after), Some(before)) if after.groups > before.groups => {
+            Some((after.events - before.events) as f64 / (after.groups - before.groups) as f64)
+        }
+        _ => None,
+    }
 }
 
 /// Effects of the `callbacks` sent that the order states do not show.

@@ -114,6 +114,60 @@ async fn measure(
     dir: &Path,
 ) -> Result<LocalResult> {
     let setup = Instant::now();
+    let (mut child, urls) = start_sandbox(skus, shop_url, state_url).await?;
+    let setup_s = setup.elapsed().as_secs_f64();
+    let reports = dir.join("reports");
+    let mut config = config_for(
+        &urls,
+        &SandboxKeys::default(),
+        &Locations {
+            state_url,
+            shop_url,
+            report_dir: &reports,
+        },
+        WmsKind::Imsklad,
+    );
+    config.safety.max_change_share = 0.9;
+    // No client-side limit either: the vendors' limits are not what is measured.
+    config.retailcrm.rate_per_sec = 0;
+    let global = super::job_options(reports);
+    let outcome = run_stock(&config, &global).await;
+    let _ = child.kill().await;
+    let (summary, seconds) = outcome?;
+    if let Some(e) = &summary.error {
+        bail!("the stock job failed: {e}");
+    }
+    let phases = phases_of(&summary);
+    let get = |name: &str| phases.get(name).copied().unwrap_or(0.0);
+    let local_s = LOCAL_PHASES.iter().map(|(name, _)| get(name)).sum();
+    let read_wall_s = get("wms_crm_read");
+    let count = |class: &str| summary.counts.get(class).copied().unwrap_or(0);
+    Ok(LocalResult {
+        engine: engine.name().to_string(),
+        skus,
+        seconds,
+        read_wall_s,
+        local_s,
+        phases,
+        crm_offers: summary
+            .extra
+            .get("crm_offers")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0),
+        crm_changed: count("qty_mismatch_crm"),
+        shop_changed: count("qty_mismatch_shop"),
+        setup_s,
+        status: summary.status.as_str().to_string(),
+    })
+}
+
+/// Starts `sverka sandbox` as a child process writing the shop and state
+/// databases; returns it with its URLs once it printed them.
+async fn start_sandbox(
+    skus: usize,
+    shop_url: &str,
+    state_url: &str,
+) -> Result<(tokio::process::Child, SandboxUrls)> {
     let exe = std::env::current_exe().context("finding sverka's own binary")?;
     let mut child = tokio::process::Command::new(exe)
         .args(["sandbox", "--seed", "7", "--orders", "0", "--days", "1"])
@@ -131,37 +185,26 @@ async fn measure(
     let urls = tokio::time::timeout(Duration::from_secs(3600), sandbox_urls(&mut lines))
         .await
         .context("waiting for the sandbox")??;
-    let setup_s = setup.elapsed().as_secs_f64();
-    let reports = dir.join("reports");
-    let mut config = config_for(
-        &urls,
-        &SandboxKeys::default(),
-        &Locations {
-            state_url,
-            shop_url,
-            report_dir: &reports,
-        },
-        WmsKind::Imsklad,
-    );
-    config.safety.max_change_share = 0.9;
-    // No client-side limit either: the vendors' limits are not what is measured.
-    config.retailcrm.rate_per_sec = 0;
-    let global = super::job_options(reports);
-    let outcome = async {
-        let ctx = Context::open(&config, &global, false).await?;
-        let started = Instant::now();
-        let summary = crate::jobs::stock::run(&ctx).await;
-        let seconds = started.elapsed().as_secs_f64();
-        ctx.state.close().await;
-        ctx.shop.db().close().await;
-        anyhow::Ok((summary, seconds))
-    }
-    .await;
-    let _ = child.kill().await;
-    let (summary, seconds) = outcome?;
-    if let Some(e) = &summary.error {
-        bail!("the stock job failed: {e}");
-    }
+    Ok((child, urls))
+}
+
+/// Runs the stock job once; returns its summary and wall time, seconds.
+async fn run_stock(
+    config: &crate::config::Config,
+    global: &crate::options::RunOptions,
+) -> Result<(crate::report::summary::JobSummary, f64)> {
+    let ctx = Context::open(config, global, false).await?;
+    let started = Instant::now();
+    let summary = crate::jobs::stock::run(&ctx).await;
+    let seconds = started.elapsed().as_secs_f64();
+    ctx.state.close().await;
+    ctx.shop.db().close().await;
+    Ok((summary, seconds))
+}
+
+/// The job's phase timings, seconds, with `journal` (the CRM uploads' wall
+/// time minus the wait for RetailCRM's answers) added.
+fn phases_of(summary: &crate::report::summary::JobSummary) -> BTreeMap<String, f64> {
     let mut phases: BTreeMap<String, f64> = summary
         .extra
         .get("phases_s")
@@ -175,26 +218,5 @@ async fn measure(
     let get = |p: &BTreeMap<String, f64>, name: &str| p.get(name).copied().unwrap_or(0.0);
     let journal = (get(&phases, "crm_uploads") - get(&phases, "crm_upload_wait")).max(0.0);
     phases.insert("journal".into(), journal);
-    let local_s = LOCAL_PHASES
-        .iter()
-        .map(|(name, _)| get(&phases, name))
-        .sum();
-    let count = |class: &str| summary.counts.get(class).copied().unwrap_or(0);
-    Ok(LocalResult {
-        engine: engine.name().to_string(),
-        skus,
-        seconds,
-        read_wall_s: get(&phases, "wms_crm_read"),
-        local_s,
-        phases,
-        crm_offers: summary
-            .extra
-            .get("crm_offers")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0),
-        crm_changed: count("qty_mismatch_crm"),
-        shop_changed: count("qty_mismatch_shop"),
-        setup_s,
-        status: summary.status.as_str().to_string(),
-    })
+    phases
 }

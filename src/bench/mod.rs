@@ -247,45 +247,89 @@ pub async fn run(args: &BenchArgs, global: &RunOptions) -> Result<crate::exit::E
         return run_case(case, args).map(|()| crate::exit::Exit::Clean);
     }
     if let Some(path) = &args.render {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let report: Report = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a `sverka bench --json` report", path.display()))?;
-        return publish(&report, args, global);
+        return render_saved(path, args, global);
     }
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; measure with `cargo run --release -- bench`");
     }
-    let temp;
-    let work: PathBuf = match &args.work_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir.clone()
-        }
-        None => {
-            temp = tempfile::tempdir().context("creating a temporary folder")?;
-            temp.path().to_path_buf()
-        }
-    };
-    let wants = |f: BenchFigure| args.only.is_empty() || args.only.contains(&f);
+    let (work, _temp) = work_dir(args)?;
     let mut report = Report {
         machine: Machine::detect(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         repeat: args.repeat.max(1),
         ..Report::default()
     };
-    let python = if args.no_baseline {
-        None
-    } else {
-        match baseline::check_python(&args.python) {
-            Ok(()) => Some(args.python.as_str()),
-            Err(reason) => {
-                say(global, &format!("baseline skipped: {reason}"));
-                report.skipped.push(format!("baselines: {reason}"));
-                None
-            }
-        }
+    let python = find_python(args, global, &mut report);
+    let mut bench = Bench {
+        args,
+        global,
+        work: &work,
+        bar: Progress::counter("sverka bench", phase_count(args) as u64, "phases"),
+        report,
     };
+    bench.reconciles(python)?;
+    bench.load().await;
+    bench.e2e().await;
+    bench.listener().await;
+    bench.delta().await;
+    bench.local().await;
+    let Bench { bar, report, .. } = bench;
+    drop(bar);
+    publish(&report, args, global)
+}
+
+/// `--render`: publishes a report saved earlier with `--json`.
+fn render_saved(path: &Path, args: &BenchArgs, global: &RunOptions) -> Result<crate::exit::Exit> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let report: Report = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a `sverka bench --json` report", path.display()))?;
+    publish(&report, args, global)
+}
+
+/// The folder for generated data: `--work-dir` (created), or a temporary
+/// folder removed when the returned guard drops.
+fn work_dir(args: &BenchArgs) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match &args.work_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            Ok((dir.clone(), None))
+        }
+        None => {
+            let temp = tempfile::tempdir().context("creating a temporary folder")?;
+            Ok((temp.path().to_path_buf(), Some(temp)))
+        }
+    }
+}
+
+/// The Python interpreter for the baselines, or None (`--no-baseline`, or
+/// the check failed: then recorded as skipped).
+fn find_python<'a>(
+    args: &'a BenchArgs,
+    global: &RunOptions,
+    report: &mut Report,
+) -> Option<&'a str> {
+    if args.no_baseline {
+        return None;
+    }
+    match baseline::check_python(&args.python) {
+        Ok(()) => Some(args.python.as_str()),
+        Err(reason) => {
+            say(global, &format!("baseline skipped: {reason}"));
+            report.skipped.push(format!("baselines: {reason}"));
+            None
+        }
+    }
+}
+
+/// Whether the run measures `figure` (no `--only`: every figure).
+fn wants(args: &BenchArgs, figure: BenchFigure) -> bool {
+    args.only.is_empty() || args.only.contains(&figure)
+}
+
+/// How many phases the progress bar counts.
+fn phase_count(args: &BenchArgs) -> usize {
+    let wants = |f: BenchFigure| wants(args, f);
     let engines = load::engines(args.postgres.as_deref()).len();
     let cases = [
         BenchFigure::Stock,
@@ -295,140 +339,174 @@ pub async fn run(args: &BenchArgs, global: &RunOptions) -> Result<crate::exit::E
     .into_iter()
     .filter(|f| wants(*f))
     .count();
-    let phases = cases * args.sizes.len()
+    cases * args.sizes.len()
         + usize::from(wants(BenchFigure::Load)) * args.sizes.len() * engines
         + usize::from(wants(BenchFigure::E2e)) * args.e2e_sizes.len()
         + usize::from(wants(BenchFigure::Delta)) * args.e2e_sizes.len()
         + usize::from(wants(BenchFigure::Listener)) * engines
-        + usize::from(wants(BenchFigure::Local)) * args.local_sizes.len() * engines;
-    let bar = Progress::counter("sverka bench", phases as u64, "phases");
-    for (figure, case) in [
-        (BenchFigure::Stock, "stock"),
-        (BenchFigure::Orders, "orders"),
-        (BenchFigure::Billing, "billing"),
-    ] {
-        if !wants(figure) {
-            continue;
-        }
-        for &size in &args.sizes {
-            say(global, &format!("{case} reconcile, {size} …"));
-            let row = reconcile_row(case, size, args, python, &work, global)?;
-            say(global, &table::reconcile_line(&row));
-            report.reconcile.push(row);
-            bar.inc(1);
-        }
+        + usize::from(wants(BenchFigure::Local)) * args.local_sizes.len() * engines
+}
+
+/// One `sverka bench` run in progress: the figures measured so far.
+struct Bench<'a> {
+    args: &'a BenchArgs,
+    global: &'a RunOptions,
+    work: &'a Path,
+    bar: Progress,
+    report: Report,
+}
+
+impl Bench<'_> {
+    /// Says `line` of a measurement that succeeded and returns it; records a
+    /// failure as skipped (`what: error`). Either way one phase is done.
+    fn outcome<T>(&mut self, result: Result<T>, line: fn(&T) -> String, what: &str) -> Option<T> {
+        let kept = match result {
+            Ok(r) => {
+                say(self.global, &line(&r));
+                Some(r)
+            }
+            Err(e) => {
+                skip(self.global, &mut self.report, &format!("{what}: {e:#}"));
+                None
+            }
+        };
+        self.bar.inc(1);
+        kept
     }
-    if wants(BenchFigure::Load) {
+
+    /// Figures 1–2: the pure stock, orders and billing reconciles.
+    fn reconciles(&mut self, python: Option<&str>) -> Result<()> {
+        for (figure, case) in [
+            (BenchFigure::Stock, "stock"),
+            (BenchFigure::Orders, "orders"),
+            (BenchFigure::Billing, "billing"),
+        ] {
+            if !wants(self.args, figure) {
+                continue;
+            }
+            for &size in &self.args.sizes {
+                say(self.global, &format!("{case} reconcile, {size} …"));
+                let row = reconcile_row(case, size, self.args, python, self.work, self.global)?;
+                say(self.global, &table::reconcile_line(&row));
+                self.report.reconcile.push(row);
+                self.bar.inc(1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Figure 3: loading from each engine.
+    async fn load(&mut self) {
+        if !wants(self.args, BenchFigure::Load) {
+            return;
+        }
+        let args = self.args;
         for &size in &args.sizes {
             for engine in load::engines(args.postgres.as_deref()) {
-                say(global, &format!("loading {size} from {} …", engine.name()));
-                match load::run(&engine, size, args.repeat.max(1), &work).await {
-                    Ok(r) => {
-                        say(global, &table::load_line(&r));
-                        report.load.push(r);
-                    }
-                    Err(e) => skip(
-                        global,
-                        &mut report,
-                        &format!("load {size} {}: {e:#}", engine.name()),
-                    ),
+                say(
+                    self.global,
+                    &format!("loading {size} from {} …", engine.name()),
+                );
+                let result = load::run(&engine, size, args.repeat.max(1), self.work).await;
+                let what = format!("load {size} {}", engine.name());
+                if let Some(r) = self.outcome(result, table::load_line, &what) {
+                    self.report.load.push(r);
                 }
-                bar.inc(1);
             }
         }
         if args.postgres.is_none() {
             skip(
-                global,
-                &mut report,
+                self.global,
+                &mut self.report,
                 "load on PostgreSQL: set --postgres or SVERKA_BENCH_POSTGRES_URL",
             );
         }
     }
-    if wants(BenchFigure::E2e) {
+
+    /// Figure 4: `reconcile stock` end to end.
+    async fn e2e(&mut self) {
+        if !wants(self.args, BenchFigure::E2e) {
+            return;
+        }
+        let args = self.args;
         for &size in &args.e2e_sizes {
             say(
-                global,
+                self.global,
                 &format!(
                     "reconcile stock end to end, {size} SKUs, RetailCRM 10 req/s, {} ms latency …",
                     args.latency_ms
                 ),
             );
-            match e2e::run(size, args.latency_ms, &work).await {
-                Ok(r) => {
-                    say(global, &table::e2e_line(&r));
-                    report.e2e.push(r);
-                }
-                Err(e) => skip(global, &mut report, &format!("e2e {size}: {e:#}")),
+            let result = e2e::run(size, args.latency_ms, self.work).await;
+            if let Some(r) = self.outcome(result, table::e2e_line, &format!("e2e {size}")) {
+                self.report.e2e.push(r);
             }
-            bar.inc(1);
         }
     }
-    if wants(BenchFigure::Listener) {
+
+    /// Figure 5: the callback listener on each engine.
+    async fn listener(&mut self) {
+        if !wants(self.args, BenchFigure::Listener) {
+            return;
+        }
+        let args = self.args;
         for engine in load::engines(args.postgres.as_deref()) {
             say(
-                global,
+                self.global,
                 &format!("listener on {}, {} clients …", engine.name(), args.clients),
             );
-            match listener::run(&engine, args.clients, args.callbacks, &work).await {
-                Ok(r) => {
-                    say(global, &table::listener_line(&r));
-                    report.listener.push(r);
-                }
-                Err(e) => skip(
-                    global,
-                    &mut report,
-                    &format!("listener {}: {e:#}", engine.name()),
-                ),
+            let result = listener::run(&engine, args.clients, args.callbacks, self.work).await;
+            let what = format!("listener {}", engine.name());
+            if let Some(r) = self.outcome(result, table::listener_line, &what) {
+                self.report.listener.push(r);
             }
-            bar.inc(1);
         }
     }
-    if wants(BenchFigure::Delta) {
+
+    /// Figure 6: a full stock run, then a delta run after WMS drift.
+    async fn delta(&mut self) {
+        if !wants(self.args, BenchFigure::Delta) {
+            return;
+        }
+        let args = self.args;
         for &size in &args.e2e_sizes {
             say(
-                global,
+                self.global,
                 &format!(
                     "reconcile stock full, then delta after 1 % WMS drift, {size} SKUs, {} ms latency …",
                     args.latency_ms
                 ),
             );
-            match delta::run(size, args.latency_ms, &work).await {
-                Ok(r) => {
-                    say(global, &delta::line(&r));
-                    report.delta.push(r);
-                }
-                Err(e) => skip(global, &mut report, &format!("delta {size}: {e:#}")),
+            let result = delta::run(size, args.latency_ms, self.work).await;
+            if let Some(r) = self.outcome(result, delta::line, &format!("delta {size}")) {
+                self.report.delta.push(r);
             }
-            bar.inc(1);
         }
     }
-    if wants(BenchFigure::Local) {
+
+    /// Figure 7: the local work of a stock run on each engine.
+    async fn local(&mut self) {
+        if !wants(self.args, BenchFigure::Local) {
+            return;
+        }
+        let args = self.args;
         for &size in &args.local_sizes {
             for engine in load::engines(args.postgres.as_deref()) {
                 say(
-                    global,
+                    self.global,
                     &format!(
                         "local work of a stock run, {size} SKUs on {} (sandbox as another process) …",
                         engine.name()
                     ),
                 );
-                match local::run(&engine, size, &work).await {
-                    Ok(r) => {
-                        say(global, &table::local_line(&r));
-                        report.local.push(r);
-                    }
-                    Err(e) => skip(
-                        global,
-                        &mut report,
-                        &format!("local {size} {}: {e:#}", engine.name()),
-                    ),
+                let result = local::run(&engine, size, self.work).await;
+                let what = format!("local {size} {}", engine.name());
+                if let Some(r) = self.outcome(result, table::local_line, &what) {
+                    self.report.local.push(r);
                 }
-                bar.inc(1);
             }
         }
     }
-    drop(bar);
-    publish(&report, args, global)
 }
 
 /// Prints the report (JSON or Markdown) and, with `--readme`, rewrites the README's block.

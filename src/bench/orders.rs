@@ -156,26 +156,38 @@ impl Cols {
     }
 }
 
-/// `n` orders (about 1.5 lines each) with a few percent drift per class,
-/// sorted by order id. Deterministic for a given `n`.
-pub fn generate(n: usize) -> Result<Inputs> {
-    let mut rng = StdRng::seed_from_u64(SEED);
-    let opts = options();
-    let status_of = |s: Stage| -> &'static str {
-        match s {
-            Stage::New => "new",
-            Stage::Picking => "assembling",
-            Stage::Packed => "assembled",
-            Stage::Shipped => "send-to-delivery",
-            Stage::Delivered => "complete",
-            Stage::Cancelled => "cancel-other",
-        }
-    };
-    debug_assert!(Stage::ALL
-        .iter()
-        .all(|s| opts.stage_status.get(s).map(String::as_str) == Some(status_of(*s))));
-    let mut c = Cols::new(n);
-    for i in 0..n {
+/// The WMS (and CRM) status of a stage, as [`options`] maps it.
+fn status_of(s: Stage) -> &'static str {
+    match s {
+        Stage::New => "new",
+        Stage::Picking => "assembling",
+        Stage::Packed => "assembled",
+        Stage::Shipped => "send-to-delivery",
+        Stage::Delivered => "complete",
+        Stage::Cancelled => "cancel-other",
+    }
+}
+
+/// One generated order with the drift its roll gave it.
+struct Order {
+    id: String,
+    roll: u32,
+    stage: Stage,
+    goods: Vec<(String, i64)>,
+    total: i64,
+    created: i64,
+    shop_cancelled: bool,
+    in_shop: bool,
+    in_wms: bool,
+    in_crm: bool,
+    shipped: bool,
+    track: Option<String>,
+    last_change: i64,
+}
+
+impl Order {
+    /// Draws order `i` from `rng` (the order of the draws fixes the data).
+    fn draw(rng: &mut StdRng, i: usize) -> Order {
         let id = format!("ORD-{i:08}");
         let roll: u32 = rng.random_range(0..100);
         let mut stage = match rng.random_range(0..10) {
@@ -219,89 +231,152 @@ pub fn generate(n: usize) -> Result<Inputs> {
         } else {
             NOW_MS - rng.random_range(0..24) * HOUR
         };
-        if in_shop {
-            c.shop.id.append_value(&id);
-            c.shop
-                .status
-                .push(if shop_cancelled { "cancelled" } else { "paid" });
-            c.shop.cancelled.push(shop_cancelled);
-            c.shop.needs.push(true);
-            c.shop.created.push(created);
-            c.shop.total.push(total);
-            for (sku, q) in &goods {
-                c.shop_items.id.append_value(&id);
-                c.shop_items.sku.append_value(sku);
-                c.shop_items.qty.push(*q);
-            }
-        }
-        if in_wms {
-            c.wms.id.append_value(&id);
-            c.wms.wms_id.append_value(format!("{}", 5_000_000 + i));
-            c.wms.status.push(status_of(stage));
-            c.wms.stage.push(stage.as_str());
-            c.wms.track.append_option(track.as_deref());
-            c.wms.changed.push(last_change);
-            c.wms
-                .total
-                .push((i % 3 != 0).then_some(if roll == 10 { total + 500 } else { total }));
-            if i % 10 != 0 {
-                for (l, (sku, q)) in goods.iter().enumerate() {
-                    let q = if roll == 9 && l == 0 { q + 1 } else { *q };
-                    c.wms_items.id.append_value(&id);
-                    c.wms_items.sku.append_value(sku);
-                    c.wms_items.qty.push(q);
-                }
-            }
-        }
-        if in_crm {
-            let crm_status = if roll == 6 { "new" } else { status_of(stage) };
-            let crm_shipped = shipped && roll != 4;
-            let crm_track = if roll == 5 { None } else { track.clone() };
-            c.crm.id.append_value(&id);
-            c.crm.status.push(crm_status);
-            c.crm.shipped.push(crm_shipped);
-            c.crm.track.append_option(crm_track.as_deref());
-            c.crm
-                .total
-                .push(if roll == 10 { total - 300 } else { total });
+        Order {
+            id,
+            roll,
+            stage,
+            goods,
+            total,
+            created,
+            shop_cancelled,
+            in_shop,
+            in_wms,
+            in_crm,
+            shipped,
+            track,
+            last_change,
         }
     }
-    let frame = |columns: Vec<Column>| -> Result<DataFrame> {
-        Ok(DataFrame::new(qty_len(&columns), columns)?)
-    };
-    let shop_orders = frame(vec![
-        c.shop.id.finish().into_column(),
-        Column::new("shop_status".into(), c.shop.status),
-        Column::new("cancelled".into(), c.shop.cancelled),
-        Column::new("needs_fulfilment".into(), c.shop.needs),
-        Column::new("created_at".into(), c.shop.created),
-        Column::new("total_kop".into(), c.shop.total),
-    ])?;
-    let shop_items = c.shop_items.finish()?;
-    let wms_orders = frame(vec![
-        c.wms.id.finish().into_column(),
-        c.wms.wms_id.finish().into_column(),
-        Column::new("wms_status".into(), c.wms.status),
-        Column::new("wms_stage".into(), c.wms.stage),
-        c.wms.track.finish().into_column(),
-        Column::new("last_change_at".into(), c.wms.changed),
-        Column::new("total_kop".into(), c.wms.total),
-    ])?;
-    let wms_items = c.wms_items.finish()?;
-    let crm_orders = frame(vec![
-        c.crm.id.finish().into_column(),
-        Column::new("crm_status".into(), c.crm.status),
-        Column::new("crm_shipped".into(), c.crm.shipped),
-        c.crm.track.finish().into_column(),
-        Column::new("total_kop".into(), c.crm.total),
-    ])?;
-    Ok(Inputs {
-        shop_orders,
-        shop_items,
-        wms_orders,
-        wms_items,
-        crm_orders,
-    })
+}
+
+impl Cols {
+    /// Appends order `o` to the shop's orders and lines.
+    fn push_shop(&mut self, o: &Order) {
+        let c = self;
+        c.shop.id.append_value(&o.id);
+        c.shop.status.push(if o.shop_cancelled {
+            "cancelled"
+        } else {
+            "paid"
+        });
+        c.shop.cancelled.push(o.shop_cancelled);
+        c.shop.needs.push(true);
+        c.shop.created.push(o.created);
+        c.shop.total.push(o.total);
+        for (sku, q) in &o.goods {
+            c.shop_items.id.append_value(&o.id);
+            c.shop_items.sku.append_value(sku);
+            c.shop_items.qty.push(*q);
+        }
+    }
+
+    /// Appends order `o` (the `i`th) to the WMS's orders and lines.
+    fn push_wms(&mut self, i: usize, o: &Order) {
+        let c = self;
+        c.wms.id.append_value(&o.id);
+        c.wms.wms_id.append_value(format!("{}", 5_000_000 + i));
+        c.wms.status.push(status_of(o.stage));
+        c.wms.stage.push(o.stage.as_str());
+        c.wms.track.append_option(o.track.as_deref());
+        c.wms.changed.push(o.last_change);
+        c.wms.total.push((i % 3 != 0).then_some(if o.roll == 10 {
+            o.total + 500
+        } else {
+            o.total
+        }));
+        if i % 10 != 0 {
+            for (l, (sku, q)) in o.goods.iter().enumerate() {
+                let q = if o.roll == 9 && l == 0 { q + 1 } else { *q };
+                c.wms_items.id.append_value(&o.id);
+                c.wms_items.sku.append_value(sku);
+                c.wms_items.qty.push(q);
+            }
+        }
+    }
+
+    /// Appends order `o` to the CRM's orders.
+    fn push_crm(&mut self, o: &Order) {
+        let c = self;
+        let crm_status = if o.roll == 6 {
+            "new"
+        } else {
+            status_of(o.stage)
+        };
+        let crm_shipped = o.shipped && o.roll != 4;
+        let crm_track = if o.roll == 5 { None } else { o.track.clone() };
+        c.crm.id.append_value(&o.id);
+        c.crm.status.push(crm_status);
+        c.crm.shipped.push(crm_shipped);
+        c.crm.track.append_option(crm_track.as_deref());
+        c.crm
+            .total
+            .push(if o.roll == 10 { o.total - 300 } else { o.total });
+    }
+
+    /// The five frames.
+    fn finish(self) -> Result<Inputs> {
+        let c = self;
+        let frame = |columns: Vec<Column>| -> Result<DataFrame> {
+            Ok(DataFrame::new(qty_len(&columns), columns)?)
+        };
+        let shop_orders = frame(vec![
+            c.shop.id.finish().into_column(),
+            Column::new("shop_status".into(), c.shop.status),
+            Column::new("cancelled".into(), c.shop.cancelled),
+            Column::new("needs_fulfilment".into(), c.shop.needs),
+            Column::new("created_at".into(), c.shop.created),
+            Column::new("total_kop".into(), c.shop.total),
+        ])?;
+        let shop_items = c.shop_items.finish()?;
+        let wms_orders = frame(vec![
+            c.wms.id.finish().into_column(),
+            c.wms.wms_id.finish().into_column(),
+            Column::new("wms_status".into(), c.wms.status),
+            Column::new("wms_stage".into(), c.wms.stage),
+            c.wms.track.finish().into_column(),
+            Column::new("last_change_at".into(), c.wms.changed),
+            Column::new("total_kop".into(), c.wms.total),
+        ])?;
+        let wms_items = c.wms_items.finish()?;
+        let crm_orders = frame(vec![
+            c.crm.id.finish().into_column(),
+            Column::new("crm_status".into(), c.crm.status),
+            Column::new("crm_shipped".into(), c.crm.shipped),
+            c.crm.track.finish().into_column(),
+            Column::new("total_kop".into(), c.crm.total),
+        ])?;
+        Ok(Inputs {
+            shop_orders,
+            shop_items,
+            wms_orders,
+            wms_items,
+            crm_orders,
+        })
+    }
+}
+
+/// `n` orders (about 1.5 lines each) with a few percent drift per class,
+/// sorted by order id. Deterministic for a given `n`.
+pub fn generate(n: usize) -> Result<Inputs> {
+    let mut rng = StdRng::seed_from_u64(SEED);
+    let opts = options();
+    debug_assert!(Stage::ALL
+        .iter()
+        .all(|s| opts.stage_status.get(s).map(String::as_str) == Some(status_of(*s))));
+    let mut c = Cols::new(n);
+    for i in 0..n {
+        let order = Order::draw(&mut rng, i);
+        if order.in_shop {
+            c.push_shop(&order);
+        }
+        if order.in_wms {
+            c.push_wms(i, &order);
+        }
+        if order.in_crm {
+            c.push_crm(&order);
+        }
+    }
+    c.finish()
 }
 
 /// Writes the five frames as CSV into `dir`.

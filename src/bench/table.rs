@@ -211,124 +211,149 @@ pub fn markdown(report: &Report) -> String {
         m.cpu, m.cpus, m.memory_gib, m.os, report.version, report.repeat
     );
     if !report.reconcile.is_empty() {
-        out.push_str("**1–2. Pure reconcile** (frames in memory → classified frame; peak RSS includes the inputs; × = baseline time ÷ sverka time; ✓ = the baseline's class counts equal sverka's)\n\n");
-        out.push_str(
-            "| case | size | sverka | input rows/s | peak RSS | pandas | × | DuckDB | × |\n",
-        );
-        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-        for row in &report.reconcile {
-            let r = &row.rust;
-            let cell = |b: Option<&Baseline>| {
-                let (t, x, ok) = baseline_cells(b, r.median_s);
-                (
-                    if ok.is_empty() {
-                        t
-                    } else {
-                        format!("{t} {ok}")
-                    },
-                    x,
-                )
-            };
-            let (pt, px) = cell(row.pandas.as_ref());
-            let (dt, dx) = cell(row.duckdb.as_ref());
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {pt} | {px} | {dt} | {dx} |",
-                r.case,
-                thousands(r.size),
-                duration(r.median_s),
-                per_second(super::stats::rate(r.rows_in, r.median_s)),
-                mib(r.peak_mib),
-            );
-        }
-        out.push('\n');
+        reconcile_section(&mut out, &report.reconcile);
     }
     if !report.load.is_empty() {
-        out.push_str("**3. Loading the shop database into frames** (the real `sql/shop` queries; size = SKUs and orders)\n\n");
-        out.push_str("| engine | size | stock rows | stock | rows/s | order + item rows | orders | rows/s |\n");
-        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-        for r in &report.load {
-            let _ = writeln!(out, "{}", table_row(&load_cells(r)));
-        }
-        out.push('\n');
+        load_section(&mut out, &report.load);
     }
     if let Some(first) = report.e2e.first() {
-        let _ = writeln!(
-            out,
-            "**4. `reconcile stock` end to end** (sandbox, RetailCRM 10 requests/s and 250 offers a request, {} ms latency on every request; lower bound = minimum RetailCRM requests ÷ 10/s)\n",
-            first.latency_ms
-        );
-        out.push_str("| SKUs | job | lower bound | ratio | CRM requests (reads + uploads) | minimum | rejected | max in 1 s | reading pages | uploading | IMSKLAD requests |\n");
-        out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-        for r in &report.e2e {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {:.2}× | {} ({} + {}) | {} | {} | {} | {} | {} | {} |",
-                thousands(r.skus),
-                duration(r.seconds),
-                duration(r.lower_bound_s),
-                r.ratio,
-                r.crm_reads + r.crm_uploads + r.crm_other,
-                r.crm_reads,
-                r.crm_uploads,
-                r.min_requests,
-                r.crm_rejected,
-                r.crm_max_per_second,
-                duration(r.reads_s),
-                duration(r.uploads_s),
-                r.wms_requests
-            );
-        }
-        out.push('\n');
+        e2e_section(&mut out, first.latency_ms, &report.e2e);
     }
     if !report.listener.is_empty() {
-        out.push_str("**5. Callback listener** (IMSKLAD and EGON order callbacks over HTTP, each journaled before the answer; IMSKLAD `set_status` and `update_tracks` for one order sent at once; every effect checked afterwards)\n\n");
-        out.push_str(
-            "| state database | clients | callbacks | callbacks/s | p50 | p99 | effects lost | callbacks per commit |\n",
-        );
-        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-        for r in &report.listener {
-            let _ = writeln!(out, "{}", table_row(&listener_cells(r)));
-        }
-        out.push('\n');
+        listener_section(&mut out, &report.listener);
     }
     out.push_str(&super::delta::markdown(&report.delta));
     if !report.local.is_empty() {
-        out.push_str("**7. Local work of a stock run** (`reconcile stock` end to end against `sverka sandbox` running as another process, no latency, no rate limit; shop and state databases on the engine named; each phase from the job's own timing spans; WMS/CRM decode = sverka's CPU time while the answers arrive; journal = the CRM uploads' wall time minus the wait for RetailCRM's answers)\n\n");
-        out.push_str("| engine | SKUs | job |");
-        for (_, title) in LOCAL_PHASES {
-            let _ = write!(out, " {title} |");
-        }
-        out.push_str(" local work | WMS/CRM reads (wall) |\n|---|---:|---:|");
-        for _ in LOCAL_PHASES {
-            out.push_str("---:|");
-        }
-        out.push_str("---:|---:|\n");
-        for r in &report.local {
-            let _ = write!(
-                out,
-                "| {} | {} | {} |",
-                r.engine,
-                thousands(r.skus),
-                duration(r.seconds)
-            );
-            for (name, _) in LOCAL_PHASES {
-                let s = r.phases.get(name).copied().unwrap_or(0.0);
-                let _ = write!(out, " {} |", duration(s));
-            }
-            let _ = writeln!(
-                out,
-                " **{}** | {} |",
-                duration(r.local_s),
-                duration(r.read_wall_s)
-            );
-        }
-        out.push('\n');
+        local_section(&mut out, &report.local);
     }
     for s in &report.skipped {
         let _ = writeln!(out, "- skipped: {s}");
     }
     out.trim_end().to_string() + "\n"
+}
+
+/// Figures 1–2: the pure reconciles beside their baselines.
+fn reconcile_section(out: &mut String, rows: &[ReconcileRow]) {
+    out.push_str("**1–2. Pure reconcile** (frames in memory → classified frame; peak RSS includes the inputs; × = baseline time ÷ sverka time; ✓ = the baseline's class counts equal sverka's)\n\n");
+    out.push_str("| case | size | sverka | input rows/s | peak RSS | pandas | × | DuckDB | × |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for row in rows {
+        let r = &row.rust;
+        let cell = |b: Option<&Baseline>| {
+            let (t, x, ok) = baseline_cells(b, r.median_s);
+            (
+                if ok.is_empty() {
+                    t
+                } else {
+                    format!("{t} {ok}")
+                },
+                x,
+            )
+        };
+        let (pt, px) = cell(row.pandas.as_ref());
+        let (dt, dx) = cell(row.duckdb.as_ref());
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {pt} | {px} | {dt} | {dx} |",
+            r.case,
+            thousands(r.size),
+            duration(r.median_s),
+            per_second(super::stats::rate(r.rows_in, r.median_s)),
+            mib(r.peak_mib),
+        );
+    }
+    out.push('\n');
+}
+
+/// Figure 3: loading the shop database.
+fn load_section(out: &mut String, rows: &[LoadResult]) {
+    out.push_str("**3. Loading the shop database into frames** (the real `sql/shop` queries; size = SKUs and orders)\n\n");
+    out.push_str(
+        "| engine | size | stock rows | stock | rows/s | order + item rows | orders | rows/s |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let _ = writeln!(out, "{}", table_row(&load_cells(r)));
+    }
+    out.push('\n');
+}
+
+/// Figure 4: `reconcile stock` end to end (`latency_ms`: the first run's).
+fn e2e_section(out: &mut String, latency_ms: u64, rows: &[E2eResult]) {
+    let _ = writeln!(
+        out,
+        "**4. `reconcile stock` end to end** (sandbox, RetailCRM 10 requests/s and 250 offers a request, {} ms latency on every request; lower bound = minimum RetailCRM requests ÷ 10/s)\n",
+        latency_ms
+    );
+    out.push_str("| SKUs | job | lower bound | ratio | CRM requests (reads + uploads) | minimum | rejected | max in 1 s | reading pages | uploading | IMSKLAD requests |\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.2}× | {} ({} + {}) | {} | {} | {} | {} | {} | {} |",
+            thousands(r.skus),
+            duration(r.seconds),
+            duration(r.lower_bound_s),
+            r.ratio,
+            r.crm_reads + r.crm_uploads + r.crm_other,
+            r.crm_reads,
+            r.crm_uploads,
+            r.min_requests,
+            r.crm_rejected,
+            r.crm_max_per_second,
+            duration(r.reads_s),
+            duration(r.uploads_s),
+            r.wms_requests
+        );
+    }
+    out.push('\n');
+}
+
+/// Figure 5: the callback listener.
+fn listener_section(out: &mut String, rows: &[ListenerResult]) {
+    out.push_str("**5. Callback listener** (IMSKLAD and EGON order callbacks over HTTP, each journaled before the answer; IMSKLAD `set_status` and `update_tracks` for one order sent at once; every effect checked afterwards)\n\n");
+    out.push_str(
+        "| state database | clients | callbacks | callbacks/s | p50 | p99 | effects lost | callbacks per commit |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let _ = writeln!(out, "{}", table_row(&listener_cells(r)));
+    }
+    out.push('\n');
+}
+
+/// Figure 7: the local work of a stock run, phase by phase.
+fn local_section(out: &mut String, rows: &[LocalResult]) {
+    out.push_str("**7. Local work of a stock run** (`reconcile stock` end to end against `sverka sandbox` running as another process, no latency, no rate limit; shop and state databases on the engine named; each phase from the job's own timing spans; WMS/CRM decode = sverka's CPU time while the answers arrive; journal = the CRM uploads' wall time minus the wait for RetailCRM's answers)\n\n");
+    out.push_str("| engine | SKUs | job |");
+    for (_, title) in LOCAL_PHASES {
+        let _ = write!(out, " {title} |");
+    }
+    out.push_str(" local work | WMS/CRM reads (wall) |\n|---|---:|---:|");
+    for _ in LOCAL_PHASES {
+        out.push_str("---:|");
+    }
+    out.push_str("---:|---:|\n");
+    for r in rows {
+        let _ = write!(
+            out,
+            "| {} | {} | {} |",
+            r.engine,
+            thousands(r.skus),
+            duration(r.seconds)
+        );
+        for (name, _) in LOCAL_PHASES {
+            let s = r.phases.get(name).copied().unwrap_or(0.0);
+            let _ = write!(out, " {} |", duration(s));
+        }
+        let _ = writeln!(
+            out,
+            " **{}** | {} |",
+            duration(r.local_s),
+            duration(r.read_wall_s)
+        );
+    }
+    out.push('\n');
 }
 
 /// Replaces the text between [`BEGIN`] and [`END`] in `text` with `block`.
