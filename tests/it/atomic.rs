@@ -11,7 +11,7 @@ use sverka::secret::Secret;
 use sverka::server::RunningServer;
 use sverka::shop::Shop;
 
-use crate::support::{self, TestWorld, WorldOptions};
+use crate::support::{self, ListenerWorld, TestWorld};
 
 pub const IMSKLAD_KEY: &str = "atomic-imsklad-key";
 pub const EGON_ID: &str = "atomic-egon";
@@ -25,8 +25,7 @@ pub struct Listener {
     pub state_db: Db,
     pub shop: Shop,
     pub http: reqwest::Client,
-    _world: TestWorld,
-    _shop_db: support::TestDb,
+    _world: (TestWorld, support::TestDb),
 }
 
 pub fn settings() -> ListenerSettings {
@@ -49,23 +48,13 @@ impl Listener {
 
     /// The listener of a [`TestWorld`] on `state_url` and a fresh SQLite shop.
     pub async fn start_with(state_url: &str, settings: ListenerSettings) -> Listener {
-        let shop_db = support::sqlite();
-        let mut world = TestWorld::spawn(
-            &shop_db,
-            WorldOptions {
-                state_url: Some(state_url.to_string()),
-                ..WorldOptions::listener_only(settings)
-            },
-        )
-        .await;
-        let server = world.listener.take().expect("the world's listener");
+        let lw = ListenerWorld::spawn(Some(state_url), settings).await;
         Listener {
-            server,
-            state_db: world.state.clone(),
-            shop: world.shop.clone(),
+            server: lw.server,
+            state_db: lw.world.state.clone(),
+            shop: lw.world.shop.clone(),
             http: reqwest::Client::new(),
-            _world: world,
-            _shop_db: shop_db,
+            _world: (lw.world, lw.shop_db),
         }
     }
 

@@ -77,9 +77,11 @@ async fn listener_for_examples() -> (RunningServer, support::TestWorld, support:
         imshop_hook_key: Secret::new("hook"),
         ..ListenerSettings::default()
     };
-    let shop_db = support::sqlite();
-    let mut world =
-        support::TestWorld::spawn(&shop_db, support::WorldOptions::listener_only(settings)).await;
+    let support::ListenerWorld {
+        server,
+        world,
+        shop_db,
+    } = support::ListenerWorld::spawn(None, settings).await;
     for sql in [
         "INSERT INTO products (sku, name, description, price_kop, cost_kop, weight_g) \
          VALUES ('124323', 'Тестовый товар', 'Очень тестовый товар', 10000, 10000, 100)",
@@ -87,7 +89,6 @@ async fn listener_for_examples() -> (RunningServer, support::TestWorld, support:
     ] {
         world.shop.db().execute(sql, &[], "seeding").await.unwrap();
     }
-    let server = world.listener.take().expect("the world's listener");
     (server, world, shop_db)
 }
 

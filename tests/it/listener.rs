@@ -24,8 +24,7 @@ struct Fixture {
     state_db: Db,
     shop: Shop,
     http: reqwest::Client,
-    _world: TestWorld,
-    _shop_db: support::TestDb,
+    _world: (TestWorld, support::TestDb),
 }
 
 impl Fixture {
@@ -115,24 +114,14 @@ async fn seed_shop(shop: &Shop) {
 /// A [`TestWorld`] with the listener on `settings`, the state database at
 /// `state_url` and the example rows in a fresh SQLite shop.
 async fn start_with(state_url: &str, settings: ListenerSettings) -> Fixture {
-    let shop_db = support::sqlite();
-    let mut world = TestWorld::spawn(
-        &shop_db,
-        WorldOptions {
-            state_url: Some(state_url.to_string()),
-            ..WorldOptions::listener_only(settings)
-        },
-    )
-    .await;
-    seed_shop(&world.shop).await;
-    let server = world.listener.take().expect("the world's listener");
+    let lw = support::ListenerWorld::spawn(Some(state_url), settings).await;
+    seed_shop(&lw.world.shop).await;
     Fixture {
-        server,
-        state_db: world.state.clone(),
-        shop: world.shop.clone(),
+        server: lw.server,
+        state_db: lw.world.state.clone(),
+        shop: lw.world.shop.clone(),
         http: reqwest::Client::new(),
-        _world: world,
-        _shop_db: shop_db,
+        _world: (lw.world, lw.shop_db),
     }
 }
 

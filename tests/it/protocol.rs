@@ -360,9 +360,11 @@ async fn bare(edit: impl FnOnce(&mut ListenerSettings)) -> Bare {
         ..ListenerSettings::default()
     };
     edit(&mut settings);
-    let shop_db = support::sqlite();
-    let mut world =
-        support::TestWorld::spawn(&shop_db, support::WorldOptions::listener_only(settings)).await;
+    let support::ListenerWorld {
+        server,
+        world,
+        shop_db,
+    } = support::ListenerWorld::spawn(None, settings).await;
     for sql in [
         "INSERT INTO products (sku, name, description, price_kop, cost_kop, weight_g, width_mm, height_mm, length_mm, color_id, size) \
          VALUES ('A-1', 'Тестовый товар', 'Очень тестовый товар', 10000, 10000, 100, 10, 20, 30, 13, 'Большой')",
@@ -372,7 +374,7 @@ async fn bare(edit: impl FnOnce(&mut ListenerSettings)) -> Bare {
         world.shop.db().execute(sql, &[], "seeding").await.unwrap();
     }
     Bare {
-        server: world.listener.take().expect("the world's listener"),
+        server,
         state: world.state.clone(),
         shop: world.shop.clone(),
         _world: (world, shop_db),

@@ -311,6 +311,39 @@ impl TestWorld {
     }
 }
 
+/// A listener-only [`TestWorld`] ([`WorldOptions::listener_only`]) on a fresh
+/// SQLite shop, with its listener taken out for the test to drive.
+pub struct ListenerWorld {
+    /// The listener.
+    pub server: RunningServer,
+    /// The world around it (state database, shop, sandbox).
+    pub world: TestWorld,
+    /// The shop database the world writes.
+    pub shop_db: TestDb,
+}
+
+impl ListenerWorld {
+    /// The listener on `settings`, the state database at `state_url` (a
+    /// SQLite file in the world's folder when `None`).
+    pub async fn spawn(state_url: Option<&str>, settings: ListenerSettings) -> ListenerWorld {
+        let shop_db = sqlite();
+        let mut world = TestWorld::spawn(
+            &shop_db,
+            WorldOptions {
+                state_url: state_url.map(str::to_string),
+                ..WorldOptions::listener_only(settings)
+            },
+        )
+        .await;
+        let server = world.listener.take().expect("the world's listener");
+        ListenerWorld {
+            server,
+            world,
+            shop_db,
+        }
+    }
+}
+
 /// An HTTP policy for tests: two attempts, short back-off and timeout.
 pub fn fast_http() -> HttpPolicy {
     HttpPolicy {
