@@ -13,6 +13,8 @@ pub mod retailcrm;
 pub mod serve;
 pub mod world;
 pub mod world_billing;
+#[cfg(test)]
+mod world_fingerprint;
 pub mod world_orders;
 
 use std::net::SocketAddr;

@@ -135,88 +135,9 @@ impl World {
     /// Generates the world for `spec`.
     pub fn generate(spec: &WorldSpec) -> World {
         let mut rng = StdRng::seed_from_u64(spec.seed);
-        let mut skus = Vec::with_capacity(spec.skus);
-        for i in 0..spec.skus {
-            let sku = format!("SKU-{:06}", i + 1);
-            let stock: i64 = rng.random_range(0..200);
-            let reserved: i64 = if stock > 0 {
-                rng.random_range(0..=stock / 3)
-            } else {
-                0
-            };
-            let price_kop: i64 = rng.random_range(100..50_000) * 100 + rng.random_range(0..100);
-            let drift = if spec.drift {
-                pick_drift(
-                    i,
-                    &mut rng,
-                    &[
-                        (Some(39), StockDrift::CrmQuantity),
-                        (Some(69), StockDrift::ShopQuantity),
-                        (Some(79), StockDrift::Both),
-                        (Some(89), StockDrift::MissingInCrm),
-                        (Some(96), StockDrift::MissingInWms),
-                        (Some(103), StockDrift::Unmapped),
-                        (Some(108), StockDrift::MissingInShop),
-                        (Some(113), StockDrift::ReservedExceedsStock),
-                    ],
-                    StockDrift::None,
-                )
-            } else {
-                StockDrift::None
-            };
-            let mut w = WorldSku {
-                name: format!("Товар {}", i + 1),
-                sku,
-                price_kop,
-                cost_kop: price_kop * 6 / 10,
-                weight_g: rng.random_range(50..5000),
-                stock,
-                reserved,
-                crm_quantity: None,
-                shop_quantity: None,
-                in_wms: true,
-                mapped: true,
-                drift,
-            };
-            if drift == StockDrift::MissingInShop && w.stock == 0 {
-                w.stock = rng.random_range(1..50);
-                w.reserved = 0;
-            }
-            if drift == StockDrift::ReservedExceedsStock {
-                w.reserved = w.stock + rng.random_range(1..5);
-            }
-            let sellable = w.sellable();
-            let off = |rng: &mut StdRng| -> i64 {
-                let delta = rng.random_range(1..20);
-                if sellable >= delta && rng.random_bool(0.5) {
-                    sellable - delta
-                } else {
-                    sellable + delta
-                }
-            };
-            w.crm_quantity = Some(sellable);
-            w.shop_quantity = Some(sellable);
-            match drift {
-                StockDrift::CrmQuantity => w.crm_quantity = Some(off(&mut rng)),
-                StockDrift::ShopQuantity => w.shop_quantity = Some(off(&mut rng)),
-                StockDrift::Both => {
-                    w.crm_quantity = Some(off(&mut rng));
-                    w.shop_quantity = Some(off(&mut rng));
-                }
-                StockDrift::MissingInCrm => w.crm_quantity = None,
-                StockDrift::MissingInWms => {
-                    w.in_wms = false;
-                    w.mapped = false;
-                    w.stock = 0;
-                    w.reserved = 0;
-                    // The shop and the CRM still show what they last knew.
-                }
-                StockDrift::Unmapped => w.mapped = false,
-                StockDrift::MissingInShop => w.shop_quantity = None,
-                StockDrift::ReservedExceedsStock | StockDrift::None => {}
-            }
-            skus.push(w);
-        }
+        let skus = (0..spec.skus)
+            .map(|i| generate_sku(i, spec.drift, &mut rng))
+            .collect();
         World {
             spec: spec.clone(),
             skus,
@@ -457,6 +378,101 @@ pub(super) fn pick_drift<T: Copy>(
         .iter()
         .find(|(upper, _)| upper.is_some_and(|u| roll <= u))
         .map_or(none, |(_, d)| *d)
+}
+
+/// The `i`-th SKU (0-based) of the world. Draws from `rng` in a fixed order:
+/// stock, reserved, price, drift, weight, then what the drift needs.
+fn generate_sku(i: usize, with_drift: bool, rng: &mut StdRng) -> WorldSku {
+    let sku = format!("SKU-{:06}", i + 1);
+    let stock: i64 = rng.random_range(0..200);
+    let reserved: i64 = if stock > 0 {
+        rng.random_range(0..=stock / 3)
+    } else {
+        0
+    };
+    let price_kop: i64 = rng.random_range(100..50_000) * 100 + rng.random_range(0..100);
+    let drift = if with_drift {
+        stock_drift(i, rng)
+    } else {
+        StockDrift::None
+    };
+    let mut w = WorldSku {
+        name: format!("Товар {}", i + 1),
+        sku,
+        price_kop,
+        cost_kop: price_kop * 6 / 10,
+        weight_g: rng.random_range(50..5000),
+        stock,
+        reserved,
+        crm_quantity: None,
+        shop_quantity: None,
+        in_wms: true,
+        mapped: true,
+        drift,
+    };
+    apply_stock_drift(&mut w, rng);
+    w
+}
+
+/// The drift of the `i`-th SKU.
+fn stock_drift(i: usize, rng: &mut StdRng) -> StockDrift {
+    pick_drift(
+        i,
+        rng,
+        &[
+            (Some(39), StockDrift::CrmQuantity),
+            (Some(69), StockDrift::ShopQuantity),
+            (Some(79), StockDrift::Both),
+            (Some(89), StockDrift::MissingInCrm),
+            (Some(96), StockDrift::MissingInWms),
+            (Some(103), StockDrift::Unmapped),
+            (Some(108), StockDrift::MissingInShop),
+            (Some(113), StockDrift::ReservedExceedsStock),
+        ],
+        StockDrift::None,
+    )
+}
+
+/// Sets the CRM's and the shop's quantities of `w` (its sellable stock), then
+/// applies its drift.
+fn apply_stock_drift(w: &mut WorldSku, rng: &mut StdRng) {
+    if w.drift == StockDrift::MissingInShop && w.stock == 0 {
+        w.stock = rng.random_range(1..50);
+        w.reserved = 0;
+    }
+    if w.drift == StockDrift::ReservedExceedsStock {
+        w.reserved = w.stock + rng.random_range(1..5);
+    }
+    let sellable = w.sellable();
+    let off = |rng: &mut StdRng| -> i64 {
+        let delta = rng.random_range(1..20);
+        if sellable >= delta && rng.random_bool(0.5) {
+            sellable - delta
+        } else {
+            sellable + delta
+        }
+    };
+    w.crm_quantity = Some(sellable);
+    w.shop_quantity = Some(sellable);
+    match w.drift {
+        StockDrift::CrmQuantity => w.crm_quantity = Some(off(rng)),
+        StockDrift::ShopQuantity => w.shop_quantity = Some(off(rng)),
+        StockDrift::Both => {
+            w.crm_quantity = Some(off(rng));
+            w.shop_quantity = Some(off(rng));
+        }
+        StockDrift::MissingInCrm => w.crm_quantity = None,
+        StockDrift::MissingInWms => {
+            w.in_wms = false;
+            w.mapped = false;
+            w.stock = 0;
+            w.reserved = 0;
+            // The shop and the CRM still show what they last knew.
+        }
+        StockDrift::Unmapped => w.mapped = false,
+        StockDrift::MissingInShop => w.shop_quantity = None,
+        StockDrift::ReservedExceedsStock | StockDrift::None => {}
+    }
 }
 
 #[cfg(test)]

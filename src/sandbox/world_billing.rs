@@ -330,9 +330,6 @@ pub fn generate_billing(
 ) -> WorldBilling {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x6269_6c6c_696e_6721);
     let tariffs = BillingSection::default();
-    let assembly_kop = tariffs
-        .tariff(kind::ASSEMBLY, None)
-        .map_or(4_500, |t| t.amount_kop);
     let today = chrono::DateTime::from_timestamp_millis(now_ms)
         .map(|t| t.with_timezone(&tz).date_naive())
         .unwrap_or_default();
@@ -340,18 +337,77 @@ pub fn generate_billing(
     let first_day = today
         .checked_sub_days(chrono::Days::new(u64::from(days.max(1))))
         .unwrap_or(drift_day);
-    let y = |hours: i64| at(tz, drift_day, hours);
+    let calendar = Calendar {
+        tz,
+        first_day,
+        drift_day,
+        assembly_kop: tariffs
+            .tariff(kind::ASSEMBLY, None)
+            .map_or(4_500, |t| t.amount_kop),
+    };
 
     let mut facts = order_facts(orders, &mut rng, now_ms);
     let targets = pick_targets(orders, &facts);
-    ship_at(&mut facts, targets.without_charge.as_ref(), y(11) * 1000);
-    ship_at(&mut facts, targets.duplicate.as_ref(), y(12) * 1000);
-    ship_at(&mut facts, targets.off_tariff.as_ref(), y(13) * 1000);
+    ship_at(
+        &mut facts,
+        targets.without_charge.as_ref(),
+        calendar.y(11) * 1000,
+    );
+    ship_at(
+        &mut facts,
+        targets.duplicate.as_ref(),
+        calendar.y(12) * 1000,
+    );
+    ship_at(
+        &mut facts,
+        targets.off_tariff.as_ref(),
+        calendar.y(13) * 1000,
+    );
     if let Some(f) = targets.cancelled.as_ref().and_then(|id| facts.get_mut(id)) {
-        f.created_at = f.created_at.min(y(8) * 1000);
+        f.created_at = f.created_at.min(calendar.y(8) * 1000);
     }
     set_cancellations(orders, &mut facts, now_ms);
 
+    let mut lines = order_lines(orders, &facts, &targets, &tariffs, &calendar, &mut rng);
+    lines.extend(drift_lines(&targets, &calendar));
+    lines.extend(account_lines(&calendar));
+    lines.sort_by_key(|l| l.date);
+    WorldBilling {
+        opening_kop: OPENING_KOP,
+        lines,
+        orders: facts,
+        drift_day,
+        first_day,
+        order_without_charge: targets.without_charge,
+    }
+}
+
+/// The days of the world's billing and its assembly tariff.
+struct Calendar {
+    tz: Tz,
+    first_day: NaiveDate,
+    drift_day: NaiveDate,
+    assembly_kop: i64,
+}
+
+impl Calendar {
+    /// The drift day at `hours` past its start, unix seconds.
+    fn y(&self, hours: i64) -> i64 {
+        at(self.tz, self.drift_day, hours)
+    }
+}
+
+/// Each shipped order's assembly and delivery charges, with the drift
+/// examples that concern them (missing, duplicated and off-tariff assembly).
+fn order_lines(
+    orders: &[WorldOrder],
+    facts: &BTreeMap<String, OrderFacts>,
+    targets: &Targets,
+    tariffs: &BillingSection,
+    calendar: &Calendar,
+    rng: &mut StdRng,
+) -> Vec<WorldBillingLine> {
+    let assembly_kop = calendar.assembly_kop;
     let mut lines = Vec::new();
     for o in orders {
         let Some(f) = facts.get(&o.id) else { continue };
@@ -395,11 +451,19 @@ pub fn generate_billing(
             BillingDrift::None,
         ));
     }
+    lines
+}
+
+/// The drift examples not tied to a shipped order: a charge for the cancelled
+/// order, one for an order the shop never had, and the unlisted operation.
+fn drift_lines(targets: &Targets, calendar: &Calendar) -> Vec<WorldBillingLine> {
+    let assembly_kop = calendar.assembly_kop;
+    let mut lines = Vec::new();
     if let Some(id) = &targets.cancelled {
         let comment = format!("Сборка заказа {id}");
         lines.push(line(
             kind::ASSEMBLY,
-            y(14),
+            calendar.y(14),
             -assembly_kop,
             Some(id),
             comment,
@@ -408,7 +472,7 @@ pub fn generate_billing(
     }
     let mut unknown = line(
         kind::ASSEMBLY,
-        y(15),
+        calendar.y(15),
         -assembly_kop,
         Some(UNKNOWN_ORDER_ID),
         format!("Сборка заказа {UNKNOWN_ORDER_ID}"),
@@ -418,7 +482,7 @@ pub fn generate_billing(
     lines.push(unknown);
     let mut gap = line(
         kind::OTHER,
-        y(16),
+        calendar.y(16),
         UNLISTED_KOP,
         None,
         "Корректировка баланса".into(),
@@ -426,19 +490,26 @@ pub fn generate_billing(
     );
     gap.listed = false;
     lines.push(gap);
+    lines
+}
+
+/// The account's own operations: a goods pickup, two top-ups and the daily
+/// storage fee over every day of the world.
+fn account_lines(calendar: &Calendar) -> Vec<WorldBillingLine> {
+    let tz = calendar.tz;
     let mut pickup = line(
         kind::OTHER,
-        y(17),
+        calendar.y(17),
         -10_000,
         None,
         "Забор товара".into(),
         BillingDrift::None,
     );
     pickup.doc_request_id = Some(1_120);
-    lines.push(pickup);
+    let mut lines = vec![pickup];
     lines.push(line(
         kind::TOP_UP,
-        at(tz, first_day, 9),
+        at(tz, calendar.first_day, 9),
         5_000_000,
         None,
         "Пополнение баланса".into(),
@@ -446,14 +517,14 @@ pub fn generate_billing(
     ));
     lines.push(line(
         kind::TOP_UP,
-        y(9),
+        calendar.y(9),
         2_000_000,
         None,
         "Пополнение баланса".into(),
         BillingDrift::None,
     ));
-    let mut day = first_day;
-    while day <= drift_day {
+    let mut day = calendar.first_day;
+    while day <= calendar.drift_day {
         let comment = format!("Хранение товара за {}", day.format("%d.%m.%Y"));
         lines.push(line(
             kind::OTHER,
@@ -468,15 +539,7 @@ pub fn generate_billing(
             None => break,
         }
     }
-    lines.sort_by_key(|l| l.date);
-    WorldBilling {
-        opening_kop: OPENING_KOP,
-        lines,
-        orders: facts,
-        drift_day,
-        first_day,
-        order_without_charge: targets.without_charge,
-    }
+    lines
 }
 
 /// Writes the billing facts (created, shipped and cancelled times, delivery

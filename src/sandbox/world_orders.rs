@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-use super::world::{World, WorldError};
+use super::world::{World, WorldError, WorldSku};
 use super::SandboxSet;
 use crate::config::WmsKind;
 use crate::connectors::imsklad::{Order, OrderGood};
@@ -247,7 +247,7 @@ fn drift_stage(drift: OrderDrift) -> Option<Option<Stage>> {
 /// world and `now_ms` always give the same orders.
 pub fn generate_orders(world: &World, now_ms: i64) -> Vec<WorldOrder> {
     let mut rng = StdRng::seed_from_u64(world.spec.seed ^ 0x6f72_6465_7273);
-    let eligible: Vec<&super::world::WorldSku> = world
+    let eligible: Vec<&WorldSku> = world
         .skus
         .iter()
         .filter(|s| s.in_wms && s.shop_quantity.is_some() && s.crm_quantity.is_some())
@@ -255,98 +255,129 @@ pub fn generate_orders(world: &World, now_ms: i64) -> Vec<WorldOrder> {
     if eligible.is_empty() {
         return Vec::new();
     }
-    let live = [
-        Stage::New,
-        Stage::Picking,
-        Stage::Packed,
-        Stage::Shipped,
-        Stage::Delivered,
-    ];
     let span_ms = i64::from(world.spec.days.max(1)) * 24 * 3_600_000;
     (0..world.spec.orders)
-        .map(|i| {
-            let drift = drift_for(i, &mut rng);
-            let stage =
-                drift_stage(drift).unwrap_or_else(|| Some(live[rng.random_range(0..live.len())]));
-            let n_lines = rng.random_range(1..=3usize);
-            let mut lines: Vec<WorldOrderLine> = Vec::new();
-            for _ in 0..n_lines {
-                let sku = eligible[rng.random_range(0..eligible.len())];
-                if lines.iter().any(|l| l.sku == sku.sku) {
-                    continue;
-                }
-                lines.push(WorldOrderLine {
-                    sku: sku.sku.clone(),
-                    quantity: rng.random_range(1..=3),
-                    price_kop: sku.price_kop,
-                });
-            }
-            let mut wms_lines: Vec<(String, i64)> =
-                lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect();
-            if drift == OrderDrift::GoodsMismatch {
-                if let Some(first) = wms_lines.first_mut() {
-                    first.1 += 1;
-                }
-            }
-            let cancelled = matches!(
-                drift,
-                OrderDrift::CancelledInShopActiveInWms | OrderDrift::CancelledAfterShipment
-            );
-            let shop_status = match (cancelled, stage) {
-                (true, _) => "cancelled",
-                (false, Some(Stage::Delivered)) => "completed",
-                (false, Some(Stage::Shipped)) => "shipped",
-                _ => "paid",
-            };
-            let track = stage
-                .filter(|s| s.is_shipped())
-                .map(|_| format!("RA{:09}RU", 100_000 + i));
-            let delivery_kop = rng.random_range(0..5) * 10_000;
-            let crm = (drift != OrderDrift::MissingInCrm).then(|| {
-                let mut c = WorldCrmOrder {
-                    status: stage.map_or("new", crm_status).to_owned(),
-                    shipped: stage.is_some_and(Stage::is_shipped),
-                    track: track.clone(),
-                    delivery_kop,
-                };
-                match drift {
-                    OrderDrift::ShippedNotMarkedInCrm => {
-                        c.status = crm_status(Stage::Packed).to_owned();
-                        c.shipped = false;
-                        c.track = None;
-                    }
-                    OrderDrift::TrackMissingInCrm => c.track = None,
-                    OrderDrift::AmountMismatch => c.delivery_kop += 50_000,
-                    _ => {}
-                }
-                c
-            });
-            let created_at = if drift == OrderDrift::Stuck {
-                now_ms - 72 * 3_600_000
-            } else {
-                now_ms - rng.random_range(3_600_000..span_ms.max(3_600_001))
-            };
-            WorldOrder {
-                id: format!("ORD-{:06}", i + 1),
-                created_at,
-                shop_status: shop_status.to_owned(),
-                paid: true,
-                cancelled,
-                lines,
-                delivery_kop,
-                customer_name: format!("Покупатель Номер{}", i + 1),
-                address: format!("1010{:02}, Москва, ул. Тверская, д. {}", i % 100, i + 1),
-                imsklad_status: stage.map(|s| imsklad_status(s, &mut rng)),
-                egon_status: stage.map(|s| egon_status(s, &mut rng)),
-                stage,
-                wms_lines,
-                track,
-                reported: drift != OrderDrift::Stuck,
-                crm,
-                drift,
-            }
-        })
+        .map(|i| generate_order(i, &eligible, span_ms, now_ms, &mut rng))
         .collect()
+}
+
+/// The stages an order without drift may be in.
+const LIVE_STAGES: [Stage; 5] = [
+    Stage::New,
+    Stage::Picking,
+    Stage::Packed,
+    Stage::Shipped,
+    Stage::Delivered,
+];
+
+/// The `i`-th order (0-based) of the world. Draws from `rng` in a fixed order:
+/// drift, stage, lines, delivery, creation time, then the WMS statuses.
+fn generate_order(
+    i: usize,
+    eligible: &[&WorldSku],
+    span_ms: i64,
+    now_ms: i64,
+    rng: &mut StdRng,
+) -> WorldOrder {
+    let drift = drift_for(i, rng);
+    let stage = drift_stage(drift)
+        .unwrap_or_else(|| Some(LIVE_STAGES[rng.random_range(0..LIVE_STAGES.len())]));
+    let lines = order_lines(eligible, rng);
+    let mut wms_lines: Vec<(String, i64)> =
+        lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect();
+    if drift == OrderDrift::GoodsMismatch {
+        if let Some(first) = wms_lines.first_mut() {
+            first.1 += 1;
+        }
+    }
+    let cancelled = matches!(
+        drift,
+        OrderDrift::CancelledInShopActiveInWms | OrderDrift::CancelledAfterShipment
+    );
+    let track = stage
+        .filter(|s| s.is_shipped())
+        .map(|_| format!("RA{:09}RU", 100_000 + i));
+    let delivery_kop = rng.random_range(0..5) * 10_000;
+    let crm = (drift != OrderDrift::MissingInCrm)
+        .then(|| crm_order(drift, stage, track.clone(), delivery_kop));
+    let created_at = if drift == OrderDrift::Stuck {
+        now_ms - 72 * 3_600_000
+    } else {
+        now_ms - rng.random_range(3_600_000..span_ms.max(3_600_001))
+    };
+    WorldOrder {
+        id: format!("ORD-{:06}", i + 1),
+        created_at,
+        shop_status: shop_status(cancelled, stage).to_owned(),
+        paid: true,
+        cancelled,
+        lines,
+        delivery_kop,
+        customer_name: format!("Покупатель Номер{}", i + 1),
+        address: format!("1010{:02}, Москва, ул. Тверская, д. {}", i % 100, i + 1),
+        imsklad_status: stage.map(|s| imsklad_status(s, rng)),
+        egon_status: stage.map(|s| egon_status(s, rng)),
+        stage,
+        wms_lines,
+        track,
+        reported: drift != OrderDrift::Stuck,
+        crm,
+        drift,
+    }
+}
+
+/// One to three lines of distinct SKUs (a repeated draw is skipped).
+fn order_lines(eligible: &[&WorldSku], rng: &mut StdRng) -> Vec<WorldOrderLine> {
+    let n_lines = rng.random_range(1..=3usize);
+    let mut lines: Vec<WorldOrderLine> = Vec::new();
+    for _ in 0..n_lines {
+        let sku = eligible[rng.random_range(0..eligible.len())];
+        if lines.iter().any(|l| l.sku == sku.sku) {
+            continue;
+        }
+        lines.push(WorldOrderLine {
+            sku: sku.sku.clone(),
+            quantity: rng.random_range(1..=3),
+            price_kop: sku.price_kop,
+        });
+    }
+    lines
+}
+
+/// The shop's status of an order.
+fn shop_status(cancelled: bool, stage: Option<Stage>) -> &'static str {
+    match (cancelled, stage) {
+        (true, _) => "cancelled",
+        (false, Some(Stage::Delivered)) => "completed",
+        (false, Some(Stage::Shipped)) => "shipped",
+        _ => "paid",
+    }
+}
+
+/// The CRM's copy of an order, with its drift applied.
+fn crm_order(
+    drift: OrderDrift,
+    stage: Option<Stage>,
+    track: Option<String>,
+    delivery_kop: i64,
+) -> WorldCrmOrder {
+    let mut c = WorldCrmOrder {
+        status: stage.map_or("new", crm_status).to_owned(),
+        shipped: stage.is_some_and(Stage::is_shipped),
+        track,
+        delivery_kop,
+    };
+    match drift {
+        OrderDrift::ShippedNotMarkedInCrm => {
+            c.status = crm_status(Stage::Packed).to_owned();
+            c.shipped = false;
+            c.track = None;
+        }
+        OrderDrift::TrackMissingInCrm => c.track = None,
+        OrderDrift::AmountMismatch => c.delivery_kop += 50_000,
+        _ => {}
+    }
+    c
 }
 
 /// Orders per injected drift.
