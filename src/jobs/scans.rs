@@ -513,6 +513,19 @@ async fn recheck(
         ));
         return Ok(after);
     }
+    apply_recheck(ctx, run_id, scan, preview, tally).await
+}
+
+/// Journals the re-check, asks the shop again, stores and settles the
+/// verdict; returns the scan as it stands afterwards.
+async fn apply_recheck(
+    ctx: &Context,
+    run_id: i64,
+    scan: &Scan,
+    preview: &Verdict,
+    tally: &mut Tally,
+) -> Result<Scan, ScansError> {
+    let row = |s: &Scan| Row::new(s, ScanClass::Rechecked, ScanAction::Recheck);
     let payload =
         json!({"code": scan.code, "userId": scan.user_id, "expected": preview.status.as_str()});
     let id = ctx

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use super::stock::{Action, ClassifiedRows, Fate, FateResult, Ledger, WmsSnapshot, JOB};
 use super::Context;
 use crate::connectors::retailcrm::{
-    OfferStock, RetailCrmClient, UploadResult, MAX_OFFERS_PER_UPLOAD,
+    OfferStock, RetailCrmClient, RetailCrmError, UploadResult, MAX_OFFERS_PER_UPLOAD,
 };
 use crate::db::journal::{CorrectionStatus, Target};
 use crate::db::known_stock::{self, KnownOffer};
@@ -234,30 +234,91 @@ pub(super) async fn apply_crm(
     if input.fixes.is_empty() {
         return Ok(());
     }
-    let with_available = ctx.config.stock.cost_with_available;
-    let chunks: Vec<&[rcost::OfferFix]> = input.fixes.chunks(MAX_OFFERS_PER_UPLOAD).collect();
+    let mut batches = Batches::new(input.fixes);
     let bar = Progress::counter(
         "uploading stock to RetailCRM",
-        chunks.len() as u64,
+        batches.chunks.len() as u64,
         "batches",
     );
-    // The extra report rows of each batch, joined in batch order at the end.
-    let mut chunk_rows: Vec<Vec<(String, &'static str, Fate)>> =
-        chunks.iter().map(|_| Vec::new()).collect();
-    // Journal id and key of each batch in flight.
-    let mut open: HashMap<usize, (i64, String)> = HashMap::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut failed_before = false;
-    let mut answered = 0usize;
-    let mut next = 0usize;
-    let mut halted: Option<anyhow::Error> = None;
     loop {
-        let room = if answered == 0 { 1 } else { UPLOAD_CONCURRENCY };
-        while halted.is_none() && tasks.len() < room && next < chunks.len() {
-            let index = next;
-            let chunk = chunks[index];
-            next += 1;
-            if let Some(reason) = skip_reason(ctx, failed_before) {
+        batches.launch(ctx, crm, run_id, input, ledger).await;
+        let Some(joined) = batches.tasks.join_next().await else {
+            break;
+        };
+        let answer = match joined {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => anyhow::bail!("uploading stock to RetailCRM: {}", crate::errors::Chain(&e)),
+        };
+        batches.settle(ctx, run_id, input, answer, ledger).await?;
+        bar.inc(1);
+    }
+    drop(bar);
+    ledger
+        .extra_rows
+        .extend(batches.chunk_rows.into_iter().flatten());
+    match batches.halted {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// A batch's answer: its index, the offers sent and what the CRM said.
+type Answer = (usize, Vec<OfferStock>, Result<UploadResult, RetailCrmError>);
+
+/// The upload in progress: which batches are journaled and in flight, which
+/// are answered, and whether anything stops further sending.
+struct Batches<'a> {
+    chunks: Vec<&'a [rcost::OfferFix]>,
+    /// The extra report rows of each batch, joined in batch order at the end.
+    chunk_rows: Vec<Vec<(String, &'static str, Fate)>>,
+    /// Journal id and key of each batch in flight.
+    open: HashMap<usize, (i64, String)>,
+    tasks: tokio::task::JoinSet<Answer>,
+    failed_before: bool,
+    answered: usize,
+    next: usize,
+    /// Why nothing more is sent (the journal refused).
+    halted: Option<anyhow::Error>,
+}
+
+impl<'a> Batches<'a> {
+    fn new(fixes: &'a [rcost::OfferFix]) -> Self {
+        let chunks: Vec<&[rcost::OfferFix]> = fixes.chunks(MAX_OFFERS_PER_UPLOAD).collect();
+        Batches {
+            chunk_rows: chunks.iter().map(|_| Vec::new()).collect(),
+            chunks,
+            open: HashMap::new(),
+            tasks: tokio::task::JoinSet::new(),
+            failed_before: false,
+            answered: 0,
+            next: 0,
+            halted: None,
+        }
+    }
+
+    /// Journals and sends batches until the room is full: one before the first
+    /// answer, then up to [`UPLOAD_CONCURRENCY`]. A batch after a failure or a
+    /// stop request is skipped; a journal that refuses halts the upload.
+    async fn launch(
+        &mut self,
+        ctx: &Context,
+        crm: &RetailCrmClient,
+        run_id: i64,
+        input: &UploadInput<'_>,
+        ledger: &mut Ledger,
+    ) {
+        let with_available = ctx.config.stock.cost_with_available;
+        let room = if self.answered == 0 {
+            1
+        } else {
+            UPLOAD_CONCURRENCY
+        };
+        while self.halted.is_none() && self.tasks.len() < room && self.next < self.chunks.len() {
+            let index = self.next;
+            let chunk = self.chunks[index];
+            self.next += 1;
+            if let Some(reason) = skip_reason(ctx, self.failed_before) {
                 for f in chunk {
                     set_fates(ledger, f, FateResult::Skipped, reason);
                 }
@@ -277,28 +338,34 @@ pub(super) async fn apply_crm(
                 Ok(id) => id,
                 Err(e) => {
                     // Nothing more is sent; the batches in flight are still settled.
-                    halted = Some(e.into());
-                    break;
+                    self.halted = Some(e.into());
+                    return;
                 }
             };
-            open.insert(index, (id, key));
+            self.open.insert(index, (id, key));
             let client = crm.clone();
-            tasks.spawn(async move {
+            self.tasks.spawn(async move {
                 let result = client.upload_chunk(&offers).await;
                 (index, offers, result)
             });
         }
-        let Some(joined) = tasks.join_next().await else {
-            break;
-        };
-        let (index, offers, result) = match joined {
-            Ok(done) => done,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => anyhow::bail!("uploading stock to RetailCRM: {}", crate::errors::Chain(&e)),
-        };
-        answered += 1;
-        let chunk = chunks[index];
-        let (id, key) = open.remove(&index).expect("a batch in flight is journaled");
+    }
+
+    /// Settles one answered batch in the journal and the ledger.
+    async fn settle(
+        &mut self,
+        ctx: &Context,
+        run_id: i64,
+        input: &UploadInput<'_>,
+        (index, offers, result): Answer,
+        ledger: &mut Ledger,
+    ) -> Result<()> {
+        self.answered += 1;
+        let chunk = self.chunks[index];
+        let (id, key) = self
+            .open
+            .remove(&index)
+            .expect("a batch in flight is journaled");
         match result {
             Ok(result) => {
                 let sent = Sent {
@@ -306,7 +373,7 @@ pub(super) async fn apply_crm(
                     chunk,
                     offers: &offers,
                 };
-                let rows = &mut chunk_rows[index];
+                let rows = &mut self.chunk_rows[index];
                 acknowledged(ctx, input, &sent, &result, ledger, rows).await?;
             }
             Err(e) => {
@@ -316,18 +383,12 @@ pub(super) async fn apply_crm(
                     .settle(id, CorrectionStatus::Failed, &text)
                     .await?;
                 ledger.corrections.failed += chunk.len() as u64;
-                failed_before = true;
+                self.failed_before = true;
                 for f in chunk {
                     set_fates(ledger, f, FateResult::Failed, &text);
                 }
             }
         }
-        bar.inc(1);
-    }
-    drop(bar);
-    ledger.extra_rows.extend(chunk_rows.into_iter().flatten());
-    match halted {
-        Some(e) => Err(e),
-        None => Ok(()),
+        Ok(())
     }
 }

@@ -259,96 +259,129 @@ fn nice_ceiling(max: i64) -> i64 {
     }
 }
 
+/// Geometry of the per-day bar chart, in SVG user units.
+const CHART_W: i64 = 1060;
+const CHART_H: i64 = 260;
+const CHART_LEFT: i64 = 90;
+const CHART_RIGHT: i64 = 10;
+const CHART_TOP: i64 = 24;
+const CHART_BOTTOM: i64 = 40;
+const PLOT_H: i64 = CHART_H - CHART_TOP - CHART_BOTTOM;
+
+/// The value scale of the chart: `top_kop` at the top of the plot, 0 at the
+/// bottom.
+struct Scale {
+    top_kop: i64,
+}
+
+impl Scale {
+    /// The y coordinate of an amount, clamped to the plot.
+    fn y_of(&self, kop: i64) -> i64 {
+        CHART_TOP + PLOT_H
+            - (kop.clamp(0, self.top_kop) as i128 * PLOT_H as i128 / self.top_kop as i128) as i64
+    }
+}
+
 /// The per-day charges as an inline SVG bar chart (one `<rect>` per day).
 pub fn bar_chart(days: &[DayBar]) -> String {
-    const W: i64 = 1060;
-    const H: i64 = 260;
-    const LEFT: i64 = 90;
-    const RIGHT: i64 = 10;
-    const TOP: i64 = 24;
-    const BOTTOM: i64 = 40;
-    let plot_w = W - LEFT - RIGHT;
-    let plot_h = H - TOP - BOTTOM;
     let mut svg = String::new();
     let _ = writeln!(
         svg,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" width=\"100%\" role=\"img\" aria-label=\"{}\">",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {CHART_W} {CHART_H}\" width=\"100%\" role=\"img\" aria-label=\"{}\">",
         attr("Charges per day")
     );
     if days.is_empty() {
         let _ = writeln!(
             svg,
             "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#7b8794\">no days</text>\n</svg>",
-            W / 2,
-            H / 2
+            CHART_W / 2,
+            CHART_H / 2
         );
         return svg;
     }
-    let top_kop = nice_ceiling(days.iter().map(|d| d.charges_kop).max().unwrap_or(0) / 100)
-        .saturating_mul(100);
-    let y_of = |kop: i64| {
-        TOP + plot_h - (kop.clamp(0, top_kop) as i128 * plot_h as i128 / top_kop as i128) as i64
+    let scale = Scale {
+        top_kop: nice_ceiling(days.iter().map(|d| d.charges_kop).max().unwrap_or(0) / 100)
+            .saturating_mul(100),
     };
-    for tick in 0..=4 {
-        let kop = top_kop / 4 * tick;
-        let y = y_of(kop);
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" stroke=\"#e4e7eb\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"11\" fill=\"#52606d\">{}</text>",
-            W - RIGHT,
-            LEFT - 8,
-            y + 4,
-            text(&rub_whole(kop))
-        );
-    }
+    y_axis(&mut svg, &scale);
     let n = days.len() as i64;
-    let slot = plot_w / n.max(1);
+    let slot = (CHART_W - CHART_LEFT - CHART_RIGHT) / n.max(1);
     // At most 64 px wide, so a short period does not draw slabs.
     let bar_w = (slot * 7 / 10).clamp(1, 64);
     let label_every = (n / 16 + 1).max(1);
     for (i, d) in days.iter().enumerate() {
         let i = i as i64;
-        let x = LEFT + i * slot + (slot - bar_w) / 2;
-        let y = y_of(d.charges_kop);
-        let h = (TOP + plot_h - y).max(0);
-        let tip = format!(
-            "{}: {} in {} operations",
-            d.date,
-            rub_whole(-d.charges_kop),
-            d.count
-        );
-        let _ = writeln!(
-            svg,
-            "<rect x=\"{x}\" y=\"{y}\" width=\"{bar_w}\" height=\"{h}\" rx=\"2\" fill=\"#d64545\"><title>{}</title></rect>",
-            text(&tip)
-        );
-        if n <= 16 && d.charges_kop > 0 {
-            let _ = writeln!(
-                svg,
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#1f2933\">{}</text>",
-                x + bar_w / 2,
-                y - 5,
-                text(&rub_whole(d.charges_kop))
-            );
-        }
-        if i % label_every == 0 {
-            let _ = writeln!(
-                svg,
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#52606d\">{}</text>",
-                x + bar_w / 2,
-                TOP + plot_h + 18,
-                text(&d.label)
-            );
-        }
+        let x = CHART_LEFT + i * slot + (slot - bar_w) / 2;
+        day_bar(&mut svg, &scale, d, x, bar_w, n <= 16, i % label_every == 0);
     }
     let _ = writeln!(
         svg,
-        "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#9aa5b1\"/>\n</svg>",
-        W - RIGHT,
-        TOP + plot_h,
-        TOP + plot_h
+        "<line x1=\"{CHART_LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#9aa5b1\"/>\n</svg>",
+        CHART_W - CHART_RIGHT,
+        CHART_TOP + PLOT_H,
+        CHART_TOP + PLOT_H
     );
     svg
+}
+
+/// Five horizontal grid lines with their amounts, 0 to the scale's top.
+fn y_axis(svg: &mut String, scale: &Scale) {
+    for tick in 0..=4 {
+        let kop = scale.top_kop / 4 * tick;
+        let y = scale.y_of(kop);
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{CHART_LEFT}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" stroke=\"#e4e7eb\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"11\" fill=\"#52606d\">{}</text>",
+            CHART_W - CHART_RIGHT,
+            CHART_LEFT - 8,
+            y + 4,
+            text(&rub_whole(kop))
+        );
+    }
+}
+
+/// One day's bar at `x` with its tooltip, its amount above it when
+/// `value_label` and its date below it when `date_label`.
+fn day_bar(
+    svg: &mut String,
+    scale: &Scale,
+    d: &DayBar,
+    x: i64,
+    bar_w: i64,
+    value_label: bool,
+    date_label: bool,
+) {
+    let y = scale.y_of(d.charges_kop);
+    let h = (CHART_TOP + PLOT_H - y).max(0);
+    let tip = format!(
+        "{}: {} in {} operations",
+        d.date,
+        rub_whole(-d.charges_kop),
+        d.count
+    );
+    let _ = writeln!(
+        svg,
+        "<rect x=\"{x}\" y=\"{y}\" width=\"{bar_w}\" height=\"{h}\" rx=\"2\" fill=\"#d64545\"><title>{}</title></rect>",
+        text(&tip)
+    );
+    if value_label && d.charges_kop > 0 {
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#1f2933\">{}</text>",
+            x + bar_w / 2,
+            y - 5,
+            text(&rub_whole(d.charges_kop))
+        );
+    }
+    if date_label {
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#52606d\">{}</text>",
+            x + bar_w / 2,
+            CHART_TOP + PLOT_H + 18,
+            text(&d.label)
+        );
+    }
 }
 
 fn totals_table(out: &mut String, title: &str, what: &str, rows: &[Total], dialect: CsvDialect) {

@@ -275,38 +275,11 @@ async fn fault_middleware(State(ctl): State<SandboxControl>, req: Request, next:
         Ok(b) => b,
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
     };
-    let path = parts.uri.path().to_string();
-    let query = parts.uri.query().unwrap_or("").to_string();
-    let target = if query.is_empty() {
-        path.clone()
+    let mut record = RecordedRequest::of(&ctl, &parts, &bytes, at, instant);
+    let target = if record.query.is_empty() {
+        record.path.clone()
     } else {
-        format!("{path}?{query}")
-    };
-    let headers = parts
-        .headers
-        .iter()
-        .filter(|(k, _)| {
-            let k = k.as_str();
-            k == "authorization" || k == "x-api-key" || k == "user-agent"
-        })
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let mut record = RecordedRequest {
-        vendor: ctl.vendor,
-        method: parts.method.to_string(),
-        path,
-        query,
-        content_type: parts
-            .headers
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        headers,
-        body: bytes.clone(),
-        at,
-        instant,
-        status: 0,
-        fault: None,
+        format!("{}?{}", record.path, record.query)
     };
     let (latency, timeout_delay) = {
         let f = lock(&ctl.faults);
@@ -334,16 +307,7 @@ async fn fault_middleware(State(ctl): State<SandboxControl>, req: Request, next:
             let resp = next
                 .run(Request::from_parts(parts, Body::from(bytes)))
                 .await;
-            let (mut rparts, rbody) = resp.into_parts();
-            let full = axum::body::to_bytes(rbody, MAX_BODY)
-                .await
-                .unwrap_or_default();
-            let half = full.slice(..full.len() / 2);
-            rparts.headers.insert(
-                axum::http::header::CONTENT_LENGTH,
-                HeaderValue::from(half.len()),
-            );
-            Response::from_parts(rparts, Body::from(half))
+            truncated(resp).await
         }
         None => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
@@ -353,6 +317,60 @@ async fn fault_middleware(State(ctl): State<SandboxControl>, req: Request, next:
     record.status = response.status().as_u16();
     ctl.record(record);
     response
+}
+
+/// The answer with its body cut in half (and a `Content-Length` to match):
+/// a connection that dropped mid-body.
+async fn truncated(resp: Response) -> Response {
+    let (mut rparts, rbody) = resp.into_parts();
+    let full = axum::body::to_bytes(rbody, MAX_BODY)
+        .await
+        .unwrap_or_default();
+    let half = full.slice(..full.len() / 2);
+    rparts.headers.insert(
+        axum::http::header::CONTENT_LENGTH,
+        HeaderValue::from(half.len()),
+    );
+    Response::from_parts(rparts, Body::from(half))
+}
+
+impl RecordedRequest {
+    /// The record of a request as it arrived (status and fault still unset);
+    /// only the headers tests look at are kept.
+    fn of(
+        ctl: &SandboxControl,
+        parts: &axum::http::request::Parts,
+        bytes: &axum::body::Bytes,
+        at: SystemTime,
+        instant: Instant,
+    ) -> Self {
+        let headers = parts
+            .headers
+            .iter()
+            .filter(|(k, _)| {
+                let k = k.as_str();
+                k == "authorization" || k == "x-api-key" || k == "user-agent"
+            })
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        RecordedRequest {
+            vendor: ctl.vendor,
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            content_type: parts
+                .headers
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            headers,
+            body: bytes.clone(),
+            at,
+            instant,
+            status: 0,
+            fault: None,
+        }
+    }
 }
 
 /// Counts hits in a sliding window: the sandbox's view of a vendor rate limit.

@@ -8,7 +8,6 @@ use sverka::db::Db;
 use sverka::listener::{self, ListenerSettings, ListenerState};
 use sverka::sandbox::common::any_local_port;
 use sverka::secret::Secret;
-use sverka::server::RunningServer;
 use sverka::shop::Shop;
 
 use crate::support::{self, TestWorld, WorldOptions};
@@ -18,16 +17,11 @@ const CRM_CLIENT: &str = "crm-client-id";
 /// GS1 DataMatrix code with group separators (ASCII 29).
 const GS1_CODE: &str = "0104601234567890215Nt7r+\u{1d}93dGVz";
 
-/// A running listener with its databases.
-struct Fixture {
-    server: RunningServer,
-    state_db: Db,
-    shop: Shop,
-    http: reqwest::Client,
-    _world: (TestWorld, support::TestDb),
-}
+/// A running listener with its databases: the atomic suite's, with the
+/// request helpers this suite's payloads need.
+type Fixture = crate::atomic::Listener;
 
-impl Fixture {
+impl crate::atomic::Listener {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.url)
     }
@@ -111,18 +105,12 @@ async fn seed_shop(shop: &Shop) {
         .expect("seed gs1");
 }
 
-/// A [`TestWorld`] with the listener on `settings`, the state database at
-/// `state_url` and the example rows in a fresh SQLite shop.
+/// A [`TestWorld`](support::TestWorld) with the listener on `settings`, the
+/// state database at `state_url` and the example rows in a fresh SQLite shop.
 async fn start_with(state_url: &str, settings: ListenerSettings) -> Fixture {
-    let lw = support::ListenerWorld::spawn(Some(state_url), settings).await;
-    seed_shop(&lw.world.shop).await;
-    Fixture {
-        server: lw.server,
-        state_db: lw.world.state.clone(),
-        shop: lw.world.shop.clone(),
-        http: reqwest::Client::new(),
-        _world: (lw.world, lw.shop_db),
-    }
+    let f = Fixture::start_with(state_url, settings).await;
+    seed_shop(&f.shop).await;
+    f
 }
 
 async fn start_on(state_url: &str, max_body_bytes: usize) -> Fixture {

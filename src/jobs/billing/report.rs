@@ -369,8 +369,59 @@ impl ReportData<'_> {
 
     pub(super) fn page(&self) -> BillingPage {
         let tz = self.tz();
-        let dialect = self.ctx.config.reports.dialect;
         let counts = self.kind_counts();
+        let b = &self.result.balance;
+        BillingPage {
+            title: format!("Billing {} – {}", self.period.first, self.period.last),
+            period: format!(
+                "{} – {} ({} day{}, {})",
+                self.period.first,
+                self.period.last,
+                self.period.days.len(),
+                if self.period.days.len() == 1 { "" } else { "s" },
+                self.ctx.config.timezone.name()
+            ),
+            generated: format!(
+                "sverka run #{}{}, {}",
+                self.run_id,
+                if self.ctx.dry_run { " (dry run)" } else { "" },
+                local_time(tz, now_ms() / 1000)
+            ),
+            dialect: self.ctx.config.reports.dialect,
+            kinds: self
+                .result
+                .totals_by_kind
+                .iter()
+                .map(|(k, kop)| Total {
+                    name: format!("{k} {}", kind_name(*k)),
+                    count: counts.get(k).copied().unwrap_or(0),
+                    kop: *kop,
+                })
+                .collect(),
+            classes: self
+                .result
+                .totals_by_class
+                .iter()
+                .map(|(name, count, kop)| Total {
+                    name: name.clone(),
+                    count: *count,
+                    kop: *kop,
+                })
+                .collect(),
+            balance: self
+                .balance_rows()
+                .into_iter()
+                .map(|(label, kop, bad)| BalanceRow { label, kop, bad })
+                .collect(),
+            balance_ok: b.ok,
+            balance_note: self.balance_note(),
+            days: self.day_bars(),
+            discrepancies: self.discrepancy_rows(),
+        }
+    }
+
+    /// The page's chart: each day's charges and line count.
+    fn day_bars(&self) -> Vec<DayBar> {
         let mut days: Vec<DayBar> = self
             .period
             .days
@@ -392,6 +443,13 @@ impl ReportData<'_> {
                 }
             }
         }
+        days
+    }
+
+    /// The page's discrepancy table: the lines not `ok`, the orders without a
+    /// charge, then the balance gap (if any).
+    fn discrepancy_rows(&self) -> Vec<DiscrepancyRow> {
+        let tz = self.tz();
         let mut discrepancies: Vec<DiscrepancyRow> = self
             .rows
             .iter()
@@ -421,74 +479,34 @@ impl ReportData<'_> {
             ),
             ..DiscrepancyRow::default()
         }));
+        discrepancies.extend(self.balance_discrepancy());
+        discrepancies
+    }
+
+    /// The balance gap as a discrepancy row, when the balance does not add up.
+    fn balance_discrepancy(&self) -> Option<DiscrepancyRow> {
         let b = &self.result.balance;
-        if !b.ok {
-            let (gap, why) = if b.gap_change_kop != 0 {
-                (
-                    b.gap_change_kop,
-                    "Σ amounts ≠ change_of_balance: an operation is missing from the statement (or listed twice)",
-                )
-            } else {
-                (
-                    b.gap_balance_kop.unwrap_or(0),
-                    "previous closing + change ≠ closing: the balance moved by something the lines do not explain",
-                )
-            };
-            discrepancies.push(DiscrepancyRow {
-                type_name: "balance".into(),
-                difference_kop: Some(gap),
-                class: class::BALANCE_GAP.into(),
-                comment: why.into(),
-                ..DiscrepancyRow::default()
-            });
+        if b.ok {
+            return None;
         }
-        BillingPage {
-            title: format!("Billing {} – {}", self.period.first, self.period.last),
-            period: format!(
-                "{} – {} ({} day{}, {})",
-                self.period.first,
-                self.period.last,
-                self.period.days.len(),
-                if self.period.days.len() == 1 { "" } else { "s" },
-                self.ctx.config.timezone.name()
-            ),
-            generated: format!(
-                "sverka run #{}{}, {}",
-                self.run_id,
-                if self.ctx.dry_run { " (dry run)" } else { "" },
-                local_time(tz, now_ms() / 1000)
-            ),
-            dialect,
-            kinds: self
-                .result
-                .totals_by_kind
-                .iter()
-                .map(|(k, kop)| Total {
-                    name: format!("{k} {}", kind_name(*k)),
-                    count: counts.get(k).copied().unwrap_or(0),
-                    kop: *kop,
-                })
-                .collect(),
-            classes: self
-                .result
-                .totals_by_class
-                .iter()
-                .map(|(name, count, kop)| Total {
-                    name: name.clone(),
-                    count: *count,
-                    kop: *kop,
-                })
-                .collect(),
-            balance: self
-                .balance_rows()
-                .into_iter()
-                .map(|(label, kop, bad)| BalanceRow { label, kop, bad })
-                .collect(),
-            balance_ok: b.ok,
-            balance_note: self.balance_note(),
-            days,
-            discrepancies,
-        }
+        let (gap, why) = if b.gap_change_kop != 0 {
+            (
+                b.gap_change_kop,
+                "Σ amounts ≠ change_of_balance: an operation is missing from the statement (or listed twice)",
+            )
+        } else {
+            (
+                b.gap_balance_kop.unwrap_or(0),
+                "previous closing + change ≠ closing: the balance moved by something the lines do not explain",
+            )
+        };
+        Some(DiscrepancyRow {
+            type_name: "balance".into(),
+            difference_kop: Some(gap),
+            class: class::BALANCE_GAP.into(),
+            comment: why.into(),
+            ..DiscrepancyRow::default()
+        })
     }
 
     pub(super) fn write_html(&self) -> Result<String, ReportError> {

@@ -152,54 +152,7 @@ pub(super) fn inventory_detail(st: &EgonState, data: &Value) -> Response {
         if only_on_stock && card.counts.all <= 0 {
             continue;
         }
-        let c = &card.counts;
-        let mut entry = json!({
-            "id": card.egon_id,
-            "item_id": id_value(&card.item_id),
-            "catalog_id": card.catalog_id,
-            "ean": card.ean,
-            "name": card.name,
-            "count_types": {
-                "all": c.all,
-                "expired": c.expired,
-                "damaged": c.damaged,
-                "ordered": c.ordered,
-                "reserved": c.reserved,
-                "expirationBlocked": c.expiration_blocked,
-                "changed_at": card.changed_at.format(DATETIME_FORMAT).to_string(),
-            },
-            "paired_cards": [],
-        });
-        if let (Some(broken), Some(obj)) =
-            (st.broken_counts.get(&card.item_id), entry.as_object_mut())
-        {
-            match broken {
-                BrokenCounts::Missing => {
-                    obj.remove("count_types");
-                }
-                BrokenCounts::Null => {
-                    obj.insert("count_types".into(), Value::Null);
-                }
-                BrokenCounts::EmptyArray => {
-                    obj.insert("count_types".into(), json!([]));
-                }
-                BrokenCounts::EmptyObject => {
-                    obj.insert("count_types".into(), json!({}));
-                }
-                BrokenCounts::WithoutAll => {
-                    if let Some(Value::Object(counts)) = obj.get_mut("count_types") {
-                        counts.remove("all");
-                    }
-                }
-                BrokenCounts::UpperCase => {
-                    obj.remove("count_types");
-                    obj.insert("COUNT_TYPES".into(), super::state::upper_count_types(c));
-                }
-            }
-        }
-        if st.strict.changed_at_on_card {
-            entry["changed_at"] = json!(card.changed_at.format(DATETIME_FORMAT).to_string());
-        }
+        let entry = card_entry(st, card);
         details.insert(card.egon_id.to_string(), entry);
     }
     let details = if details.is_empty() {
@@ -220,6 +173,63 @@ pub(super) fn inventory_detail(st: &EgonState, data: &Value) -> Response {
         },
     });
     (StatusCode::OK, Json(body)).into_response()
+}
+
+/// One card of `InventoryDetail`, its counts broken as the fault asks.
+fn card_entry(st: &EgonState, card: &SandboxCard) -> Value {
+    let c = &card.counts;
+    let mut entry = json!({
+        "id": card.egon_id,
+        "item_id": id_value(&card.item_id),
+        "catalog_id": card.catalog_id,
+        "ean": card.ean,
+        "name": card.name,
+        "count_types": {
+            "all": c.all,
+            "expired": c.expired,
+            "damaged": c.damaged,
+            "ordered": c.ordered,
+            "reserved": c.reserved,
+            "expirationBlocked": c.expiration_blocked,
+            "changed_at": card.changed_at.format(DATETIME_FORMAT).to_string(),
+        },
+        "paired_cards": [],
+    });
+    if let (Some(&broken), Some(obj)) = (st.broken_counts.get(&card.item_id), entry.as_object_mut())
+    {
+        break_counts(obj, broken, c);
+    }
+    if st.strict.changed_at_on_card {
+        entry["changed_at"] = json!(card.changed_at.format(DATETIME_FORMAT).to_string());
+    }
+    entry
+}
+
+/// Breaks a card's `count_types` the way the fault names.
+fn break_counts(obj: &mut Map<String, Value>, broken: BrokenCounts, c: &CountTypes) {
+    match broken {
+        BrokenCounts::Missing => {
+            obj.remove("count_types");
+        }
+        BrokenCounts::Null => {
+            obj.insert("count_types".into(), Value::Null);
+        }
+        BrokenCounts::EmptyArray => {
+            obj.insert("count_types".into(), json!([]));
+        }
+        BrokenCounts::EmptyObject => {
+            obj.insert("count_types".into(), json!({}));
+        }
+        BrokenCounts::WithoutAll => {
+            if let Some(Value::Object(counts)) = obj.get_mut("count_types") {
+                counts.remove("all");
+            }
+        }
+        BrokenCounts::UpperCase => {
+            obj.remove("count_types");
+            obj.insert("COUNT_TYPES".into(), super::state::upper_count_types(c));
+        }
+    }
 }
 
 /// Finds the order a request names: `order_id` has priority over `original_order_id`.
@@ -271,6 +281,30 @@ pub(super) fn order_lines(items: &Value) -> Option<Vec<SandboxLine>> {
     lines.filter(|l| !l.is_empty())
 }
 
+/// The first `items[].item_id` that is not an integer (the strict reading),
+/// or `null` for a line without one.
+fn non_integer_item_id(data: &Value) -> Option<Value> {
+    let items: Vec<&Value> = match data.get("items") {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(Value::Object(m)) => m.values().collect(),
+        _ => Vec::new(),
+    };
+    // Integer as a JSON number or as digits in a string: the
+    // documentation's own example sends `"item_id": "1"`.
+    let integer = |v: &Value| {
+        v.is_i64()
+            || v.is_u64()
+            || v.as_str()
+                .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+    };
+    items
+        .iter()
+        .find(|i| !i.get("item_id").is_some_and(integer))
+        .map(|bad| bad.get("item_id").cloned().unwrap_or(Value::Null))
+}
+
+/// `CreateNewOrder`: creates the order, or replaces the lines of one still
+/// in an updatable status.
 pub(super) fn create_new_order(st: &mut EgonState, data: &Value) -> Response {
     let missing: Vec<&str> = CREATE_ORDER_MANDATORY
         .iter()
@@ -287,27 +321,8 @@ pub(super) fn create_new_order(st: &mut EgonState, data: &Value) -> Response {
         return bad_request("items need item_id and a positive count");
     };
     if st.strict.integer_item_ids {
-        let items: Vec<&Value> = match data.get("items") {
-            Some(Value::Array(a)) => a.iter().collect(),
-            Some(Value::Object(m)) => m.values().collect(),
-            _ => Vec::new(),
-        };
-        // Integer as a JSON number or as digits in a string: the
-        // documentation's own example sends `"item_id": "1"`.
-        let integer = |v: &Value| {
-            v.is_i64()
-                || v.is_u64()
-                || v.as_str()
-                    .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        };
-        if let Some(bad) = items
-            .iter()
-            .find(|i| !i.get("item_id").is_some_and(integer))
-        {
-            return bad_request(&format!(
-                "items.item_id must be Integer, got {}",
-                bad.get("item_id").cloned().unwrap_or(Value::Null)
-            ));
+        if let Some(bad) = non_integer_item_id(data) {
+            return bad_request(&format!("items.item_id must be Integer, got {bad}"));
         }
     }
     let reference = data.get("reference_number").and_then(lenient::value_to_id);

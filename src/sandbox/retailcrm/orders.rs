@@ -212,18 +212,19 @@ impl RetailCrmState {
         ok(json!({"id": order.id, "order": self.order_json(order)}))
     }
 
+    /// Validates an `orders/{externalId}/edit` patch field by field, the
+    /// way RetailCRM does: every invalid field is reported at once, except
+    /// `shipped` without a warehouse module, which refuses the whole edit.
     pub(super) fn validate_edit(&self, patch: &Map<String, Value>) -> Result<OrderEdit, Refusal> {
         let mut errors = Map::new();
         let mut edit = OrderEdit::default();
         if let Some(v) = patch.get("status") {
-            match v.as_str() {
-                Some(code) if self.statuses.iter().any(|s| s.code == code) => {
-                    edit.status = Some(code.to_string())
-                }
-                _ => {
-                    errors.insert("status".into(), json!(format!("Status {v} does not exist")));
-                }
-            }
+            let known = v
+                .as_str()
+                .filter(|code| self.statuses.iter().any(|s| s.code == *code));
+            edit.status = checked(&mut errors, "status", known.map(str::to_string), || {
+                json!(format!("Status {v} does not exist"))
+            });
         }
         if let Some(v) = patch.get("shipped") {
             if !self.has_warehouse_module() {
@@ -233,56 +234,39 @@ impl RetailCrmState {
                     Some(json!({"shipped": "No active warehouse integration module"})),
                 ));
             }
-            match truthy(v) {
-                Some(b) => edit.shipped = Some(b),
-                None => {
-                    errors.insert(
-                        "shipped".into(),
-                        json!("This value should be of type bool."),
-                    );
-                }
-            }
+            edit.shipped = checked(&mut errors, "shipped", truthy(v), || {
+                json!("This value should be of type bool.")
+            });
         }
         if let Some(v) = patch.get("shipmentStore") {
-            match v.as_str() {
-                Some(code) if self.stores.iter().any(|s| s.code == code) => {
-                    edit.shipment_store = Some(code.to_string())
-                }
-                _ => {
-                    errors.insert(
-                        "shipmentStore".into(),
-                        json!(format!("Store {v} does not exist")),
-                    );
-                }
-            }
+            let known = v
+                .as_str()
+                .filter(|code| self.stores.iter().any(|s| s.code == *code));
+            edit.shipment_store = checked(
+                &mut errors,
+                "shipmentStore",
+                known.map(str::to_string),
+                || json!(format!("Store {v} does not exist")),
+            );
         }
         if let Some(v) = patch.get("shipmentDate") {
-            match v
+            let date = v
                 .as_str()
-                .and_then(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())
-            {
-                Some(date) => edit.shipment_date = Some(date),
-                None => {
-                    errors.insert(
-                        "shipmentDate".into(),
-                        json!("This value is not a valid date (Y-m-d)."),
-                    );
-                }
-            }
+                .and_then(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok());
+            edit.shipment_date = checked(&mut errors, "shipmentDate", date, || {
+                json!("This value is not a valid date (Y-m-d).")
+            });
         }
         if let Some(v) = patch
             .get("delivery")
             .and_then(|d| d.pointer("/data/trackNumber"))
         {
-            match crate::lenient::value_to_id(v) {
-                Some(t) => edit.track_number = Some(t),
-                None => {
-                    errors.insert(
-                        "delivery[data][trackNumber]".into(),
-                        json!("This value should be a string."),
-                    );
-                }
-            }
+            edit.track_number = checked(
+                &mut errors,
+                "delivery[data][trackNumber]",
+                crate::lenient::value_to_id(v),
+                || json!("This value should be a string."),
+            );
         }
         if errors.is_empty() {
             Ok(edit)
@@ -429,4 +413,17 @@ impl RetailCrmState {
         self.modules.insert(code.to_string(), Value::Object(module));
         ok(json!({ "info": [] }))
     }
+}
+
+/// Keeps a field's parsed value, or records the field's error message.
+fn checked<T>(
+    errors: &mut Map<String, Value>,
+    key: &str,
+    parsed: Option<T>,
+    message: impl FnOnce() -> Value,
+) -> Option<T> {
+    if parsed.is_none() {
+        errors.insert(key.into(), message());
+    }
+    parsed
 }

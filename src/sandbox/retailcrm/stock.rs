@@ -251,6 +251,27 @@ impl RetailCrmState {
                 return Err((at("[site]"), format!("Site with code \"{site}\" not found")));
             }
         }
+        let index = match self.find_offer(id, ext, xml) {
+            Ok(index) => index,
+            Err(reference) => return Ok(OfferMatch::NotFound(reference)),
+        };
+        let stores = php_list(obj.get("stores"));
+        let mut changes = Vec::with_capacity(stores.len());
+        for (j, store) in stores.iter().enumerate() {
+            let field = |name: &str| at(&format!("[stores][{j}][{name}]"));
+            changes.push(self.validate_store(store, field)?);
+        }
+        Ok(OfferMatch::Found(index, changes))
+    }
+
+    /// Finds the offer one key names, the others agreeing with it; when none
+    /// does, the reference the answer's `notFoundOffers` echoes back.
+    fn find_offer(
+        &self,
+        id: Option<i64>,
+        ext: Option<String>,
+        xml: Option<String>,
+    ) -> Result<usize, Value> {
         // One key finds the candidate; the others must agree with it.
         let candidate = match (id, &ext, &xml) {
             (Some(id), _, _) => self.offer_index.by_id.get(&id),
@@ -264,7 +285,7 @@ impl RetailCrmState {
                 .is_none_or(|e| o.external_id.as_ref() == Some(e))
                 && xml.as_ref().is_none_or(|x| o.xml_id.as_ref() == Some(x))
         });
-        let Some(index) = found else {
+        found.ok_or_else(|| {
             let mut reference = Map::new();
             if let Some(e) = ext {
                 reference.insert("externalId".into(), Value::String(e));
@@ -275,52 +296,45 @@ impl RetailCrmState {
             if let Some(id) = id {
                 reference.insert("id".into(), json!(id));
             }
-            return Ok(OfferMatch::NotFound(Value::Object(reference)));
-        };
-        let stores = php_list(obj.get("stores"));
-        let mut changes = Vec::with_capacity(stores.len());
-        for (j, store) in stores.iter().enumerate() {
-            let field = |name: &str| at(&format!("[stores][{j}][{name}]"));
-            let code = store.get("code").and_then(Value::as_str).unwrap_or("");
-            if !self.stores.iter().any(|s| s.code == code) {
-                return Err((
-                    field("code"),
-                    format!("Store with code \"{code}\" not found"),
-                ));
-            }
-            let available = match store.get("available") {
-                None | Some(Value::Null) if self.strict.upload_requires_available => {
-                    return Err((field("available"), "This value should not be blank.".into()))
-                }
-                None | Some(Value::Null) => None,
-                Some(v) => match crate::lenient::value_to_f64(v) {
-                    Some(q) if q >= 0.0 => Some(q),
-                    _ => {
-                        return Err((
-                            field("available"),
-                            "This value should be a number >= 0.".into(),
-                        ))
-                    }
-                },
-            };
-            let purchase_price_kop = match store.get("purchasePrice") {
-                None | Some(Value::Null) => None,
-                Some(v) => match crate::lenient::value_to_f64(v) {
-                    Some(p) if p >= 0.0 => money_to_kop(p),
-                    _ => {
-                        return Err((
-                            field("purchasePrice"),
-                            "This value should be a number >= 0.".into(),
-                        ))
-                    }
-                },
-            };
-            changes.push(StoreChange {
-                code: code.to_string(),
-                available,
-                purchase_price_kop,
-            });
+            Value::Object(reference)
+        })
+    }
+
+    /// Validates one `stores[]` entry of an offer: a known store code, a
+    /// non-negative `available` (required when the strictness says so) and
+    /// a non-negative `purchasePrice`. `field` names a field for the error.
+    fn validate_store(
+        &self,
+        store: &Value,
+        field: impl Fn(&str) -> String,
+    ) -> Result<StoreChange, (String, String)> {
+        let code = store.get("code").and_then(Value::as_str).unwrap_or("");
+        if !self.stores.iter().any(|s| s.code == code) {
+            return Err((
+                field("code"),
+                format!("Store with code \"{code}\" not found"),
+            ));
         }
-        Ok(OfferMatch::Found(index, changes))
+        let non_negative = |name: &str| -> Result<Option<f64>, (String, String)> {
+            match store.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => match crate::lenient::value_to_f64(v) {
+                    Some(q) if q >= 0.0 => Ok(Some(q)),
+                    _ => Err((field(name), "This value should be a number >= 0.".into())),
+                },
+            }
+        };
+        let available = match store.get("available") {
+            None | Some(Value::Null) if self.strict.upload_requires_available => {
+                return Err((field("available"), "This value should not be blank.".into()))
+            }
+            _ => non_negative("available")?,
+        };
+        let purchase_price_kop = non_negative("purchasePrice")?.and_then(money_to_kop);
+        Ok(StoreChange {
+            code: code.to_string(),
+            available,
+            purchase_price_kop,
+        })
     }
 }
