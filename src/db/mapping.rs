@@ -3,7 +3,11 @@
 use sqlx::Row;
 use std::collections::BTreeMap;
 
-use super::{now_ms, Db, DbError, Dialect};
+use super::{bind_args, now_ms, Arg, Db, DbError, Dialect};
+
+/// Mappings per multi-row upsert (4 parameters each: far below every
+/// engine's limit).
+const ROWS_PER_INSERT: usize = 500;
 
 /// What kind of object a mapping is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,18 +33,8 @@ impl MapKind {
 
 /// Stores (or replaces) one mapping.
 pub async fn put(db: &Db, kind: MapKind, partner_id: &str, wms_id: &str) -> Result<(), DbError> {
-    let sql = match db.dialect() {
-        Dialect::MySql => {
-            "INSERT INTO id_map (kind, partner_id, wms_id, updated_at) VALUES (?, ?, ?, ?) \
-             ON DUPLICATE KEY UPDATE wms_id = VALUES(wms_id), updated_at = VALUES(updated_at)"
-        }
-        _ => {
-            "INSERT INTO id_map (kind, partner_id, wms_id, updated_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (kind, partner_id) DO UPDATE SET wms_id = excluded.wms_id, updated_at = excluded.updated_at"
-        }
-    };
     db.execute(
-        sql,
+        &upsert_sql(1, db.dialect()),
         &[
             kind.as_str().into(),
             partner_id.into(),
@@ -51,6 +45,66 @@ pub async fn put(db: &Db, kind: MapKind, partner_id: &str, wms_id: &str) -> Resu
     )
     .await?;
     Ok(())
+}
+
+/// Stores (or replaces) many mappings of one kind in one transaction, with
+/// multi-row upserts: what seeding a world of a million goods needs. A
+/// partner id given twice keeps the last WMS id.
+pub async fn put_many(db: &Db, kind: MapKind, pairs: &[(String, String)]) -> Result<(), DbError> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let what = "storing id mappings";
+    // One statement may not name a key twice (PostgreSQL refuses it).
+    let mut last: std::collections::HashMap<&str, &str> =
+        std::collections::HashMap::with_capacity(pairs.len());
+    for (partner, wms) in pairs {
+        last.insert(partner.as_str(), wms.as_str());
+    }
+    let mut rows: Vec<(&str, &str)> = last.into_iter().collect();
+    rows.sort_unstable();
+    let dialect = db.dialect();
+    let now = now_ms();
+    let mut tx = db.pool().begin().await.map_err(DbError::query(what))?;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let sql = super::translate(&upsert_sql(chunk.len(), dialect), dialect).into_owned();
+        let mut args: Vec<Arg> = Vec::with_capacity(chunk.len() * 4);
+        for (partner, wms) in chunk {
+            args.extend([
+                kind.as_str().into(),
+                Arg::from(*partner),
+                Arg::from(*wms),
+                now.into(),
+            ]);
+        }
+        bind_args(sqlx::query(&sql), &args)
+            .execute(&mut *tx)
+            .await
+            .map_err(DbError::query(what))?;
+    }
+    tx.commit().await.map_err(DbError::query(what))
+}
+
+/// An upsert of `rows` mappings, in `?` placeholders.
+fn upsert_sql(rows: usize, dialect: Dialect) -> String {
+    let mut sql = String::from("INSERT INTO id_map (kind, partner_id, wms_id, updated_at) VALUES ");
+    for i in 0..rows {
+        sql.push_str(if i == 0 {
+            "(?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?)"
+        });
+    }
+    sql.push_str(match dialect {
+        Dialect::MySql => {
+            " ON DUPLICATE KEY UPDATE wms_id = VALUES(wms_id), updated_at = VALUES(updated_at)"
+        }
+        _ => {
+            " ON CONFLICT (kind, partner_id) DO UPDATE SET wms_id = excluded.wms_id, \
+             updated_at = excluded.updated_at"
+        }
+    });
+    sql
 }
 
 /// All mappings of one kind: partner id → WMS id.
@@ -117,4 +171,31 @@ pub async fn partners_of(db: &Db, kind: MapKind, wms_id: &str) -> Result<Vec<Str
                 .map_err(|e| DbError::Corrupt(format!("id_map row: {e}")))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn many_mappings_are_stored_in_chunks_and_the_last_of_a_repeat_wins() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let db = Db::connect_state(&url).await.expect("state db");
+        put(&db, MapKind::Good, "A", "old").await.expect("put");
+        let mut pairs: Vec<(String, String)> = (0..1234)
+            .map(|i| (format!("SKU{i}"), i.to_string()))
+            .collect();
+        pairs.push(("A".into(), "first".into()));
+        pairs.push(("A".into(), "new".into()));
+        put_many(&db, MapKind::Good, &pairs)
+            .await
+            .expect("put_many");
+        let good = all(&db, MapKind::Good).await.expect("all");
+        assert_eq!(good.len(), 1235);
+        assert_eq!(good["A"], "new");
+        assert_eq!(good["SKU1233"], "1233");
+        assert!(all(&db, MapKind::Order).await.expect("orders").is_empty());
+        put_many(&db, MapKind::Order, &[]).await.expect("nothing");
+    }
 }

@@ -309,20 +309,18 @@ impl World {
         state: &Db,
         set: &super::SandboxSet,
     ) -> Result<(), WorldError> {
-        let ids: Vec<(String, i64)> = {
+        let ids: Vec<(String, String)> = {
             let wms = set.imsklad.lock();
             self.skus
                 .iter()
                 .filter(|s| s.mapped)
                 .filter_map(|s| {
                     wms.good_by_partner(&s.sku)
-                        .map(|g| (s.sku.clone(), g.wms_id))
+                        .map(|g| (s.sku.clone(), g.wms_id.to_string()))
                 })
                 .collect()
         };
-        for (sku, id) in ids {
-            mapping::put(state, MapKind::Good, &sku, &id.to_string()).await?;
-        }
+        mapping::put_many(state, MapKind::Good, &ids).await?;
         Ok(())
     }
 }

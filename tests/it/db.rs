@@ -73,6 +73,19 @@ async fn migrations_runs_journal_and_mappings_on_every_engine() {
             Some("102")
         );
         assert_eq!(mapping::all(&db, MapKind::Good).await.unwrap().len(), 1);
+        // Many at once: multi-row upserts over more than one chunk, an
+        // existing mapping replaced, a repeated partner id keeping its last.
+        let mut many: Vec<(String, String)> = (0..1203)
+            .map(|i| (format!("M-{i}"), (5000 + i).to_string()))
+            .collect();
+        many.push(("SKU-1".into(), "103".into()));
+        many.push(("M-7".into(), "77".into()));
+        mapping::put_many(&db, MapKind::Good, &many).await.unwrap();
+        let all = mapping::all(&db, MapKind::Good).await.unwrap();
+        assert_eq!(all.len(), 1204, "{}", t.engine());
+        assert_eq!(all["SKU-1"], "103");
+        assert_eq!(all["M-7"], "77");
+        assert_eq!(all["M-1202"], "6202");
         db.close().await;
         t.drop_db().await;
     }
