@@ -296,6 +296,77 @@ fn no_production_file_is_over_1000_lines() {
     assert!(long.is_empty(), "split along its seams: {long:?}");
 }
 
+/// Functions in `text` (before its first `#[cfg(test)]`) longer than
+/// `limit` lines, as `(name, first line, lines)`: from the `fn` line to the
+/// closing brace at the same indentation.
+fn long_functions(text: &str, limit: usize) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = text
+        .lines()
+        .take_while(|l| l.trim() != "#[cfg(test)]")
+        .collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        let head = line.trim_start();
+        // `pub`, `pub(crate)`, `pub(in path)` …
+        let head = match head.strip_prefix("pub") {
+            Some(rest) if rest.starts_with('(') => {
+                rest.split_once(") ").map_or(head, |(_, after)| after)
+            }
+            Some(rest) => rest.strip_prefix(' ').unwrap_or(head),
+            None => head,
+        };
+        let head = head.strip_prefix("async ").unwrap_or(head);
+        let head = head.strip_prefix("const ").unwrap_or(head);
+        let Some(rest) = head.strip_prefix("fn ") else {
+            continue;
+        };
+        if line.trim_end().ends_with(';') {
+            continue; // a declaration in a trait
+        }
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let close = format!("{}}}", " ".repeat(indent));
+        let end = lines[i + 1..]
+            .iter()
+            .position(|l| l.trim_end() == close)
+            .map_or(lines.len(), |j| i + 1 + j);
+        let n = end - i + 1;
+        if n > limit {
+            out.push((name, i + 1, n));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_production_function_is_over_80_lines() {
+    let long: Vec<String> = sources()
+        .iter()
+        .flat_map(|f| {
+            long_functions(&f.text, 80)
+                .into_iter()
+                .map(move |(name, at, n)| format!("{}:{at} {name} ({n} lines)", f.path))
+        })
+        .collect();
+    assert!(long.is_empty(), "split along its seams: {long:?}");
+}
+
+#[test]
+fn the_function_length_checker_counts_to_the_closing_brace() {
+    let body: String = (0..81).map(|i| format!("    let _x{i} = {i};\n")).collect();
+    let text = format!(
+        "/// Doc.\npub async fn long() {{\n{body}}}\n\nfn short() {{\n    1;\n}}\n\
+         impl X {{\n    pub(super) fn inner() {{\n{body}    }}\n}}\n#[cfg(test)]\nfn ignored() {{\n{body}}}\n"
+    );
+    let long = long_functions(&text, 80);
+    let names: Vec<&str> = long.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, ["long", "inner"], "{long:?}");
+    assert_eq!(long[0].2, 83);
+}
+
 /// The error variants (file:line and name) whose `#[error("…")]` message
 /// prints the error's own source: `{source}`, `{0}` of a `#[from]`/`#[source]`
 /// field, or a `#[source]` field by name. Under `{:#}` (anyhow, the CLI, run
