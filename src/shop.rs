@@ -13,6 +13,7 @@ use crate::db::{bind_args, now_ms, Arg, Db, DbError};
 
 pub mod scans;
 mod sqlite_read;
+mod sqlite_write;
 
 /// The queries sverka runs against the shop database.
 #[derive(Debug, Clone)]
@@ -101,6 +102,25 @@ pub enum ShopError {
         /// What changed.
         changed: String,
     },
+    /// A typed SQLite read failed: the query, its columns or their values.
+    #[error("shop query `{query}` failed (adapt sql/shop/{query}.sql to your schema)")]
+    SqliteQuery {
+        /// The query's file stem.
+        query: &'static str,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A typed SQLite read could not open the shop's file, or waited past
+    /// the lock timeout: nothing is wrong with the query itself.
+    #[error("shop database unavailable while running `{query}`")]
+    SqliteUnavailable {
+        /// The query's file stem.
+        query: &'static str,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// The database layer failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -120,9 +140,35 @@ impl ShopError {
         }
     }
 
+    /// Classifies a failed typed SQLite read the same way: a file that
+    /// cannot be opened, a lock held past the timeout or an I/O error is
+    /// [`ShopError::SqliteUnavailable`].
+    pub fn sqlite(query: &'static str, source: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        let unavailable = matches!(
+            source.sqlite_error_code(),
+            Some(
+                ErrorCode::CannotOpen
+                    | ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::NotADatabase
+                    | ErrorCode::DatabaseCorrupt
+            )
+        ) || matches!(source, rusqlite::Error::InvalidPath(_));
+        if unavailable {
+            ShopError::SqliteUnavailable { query, source }
+        } else {
+            ShopError::SqliteQuery { query, source }
+        }
+    }
+
     /// Whether the shop database itself was unreachable.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, ShopError::Unavailable { .. })
+        matches!(
+            self,
+            ShopError::Unavailable { .. } | ShopError::SqliteUnavailable { .. }
+        )
     }
 }
 
@@ -613,11 +659,15 @@ impl Shop {
         &self,
         updates: &[StockWrite],
     ) -> Result<StockWriteOutcome, ShopError> {
+        let now = now_ms();
+        if let Some(url) = self.db.sqlite_url() {
+            let (update, insert) = (&self.queries.stock_update, &self.queries.stock_insert);
+            return sqlite_write::update_stock(url, update, insert, updates, now).await;
+        }
         let update = self.db.sql(&self.queries.stock_update).into_owned();
         let insert = self.db.sql(&self.queries.stock_insert).into_owned();
         let q = |query: &'static str| move |source| ShopError::query(query, source);
         let mut tx = self.db.pool().begin().await.map_err(q("stock_update"))?;
-        let now = now_ms();
         let mut outcome = StockWriteOutcome::default();
         for w in updates {
             let n = bind_args(
@@ -802,6 +852,20 @@ impl Shop {
         rows.first()
             .map(|r| Self::billing_order_from(r, Q))
             .transpose()
+    }
+
+    /// The window's orders and their items, read at once on two
+    /// connections ([`Shop::orders`] and [`Shop::order_items`]): on SQLite
+    /// each read steps on a thread of its own, so the two share the cores.
+    pub async fn orders_and_items(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<(Vec<ShopOrder>, Vec<ShopOrderItem>), ShopError> {
+        tokio::try_join!(
+            self.orders(from_ms, to_ms),
+            self.order_items(from_ms, to_ms)
+        )
     }
 
     /// Items of the orders in the same window (`order_items_select.sql`).

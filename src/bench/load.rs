@@ -213,8 +213,7 @@ async fn load_stock(shop: &Shop) -> Result<DataFrame> {
 
 /// The window's orders and items as the order job's shop frames.
 async fn load_orders(shop: &Shop, from: i64, to: i64) -> Result<(DataFrame, DataFrame)> {
-    let orders = shop.orders(from, to).await?;
-    let items = shop.order_items(from, to).await?;
+    let (orders, items) = shop.orders_and_items(from, to).await?;
     let orders_df = df!(
         "order_id" => orders.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
         "shop_status" => orders.iter().map(|o| o.status.as_str()).collect::<Vec<_>>(),

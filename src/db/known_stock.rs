@@ -61,13 +61,25 @@ pub async fn load(db: &Db, store: &str, offer_key: &str) -> Result<Option<KnownS
         return Ok(None);
     }
     let full_at: i64 = meta.try_get("full_at").map_err(DbError::query(what))?;
-    let rows = db
-        .fetch_all(
-            "SELECT sku, offer_id, quantity, cost_kop FROM stock_known",
-            &[],
-            what,
-        )
+    const SQL: &str = "SELECT sku, offer_id, quantity, cost_kop FROM stock_known";
+    if let Some(url) = db.sqlite_url() {
+        use super::sqlite_bulk::{int, opt_int, state_rows, text};
+        let read = state_rows(url, what, SQL, Vec::new(), |r| {
+            Ok(KnownOffer {
+                sku: text(r, 0)?,
+                offer_id: int(r, 1)?,
+                quantity: int(r, 2)?,
+                cost_kop: opt_int(r, 3)?,
+            })
+        })
         .await?;
+        let mut offers = HashMap::with_capacity(read.len());
+        for offer in read {
+            offers.insert(offer.sku.clone(), offer);
+        }
+        return Ok(Some(KnownStock { full_at, offers }));
+    }
+    let rows = db.fetch_all(SQL, &[], what).await?;
     let mut offers = HashMap::with_capacity(rows.len());
     for r in &rows {
         let offer = KnownOffer {

@@ -109,12 +109,25 @@ fn upsert_sql(rows: usize, dialect: Dialect) -> String {
 
 /// All mappings of one kind: partner id → WMS id.
 pub async fn all(db: &Db, kind: MapKind) -> Result<BTreeMap<String, String>, DbError> {
-    let rows = db
-        .fetch_all(
-            "SELECT partner_id, wms_id FROM id_map WHERE kind = ?",
-            &[kind.as_str().into()],
+    const SQL: &str = "SELECT partner_id, wms_id FROM id_map WHERE kind = ?";
+    if let Some(url) = db.sqlite_url() {
+        let pairs = super::sqlite_bulk::state_rows(
+            url,
             "reading id mappings",
+            SQL,
+            vec![kind.as_str().to_string().into()],
+            |r| {
+                Ok((
+                    super::sqlite_bulk::text(r, 0)?,
+                    super::sqlite_bulk::text(r, 1)?,
+                ))
+            },
         )
+        .await?;
+        return Ok(pairs.into_iter().collect());
+    }
+    let rows = db
+        .fetch_all(SQL, &[kind.as_str().into()], "reading id mappings")
         .await?;
     let mut out = BTreeMap::new();
     for r in rows {

@@ -15,6 +15,7 @@ pub mod mapping;
 pub mod protocol;
 pub mod rate;
 pub mod runs;
+pub mod sqlite_bulk;
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
 use sqlx::{AnyPool, ConnectOptions as _, Executor};
@@ -59,6 +60,15 @@ pub enum DbError {
         /// What sqlx said.
         #[source]
         source: sqlx::Error,
+    },
+    /// A whole-table read of a SQLite file ([`sqlite_bulk`]) failed.
+    #[error("{what}")]
+    SqliteRead {
+        /// What sverka was doing.
+        what: String,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
     },
     /// Stored data that sverka cannot read back.
     #[error("{0}")]

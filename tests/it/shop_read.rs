@@ -86,3 +86,99 @@ async fn typed_sqlite_read_names_the_query_of_a_missing_column() {
     assert!(err.to_string().contains("stock_select"), "{err}");
     shop.db().close().await;
 }
+
+#[tokio::test]
+async fn typed_sqlite_read_refuses_what_the_any_path_refuses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file_url = format!("sqlite://{}", dir.path().join("shop.db").display());
+    // A SKU that is a number, and a quantity that is NULL: both paths refuse
+    // them, naming the query.
+    for (n, sql) in [
+        "SELECT 5 AS sku, 1 AS quantity FROM products",
+        "SELECT sku, NULL AS quantity FROM products",
+        "SELECT sku, 'many' AS quantity FROM products",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut queries = Queries::builtin();
+        queries.stock_select = sql.to_string();
+        let _ = std::fs::remove_file(dir.path().join("shop.db"));
+        let typed = shop(&file_url, queries.clone()).await;
+        let memory = format!("sqlite:file:shop_refuse_{n}?mode=memory&cache=shared");
+        let any = shop(&memory, queries).await;
+        let typed_err = typed.stock().await.expect_err(sql);
+        let any_err = any.stock().await.expect_err(sql);
+        for err in [&typed_err, &any_err] {
+            assert!(err.to_string().contains("stock_select"), "{sql}: {err}");
+            assert!(!err.is_unavailable(), "{sql}: {err:?}");
+        }
+        typed.db().close().await;
+        any.db().close().await;
+    }
+}
+
+#[tokio::test]
+async fn typed_sqlite_read_of_a_vanished_file_is_unavailable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("shop.db");
+    let url = format!("sqlite://{}", path.display());
+    let shop = shop(&url, Queries::builtin()).await;
+    shop.db().close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let err = shop.stock().await.expect_err("no file");
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(err.to_string().contains("stock_select"), "{err}");
+}
+
+#[tokio::test]
+async fn orders_and_items_are_read_together() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
+    let shop = shop(&url, Queries::builtin()).await;
+    let (orders, items) = shop.orders_and_items(1000, 2000).await.expect("both");
+    assert_eq!(orders, shop.orders(1000, 2000).await.expect("orders"));
+    assert_eq!(items, shop.order_items(1000, 2000).await.expect("items"));
+    assert_eq!((orders.len(), items.len()), (2, 3));
+    shop.db().close().await;
+}
+
+#[tokio::test]
+async fn sqlite_stock_writes_equal_the_any_path() {
+    use sverka::shop::StockWrite;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file_url = format!("sqlite://{}", dir.path().join("shop.db").display());
+    let typed = shop(&file_url, Queries::builtin()).await;
+    let any = shop(
+        "sqlite:file:shop_write?mode=memory&cache=shared",
+        Queries::builtin(),
+    )
+    .await;
+    let write = |sku: &str, from: i64, to: i64| StockWrite {
+        sku: sku.into(),
+        from,
+        to,
+    };
+    let writes = [
+        write("A-1", 5, 7), // holds 5: updated
+        write("B-2", 0, 4), // holds -2, read as 0: the insert finds the row
+        write("C-3", 1, 2), // holds 9: changed since the read
+        write("D-4", 0, 3), // no row: inserted
+    ];
+    let outcome = typed.update_stock(&writes).await.expect("typed write");
+    assert_eq!(outcome, any.update_stock(&writes).await.expect("any write"));
+    assert_eq!(outcome.updated, ["A-1"]);
+    assert_eq!(outcome.inserted, ["D-4"]);
+    assert_eq!(outcome.changed_during_run, ["B-2", "C-3"]);
+    let after = typed.stock().await.expect("stock");
+    assert_eq!(after, any.stock().await.expect("any stock"));
+    let quantity = |sku: &str| after.iter().find(|s| s.sku == sku).map(|s| s.quantity);
+    assert_eq!(
+        (quantity("A-1"), quantity("B-2"), quantity("D-4")),
+        (Some(7), Some(-2), Some(3))
+    );
+    typed.db().close().await;
+    any.db().close().await;
+}

@@ -39,16 +39,11 @@ pub(super) async fn read_sources(
     now: i64,
 ) -> Result<Sources> {
     let kind = ctx.config.wms.kind;
-    let shop_orders = ctx
+    let (shop_orders, shop_items) = ctx
         .shop
-        .orders(window.0, window.1)
+        .orders_and_items(window.0, window.1)
         .await
-        .context("reading shop orders")?;
-    let shop_items = ctx
-        .shop
-        .order_items(window.0, window.1)
-        .await
-        .context("reading shop order items")?;
+        .context("reading shop orders and their items")?;
     let wms = read_wms(ctx, map, &shop_orders, now).await?;
     let carrier_notes = read_carrier_notes(ctx, &wms, window).await?;
     let ids = crm_ids(&shop_orders, &wms, map, kind, window);
