@@ -697,6 +697,9 @@ impl RetailCrmClient {
             snippet: too_large.to_string(),
         })?;
         let body = String::from_utf8_lossy(&bytes);
+        if let Some(answer) = decode_success(status, &body) {
+            return Ok(answer);
+        }
         let value = interpret(endpoint, status, &body)?;
         serde_json::from_value(value).map_err(|e| RetailCrmError::Schema {
             endpoint: endpoint.to_string(),

@@ -52,6 +52,38 @@ pub(super) fn pages_announced(p: &Pagination, limit: u32) -> u32 {
     by_pages.min(by_count).clamp(1, i64::from(u32::MAX)) as u32
 }
 
+/// A plain success decoded straight into `T`, without building the
+/// answer's JSON tree first: a 2xx/3xx status, a JSON object whose
+/// `success` is absent or true, read by `T` as it stands. Anything else (an
+/// error or a refusal, an HTML page, JSON with trailing commas, a field `T`
+/// cannot read) is `None`, and [`interpret`] reads the answer as before and
+/// says what is wrong: this only skips the tree where the tree changes
+/// nothing.
+pub fn decode_success<T: serde::de::DeserializeOwned>(status: u16, body: &str) -> Option<T> {
+    /// Only `success`; every other field is skipped without being built.
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        success: Option<Value>,
+    }
+    if !(200..400).contains(&status) {
+        return None;
+    }
+    let trimmed = body.trim_start_matches('\u{feff}').trim_start();
+    if !trimmed.starts_with('{') {
+        return None;
+    }
+    let probe: Probe = serde_json::from_str(trimmed).ok()?;
+    let refused = probe.success.is_some_and(|v| match v {
+        Value::Bool(b) => !b,
+        other => lenient::value_to_i64(&other).is_none_or(|n| n == 0),
+    });
+    if refused {
+        return None;
+    }
+    serde_json::from_str(trimmed).ok()
+}
+
 /// Turns a status and body into the answer's JSON or a typed error.
 pub fn interpret(endpoint: &str, status: u16, body: &str) -> Result<Value, RetailCrmError> {
     let endpoint_s = || endpoint.to_string();
@@ -105,4 +137,59 @@ pub fn interpret(endpoint: &str, status: u16, body: &str) -> Result<Value, Retai
         });
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        items: Vec<i64>,
+    }
+
+    #[test]
+    fn only_a_plain_success_skips_the_json_tree() {
+        let ok = r#"{"success":true,"items":[1,2],"pagination":{"limit":250}}"#;
+        assert_eq!(
+            decode_success::<Answer>(200, ok),
+            Some(Answer { items: vec![1, 2] })
+        );
+        // `success` absent, or truthy as PHP writes it.
+        for body in [
+            r#"{"items":[3]}"#,
+            r#"{"success":1,"items":[3]}"#,
+            "\u{feff} {\"items\":[3]}",
+        ] {
+            assert_eq!(
+                decode_success::<Answer>(200, body),
+                Some(Answer { items: vec![3] }),
+                "{body}"
+            );
+        }
+        // Everything else is interpret's to read and explain.
+        for (status, body) in [
+            (200, r#"{"success":false,"errorMsg":"Nope"}"#),
+            (200, r#"{"success":0,"items":[1]}"#),
+            (400, r#"{"success":true,"items":[1]}"#),
+            (503, r#"{"success":true}"#),
+            (200, "<html>maintenance</html>"),
+            (200, r#"{"success":true,"items":[1,],}"#),
+            (200, r#"{"success":true,"items":"many"}"#),
+            (200, "[1, 2]"),
+        ] {
+            assert_eq!(
+                decode_success::<Answer>(status, body),
+                None,
+                "{status} {body}"
+            );
+        }
+        // interpret still reads what decode_success left: trailing commas included.
+        let value = interpret("/x", 200, r#"{"success":true,"items":[1,],}"#).expect("lenient");
+        assert_eq!(
+            serde_json::from_value::<Answer>(value).ok(),
+            Some(Answer { items: vec![1] })
+        );
+    }
 }

@@ -441,11 +441,18 @@ pub async fn put_stock_snapshot(db: &Db, rows: &[StockSnapshot]) -> Result<(), D
     let Some(cutoff) = rows.iter().map(|r| r.taken_at).min() else {
         return Ok(());
     };
-    let mut latest: std::collections::BTreeMap<&str, &StockSnapshot> = Default::default();
-    for row in rows {
-        latest.insert(row.sku.as_str(), row);
+    // One row per SKU, the last given winning, in SKU order: a stable sort
+    // (linear on the SKU-ordered rows a stock run gives) and a pass that
+    // keeps the last of each run of equal SKUs.
+    let mut sorted: Vec<&StockSnapshot> = rows.iter().collect();
+    sorted.sort_by(|a, b| a.sku.cmp(&b.sku));
+    let mut rows: Vec<&StockSnapshot> = Vec::with_capacity(sorted.len());
+    for row in sorted {
+        match rows.last_mut() {
+            Some(last) if last.sku == row.sku => *last = row,
+            _ => rows.push(row),
+        }
     }
-    let rows: Vec<&StockSnapshot> = latest.into_values().collect();
     with_retry("saving the stock snapshot", || {
         put_stock_snapshot_once(db, &rows, cutoff)
     })

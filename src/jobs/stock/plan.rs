@@ -150,7 +150,7 @@ pub(super) fn plan_registrations(
 /// The CRM rows split for the classification: the frame's columns and the
 /// cost per SKU, and apart the rows of SKUs with unreadable WMS figures.
 struct CrmSide<'a> {
-    skus: Vec<String>,
+    skus: Vec<&'a str>,
     offer_ids: Vec<i64>,
     quantities: Vec<i64>,
     costs: HashMap<&'a str, rcost::CrmCost>,
@@ -172,7 +172,7 @@ fn split_crm<'a>(sources: &'a Sources, unreadable: &BTreeSet<&str>) -> CrmSide<'
             side.unreadable.insert(sku, (row.offer_id, row.quantity));
             continue;
         }
-        side.skus.push(row.sku.clone());
+        side.skus.push(sku);
         side.offer_ids.push(row.offer_id);
         side.quantities.push(row.quantity);
         let cost = rcost::CrmCost {
@@ -197,7 +197,7 @@ fn split_shop<'a>(
         if unreadable.contains(s.sku.as_str()) {
             left_out.insert(s.sku.as_str(), s.quantity);
         } else {
-            skus.push(s.sku.clone());
+            skus.push(s.sku.as_str());
             quantities.push(s.quantity);
         }
     }

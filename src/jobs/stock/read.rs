@@ -115,8 +115,9 @@ impl WmsSnapshot {
     /// The WMS frame the classification takes.
     pub(super) fn frame(&self) -> Result<polars::prelude::DataFrame> {
         use polars::prelude::*;
+        let skus: Vec<&str> = self.skus.iter().map(String::as_str).collect();
         Ok(df!(
-            "sku" => self.skus.clone(),
+            "sku" => skus,
             "wms_id" => self.wms_ids.clone(),
             "stock" => self.stock.clone(),
             "reserved" => self.reserved.clone(),
