@@ -190,23 +190,62 @@ pub fn float<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 }
 
 /// serde: a list that PHP may send as `{}` (empty), `[]`, null, or a map keyed
-/// by id (the values are taken in order).
+/// by id (the values are taken in the order of their keys, as a JSON object
+/// read into [`Value`] orders them; a repeated key keeps its last value).
+/// Each item is read straight from the answer, without a [`Value`] between.
 pub fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
-    T: DeserializeOwned,
+    T: Deserialize<'de>,
 {
-    let v = Option::<Value>::deserialize(d)?;
-    let items: Vec<Value> = match v {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a,
-        Some(Value::Object(m)) => m.into_iter().map(|(_, v)| v).collect(),
-        Some(other) => return Err(de::Error::custom(format!("expected a list, got {other}"))),
-    };
-    items
-        .into_iter()
-        .map(|v| serde_json::from_value(v).map_err(de::Error::custom))
-        .collect()
+    struct List<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> de::Visitor<'de> for List<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list (an array, an object keyed by id, or null)")
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Vec<T>, D2::Error> {
+            d.deserialize_any(self)
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(item) = seq.next_element()? {
+                out.push(item);
+            }
+            Ok(out)
+        }
+
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Vec<T>, A::Error> {
+            let mut entries: Vec<(String, T)> = Vec::new();
+            while let Some(entry) = map.next_entry::<String, T>()? {
+                entries.push(entry);
+            }
+            // Key order, the last of a repeated key: what a `Value` object holds.
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut out: Vec<(String, T)> = Vec::with_capacity(entries.len());
+            for (key, item) in entries {
+                match out.last_mut() {
+                    Some(last) if last.0 == key => last.1 = item,
+                    _ => out.push((key, item)),
+                }
+            }
+            Ok(out.into_iter().map(|(_, item)| item).collect())
+        }
+    }
+
+    d.deserialize_option(List(std::marker::PhantomData))
 }
 
 /// serde: a bool sent as `true`/`false`, `1`/`0` or `"1"`/`"0"`/`"true"`.
@@ -280,6 +319,53 @@ pub mod opt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Holder {
+        #[serde(default, deserialize_with = "list")]
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Item {
+        #[serde(deserialize_with = "id")]
+        code: String,
+    }
+
+    #[test]
+    fn lists_read_alike_from_text_and_from_a_value_tree() {
+        let read = |text: &str| -> Vec<String> {
+            let direct: Holder = serde_json::from_str(text).expect(text);
+            let tree: Holder =
+                serde_json::from_value(serde_json::from_str::<Value>(text).expect(text))
+                    .expect(text);
+            assert_eq!(direct, tree, "{text}");
+            direct.items.into_iter().map(|i| i.code).collect()
+        };
+        assert_eq!(read(r#"{"items":[{"code":"b"},{"code":1}]}"#), ["b", "1"]);
+        // PHP's map keyed by id: in key order, a repeated key keeping its last value.
+        assert_eq!(
+            read(r#"{"items":{"5":{"code":"five"},"10":{"code":"ten"},"5":{"code":"5b"}}}"#),
+            ["ten", "5b"]
+        );
+        for empty in [
+            r#"{"items":null}"#,
+            r#"{"items":[]}"#,
+            r#"{"items":{}}"#,
+            "{}",
+        ] {
+            assert!(read(empty).is_empty(), "{empty}");
+        }
+        for bad in [
+            r#"{"items":"x"}"#,
+            r#"{"items":3}"#,
+            r#"{"items":[{"nocode":1}]}"#,
+        ] {
+            assert!(serde_json::from_str::<Holder>(bad).is_err(), "{bad}");
+            let tree = serde_json::from_str::<Value>(bad).expect(bad);
+            assert!(serde_json::from_value::<Holder>(tree).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn trailing_commas_are_accepted() {

@@ -121,20 +121,21 @@ pub async fn stored(ctx: &Context, crm: &RetailCrmClient) -> Result<Option<Known
 /// The CRM rows of a full read (first offer of each SKU; offers without a
 /// SKU under the configured key are left out).
 pub fn full_rows(offers: &[InventoryOffer], crm: &RetailCrmClient) -> Vec<CrmRow> {
-    let mut seen = HashSet::with_capacity(offers.len());
+    let key = crm.offer_key();
+    let mut seen: HashSet<&str> = HashSet::with_capacity(offers.len());
     let mut rows = Vec::with_capacity(offers.len());
     for offer in offers {
-        let Some(row) = CrmRow::from_offer(offer, crm) else {
+        let Some(sku) = offer.sku(key) else {
             continue;
         };
-        if !seen.insert(row.sku.clone()) {
+        if !seen.insert(sku) {
             tracing::warn!(
-                sku = row.sku,
+                sku,
                 "RetailCRM has several offers with this SKU; using the first"
             );
             continue;
         }
-        rows.push(row);
+        rows.extend(CrmRow::from_offer(offer, crm));
     }
     rows
 }

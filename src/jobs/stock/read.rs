@@ -295,8 +295,13 @@ async fn read_imsklad(ctx: &Context) -> Result<WmsSnapshot> {
         .iter()
         .map(|u| (u.id, u.reason.as_str()))
         .collect();
+    let n = mapped.len();
     let mut snap = WmsSnapshot {
-        expected: mapped.len(),
+        skus: Vec::with_capacity(n),
+        wms_ids: Vec::with_capacity(n),
+        stock: Vec::with_capacity(n),
+        reserved: Vec::with_capacity(n),
+        expected: n,
         ..WmsSnapshot::default()
     };
     for (sku, id) in mapped {
