@@ -301,6 +301,34 @@ pub struct StockWriteOutcome {
     pub changed_during_run: Vec<String>,
 }
 
+impl StockWriteOutcome {
+    /// Records what the compare-and-set update of `w` did (`rows` changed);
+    /// true when the SKU, read as 0 and matched by nothing, needs the insert
+    /// to tell whether it had no row or a row that no longer holds 0.
+    fn after_update(&mut self, w: &StockWrite, rows: u64) -> bool {
+        if rows > 0 {
+            self.updated.push(w.sku.clone());
+            false
+        } else if w.from != 0 {
+            self.changed_during_run.push(w.sku.clone());
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Records the insert of `w`: its row created, or refused by the key
+    /// (a row appeared since the read).
+    fn after_insert(&mut self, w: &StockWrite, created: bool) {
+        let list = if created {
+            &mut self.inserted
+        } else {
+            &mut self.changed_during_run
+        };
+        list.push(w.sku.clone());
+    }
+}
+
 /// Whether a database error is a unique-key violation (on any engine).
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
@@ -683,12 +711,7 @@ impl Shop {
             .await
             .map_err(q("stock_update"))?
             .rows_affected();
-            if n > 0 {
-                outcome.updated.push(w.sku.clone());
-                continue;
-            }
-            if w.from != 0 {
-                outcome.changed_during_run.push(w.sku.clone());
+            if !outcome.after_update(w, n) {
                 continue;
             }
             // No row, or a row that no longer holds 0: the insert tells which.
@@ -709,14 +732,14 @@ impl Shop {
                         .execute(&mut *tx)
                         .await
                         .map_err(q("stock_insert"))?;
-                    outcome.inserted.push(w.sku.clone());
+                    outcome.after_insert(w, true);
                 }
                 Err(e) if is_unique_violation(&e) => {
                     sqlx::query("ROLLBACK TO SAVEPOINT sverka_stock_insert")
                         .execute(&mut *tx)
                         .await
                         .map_err(q("stock_insert"))?;
-                    outcome.changed_during_run.push(w.sku.clone());
+                    outcome.after_insert(w, false);
                 }
                 Err(source) => return Err(ShopError::query("stock_insert", source)),
             }

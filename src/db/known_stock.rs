@@ -62,34 +62,36 @@ pub async fn load(db: &Db, store: &str, offer_key: &str) -> Result<Option<KnownS
     }
     let full_at: i64 = meta.try_get("full_at").map_err(DbError::query(what))?;
     const SQL: &str = "SELECT sku, offer_id, quantity, cost_kop FROM stock_known";
-    if let Some(url) = db.sqlite_url() {
-        use super::sqlite_bulk::{int, opt_int, state_rows, text};
-        let read = state_rows(url, what, SQL, Vec::new(), |r| {
-            Ok(KnownOffer {
-                sku: text(r, 0)?,
-                offer_id: int(r, 1)?,
-                quantity: int(r, 2)?,
-                cost_kop: opt_int(r, 3)?,
+    let read: Vec<KnownOffer> = match db.sqlite_url() {
+        Some(url) => {
+            use super::sqlite_bulk::{int, opt_int, state_rows, text};
+            state_rows(url, what, SQL, Vec::new(), |r| {
+                Ok(KnownOffer {
+                    sku: text(r, 0)?,
+                    offer_id: int(r, 1)?,
+                    quantity: int(r, 2)?,
+                    cost_kop: opt_int(r, 3)?,
+                })
             })
-        })
-        .await?;
-        let mut offers = HashMap::with_capacity(read.len());
-        for offer in read {
-            offers.insert(offer.sku.clone(), offer);
+            .await?
         }
-        return Ok(Some(KnownStock { full_at, offers }));
-    }
-    let rows = db.fetch_all(SQL, &[], what).await?;
-    let mut offers = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        let offer = KnownOffer {
-            sku: super::text(r, "sku").map_err(DbError::query(what))?,
-            offer_id: r.try_get("offer_id").map_err(DbError::query(what))?,
-            quantity: r.try_get("quantity").map_err(DbError::query(what))?,
-            cost_kop: r
-                .try_get::<Option<i64>, _>("cost_kop")
-                .map_err(DbError::query(what))?,
-        };
+        None => db
+            .fetch_all(SQL, &[], what)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(KnownOffer {
+                    sku: super::text(r, "sku")?,
+                    offer_id: r.try_get("offer_id")?,
+                    quantity: r.try_get("quantity")?,
+                    cost_kop: r.try_get::<Option<i64>, _>("cost_kop")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DbError::query(what))?,
+    };
+    let mut offers = HashMap::with_capacity(read.len());
+    for offer in read {
         offers.insert(offer.sku.clone(), offer);
     }
     Ok(Some(KnownStock { full_at, offers }))

@@ -51,12 +51,7 @@ fn write(
             let n = update
                 .execute(params![w.to, now, w.sku, w.from])
                 .map_err(at("stock_update"))?;
-            if n > 0 {
-                outcome.updated.push(w.sku.clone());
-                continue;
-            }
-            if w.from != 0 {
-                outcome.changed_during_run.push(w.sku.clone());
+            if !outcome.after_update(w, n as u64) {
                 continue;
             }
             // No row, or a row that no longer holds 0: the insert tells which.
@@ -67,12 +62,12 @@ fn write(
                 Ok(_) => {
                     tx.execute_batch("RELEASE SAVEPOINT sverka_stock_insert")
                         .map_err(at("stock_insert"))?;
-                    outcome.inserted.push(w.sku.clone());
+                    outcome.after_insert(w, true);
                 }
                 Err(e) if is_unique_violation(&e) => {
                     tx.execute_batch("ROLLBACK TO SAVEPOINT sverka_stock_insert")
                         .map_err(at("stock_insert"))?;
-                    outcome.changed_during_run.push(w.sku.clone());
+                    outcome.after_insert(w, false);
                 }
                 Err(e) => return Err(("stock_insert", e)),
             }
